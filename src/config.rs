@@ -123,8 +123,6 @@ pub struct LimitsConfig {
     /// Default per-caller rate limit (token bucket), calls per second and burst.
     pub caller_rate_per_s: u32,
     pub caller_burst: u32,
-    /// Connections accepted at once.
-    pub connections_max: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,7 +233,6 @@ impl Default for LimitsConfig {
             inflight_calls_max: 4_096,
             caller_rate_per_s: 20_000,
             caller_burst: 40_000,
-            connections_max: 1_024,
         }
     }
 }
@@ -328,16 +325,24 @@ impl Config {
             return invalid("limits.message_size_max_bytes must be within 1 KiB..=64 MiB".into());
         }
         for (name, value) in [
-            ("limits.concurrent_streams_max", l.concurrent_streams_max as u64),
+            (
+                "limits.concurrent_streams_max",
+                l.concurrent_streams_max as u64,
+            ),
             ("limits.keepalive_interval_ms", l.keepalive_interval_ms),
             ("limits.keepalive_timeout_ms", l.keepalive_timeout_ms),
             ("limits.call_timeout_ms", l.call_timeout_ms),
             ("limits.inflight_calls_max", l.inflight_calls_max as u64),
             ("limits.caller_rate_per_s", l.caller_rate_per_s as u64),
             ("limits.caller_burst", l.caller_burst as u64),
-            ("limits.connections_max", l.connections_max as u64),
-            ("database.connections_max", self.database.connections_max as u64),
-            ("database.acquire_timeout_ms", self.database.acquire_timeout_ms),
+            (
+                "database.connections_max",
+                self.database.connections_max as u64,
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
             ("ledger.batch_size_max", self.ledger.batch_size_max as u64),
             ("ledger.queue_depth_max", self.ledger.queue_depth_max as u64),
             (
@@ -366,7 +371,10 @@ impl Config {
         let mut identities = BTreeSet::new();
         for caller in &self.callers {
             if caller.name.is_empty() || !names.insert(caller.name.as_str()) {
-                return invalid(format!("caller name {:?} is empty or repeated", caller.name));
+                return invalid(format!(
+                    "caller name {:?} is empty or repeated",
+                    caller.name
+                ));
             }
             if caller.identities.is_empty() {
                 return invalid(format!("caller {} has no identities", caller.name));
@@ -440,5 +448,19 @@ mod tests {
         let mut config = Config::default();
         config.limits.inflight_calls_max = 0;
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The annotated example in the repository is exactly the defaults, so it cannot drift.
+    #[test]
+    fn the_example_file_spells_out_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("paygate.example.toml");
+        let text = std::fs::read_to_string(path).expect("example file");
+        let parsed: Config = toml::from_str(&text).expect("example parses");
+        assert_eq!(parsed, Config::default());
     }
 }

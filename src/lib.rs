@@ -1,6 +1,20 @@
-//! paygate — a bank's own payment gateway.
+//! paygate — a bank's own payment gateway: quick cashier (快捷收银台), virtual accounts and
+//! balance yield over one double-entry ledger, served over gRPC with mutual TLS.
 //!
-//! The map:
+//! The map (arrows point down only):
+//! - [`cli`]: the `paygate` command line.
+//! - [`server`]: [`server::Gateway`] — bind, then run until a shutdown future resolves.
+//! - [`grpc`]: the contract's generated types, the front door (identity, grants, limits) and thin
+//!   handlers; the only place that knows gRPC.
+//! - [`admin`]: metrics and liveness over plain HTTP.
 //! - [`config`]: the one typed configuration tree.
+//! - [`tls`]: certificates and the caller identity in them.
+//! - [`telemetry`]: logs and metrics.
 
+pub mod admin;
+pub mod cli;
 pub mod config;
+pub mod grpc;
+pub mod server;
+pub mod telemetry;
+pub mod tls;

@@ -1,3 +1,5 @@
+//! The `paygate` binary: everything lives in the library.
+
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    paygate::cli::main()
 }

@@ -1,0 +1,557 @@
+//! The front door every call passes before any handler: who is calling (from the verified client
+//! certificate), may it call this method, is it within its rate, is the gateway within its
+//! concurrency limit. It also gives each call an id, a tracing span and its metrics.
+
+use std::{
+    collections::{HashMap, HashSet},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{HeaderValue, Request, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::{
+    Status,
+    body::Body,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::{
+    config::{CallerConfig, LimitsConfig},
+    telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
+    tls::certificate_identities,
+};
+
+/// Header carrying the call id; honoured when the caller sends a sane one, generated otherwise,
+/// and always echoed in the response.
+pub const CALL_ID_HEADER: &str = "x-request-id";
+const CALL_ID_LEN_MAX: usize = 128;
+/// Verified certificates whose caller mapping is remembered (bounded; cleared when full).
+const IDENTITY_CACHE_ENTRIES_MAX: usize = 10_000;
+/// Services any holder of a valid client certificate may call (probes, tooling).
+const OPEN_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Why the front door refused a call. Mapped to a status in [`crate::grpc::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NoClientCertificate,
+    UnknownCaller,
+    NotGranted { caller: Arc<str>, method: String },
+    RateLimited { caller: Arc<str>, rate_per_s: u32 },
+    Overloaded { inflight_calls_max: usize },
+}
+
+impl Refusal {
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NoClientCertificate => "CLIENT_CERTIFICATE_REQUIRED",
+            Refusal::UnknownCaller => "CALLER_UNKNOWN",
+            Refusal::NotGranted { .. } => "METHOD_NOT_GRANTED",
+            Refusal::RateLimited { .. } => "RATE_LIMITED",
+            Refusal::Overloaded { .. } => "OVERLOADED",
+        }
+    }
+}
+
+/// What a handler learns about its call, from the request extensions.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The configured caller name; empty for an open service called by an unmapped certificate.
+    pub caller: Arc<str>,
+    pub call_id: Arc<str>,
+}
+
+/// The compiled grants of one caller.
+#[derive(Debug, Default)]
+struct Grants {
+    everything: bool,
+    services: HashSet<String>,
+    methods: HashSet<String>,
+}
+
+impl Grants {
+    fn compile(grants: &[String]) -> Grants {
+        let mut compiled = Grants::default();
+        for grant in grants {
+            if grant == "*" {
+                compiled.everything = true;
+            } else if let Some(service) = grant.strip_suffix("/*") {
+                compiled.services.insert(service.to_owned());
+            } else {
+                compiled.methods.insert(grant.clone());
+            }
+        }
+        compiled
+    }
+
+    /// `method` is `package.Service/Method`.
+    fn allows(&self, method: &str) -> bool {
+        if self.everything || self.methods.contains(method) {
+            return true;
+        }
+        method
+            .split_once('/')
+            .is_some_and(|(service, _)| self.services.contains(service))
+    }
+}
+
+/// Token bucket in milli-tokens, so refill needs no fractions.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens_milli: u64,
+    capacity_milli: u64,
+    rate_per_s: u32,
+    refilled_at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate_per_s: u32, burst: u32) -> TokenBucket {
+        let capacity_milli = u64::from(burst) * 1000;
+        TokenBucket {
+            tokens_milli: capacity_milli,
+            capacity_milli,
+            rate_per_s,
+            refilled_at: Instant::now(),
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed_us = now.saturating_duration_since(self.refilled_at).as_micros();
+        let refill_milli = elapsed_us.saturating_mul(u128::from(self.rate_per_s)) / 1000;
+        if refill_milli > 0 {
+            let refill_milli = u64::try_from(refill_milli).unwrap_or(u64::MAX);
+            self.tokens_milli = self
+                .tokens_milli
+                .saturating_add(refill_milli)
+                .min(self.capacity_milli);
+            self.refilled_at = now;
+        }
+        if self.tokens_milli >= 1000 {
+            self.tokens_milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Caller {
+    name: Arc<str>,
+    grants: Grants,
+    rate_per_s: u32,
+    bucket: Mutex<TokenBucket>,
+}
+
+/// Shared state of the front door.
+pub struct GateState {
+    callers: Vec<Caller>,
+    by_identity: HashMap<String, usize>,
+    identity_cache: Mutex<HashMap<Vec<u8>, Option<usize>>>,
+    inflight: Arc<Semaphore>,
+    inflight_calls_max: usize,
+    metrics: Metrics,
+}
+
+impl GateState {
+    pub fn new(callers: &[CallerConfig], limits: &LimitsConfig, metrics: Metrics) -> GateState {
+        let mut by_identity = HashMap::new();
+        let callers = callers
+            .iter()
+            .enumerate()
+            .map(|(index, caller)| {
+                for identity in &caller.identities {
+                    by_identity.insert(identity.clone(), index);
+                }
+                let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
+                let burst = caller.burst.unwrap_or(limits.caller_burst);
+                Caller {
+                    name: Arc::from(caller.name.as_str()),
+                    grants: Grants::compile(&caller.grants),
+                    rate_per_s,
+                    bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
+                }
+            })
+            .collect();
+        GateState {
+            callers,
+            by_identity,
+            identity_cache: Mutex::new(HashMap::new()),
+            inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
+            inflight_calls_max: limits.inflight_calls_max,
+            metrics,
+        }
+    }
+
+    /// The caller behind a verified end-entity certificate, if any.
+    fn caller_of(&self, cert_der: &[u8]) -> Option<usize> {
+        if let Ok(cache) = self.identity_cache.lock()
+            && let Some(hit) = cache.get(cert_der)
+        {
+            return *hit;
+        }
+        let found = certificate_identities(cert_der)
+            .iter()
+            .find_map(|identity| self.by_identity.get(identity).copied());
+        if let Ok(mut cache) = self.identity_cache.lock() {
+            if cache.len() >= IDENTITY_CACHE_ENTRIES_MAX {
+                cache.clear();
+            }
+            cache.insert(cert_der.to_vec(), found);
+        }
+        found
+    }
+
+    /// Decides whether a call may proceed. On success the permit is held until the response head.
+    fn admit<B>(
+        &self,
+        request: &Request<B>,
+        method: &str,
+    ) -> Result<(Arc<str>, OwnedSemaphorePermit), Refusal> {
+        let certs = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs());
+        let leaf = certs
+            .as_ref()
+            .and_then(|certs| certs.first())
+            .ok_or(Refusal::NoClientCertificate)?;
+        let caller = self.caller_of(leaf.as_ref()).map(|i| &self.callers[i]);
+        let service = method.split_once('/').map_or(method, |(s, _)| s);
+        let name = if OPEN_SERVICES.contains(&service) {
+            caller.map_or_else(|| Arc::from(""), |c| c.name.clone())
+        } else {
+            let caller = caller.ok_or(Refusal::UnknownCaller)?;
+            if !caller.grants.allows(method) {
+                return Err(Refusal::NotGranted {
+                    caller: caller.name.clone(),
+                    method: method.to_owned(),
+                });
+            }
+            let admitted = caller
+                .bucket
+                .lock()
+                .map(|mut bucket| bucket.try_take(Instant::now()))
+                .unwrap_or(false);
+            if !admitted {
+                return Err(Refusal::RateLimited {
+                    caller: caller.name.clone(),
+                    rate_per_s: caller.rate_per_s,
+                });
+            }
+            caller.name.clone()
+        };
+        let permit =
+            self.inflight
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| Refusal::Overloaded {
+                    inflight_calls_max: self.inflight_calls_max,
+                })?;
+        Ok((name, permit))
+    }
+}
+
+/// Tower layer installing the front door in front of every service.
+#[derive(Clone)]
+pub struct GateLayer {
+    state: Arc<GateState>,
+}
+
+impl GateLayer {
+    pub fn new(state: Arc<GateState>) -> GateLayer {
+        GateLayer { state }
+    }
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = Gate<S>;
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    state: Arc<GateState>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S> Service<Request<Body>> for Gate<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        // The clone is the one ready to be called; keep the fresh clone for next time.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        let started = Instant::now();
+        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let call_id = call_id_of(&request);
+
+        let admitted = state.admit(&request, &method);
+        Box::pin(async move {
+            let (caller, permit) = match admitted {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    let reason = refusal.reason();
+                    tracing::warn!(%call_id, %method, reason, "call refused");
+                    state
+                        .metrics
+                        .refused
+                        .get_or_create(&ReasonLabels {
+                            reason: reason.to_owned(),
+                        })
+                        .inc();
+                    let mut response = Status::from(refusal).into_http::<Body>();
+                    echo_call_id(&mut response, &call_id);
+                    let span = tracing::info_span!("rpc", %call_id, caller = "", %method);
+                    CallGuard::new(state.metrics.clone(), method, started, None, span)
+                        .finish(code_of(response.headers()).unwrap_or("UNKNOWN"));
+                    return Ok(response);
+                }
+            };
+            request.extensions_mut().insert(CallContext {
+                caller: caller.clone(),
+                call_id: call_id.clone(),
+            });
+            let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
+            state.metrics.inflight.inc();
+            let guard = CallGuard::new(
+                state.metrics.clone(),
+                method,
+                started,
+                Some(permit),
+                span.clone(),
+            );
+            let response = inner.call(request).instrument(span).await?;
+            let (mut parts, body) = response.into_parts();
+            if let Ok(value) = HeaderValue::from_str(&call_id) {
+                parts.headers.insert(CALL_ID_HEADER, value);
+            }
+            if let Some(code) = code_of(&parts.headers) {
+                // Trailers-only response: the call is over.
+                guard.finish(code);
+                return Ok(Response::from_parts(parts, body));
+            }
+            // The status follows in the trailers; the call (and its permit) lasts until then.
+            let body = Body::new(GuardedBody {
+                inner: body,
+                guard: Some(guard),
+            });
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+}
+
+/// One admitted call, from admission to its final status: holds the concurrency permit, and on
+/// finish records the metrics and the log line. Dropped unfinished means the caller went away.
+struct CallGuard {
+    metrics: Metrics,
+    method: String,
+    started: Instant,
+    permit: Option<OwnedSemaphorePermit>,
+    span: tracing::Span,
+    finished: bool,
+}
+
+impl CallGuard {
+    fn new(
+        metrics: Metrics,
+        method: String,
+        started: Instant,
+        permit: Option<OwnedSemaphorePermit>,
+        span: tracing::Span,
+    ) -> CallGuard {
+        CallGuard {
+            metrics,
+            method,
+            started,
+            permit,
+            span,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self, code: &'static str) {
+        self.record(code);
+    }
+
+    fn record(&mut self, code: &'static str) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.permit.take().is_some() {
+            self.metrics.inflight.dec();
+        }
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .calls
+            .get_or_create(&CallLabels {
+                method: self.method.clone(),
+                code: code.to_owned(),
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&MethodLabels {
+                method: self.method.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.span
+            .in_scope(|| tracing::info!(code, latency_us, "call"));
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.record("CANCELLED");
+    }
+}
+
+/// A response body that finishes its call when the trailers (with `grpc-status`) go out.
+struct GuardedBody {
+    inner: Body,
+    guard: Option<CallGuard>,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(guard) = self.guard.take()
+                {
+                    guard.finish(code_of(trailers).unwrap_or("UNKNOWN"));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(guard) = self.guard.take() {
+                    guard.finish("INTERNAL");
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(guard) = self.guard.take() {
+                    guard.finish("UNKNOWN");
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn echo_call_id(response: &mut Response<Body>, call_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(call_id) {
+        response.headers_mut().insert(CALL_ID_HEADER, value);
+    }
+}
+
+/// The `grpc-status` in a header map, by name.
+fn code_of(headers: &http::HeaderMap) -> Option<&'static str> {
+    Status::from_header_map(headers).map(|status| code_name(status.code()))
+}
+
+fn call_id_of<B>(request: &Request<B>) -> Arc<str> {
+    request
+        .headers()
+        .get(CALL_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= CALL_ID_LEN_MAX && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()))
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_cover_everything_a_service_or_one_method() {
+        let grants = Grants::compile(&[
+            "paygate.v1.CashierService/*".to_owned(),
+            "paygate.v1.AccountService/GetAccount".to_owned(),
+        ]);
+        assert!(grants.allows("paygate.v1.CashierService/Pay"));
+        assert!(grants.allows("paygate.v1.AccountService/GetAccount"));
+        assert!(!grants.allows("paygate.v1.AccountService/Transfer"));
+        assert!(Grants::compile(&["*".to_owned()]).allows("paygate.v1.YieldService/Redeem"));
+    }
+
+    #[test]
+    fn a_token_bucket_refuses_past_its_burst_and_refills_at_its_rate() {
+        let mut bucket = TokenBucket::new(10, 2);
+        let start = bucket.refilled_at;
+        assert!(bucket.try_take(start));
+        assert!(bucket.try_take(start));
+        assert!(!bucket.try_take(start));
+        // 100 ms at 10/s refills exactly one token.
+        assert!(bucket.try_take(start + std::time::Duration::from_millis(100)));
+        assert!(!bucket.try_take(start + std::time::Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,16 @@
+//! The gRPC surface: generated `paygate.v1` types, the front door ([`gate`]), the one status
+//! mapping ([`status`]) and thin handlers that convert, call a service, and convert back.
+
+pub mod gate;
+pub mod services;
+pub mod status;
+
+/// Generated code of the `paygate.v1` contract.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("paygate.v1");
+
+    /// The contract's descriptor set, imports included, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/paygate_descriptor.bin"));
+}

@@ -1,0 +1,227 @@
+//! The gateway as a library: [`Gateway::bind`] opens everything (TLS material, listeners) and
+//! [`Gateway::run`] serves until the shutdown future resolves, then drains in-flight calls.
+//! `main` and the tests start it the same way.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use futures::FutureExt;
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Server, ServerTlsConfig};
+
+use crate::{
+    admin,
+    config::Config,
+    grpc::{
+        gate::{GateLayer, GateState},
+        pb::{
+            self, account_service_server::AccountServiceServer,
+            cashier_service_server::CashierServiceServer, yield_service_server::YieldServiceServer,
+        },
+        services::{AccountApi, CashierApi, YieldApi},
+    },
+    telemetry::Metrics,
+    tls::{self, TlsError},
+};
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("admin listener: {0}")]
+    Admin(std::io::Error),
+}
+
+/// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
+pub struct Gateway {
+    config: Config,
+    tls: ServerTlsConfig,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    metrics: Metrics,
+}
+
+impl Gateway {
+    /// Loads TLS (creating the development PKI on first start when configured to), and binds the
+    /// gRPC and admin listeners. Port 0 picks a free port; see [`Gateway::local_addr`].
+    pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
+        let client_names: Vec<&str> = config.callers.iter().map(|c| c.name.as_str()).collect();
+        if tls::ensure_dev_pki(&config.tls, &client_names)? {
+            tracing::warn!(
+                dir = %config.tls.dev_pki_dir.display(),
+                "created a development PKI (never use it in production; see certs/README.md)"
+            );
+        }
+        let tls = tls::server_tls_config(&config.tls)?;
+        let listener = bind(config.server.listen).await?;
+        let admin_listener = if config.admin.enabled {
+            Some(bind(config.admin.listen).await?)
+        } else {
+            None
+        };
+        Ok(Gateway {
+            config,
+            tls,
+            listener,
+            admin_listener,
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener
+            .local_addr()
+            .unwrap_or(self.config.server.listen)
+    }
+
+    /// The bound admin (metrics, liveness) address, when enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight calls finish for up
+    /// to `server.shutdown_grace_ms`, and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Gateway {
+            config,
+            tls,
+            listener,
+            admin_listener,
+            metrics,
+        } = self;
+        let limits = &config.limits;
+        let message_size_max = limits.message_size_max_bytes;
+
+        let (stopping_tx, stopping_rx) = watch::channel(false);
+        let shutdown = shutdown
+            .then(move |()| async move {
+                let _ = stopping_tx.send(true);
+            })
+            .shared();
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<AccountServiceServer<AccountApi>>()
+            .await;
+        health
+            .set_serving::<CashierServiceServer<CashierApi>>()
+            .await;
+        health.set_serving::<YieldServiceServer<YieldApi>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let gate = Arc::new(GateState::new(&config.callers, limits, metrics.clone()));
+
+        let admin_task = admin_listener.map(|listener| {
+            tokio::spawn(admin::serve(listener, metrics.clone(), shutdown.clone()))
+        });
+
+        let addr = listener.local_addr().ok();
+        tracing::info!(?addr, "paygate serving gRPC over mutual TLS");
+
+        let health_on_stop = health.clone();
+        let signal = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutdown requested; draining in-flight calls");
+                health_on_stop
+                    .set_not_serving::<AccountServiceServer<AccountApi>>()
+                    .await;
+                health_on_stop
+                    .set_not_serving::<CashierServiceServer<CashierApi>>()
+                    .await;
+                health_on_stop
+                    .set_not_serving::<YieldServiceServer<YieldApi>>()
+                    .await;
+            }
+        };
+
+        let serve = Server::builder()
+            .tls_config(tls)?
+            .timeout(Duration::from_millis(limits.call_timeout_ms))
+            .max_concurrent_streams(limits.concurrent_streams_max)
+            .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+            .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+            .http2_max_header_list_size(HEADER_LIST_SIZE_MAX_BYTES)
+            .tcp_nodelay(true)
+            .accept_http1(false)
+            .layer(GateLayer::new(gate))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                AccountServiceServer::new(AccountApi)
+                    .max_decoding_message_size(message_size_max)
+                    .max_encoding_message_size(message_size_max),
+            )
+            .add_service(
+                CashierServiceServer::new(CashierApi)
+                    .max_decoding_message_size(message_size_max)
+                    .max_encoding_message_size(message_size_max),
+            )
+            .add_service(
+                YieldServiceServer::new(YieldApi)
+                    .max_decoding_message_size(message_size_max)
+                    .max_encoding_message_size(message_size_max),
+            )
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+
+        let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+        let mut stopping = stopping_rx;
+        let grace_expired = async move {
+            while !*stopping.borrow_and_update() {
+                if stopping.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            result = serve => result.map_err(ServeError::from),
+            () = grace_expired => {
+                tracing::warn!(grace_ms = config.server.shutdown_grace_ms, "grace period over; cutting remaining calls");
+                Ok(())
+            }
+        };
+        if let Some(task) = admin_task {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+            }
+        }
+        tracing::info!("paygate stopped");
+        result
+    }
+}
+
+/// HTTP/2 header block limit: metadata beyond this is refused.
+const HEADER_LIST_SIZE_MAX_BYTES: u32 = 16 * 1024;
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}

@@ -1,0 +1,115 @@
+//! Logs (text or JSON) and the Prometheus metrics served on the admin listener.
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the process-wide log subscriber. `RUST_LOG` overrides the configured filter.
+/// Calling it twice is harmless (the second call is ignored), which keeps tests simple.
+pub fn init_logging(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.filter.as_str()));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match config.format {
+        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
+            .try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub method: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+/// The gateway's metrics. Cheap to clone (everything inside is shared).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: std::sync::Arc<Registry>,
+    pub calls: Family<CallLabels, Counter>,
+    pub latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    pub refused: Family<ReasonLabels, Counter>,
+    pub inflight: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~3.3 s
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 16,
+    ))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("paygate");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "grpc_calls",
+            "gRPC calls by full method and status code",
+            calls.clone(),
+        );
+        let latency = Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "grpc_call_duration_seconds",
+            "gRPC call latency until the response head, by full method",
+            latency.clone(),
+        );
+        let refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "grpc_refused",
+            "Calls refused at the front door, by reason",
+            refused.clone(),
+        );
+        let inflight = Gauge::default();
+        registry.register(
+            "grpc_inflight_calls",
+            "Calls executing now",
+            inflight.clone(),
+        );
+        Metrics {
+            registry: std::sync::Arc::new(registry),
+            calls,
+            latency,
+            refused,
+            inflight,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
