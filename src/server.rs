@@ -137,8 +137,11 @@ impl Gateway {
             tokio::spawn(admin::serve(listener, metrics.clone(), shutdown.clone()))
         });
 
-        let addr = listener.local_addr().ok();
-        tracing::info!(?addr, "paygate serving gRPC over mutual TLS");
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(%addr, "paygate serving gRPC over mutual TLS");
 
         let health_on_stop = health.clone();
         let signal = {

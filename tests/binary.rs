@@ -1,0 +1,128 @@
+//! The `paygate` binary as an operator runs it: first start on the embedded defaults creates the
+//! development PKI and serves over mTLS; SIGTERM lets an in-flight call finish, then it exits 0.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::client_tls;
+use paygate::tls::DevPkiLayout;
+use tonic::transport::Endpoint;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// Starts `paygate serve` in `dir` with no config file, on ephemeral ports; returns the child and
+/// the gRPC address it logged.
+fn start_in(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .arg("serve")
+        .current_dir(dir)
+        .env("PAYGATE_SERVER__LISTEN", "127.0.0.1:0")
+        .env("PAYGATE_ADMIN__LISTEN", "127.0.0.1:0")
+        .env("PAYGATE_LOG__FORMAT", "json")
+        .env_remove("PAYGATE_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("paygate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent && line.contains("paygate serving gRPC") {
+                let addr = line
+                    .split("127.0.0.1:")
+                    .nth(1)
+                    .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>());
+                let _ = tx.send(addr.map(|port| format!("127.0.0.1:{port}")));
+                sent = true;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("paygate logs its address within 30 s")
+        .expect("address in the log line");
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Polls for the child's exit without blocking the runtime (the client must keep running).
+async fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn first_start_creates_a_dev_pki_and_sigterm_drains_an_in_flight_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr) = start_in(dir.path());
+    let pki = DevPkiLayout::new(dir.path().join("certs"));
+    let port = addr.rsplit(':').next().expect("port").to_owned();
+    let channel = Endpoint::from_shared(format!("https://localhost:{port}"))
+        .expect("endpoint")
+        .tls_config(client_tls(&pki, &pki, Some("core-banking")))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connects over mTLS with the generated dev certificate");
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: "paygate.v1.AccountService".to_owned(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let before = watch.message().await.expect("stream").expect("status");
+
+    sigterm(&child);
+    let during = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the in-flight call is still served after SIGTERM")
+        .expect("stream")
+        .expect("status");
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    drop(watch);
+    let exit = wait_exit(&mut child, Duration::from_secs(8)).await;
+
+    assert!(pki.ca_cert().exists() && pki.client_key("auditor").exists());
+    assert_eq!(before.status, ServingStatus::Serving as i32);
+    assert_eq!(during.status, ServingStatus::NotServing as i32);
+    assert!(still_running, "paygate must wait for the in-flight call");
+    let exit = exit.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("paygate did not exit after the call finished")
+    });
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn a_named_config_file_that_does_not_exist_is_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .args(["--config", "/nonexistent/paygate.toml", "serve"])
+        .output()
+        .expect("runs");
+
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
