@@ -8,9 +8,13 @@ use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_DIR: &str = "proto/paygate/v1";
+/// Google's error details, served by reflection so tools can decode `ErrorInfo`.
+const THIRD_PARTY_ROOT: &str = "third_party";
+const ERROR_DETAILS: &str = "google/rpc/error_details.proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    println!("cargo:rerun-if-changed={THIRD_PARTY_ROOT}");
 
     let mut files: Vec<PathBuf> = fs::read_dir(PROTO_DIR)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -24,11 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .include_source_info(true)
         .open_files(&files)?
         .file_descriptor_set();
+    let error_details = protox::Compiler::new([THIRD_PARTY_ROOT])?
+        .include_imports(true)
+        .open_files([ERROR_DETAILS])?
+        .file_descriptor_set();
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(
         out_dir.join("paygate_descriptor.bin"),
         descriptor_set.encode_to_vec(),
+    )?;
+    fs::write(
+        out_dir.join("error_details_descriptor.bin"),
+        error_details.encode_to_vec(),
     )?;
 
     tonic_prost_build::configure()

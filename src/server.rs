@@ -124,11 +124,15 @@ impl Gateway {
             .set_serving::<CashierServiceServer<CashierApi>>()
             .await;
         health.set_serving::<YieldServiceServer<YieldApi>>().await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        // Each reflection version lists everything served: paygate, health, and both
+        // reflection versions (its own is added by the builder).
+        let reflection_v1 = reflection()
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
             .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        let reflection_v1alpha = reflection()
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
         let gate = Arc::new(GateState::new(&config.callers, limits, metrics.clone()));
@@ -218,6 +222,13 @@ impl Gateway {
         tracing::info!("paygate stopped");
         result
     }
+}
+
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(pb::ERROR_DETAILS_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// HTTP/2 header block limit: metadata beyond this is refused.

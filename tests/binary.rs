@@ -37,10 +37,11 @@ fn start_in(dir: &std::path::Path) -> (Child, String) {
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if !sent && line.contains("paygate serving gRPC") {
-                let addr = line
-                    .split("127.0.0.1:")
-                    .nth(1)
-                    .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>());
+                let addr = line.split("127.0.0.1:").nth(1).map(|rest| {
+                    rest.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                });
                 let _ = tx.send(addr.map(|port| format!("127.0.0.1:{port}")));
                 sent = true;
             }

@@ -269,3 +269,41 @@ async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn reflection_lists_the_three_services_health_and_reflection() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = spawn_app().await;
+    let mut client = ServerReflectionClient::new(app.channel("auditor").await);
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses.message().await.expect("stream").expect("answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected answer {response:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "paygate.v1.AccountService",
+            "paygate.v1.CashierService",
+            "paygate.v1.YieldService",
+        ]
+    );
+}

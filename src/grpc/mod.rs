@@ -13,4 +13,8 @@ pub mod pb {
     /// The contract's descriptor set, imports included, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/paygate_descriptor.bin"));
+
+    /// `google/rpc/error_details.proto`, so reflection clients can decode the `ErrorInfo` detail.
+    pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/error_details_descriptor.bin"));
 }
