@@ -138,6 +138,14 @@ pub struct LedgerConfig {
     pub idempotency_retention_days: u32,
     /// How often expired pending transfers and holds are voided.
     pub expiry_sweep_interval_ms: u64,
+    /// Most expired items voided per sweep.
+    pub expiry_sweep_items_max: u32,
+    /// Longest timeout a two-phase pending transfer may ask for.
+    pub pending_timeout_max_ms: u64,
+    /// Longest timeout a hold may ask for (a hold without timeout lasts until released).
+    pub hold_timeout_max_ms: u64,
+    /// How often idempotency keys older than the retention are deleted.
+    pub idempotency_purge_interval_ms: u64,
 }
 
 /// A named caller: the certificate identities that are this caller, and the methods it may call.
@@ -247,6 +255,10 @@ impl Default for LedgerConfig {
             queue_depth_max: 65_536,
             idempotency_retention_days: 30,
             expiry_sweep_interval_ms: 1_000,
+            expiry_sweep_items_max: 1_000,
+            pending_timeout_max_ms: 7 * 24 * 3_600_000,
+            hold_timeout_max_ms: 366 * 24 * 3_600_000,
+            idempotency_purge_interval_ms: 3_600_000,
         }
     }
 }
@@ -328,7 +340,10 @@ impl Config {
             return invalid("limits.message_size_max_bytes must be within 1 KiB..=64 MiB".into());
         }
         for (name, value) in [
-            ("limits.concurrent_streams_max", l.concurrent_streams_max as u64),
+            (
+                "limits.concurrent_streams_max",
+                l.concurrent_streams_max as u64,
+            ),
             ("limits.keepalive_interval_ms", l.keepalive_interval_ms),
             ("limits.keepalive_timeout_ms", l.keepalive_timeout_ms),
             ("limits.call_timeout_ms", l.call_timeout_ms),
@@ -336,8 +351,14 @@ impl Config {
             ("limits.caller_rate_per_s", l.caller_rate_per_s as u64),
             ("limits.caller_burst", l.caller_burst as u64),
             ("limits.connections_max", l.connections_max as u64),
-            ("database.connections_max", self.database.connections_max as u64),
-            ("database.acquire_timeout_ms", self.database.acquire_timeout_ms),
+            (
+                "database.connections_max",
+                self.database.connections_max as u64,
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
             ("ledger.batch_size_max", self.ledger.batch_size_max as u64),
             ("ledger.queue_depth_max", self.ledger.queue_depth_max as u64),
             (
@@ -348,10 +369,36 @@ impl Config {
                 "ledger.expiry_sweep_interval_ms",
                 self.ledger.expiry_sweep_interval_ms,
             ),
+            (
+                "ledger.expiry_sweep_items_max",
+                self.ledger.expiry_sweep_items_max as u64,
+            ),
+            (
+                "ledger.pending_timeout_max_ms",
+                self.ledger.pending_timeout_max_ms,
+            ),
+            (
+                "ledger.hold_timeout_max_ms",
+                self.ledger.hold_timeout_max_ms,
+            ),
+            (
+                "ledger.idempotency_purge_interval_ms",
+                self.ledger.idempotency_purge_interval_ms,
+            ),
         ] {
             if value == 0 {
                 return invalid(format!("{name} must be greater than zero"));
             }
+        }
+        if self.ledger.expiry_sweep_items_max > 100_000 {
+            return invalid("ledger.expiry_sweep_items_max must be at most 100000".into());
+        }
+        // Deadlines are stored as signed milliseconds since the epoch: keep them far from overflow.
+        const TIMEOUT_CEILING_MS: u64 = 10 * 366 * 24 * 3_600_000;
+        if self.ledger.pending_timeout_max_ms > TIMEOUT_CEILING_MS
+            || self.ledger.hold_timeout_max_ms > TIMEOUT_CEILING_MS
+        {
+            return invalid("ledger timeouts must be at most ten years".into());
         }
         if self.ledger.batch_size_max > 8_190 {
             return invalid("ledger.batch_size_max must be at most 8190".into());
@@ -366,7 +413,10 @@ impl Config {
         let mut identities = BTreeSet::new();
         for caller in &self.callers {
             if caller.name.is_empty() || !names.insert(caller.name.as_str()) {
-                return invalid(format!("caller name {:?} is empty or repeated", caller.name));
+                return invalid(format!(
+                    "caller name {:?} is empty or repeated",
+                    caller.name
+                ));
             }
             if caller.identities.is_empty() {
                 return invalid(format!("caller {} has no identities", caller.name));
