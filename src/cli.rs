@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     config::Config,
+    ledger::cli::LedgerCommand,
     server::Gateway,
     telemetry,
     tls::{DevPkiLayout, generate_dev_pki},
@@ -21,6 +22,9 @@ pub struct Cli {
     /// TOML configuration file (defaults apply without one; `PAYGATE_*` variables override both).
     #[arg(long, global = true, env = "PAYGATE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Overrides `database.url` (e.g. to verify another database).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +38,9 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// The ledger: `verify` the hash chain and every balance; `stress` for concurrency tests.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -64,13 +71,20 @@ pub enum ConfigCommand {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let mut config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("paygate: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = cli.database_url {
+        config.database.url = url;
+        if let Err(e) = config.validate() {
+            eprintln!("paygate: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,6 +136,13 @@ async fn run(command: Command, config: Config) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Ledger(command) => {
+            telemetry::init_logging(&crate::config::LogConfig {
+                filter: "warn".to_owned(),
+                ..config.log.clone()
+            });
+            crate::ledger::cli::run(command, &config).await
         }
         Command::Config {
             command: ConfigCommand::Show,

@@ -136,6 +136,14 @@ pub struct LedgerConfig {
     pub idempotency_retention_days: u32,
     /// How often expired pending transfers and holds are voided.
     pub expiry_sweep_interval_ms: u64,
+    /// Most expired items voided per sweep.
+    pub expiry_sweep_items_max: u32,
+    /// Longest timeout a two-phase pending transfer may ask for.
+    pub pending_timeout_max_ms: u64,
+    /// Longest timeout a hold may ask for (a hold without timeout lasts until released).
+    pub hold_timeout_max_ms: u64,
+    /// How often idempotency keys older than the retention are deleted.
+    pub idempotency_purge_interval_ms: u64,
 }
 
 /// A named caller: the certificate identities that are this caller, and the methods it may call.
@@ -244,6 +252,10 @@ impl Default for LedgerConfig {
             queue_depth_max: 65_536,
             idempotency_retention_days: 30,
             expiry_sweep_interval_ms: 1_000,
+            expiry_sweep_items_max: 1_000,
+            pending_timeout_max_ms: 7 * 24 * 3_600_000,
+            hold_timeout_max_ms: 366 * 24 * 3_600_000,
+            idempotency_purge_interval_ms: 3_600_000,
         }
     }
 }
@@ -353,10 +365,36 @@ impl Config {
                 "ledger.expiry_sweep_interval_ms",
                 self.ledger.expiry_sweep_interval_ms,
             ),
+            (
+                "ledger.expiry_sweep_items_max",
+                self.ledger.expiry_sweep_items_max as u64,
+            ),
+            (
+                "ledger.pending_timeout_max_ms",
+                self.ledger.pending_timeout_max_ms,
+            ),
+            (
+                "ledger.hold_timeout_max_ms",
+                self.ledger.hold_timeout_max_ms,
+            ),
+            (
+                "ledger.idempotency_purge_interval_ms",
+                self.ledger.idempotency_purge_interval_ms,
+            ),
         ] {
             if value == 0 {
                 return invalid(format!("{name} must be greater than zero"));
             }
+        }
+        if self.ledger.expiry_sweep_items_max > 100_000 {
+            return invalid("ledger.expiry_sweep_items_max must be at most 100000".into());
+        }
+        // Deadlines are stored as signed milliseconds since the epoch: keep them far from overflow.
+        const TIMEOUT_CEILING_MS: u64 = 10 * 366 * 24 * 3_600_000;
+        if self.ledger.pending_timeout_max_ms > TIMEOUT_CEILING_MS
+            || self.ledger.hold_timeout_max_ms > TIMEOUT_CEILING_MS
+        {
+            return invalid("ledger timeouts must be at most ten years".into());
         }
         if self.ledger.batch_size_max > 8_190 {
             return invalid("ledger.batch_size_max must be at most 8190".into());

@@ -7,6 +7,10 @@
 //! - [`grpc`]: the contract's generated types, the front door (identity, grants, limits) and thin
 //!   handlers; the only place that knows gRPC.
 //! - [`admin`]: metrics and liveness over plain HTTP.
+//! - [`ledger`]: the double-entry ledger core (batched, two-phase, idempotent) every service
+//!   posts through.
+//! - [`storage`]: SQLite and PostgreSQL behind one trait, with embedded migrations.
+//! - [`money`]: exact amounts in ISO 4217 currencies.
 //! - [`config`]: the one typed configuration tree.
 //! - [`tls`]: certificates and the caller identity in them.
 //! - [`telemetry`]: logs and metrics.
@@ -15,6 +19,9 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod grpc;
+pub mod ledger;
+pub mod money;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 pub mod tls;

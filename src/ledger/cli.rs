@@ -1,0 +1,262 @@
+//! `paygate ledger …`: operator commands on the ledger.
+
+use std::{
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use super::{
+    Ledger, LedgerError,
+    model::{
+        Account, BalanceConstraint, IdempotencyKey, Metadata, NewAccount, NewEntry, NewTransaction,
+        Side,
+    },
+    verify,
+};
+use crate::{
+    config::Config,
+    money::{Currency, Money},
+    storage,
+};
+
+/// Most concurrent submitters `stress` may start.
+const STRESS_CONCURRENCY_MAX: u32 = 1_024;
+/// Most accounts `stress` may hammer.
+const STRESS_ACCOUNTS_MAX: u32 = 10_000;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain and every balance from the journal; exit non-zero on any break.
+    Verify,
+    /// Hammer a few accounts with transfers that would overdraw them if interleaved wrongly
+    /// (several processes may run it at once on one database), then exit.
+    Stress {
+        /// Customer accounts to hammer (each may not go below zero).
+        #[arg(long, default_value_t = 4)]
+        accounts: u32,
+        /// Transfers to attempt in total.
+        #[arg(long, default_value_t = 2_000)]
+        transfers: u64,
+        /// Concurrent submitter tasks.
+        #[arg(long, default_value_t = 32)]
+        concurrency: u32,
+        /// Opening balance of each account, in minor units.
+        #[arg(long, default_value_t = 10_000)]
+        funding_minor: i64,
+        /// Name of the shared setup: processes with the same label share accounts.
+        #[arg(long, default_value = "stress")]
+        label: String,
+    },
+}
+
+pub async fn run(cmd: LedgerCommand, config: &Config) -> ExitCode {
+    match cmd {
+        LedgerCommand::Verify => run_verify(config).await,
+        LedgerCommand::Stress {
+            accounts,
+            transfers,
+            concurrency,
+            funding_minor,
+            label,
+        } => {
+            if !(2..=STRESS_ACCOUNTS_MAX).contains(&accounts)
+                || !(1..=STRESS_CONCURRENCY_MAX).contains(&concurrency)
+                || funding_minor <= 0
+            {
+                eprintln!(
+                    "stress: accounts 2..={STRESS_ACCOUNTS_MAX}, concurrency \
+                     1..={STRESS_CONCURRENCY_MAX}, funding_minor > 0"
+                );
+                return ExitCode::from(2);
+            }
+            match run_stress(
+                config,
+                accounts,
+                transfers,
+                concurrency,
+                funding_minor,
+                &label,
+            )
+            .await
+            {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("stress failed: {e} ({})", e.reason());
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+async fn run_verify(config: &Config) -> ExitCode {
+    let storage = match storage::connect(&config.database).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot open the database");
+            eprintln!("verify: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = verify(storage.as_ref()).await;
+    storage.close().await;
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("verify: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_stress(
+    config: &Config,
+    accounts: u32,
+    transfers: u64,
+    concurrency: u32,
+    funding_minor: i64,
+    label: &str,
+) -> Result<ExitCode, LedgerError> {
+    let storage = storage::connect(&config.database).await?;
+    let ledger = Ledger::start(storage.clone(), &config.ledger).await?;
+    let setup = |k: String| IdempotencyKey::new("stress-setup", format!("{label}-{k}"));
+    let source = ledger
+        .create_account(
+            setup("source".into()),
+            NewAccount {
+                currency: Currency::CNY,
+                normal_side: Side::Debit,
+                kind: "internal".into(),
+                constraint: BalanceConstraint::None,
+                metadata: Metadata::new(),
+            },
+        )
+        .await?;
+    let mut customers: Vec<Account> = Vec::with_capacity(accounts as usize);
+    for i in 0..accounts {
+        let a = ledger
+            .create_account(
+                setup(format!("account-{i}")),
+                NewAccount {
+                    currency: Currency::CNY,
+                    normal_side: Side::Credit,
+                    kind: "customer".into(),
+                    constraint: BalanceConstraint::DebitsMustNotExceedCredits {
+                        overdraft_minor: 0,
+                    },
+                    metadata: Metadata::new(),
+                },
+            )
+            .await?;
+        ledger
+            .post(
+                setup(format!("fund-{i}")),
+                transfer(source.id, a.id, funding_minor),
+            )
+            .await?;
+        customers.push(a);
+    }
+    let ids: Arc<Vec<_>> = Arc::new(customers.iter().map(|a| a.id).collect());
+    let ok = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let scope = format!("stress-{}-{}", label, uuid::Uuid::new_v4());
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency as usize);
+    for t in 0..concurrency {
+        let share = transfers / u64::from(concurrency)
+            + u64::from(u64::from(t) < transfers % u64::from(concurrency));
+        let (ledger, ids, ok, refused, failed, scope) = (
+            ledger.clone(),
+            ids.clone(),
+            ok.clone(),
+            refused.clone(),
+            failed.clone(),
+            scope.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::from_os_rng();
+            for n in 0..share {
+                let from = rng.random_range(0..ids.len());
+                let mut to = rng.random_range(0..ids.len() - 1);
+                if to >= from {
+                    to += 1;
+                }
+                // Between a quarter and three quarters of an opening balance: two such debits
+                // of one account interleaved wrongly would overdraw it.
+                let amount = rng
+                    .random_range(funding_minor / 4..=funding_minor * 3 / 4)
+                    .max(1);
+                let key = IdempotencyKey::new(scope.clone(), format!("{t}-{n}"));
+                match ledger.post(key, transfer(ids[from], ids[to], amount)).await {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(LedgerError::InsufficientFunds { .. }) => {
+                        refused.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Err(e) => {
+                        eprintln!("stress: unexpected {e}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+    for task in tasks {
+        if task.await.is_err() {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let elapsed = started.elapsed();
+    ledger.shutdown().await;
+    storage.close().await;
+    let (ok, refused, failed) = (
+        ok.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    );
+    println!(
+        "stress: {ok} posted, {refused} refused for insufficient funds, {failed} failed, in {} ms",
+        elapsed.as_millis()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn transfer(
+    from: super::model::AccountId,
+    to: super::model::AccountId,
+    minor: i64,
+) -> NewTransaction {
+    NewTransaction {
+        entries: vec![
+            NewEntry {
+                account: from,
+                side: Side::Debit,
+                amount: Money::new(Currency::CNY, minor),
+            },
+            NewEntry {
+                account: to,
+                side: Side::Credit,
+                amount: Money::new(Currency::CNY, minor),
+            },
+        ],
+        metadata: Metadata::new(),
+        counters: Vec::new(),
+    }
+}

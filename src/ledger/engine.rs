@@ -1,0 +1,93 @@
+//! The batcher: group commit (组提交). Requests arrive over one bounded channel; one task per
+//! process drains up to `batch_size_max` of them, runs them as one database transaction (lock
+//! the chain head, load everything in one round, apply in order, write with multi-row
+//! statements, commit) and only then answers each waiter. A hot account's row is written once
+//! per batch however many of the batch's transfers touch it.
+
+use std::{
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    apply::{self, ApplyLimits, BatchItem, Outcome},
+    error::LedgerError,
+};
+use crate::storage::{LoadedBatch, Storage};
+
+/// A request waiting for its batch.
+pub(crate) struct Submission {
+    pub item: BatchItem,
+    pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs until every sender is gone and the queue is empty.
+pub(crate) async fn run_batcher(
+    storage: Arc<dyn Storage>,
+    mut rx: mpsc::Receiver<Submission>,
+    batch_size_max: usize,
+    limits: ApplyLimits,
+) {
+    assert!(batch_size_max > 0);
+    let mut batch: Vec<Submission> = Vec::with_capacity(batch_size_max);
+    loop {
+        let received = rx.recv_many(&mut batch, batch_size_max).await;
+        if received == 0 {
+            break;
+        }
+        debug_assert!(batch.len() <= batch_size_max);
+        execute(storage.as_ref(), &mut batch, limits).await;
+        batch.clear();
+    }
+    tracing::debug!("ledger batcher stopped");
+}
+
+async fn execute(storage: &dyn Storage, batch: &mut Vec<Submission>, limits: ApplyLimits) {
+    let started = Instant::now();
+    let items: Vec<&BatchItem> = batch.iter().map(|s| &s.item).collect();
+    let needs = apply::needs_of(items.iter().copied());
+    let now = now_ms();
+    let mut results: Option<Vec<Result<Outcome, LedgerError>>> = None;
+    let committed = {
+        let mut apply_fn = |loaded: LoadedBatch| {
+            let (r, writes) = apply::apply_batch(loaded, &items, now, limits);
+            results = Some(r);
+            writes
+        };
+        storage.execute_batch(&needs, &mut apply_fn).await
+    };
+    let size = batch.len();
+    match (committed, results) {
+        (Ok(()), Some(results)) if results.len() == size => {
+            for (sub, result) in batch.drain(..).zip(results) {
+                // A waiter that gave up (dropped its receiver) is not an error.
+                let _ = sub.reply.send(result);
+            }
+        }
+        (committed, _) => {
+            if let Err(e) = committed {
+                tracing::error!(error = ?e, batch_size = size, "ledger batch failed; nothing written");
+            } else {
+                tracing::error!(batch_size = size, "ledger batch produced no answers");
+            }
+            for sub in batch.drain(..) {
+                let _ = sub.reply.send(Err(LedgerError::Storage));
+            }
+        }
+    }
+    tracing::trace!(
+        batch_size = size,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "ledger batch"
+    );
+}

@@ -1,0 +1,485 @@
+//! The ledger core (账务核心): double-entry, two-phase, idempotent, batched.
+//!
+//! The one place money moves. Every mutating call carries an [`IdempotencyKey`] and goes
+//! through one batcher task per process ([`engine`]), which commits many requests in one
+//! database transaction (group commit) and validates each in order against the balances as the
+//! batch sees them ([`apply`]). Reads go straight to storage. Background tasks: the sweeper
+//! voids expired pending transfers and holds; the janitor deletes idempotency keys past their
+//! retention.
+//!
+//! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
+
+pub mod apply;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod hash;
+pub mod model;
+pub mod verify;
+
+use std::{
+    sync::{Arc, RwLock, Weak},
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinHandle,
+};
+
+pub use apply::{Command, Outcome};
+pub use error::LedgerError;
+pub use model::*;
+pub use verify::{VerifyReport, verify};
+
+use self::{
+    apply::{ApplyLimits, BatchItem},
+    engine::Submission,
+};
+use crate::{
+    config::LedgerConfig,
+    money::Money,
+    storage::{ExpiryItem, Storage},
+};
+
+/// Most idempotency keys deleted per statement by the janitor.
+const PURGE_ROWS_MAX: u32 = 10_000;
+/// Most statements per janitor run (bounds one run to `PURGE_ROWS_MAX × PURGE_ROUNDS_MAX` rows).
+const PURGE_ROUNDS_MAX: u32 = 1_000;
+
+/// Handle to a running ledger. Cheap to clone; call [`Ledger::shutdown`] before dropping the
+/// last one to finish queued batches.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    /// `None` once shutting down.
+    sender: RwLock<Option<mpsc::Sender<Submission>>>,
+    stop: watch::Sender<bool>,
+    batcher: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    background: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    async fn submit(
+        &self,
+        key: Option<IdempotencyKey>,
+        command: Command,
+    ) -> Result<Outcome, LedgerError> {
+        if let Some(k) = &key {
+            check_key(k)?;
+        }
+        let (reply, answer) = oneshot::channel();
+        let item = BatchItem {
+            key,
+            fingerprint: apply::fingerprint(&command),
+            command,
+        };
+        {
+            let sender = self
+                .sender
+                .read()
+                .map_err(|_| LedgerError::ShuttingDown)?
+                .clone()
+                .ok_or(LedgerError::ShuttingDown)?;
+            // The clone is dropped right after sending, so shutdown can close the channel.
+            sender
+                .try_send(Submission { item, reply })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => LedgerError::Overloaded,
+                    mpsc::error::TrySendError::Closed(_) => LedgerError::ShuttingDown,
+                })?;
+        }
+        answer.await.map_err(|_| LedgerError::ShuttingDown)?
+    }
+}
+
+fn check_key(k: &IdempotencyKey) -> Result<(), LedgerError> {
+    if k.scope.is_empty() || k.scope.len() > IDEMPOTENCY_SCOPE_LEN_MAX {
+        return Err(LedgerError::invalid(format!(
+            "idempotency scope is 1..={IDEMPOTENCY_SCOPE_LEN_MAX} bytes"
+        )));
+    }
+    if k.key.is_empty() || k.key.len() > IDEMPOTENCY_KEY_LEN_MAX {
+        return Err(LedgerError::invalid(format!(
+            "idempotency key is 1..={IDEMPOTENCY_KEY_LEN_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn unexpected(outcome: &Outcome) -> LedgerError {
+    tracing::error!(?outcome, "ledger answered with an unexpected outcome");
+    LedgerError::Storage
+}
+
+impl Ledger {
+    /// Spawns the batcher, the expiry sweeper and the idempotency janitor.
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        config: &LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        if config.batch_size_max == 0 || config.queue_depth_max == 0 {
+            return Err(LedgerError::invalid(
+                "ledger batch_size_max and queue_depth_max must be positive",
+            ));
+        }
+        let (tx, rx) = mpsc::channel(config.queue_depth_max);
+        let limits = ApplyLimits {
+            pending_timeout_max_ms: config.pending_timeout_max_ms,
+            hold_timeout_max_ms: config.hold_timeout_max_ms,
+        };
+        let batcher = tokio::spawn(engine::run_batcher(
+            storage.clone(),
+            rx,
+            config.batch_size_max,
+            limits,
+        ));
+        let (stop, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            storage,
+            sender: RwLock::new(Some(tx)),
+            stop,
+            batcher: tokio::sync::Mutex::new(Some(batcher)),
+            background: tokio::sync::Mutex::new(Vec::new()),
+        });
+        let sweeper = tokio::spawn(run_sweeper(
+            Arc::downgrade(&inner),
+            inner.stop.subscribe(),
+            config.expiry_sweep_interval_ms.max(1),
+            config.expiry_sweep_items_max,
+        ));
+        let janitor = tokio::spawn(run_janitor(
+            Arc::downgrade(&inner),
+            inner.stop.subscribe(),
+            config.idempotency_purge_interval_ms.max(1),
+            i64::from(config.idempotency_retention_days) * 86_400_000,
+        ));
+        inner.background.lock().await.extend([sweeper, janitor]);
+        Ok(Ledger { inner })
+    }
+
+    /// Stops accepting requests, stops the background tasks and finishes every queued batch.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        for task in self.inner.background.lock().await.drain(..) {
+            let _ = task.await;
+        }
+        if let Ok(mut sender) = self.inner.sender.write() {
+            sender.take();
+        }
+        if let Some(batcher) = self.inner.batcher.lock().await.take() {
+            let _ = batcher.await;
+        }
+    }
+
+    /// The storage behind this ledger.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// Submits a raw command (the typed methods below are the usual way in).
+    pub async fn submit(
+        &self,
+        key: IdempotencyKey,
+        command: Command,
+    ) -> Result<Outcome, LedgerError> {
+        self.inner.submit(Some(key), command).await
+    }
+
+    pub async fn create_account(
+        &self,
+        key: IdempotencyKey,
+        spec: NewAccount,
+    ) -> Result<Account, LedgerError> {
+        match self.submit(key, Command::CreateAccount(spec)).await? {
+            Outcome::Account(a) => Ok(a),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Posts one balanced transaction of two or more legs, all or nothing.
+    pub async fn post(
+        &self,
+        key: IdempotencyKey,
+        tx: NewTransaction,
+    ) -> Result<Posted, LedgerError> {
+        match self.submit(key, Command::Post(tx)).await? {
+            Outcome::Posted(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Posts several transactions in order, all or nothing.
+    pub async fn post_linked(
+        &self,
+        key: IdempotencyKey,
+        txs: Vec<NewTransaction>,
+    ) -> Result<Vec<Posted>, LedgerError> {
+        match self
+            .submit(key, Command::PostLinked { transactions: txs })
+            .await?
+        {
+            Outcome::Linked(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Reserves a two-phase transfer (pending debits and credits) until posted, voided or expired.
+    pub async fn create_pending(
+        &self,
+        key: IdempotencyKey,
+        p: NewPending,
+    ) -> Result<Pending, LedgerError> {
+        match self.submit(key, Command::CreatePending(p)).await? {
+            Outcome::Pending(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Posts a pending transfer, fully (`None`) or partly; the rest is released.
+    pub async fn post_pending(
+        &self,
+        key: IdempotencyKey,
+        id: PendingId,
+        amount: Option<Money>,
+    ) -> Result<Posted, LedgerError> {
+        match self
+            .submit(
+                key,
+                Command::PostPending {
+                    pending: id,
+                    amount,
+                },
+            )
+            .await?
+        {
+            Outcome::Posted(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub async fn void_pending(
+        &self,
+        key: IdempotencyKey,
+        id: PendingId,
+    ) -> Result<Pending, LedgerError> {
+        match self
+            .submit(key, Command::VoidPending { pending: id })
+            .await?
+        {
+            Outcome::Pending(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Holds an amount of an account (judicial freeze, pre-authorisation).
+    pub async fn place_hold(
+        &self,
+        key: IdempotencyKey,
+        hold: NewHold,
+    ) -> Result<Hold, LedgerError> {
+        match self.submit(key, Command::PlaceHold(hold)).await? {
+            Outcome::Hold(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub async fn release_hold(&self, key: IdempotencyKey, id: HoldId) -> Result<Hold, LedgerError> {
+        match self.submit(key, Command::ReleaseHold { hold: id }).await? {
+            Outcome::Hold(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Captures up to the held amount into `to` (one journal transaction); the rest is released.
+    pub async fn capture_hold(
+        &self,
+        key: IdempotencyKey,
+        id: HoldId,
+        amount: Money,
+        to: AccountId,
+        metadata: Metadata,
+    ) -> Result<Posted, LedgerError> {
+        match self
+            .submit(
+                key,
+                Command::CaptureHold {
+                    hold: id,
+                    amount,
+                    to,
+                    metadata,
+                },
+            )
+            .await?
+        {
+            Outcome::Posted(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Reverses (冲正) a posted transaction with a new one that points at it; at most once.
+    pub async fn reverse(
+        &self,
+        key: IdempotencyKey,
+        tx: TransactionId,
+        reason: String,
+    ) -> Result<Posted, LedgerError> {
+        match self
+            .submit(
+                key,
+                Command::Reverse {
+                    transaction: tx,
+                    reason,
+                },
+            )
+            .await?
+        {
+            Outcome::Posted(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Freezes, unfreezes or closes an account (closing only at zero with nothing open).
+    pub async fn set_account_status(
+        &self,
+        key: IdempotencyKey,
+        account: AccountId,
+        status: AccountStatus,
+    ) -> Result<Account, LedgerError> {
+        match self
+            .submit(key, Command::SetAccountStatus { account, status })
+            .await?
+        {
+            Outcome::Account(a) => Ok(a),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// An account with its balances.
+    pub async fn account(&self, id: AccountId) -> Result<(Account, Balance), LedgerError> {
+        self.inner
+            .storage
+            .account(id)
+            .await?
+            .ok_or(LedgerError::UnknownAccount { account: id })
+    }
+
+    /// Statement lines (with running balance) after `after_seq`, at most `limit` (≤ 1,000) plus
+    /// the rest of the last transaction, in stable (transaction, entry) order.
+    pub async fn entries(
+        &self,
+        id: AccountId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, LedgerError> {
+        self.account(id).await?;
+        let limit = limit.clamp(1, STATEMENT_PAGE_MAX);
+        Ok(self.inner.storage.statement(id, after_seq, limit).await?)
+    }
+
+    pub async fn pending(&self, id: PendingId) -> Result<Pending, LedgerError> {
+        self.inner
+            .storage
+            .pending(id)
+            .await?
+            .ok_or(LedgerError::PendingNotFound { pending: id })
+    }
+
+    pub async fn hold(&self, id: HoldId) -> Result<Hold, LedgerError> {
+        self.inner
+            .storage
+            .hold(id)
+            .await?
+            .ok_or(LedgerError::HoldNotFound { hold: id })
+    }
+
+    /// Runs one expiry sweep now (the background sweeper does this periodically); returns how
+    /// many items it voided or released.
+    pub async fn sweep_expired(&self) -> Result<usize, LedgerError> {
+        sweep_once(&self.inner, 10_000).await
+    }
+}
+
+async fn sweep_once(inner: &Inner, items_max: u32) -> Result<usize, LedgerError> {
+    let due = inner
+        .storage
+        .due_expiries(engine::now_ms(), items_max)
+        .await?;
+    let answers = futures::future::join_all(due.into_iter().map(|item| {
+        let command = match item {
+            ExpiryItem::Pending(pending) => Command::ExpirePending { pending },
+            ExpiryItem::Hold(hold) => Command::ExpireHold { hold },
+        };
+        inner.submit(None, command)
+    }))
+    .await;
+    let mut done = 0;
+    for answer in answers {
+        match answer {
+            Ok(Outcome::Nothing) => {}
+            Ok(_) => done += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+async fn run_sweeper(
+    inner: Weak<Inner>,
+    mut stop: watch::Receiver<bool>,
+    interval_ms: u64,
+    items_max: u32,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        match sweep_once(&inner, items_max).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired pending transfers and holds"),
+            Err(e) => tracing::warn!(reason = e.reason(), "expiry sweep failed"),
+        }
+    }
+}
+
+async fn run_janitor(
+    inner: Weak<Inner>,
+    mut stop: watch::Receiver<bool>,
+    interval_ms: u64,
+    retention_ms: i64,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let cutoff_ms = engine::now_ms().saturating_sub(retention_ms);
+        for _ in 0..PURGE_ROUNDS_MAX {
+            match inner
+                .storage
+                .purge_idempotency(cutoff_ms, PURGE_ROWS_MAX)
+                .await
+            {
+                Ok(n) if n < u64::from(PURGE_ROWS_MAX) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = ?e, "idempotency purge failed");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `paygate ledger verify`: recomputes the hash chain and every balance from the journal and the
+//! open pendings and holds, and checks the double-entry and floor invariants. Reads in pages,
+//! so it runs beside a live gateway (each page is consistent; run it on a quiet ledger for an
+//! exact cross-check of balances).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+};
+
+use super::{
+    error::LedgerError,
+    hash,
+    model::{Account, AccountId, Balance, Side},
+};
+use crate::{
+    money::Currency,
+    storage::{SCAN_PAGE_ROWS_MAX, Storage, hash_to_hex},
+};
+
+/// Most problems listed in a report (the count goes on).
+const PROBLEMS_LISTED_MAX: usize = 50;
+
+/// What `verify` found.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyReport {
+    pub transactions: u64,
+    pub entries: u64,
+    pub accounts: u64,
+    pub open_pendings: u64,
+    pub open_holds: u64,
+    /// Net posted debits − credits per currency over all accounts (must be zero).
+    pub net_by_currency: BTreeMap<String, i128>,
+    pub problem_count: u64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, text: String) {
+        self.problem_count += 1;
+        if self.problems.len() < PROBLEMS_LISTED_MAX {
+            self.problems.push(text);
+        }
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ledger verify: {} transactions, {} entries, {} accounts, {} open pendings, {} open holds",
+            self.transactions, self.entries, self.accounts, self.open_pendings, self.open_holds
+        )?;
+        for (currency, net) in &self.net_by_currency {
+            writeln!(f, "  {currency}: net debits - credits = {net}")?;
+        }
+        if self.is_clean() {
+            write!(
+                f,
+                "OK: hash chain intact, balances match the journal, all sums zero"
+            )
+        } else {
+            writeln!(f, "BROKEN: {} problem(s)", self.problem_count)?;
+            for p in &self.problems {
+                writeln!(f, "  - {p}")?;
+            }
+            if self.problem_count as usize > self.problems.len() {
+                writeln!(
+                    f,
+                    "  … and {} more",
+                    self.problem_count as usize - self.problems.len()
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Recomputed {
+    posted_debits: i128,
+    posted_credits: i128,
+    pending_debits: i128,
+    pending_credits: i128,
+    held: i128,
+}
+
+/// Recomputes everything; problems go into the report, storage failures are errors.
+pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> {
+    let mut report = VerifyReport::default();
+    let mut accounts: HashMap<AccountId, (Account, Balance)> = HashMap::new();
+    let mut after = 0u64;
+    loop {
+        let page = storage.accounts_page(after, SCAN_PAGE_ROWS_MAX).await?;
+        let Some(last) = page.last() else { break };
+        after = last.0.id.0;
+        for (a, b) in page {
+            accounts.insert(a.id, (a, b));
+        }
+    }
+    report.accounts = accounts.len() as u64;
+
+    let mut sums: HashMap<AccountId, Recomputed> = HashMap::new();
+    let mut prev_hash = hash::GENESIS_HASH;
+    let mut expected_seq = 1u64;
+    let mut after_seq = 0u64;
+    loop {
+        let page = storage
+            .transactions_page(after_seq, SCAN_PAGE_ROWS_MAX)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after_seq = last.0.posted.id.0;
+        for (row, entries) in page {
+            let t = &row.posted;
+            report.transactions += 1;
+            report.entries += entries.len() as u64;
+            if t.id.0 != expected_seq {
+                report.problem(format!(
+                    "sequence gap: expected {expected_seq}, found {}",
+                    t.id
+                ));
+            }
+            expected_seq = t.id.0 + 1;
+            if row.prev_hash != hash_to_hex(&prev_hash) {
+                report.problem(format!(
+                    "transaction {}: previous hash does not chain",
+                    t.id
+                ));
+            }
+            let computed = hash::transaction_hash(
+                &prev_hash,
+                t.id,
+                t.kind,
+                t.reverses,
+                t.created_at_ms,
+                &t.metadata,
+                &t.entries,
+            );
+            if hash_to_hex(&computed) != t.hash {
+                report.problem(format!("transaction {}: hash mismatch", t.id));
+            }
+            prev_hash = computed;
+            if entries.len() < 2 {
+                report.problem(format!("transaction {}: fewer than two entries", t.id));
+            }
+            let mut net: BTreeMap<Currency, i128> = BTreeMap::new();
+            for (i, e) in entries.iter().enumerate() {
+                if e.index as usize != i {
+                    report.problem(format!("transaction {}: entry index gap", t.id));
+                }
+                if e.entry.amount.minor <= 0 {
+                    report.problem(format!("transaction {}: non-positive amount", t.id));
+                }
+                let signed = i128::from(e.entry.amount.minor);
+                let s = sums.entry(e.entry.account).or_default();
+                match e.entry.side {
+                    Side::Debit => {
+                        *net.entry(e.entry.amount.currency).or_default() += signed;
+                        s.posted_debits += signed;
+                    }
+                    Side::Credit => {
+                        *net.entry(e.entry.amount.currency).or_default() -= signed;
+                        s.posted_credits += signed;
+                    }
+                }
+                match accounts.get(&e.entry.account) {
+                    None => report.problem(format!(
+                        "transaction {}: unknown account {}",
+                        t.id, e.entry.account
+                    )),
+                    Some((a, _)) => {
+                        if a.currency != e.entry.amount.currency {
+                            report.problem(format!(
+                                "transaction {}: currency differs from account {}",
+                                t.id, a.id
+                            ));
+                        }
+                        let running = match a.normal_side {
+                            Side::Debit => s.posted_debits - s.posted_credits,
+                            Side::Credit => s.posted_credits - s.posted_debits,
+                        };
+                        if running != i128::from(e.balance_after_minor) {
+                            report.problem(format!(
+                                "transaction {} entry {}: running balance of account {} is {}, \
+                                 recomputed {running}",
+                                t.id, e.index, a.id, e.balance_after_minor
+                            ));
+                        }
+                    }
+                }
+            }
+            if net.values().any(|n| *n != 0) {
+                report.problem(format!("transaction {} does not balance", t.id));
+            }
+        }
+    }
+    let head = storage.chain_head().await?;
+    if head.last_seq != expected_seq - 1 {
+        report.problem(format!(
+            "chain head says {} transactions, journal has {}",
+            head.last_seq,
+            expected_seq - 1
+        ));
+    }
+    if head.last_hash != prev_hash {
+        report.problem("chain head hash differs from the last transaction's".to_owned());
+    }
+
+    let mut after_id = 0u64;
+    loop {
+        let page = storage
+            .open_pendings_page(after_id, SCAN_PAGE_ROWS_MAX)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after_id = last.id.0;
+        for p in page {
+            report.open_pendings += 1;
+            sums.entry(p.debit_account).or_default().pending_debits += i128::from(p.amount.minor);
+            sums.entry(p.credit_account).or_default().pending_credits += i128::from(p.amount.minor);
+        }
+    }
+    let mut after_id = 0u64;
+    loop {
+        let page = storage
+            .open_holds_page(after_id, SCAN_PAGE_ROWS_MAX)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after_id = last.id.0;
+        for h in page {
+            report.open_holds += 1;
+            sums.entry(h.account).or_default().held += i128::from(h.amount.minor);
+        }
+    }
+
+    let mut ids: Vec<&AccountId> = accounts.keys().collect();
+    ids.sort();
+    for id in ids {
+        let Some((a, b)) = accounts.get(id) else {
+            continue;
+        };
+        let r = sums.get(id).copied().unwrap_or_default();
+        let stored = [
+            ("posted debits", b.posted_debits_minor, r.posted_debits),
+            ("posted credits", b.posted_credits_minor, r.posted_credits),
+            ("pending debits", b.pending_debits_minor, r.pending_debits),
+            (
+                "pending credits",
+                b.pending_credits_minor,
+                r.pending_credits,
+            ),
+            ("held", b.held_minor, r.held),
+        ];
+        for (what, stored, recomputed) in stored {
+            if i128::from(stored) != recomputed {
+                report.problem(format!(
+                    "account {id}: stored {what} {stored}, recomputed {recomputed}"
+                ));
+            }
+        }
+        if let Some(headroom) = b.headroom_minor(a.constraint)
+            && headroom < 0
+        {
+            report.problem(format!("account {id} is below its floor by {}", -headroom));
+        }
+        *report
+            .net_by_currency
+            .entry(a.currency.code().to_owned())
+            .or_default() += r.posted_debits - r.posted_credits;
+    }
+    let broken: Vec<String> = report
+        .net_by_currency
+        .iter()
+        .filter(|(_, n)| **n != 0)
+        .map(|(c, n)| format!("{c} balances sum to {n}, not zero"))
+        .collect();
+    for b in broken {
+        report.problem(b);
+    }
+    Ok(report)
+}

@@ -1,0 +1,750 @@
+// SQL shared by both back ends. This file is not a module: `sqlite.rs` and `postgres.rs` each
+// `include!` it after defining `Db`, `DbConn`, `DbRow`, `LOCK_SUFFIX` and `lock_head`, so the
+// same text is compiled once per back end with concrete sqlx types.
+
+use sqlx::{QueryBuilder, Row as _};
+
+use crate::{
+    ledger::model::{
+        Account, AccountId, AccountStatus, Balance, BalanceConstraint, Entry, Hold, HoldId,
+        HoldState, Metadata, Pending, PendingId, PendingState, Posted, Side, StatementLine,
+        TransactionId, TransactionKind,
+    },
+    money::{Currency, Money},
+    storage::{
+        BIND_PARAMS_MAX, BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, LoadedBatch,
+        ReversalTarget, StorageError, StoredIdempotency, TransactionRow, hash_from_hex,
+        hash_to_hex,
+    },
+};
+
+const ACCOUNT_COLUMNS: &str = "id, currency, normal_side, kind, status, constraint_kind, \
+     constraint_minor, metadata, created_at_ms, posted_debits_minor, posted_credits_minor, \
+     pending_debits_minor, pending_credits_minor, held_minor";
+const ACCOUNT_COLUMN_COUNT: usize = 14;
+
+const HEAD_SELECT: &str = "SELECT last_seq, last_hash, next_account_id, next_pending_id, \
+     next_hold_id FROM ledger_head WHERE id = 1";
+
+const PENDING_SELECT: &str = "SELECT p.id, p.debit_account, p.credit_account, p.currency, \
+     p.amount_minor, p.expires_at_ms, p.metadata, p.created_at_ms, r.state, r.posted_minor, \
+     r.transaction_seq FROM pendings p LEFT JOIN pending_resolutions r ON r.pending_id = p.id";
+
+const HOLD_SELECT: &str = "SELECT h.id, h.account_id, h.currency, h.amount_minor, \
+     h.expires_at_ms, h.metadata, h.created_at_ms, r.state, r.captured_minor, r.transaction_seq \
+     FROM holds h LEFT JOIN hold_resolutions r ON r.hold_id = h.id";
+
+const STATEMENT_SELECT: &str = "SELECT e.seq, e.idx, e.side, e.currency, e.amount_minor, \
+     e.balance_after_minor, t.kind, t.created_at_ms FROM journal_entries e \
+     JOIN journal_transactions t ON t.seq = e.seq";
+
+fn to_i64(v: u64) -> i64 {
+    debug_assert!(v <= i64::MAX as u64, "id beyond the storable range");
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::new(format!("negative {what} in storage")))
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::new(format!("unreadable {what} in storage"))
+}
+
+fn currency_of(code: &str) -> Result<Currency, StorageError> {
+    Currency::from_code(code).map_err(|_| corrupt("currency"))
+}
+
+fn metadata_of(text: &str) -> Result<Metadata, StorageError> {
+    serde_json::from_str(text).map_err(|_| corrupt("metadata"))
+}
+
+fn metadata_text(m: &Metadata) -> String {
+    // A BTreeMap of strings always serialises.
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn side_of(text: &str) -> Result<Side, StorageError> {
+    Side::parse(text).ok_or_else(|| corrupt("side"))
+}
+
+fn head_of(row: &DbRow) -> Result<ChainHead, StorageError> {
+    Ok(ChainHead {
+        last_seq: to_u64(row.try_get("last_seq")?, "seq")?,
+        last_hash: hash_from_hex(&row.try_get::<String, _>("last_hash")?)?,
+        next_account_id: to_u64(row.try_get("next_account_id")?, "id")?,
+        next_pending_id: to_u64(row.try_get("next_pending_id")?, "id")?,
+        next_hold_id: to_u64(row.try_get("next_hold_id")?, "id")?,
+    })
+}
+
+fn account_of(row: &DbRow) -> Result<(Account, Balance), StorageError> {
+    let status: String = row.try_get("status")?;
+    let constraint_kind: String = row.try_get("constraint_kind")?;
+    let account = Account {
+        id: AccountId(to_u64(row.try_get("id")?, "id")?),
+        currency: currency_of(&row.try_get::<String, _>("currency")?)?,
+        normal_side: side_of(&row.try_get::<String, _>("normal_side")?)?,
+        kind: row.try_get("kind")?,
+        status: AccountStatus::from_db(&status).ok_or_else(|| corrupt("status"))?,
+        constraint: BalanceConstraint::from_db(&constraint_kind, row.try_get("constraint_minor")?)
+            .ok_or_else(|| corrupt("constraint"))?,
+        metadata: metadata_of(&row.try_get::<String, _>("metadata")?)?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    };
+    let balance = Balance {
+        posted_debits_minor: row.try_get("posted_debits_minor")?,
+        posted_credits_minor: row.try_get("posted_credits_minor")?,
+        pending_debits_minor: row.try_get("pending_debits_minor")?,
+        pending_credits_minor: row.try_get("pending_credits_minor")?,
+        held_minor: row.try_get("held_minor")?,
+    };
+    Ok((account, balance))
+}
+
+fn pending_of(row: &DbRow) -> Result<Pending, StorageError> {
+    let currency = currency_of(&row.try_get::<String, _>("currency")?)?;
+    let state: Option<String> = row.try_get("state")?;
+    let state = match state {
+        None => PendingState::Open,
+        Some(s) => PendingState::from_db(&s).ok_or_else(|| corrupt("pending state"))?,
+    };
+    let tx: Option<i64> = row.try_get("transaction_seq")?;
+    Ok(Pending {
+        id: PendingId(to_u64(row.try_get("id")?, "id")?),
+        debit_account: AccountId(to_u64(row.try_get("debit_account")?, "id")?),
+        credit_account: AccountId(to_u64(row.try_get("credit_account")?, "id")?),
+        amount: Money::new(currency, row.try_get("amount_minor")?),
+        expires_at_ms: row.try_get("expires_at_ms")?,
+        metadata: metadata_of(&row.try_get::<String, _>("metadata")?)?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        state,
+        posted_minor: row.try_get::<Option<i64>, _>("posted_minor")?.unwrap_or(0),
+        transaction: tx.map(|t| to_u64(t, "seq")).transpose()?.map(TransactionId),
+    })
+}
+
+fn hold_of(row: &DbRow) -> Result<Hold, StorageError> {
+    let currency = currency_of(&row.try_get::<String, _>("currency")?)?;
+    let state: Option<String> = row.try_get("state")?;
+    let state = match state {
+        None => HoldState::Open,
+        Some(s) => HoldState::from_db(&s).ok_or_else(|| corrupt("hold state"))?,
+    };
+    let tx: Option<i64> = row.try_get("transaction_seq")?;
+    Ok(Hold {
+        id: HoldId(to_u64(row.try_get("id")?, "id")?),
+        account: AccountId(to_u64(row.try_get("account_id")?, "id")?),
+        amount: Money::new(currency, row.try_get("amount_minor")?),
+        expires_at_ms: row.try_get("expires_at_ms")?,
+        metadata: metadata_of(&row.try_get::<String, _>("metadata")?)?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        state,
+        captured_minor: row.try_get::<Option<i64>, _>("captured_minor")?.unwrap_or(0),
+        transaction: tx.map(|t| to_u64(t, "seq")).transpose()?.map(TransactionId),
+    })
+}
+
+fn entry_row_of(row: &DbRow) -> Result<EntryRow, StorageError> {
+    let currency = currency_of(&row.try_get::<String, _>("currency")?)?;
+    Ok(EntryRow {
+        seq: to_u64(row.try_get("seq")?, "seq")?,
+        index: u32::try_from(row.try_get::<i64, _>("idx")?).map_err(|_| corrupt("index"))?,
+        entry: Entry {
+            account: AccountId(to_u64(row.try_get("account_id")?, "id")?),
+            side: side_of(&row.try_get::<String, _>("side")?)?,
+            amount: Money::new(currency, row.try_get("amount_minor")?),
+        },
+        balance_after_minor: row.try_get("balance_after_minor")?,
+    })
+}
+
+fn statement_line_of(row: &DbRow) -> Result<StatementLine, StorageError> {
+    let currency = currency_of(&row.try_get::<String, _>("currency")?)?;
+    let kind: String = row.try_get("kind")?;
+    Ok(StatementLine {
+        transaction: TransactionId(to_u64(row.try_get("seq")?, "seq")?),
+        index: u32::try_from(row.try_get::<i64, _>("idx")?).map_err(|_| corrupt("index"))?,
+        kind: TransactionKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
+        side: side_of(&row.try_get::<String, _>("side")?)?,
+        amount: Money::new(currency, row.try_get("amount_minor")?),
+        balance_after: Money::new(currency, row.try_get("balance_after_minor")?),
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+/// `SELECT … WHERE <column> IN (…)` over `ids`, chunked under the bind limit.
+async fn select_in_i64(
+    conn: &mut DbConn,
+    select: &str,
+    column: &str,
+    ids: &[i64],
+    tail: &str,
+) -> Result<Vec<DbRow>, StorageError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BIND_PARAMS_MAX) {
+        let mut qb = QueryBuilder::<'static, Db>::new(select);
+        qb.push(" WHERE ");
+        qb.push(column);
+        qb.push(" IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        qb.push(tail);
+        rows.extend(qb.build().fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// Loads what a batch needs. The caller has locked the head already.
+async fn load_needs(
+    conn: &mut DbConn,
+    head: ChainHead,
+    needs: &BatchNeeds,
+) -> Result<LoadedBatch, StorageError> {
+    let mut loaded = LoadedBatch {
+        head,
+        accounts: Vec::new(),
+        idempotency: Vec::new(),
+        pendings: Vec::new(),
+        holds: Vec::new(),
+        transactions: Vec::new(),
+        counters: Vec::new(),
+    };
+    let keys: Vec<_> = needs.idempotency.iter().collect();
+    for chunk in keys.chunks(BIND_PARAMS_MAX / 2) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "SELECT scope, key, request_hash, outcome, created_at_ms FROM idempotency_keys \
+             WHERE (scope, key) IN (",
+        );
+        qb.push_values(chunk, |mut b, k| {
+            b.push_bind(k.scope.clone());
+            b.push_bind(k.key.clone());
+        });
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            loaded.idempotency.push(StoredIdempotency {
+                key: crate::ledger::model::IdempotencyKey {
+                    scope: row.try_get("scope")?,
+                    key: row.try_get("key")?,
+                },
+                request_hash: row.try_get("request_hash")?,
+                outcome: row.try_get("outcome")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            });
+        }
+    }
+
+    let mut account_ids: std::collections::BTreeSet<i64> =
+        needs.accounts.iter().map(|a| to_i64(a.0)).collect();
+
+    if !needs.pendings.is_empty() {
+        let ids: Vec<i64> = needs.pendings.iter().map(|p| to_i64(p.0)).collect();
+        for row in select_in_i64(conn, PENDING_SELECT, "p.id", &ids, "").await? {
+            let p = pending_of(&row)?;
+            account_ids.insert(to_i64(p.debit_account.0));
+            account_ids.insert(to_i64(p.credit_account.0));
+            loaded.pendings.push(p);
+        }
+    }
+    if !needs.holds.is_empty() {
+        let ids: Vec<i64> = needs.holds.iter().map(|h| to_i64(h.0)).collect();
+        for row in select_in_i64(conn, HOLD_SELECT, "h.id", &ids, "").await? {
+            let h = hold_of(&row)?;
+            account_ids.insert(to_i64(h.account.0));
+            loaded.holds.push(h);
+        }
+    }
+    if !needs.transactions.is_empty() {
+        let ids: Vec<i64> = needs.transactions.iter().map(|t| to_i64(t.0)).collect();
+        let heads = select_in_i64(
+            conn,
+            "SELECT t.seq, r.seq AS reversed_by FROM journal_transactions t \
+             LEFT JOIN journal_transactions r ON r.reverses = t.seq",
+            "t.seq",
+            &ids,
+            "",
+        )
+        .await?;
+        let entries = select_in_i64(
+            conn,
+            "SELECT seq, idx, account_id, side, currency, amount_minor, balance_after_minor \
+             FROM journal_entries",
+            "seq",
+            &ids,
+            " ORDER BY seq, idx",
+        )
+        .await?;
+        let mut by_seq: std::collections::BTreeMap<u64, Vec<Entry>> = Default::default();
+        for row in &entries {
+            let e = entry_row_of(row)?;
+            account_ids.insert(to_i64(e.entry.account.0));
+            by_seq.entry(e.seq).or_default().push(e.entry);
+        }
+        for row in &heads {
+            let seq = to_u64(row.try_get("seq")?, "seq")?;
+            let reversed_by: Option<i64> = row.try_get("reversed_by")?;
+            loaded.transactions.push(ReversalTarget {
+                id: TransactionId(seq),
+                entries: by_seq.remove(&seq).unwrap_or_default(),
+                reversed_by: reversed_by
+                    .map(|r| to_u64(r, "seq"))
+                    .transpose()?
+                    .map(TransactionId),
+            });
+        }
+    }
+    if !needs.counters.is_empty() {
+        let keys: Vec<&String> = needs.counters.iter().collect();
+        for chunk in keys.chunks(BIND_PARAMS_MAX) {
+            let mut qb =
+                QueryBuilder::<'static, Db>::new("SELECT key, used_minor FROM counters WHERE key IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind((*k).clone());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                loaded
+                    .counters
+                    .push((row.try_get("key")?, row.try_get("used_minor")?));
+            }
+        }
+    }
+    if !account_ids.is_empty() {
+        // Sorted ids, locked in that order (PostgreSQL), so batches can never deadlock.
+        let ids: Vec<i64> = account_ids.into_iter().collect();
+        let select = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts");
+        let tail = format!(" ORDER BY id{LOCK_SUFFIX}");
+        for row in select_in_i64(conn, &select, "id", &ids, &tail).await? {
+            loaded.accounts.push(account_of(&row)?);
+        }
+    }
+    Ok(loaded)
+}
+
+/// Writes a batch: multi-row INSERTs chunked under the bind limit, one upsert of the touched
+/// accounts, then the head.
+async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageError> {
+    for chunk in w.accounts.chunks(BIND_PARAMS_MAX / ACCOUNT_COLUMN_COUNT) {
+        let mut qb = QueryBuilder::<'static, Db>::new(format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) "
+        ));
+        qb.push_values(chunk, |mut b, (a, bal)| {
+            let (ck, cm) = a.constraint.as_db();
+            b.push_bind(to_i64(a.id.0))
+                .push_bind(a.currency.code().to_owned())
+                .push_bind(a.normal_side.as_str())
+                .push_bind(a.kind.clone())
+                .push_bind(a.status.as_db())
+                .push_bind(ck)
+                .push_bind(cm)
+                .push_bind(metadata_text(&a.metadata))
+                .push_bind(a.created_at_ms)
+                .push_bind(bal.posted_debits_minor)
+                .push_bind(bal.posted_credits_minor)
+                .push_bind(bal.pending_debits_minor)
+                .push_bind(bal.pending_credits_minor)
+                .push_bind(bal.held_minor);
+        });
+        qb.push(
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             posted_debits_minor = excluded.posted_debits_minor, \
+             posted_credits_minor = excluded.posted_credits_minor, \
+             pending_debits_minor = excluded.pending_debits_minor, \
+             pending_credits_minor = excluded.pending_credits_minor, \
+             held_minor = excluded.held_minor",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.transactions.chunks(BIND_PARAMS_MAX / 7) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO journal_transactions \
+             (seq, kind, reverses, metadata, created_at_ms, prev_hash, hash) ",
+        );
+        qb.push_values(chunk, |mut b, t| {
+            b.push_bind(to_i64(t.posted.id.0))
+                .push_bind(t.posted.kind.as_db())
+                .push_bind(t.posted.reverses.map(|r| to_i64(r.0)))
+                .push_bind(metadata_text(&t.posted.metadata))
+                .push_bind(t.posted.created_at_ms)
+                .push_bind(t.prev_hash.clone())
+                .push_bind(t.posted.hash.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.entries.chunks(BIND_PARAMS_MAX / 7) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO journal_entries \
+             (seq, idx, account_id, side, currency, amount_minor, balance_after_minor) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(to_i64(e.seq))
+                .push_bind(i64::from(e.index))
+                .push_bind(to_i64(e.entry.account.0))
+                .push_bind(e.entry.side.as_str())
+                .push_bind(e.entry.amount.currency.code().to_owned())
+                .push_bind(e.entry.amount.minor)
+                .push_bind(e.balance_after_minor);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.new_pendings.chunks(BIND_PARAMS_MAX / 8) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO pendings (id, debit_account, credit_account, currency, amount_minor, \
+             expires_at_ms, metadata, created_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            b.push_bind(to_i64(p.id.0))
+                .push_bind(to_i64(p.debit_account.0))
+                .push_bind(to_i64(p.credit_account.0))
+                .push_bind(p.amount.currency.code().to_owned())
+                .push_bind(p.amount.minor)
+                .push_bind(p.expires_at_ms)
+                .push_bind(metadata_text(&p.metadata))
+                .push_bind(p.created_at_ms);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.new_holds.chunks(BIND_PARAMS_MAX / 7) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO holds (id, account_id, currency, amount_minor, expires_at_ms, metadata, \
+             created_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, h| {
+            b.push_bind(to_i64(h.id.0))
+                .push_bind(to_i64(h.account.0))
+                .push_bind(h.amount.currency.code().to_owned())
+                .push_bind(h.amount.minor)
+                .push_bind(h.expires_at_ms)
+                .push_bind(metadata_text(&h.metadata))
+                .push_bind(h.created_at_ms);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.pending_resolutions.chunks(BIND_PARAMS_MAX / 5) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO pending_resolutions (pending_id, state, posted_minor, transaction_seq, \
+             resolved_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(to_i64(r.pending.0))
+                .push_bind(r.state.as_db())
+                .push_bind(r.posted_minor)
+                .push_bind(r.transaction.map(|t| to_i64(t.0)))
+                .push_bind(r.resolved_at_ms);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.hold_resolutions.chunks(BIND_PARAMS_MAX / 5) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO hold_resolutions (hold_id, state, captured_minor, transaction_seq, \
+             resolved_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(to_i64(r.hold.0))
+                .push_bind(r.state.as_db())
+                .push_bind(r.captured_minor)
+                .push_bind(r.transaction.map(|t| to_i64(t.0)))
+                .push_bind(r.resolved_at_ms);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.expiries_added.chunks(BIND_PARAMS_MAX / 3) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO expiry_queue (item_kind, item_id, expires_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, (item, at)| {
+            let (kind, id) = item.db_parts();
+            b.push_bind(kind).push_bind(id).push_bind(*at);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.expiries_removed.chunks(BIND_PARAMS_MAX / 2) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "DELETE FROM expiry_queue WHERE (item_kind, item_id) IN (",
+        );
+        qb.push_values(chunk, |mut b, item| {
+            let (kind, id) = item.db_parts();
+            b.push_bind(kind).push_bind(id);
+        });
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+    }
+    let updated_at_ms = w
+        .idempotency
+        .first()
+        .map(|i| i.created_at_ms)
+        .unwrap_or_default();
+    for chunk in w.counters.chunks(BIND_PARAMS_MAX / 3) {
+        let mut qb =
+            QueryBuilder::<'static, Db>::new("INSERT INTO counters (key, used_minor, updated_at_ms) ");
+        qb.push_values(chunk, |mut b, (key, used)| {
+            b.push_bind(key.clone())
+                .push_bind(*used)
+                .push_bind(updated_at_ms);
+        });
+        qb.push(
+            " ON CONFLICT (key) DO UPDATE SET used_minor = excluded.used_minor, \
+             updated_at_ms = excluded.updated_at_ms",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    for chunk in w.idempotency.chunks(BIND_PARAMS_MAX / 5) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at_ms) ",
+        );
+        qb.push_values(chunk, |mut b, i| {
+            b.push_bind(i.key.scope.clone())
+                .push_bind(i.key.key.clone())
+                .push_bind(i.request_hash.clone())
+                .push_bind(i.outcome.clone())
+                .push_bind(i.created_at_ms);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    if let Some(head) = &w.head {
+        sqlx::query(
+            "UPDATE ledger_head SET last_seq = $1, last_hash = $2, next_account_id = $3, \
+             next_pending_id = $4, next_hold_id = $5 WHERE id = 1",
+        )
+        .bind(to_i64(head.last_seq))
+        .bind(hash_to_hex(&head.last_hash))
+        .bind(to_i64(head.next_account_id))
+        .bind(to_i64(head.next_pending_id))
+        .bind(to_i64(head.next_hold_id))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn read_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
+    let row = sqlx::query(HEAD_SELECT).fetch_one(&mut *conn).await?;
+    head_of(&row)
+}
+
+async fn read_account(
+    conn: &mut DbConn,
+    id: AccountId,
+) -> Result<Option<(Account, Balance)>, StorageError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(to_i64(id.0))
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(account_of).transpose()
+}
+
+async fn read_statement(
+    conn: &mut DbConn,
+    id: AccountId,
+    after_seq: Option<u64>,
+    limit: u32,
+) -> Result<Vec<StatementLine>, StorageError> {
+    let sql = format!(
+        "{STATEMENT_SELECT} WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq, e.idx LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(id.0))
+        .bind(after_seq.map(to_i64).unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut lines = rows
+        .iter()
+        .map(statement_line_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    if lines.len() == limit as usize
+        && let Some(last) = lines.last().cloned()
+    {
+        // Complete the last transaction so that a page never splits one.
+        let sql = format!(
+            "{STATEMENT_SELECT} WHERE e.account_id = $1 AND e.seq = $2 AND e.idx > $3 \
+             ORDER BY e.idx"
+        );
+        let rest = sqlx::query(&sql)
+            .bind(to_i64(id.0))
+            .bind(to_i64(last.transaction.0))
+            .bind(i64::from(last.index))
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in &rest {
+            lines.push(statement_line_of(row)?);
+        }
+    }
+    Ok(lines)
+}
+
+async fn read_pending(conn: &mut DbConn, id: PendingId) -> Result<Option<Pending>, StorageError> {
+    let rows = select_in_i64(conn, PENDING_SELECT, "p.id", &[to_i64(id.0)], "").await?;
+    rows.first().map(pending_of).transpose()
+}
+
+async fn read_hold(conn: &mut DbConn, id: HoldId) -> Result<Option<Hold>, StorageError> {
+    let rows = select_in_i64(conn, HOLD_SELECT, "h.id", &[to_i64(id.0)], "").await?;
+    rows.first().map(hold_of).transpose()
+}
+
+async fn read_due_expiries(
+    conn: &mut DbConn,
+    now_ms: i64,
+    limit: u32,
+) -> Result<Vec<ExpiryItem>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT item_kind, item_id FROM expiry_queue WHERE expires_at_ms <= $1 \
+         ORDER BY expires_at_ms, item_kind, item_id LIMIT $2",
+    )
+    .bind(now_ms)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("item_kind")?;
+            let id = to_u64(row.try_get("item_id")?, "id")?;
+            match kind.as_str() {
+                "PENDING" => Ok(ExpiryItem::Pending(PendingId(id))),
+                "HOLD" => Ok(ExpiryItem::Hold(HoldId(id))),
+                _ => Err(corrupt("expiry kind")),
+            }
+        })
+        .collect()
+}
+
+async fn delete_old_idempotency(
+    conn: &mut DbConn,
+    cutoff_ms: i64,
+    limit: u32,
+) -> Result<u64, StorageError> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (scope, key) IN \
+         (SELECT scope, key FROM idempotency_keys WHERE created_at_ms < $1 LIMIT $2)",
+    )
+    .bind(cutoff_ms)
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+async fn read_transactions_page(
+    conn: &mut DbConn,
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT seq, kind, reverses, metadata, created_at_ms, prev_hash, hash \
+         FROM journal_transactions WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(to_i64(after_seq))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(last) = rows.last() else {
+        return Ok(Vec::new());
+    };
+    let last_seq: i64 = last.try_get("seq")?;
+    let entry_rows = sqlx::query(
+        "SELECT seq, idx, account_id, side, currency, amount_minor, balance_after_minor \
+         FROM journal_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq, idx",
+    )
+    .bind(to_i64(after_seq))
+    .bind(last_seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_seq: std::collections::BTreeMap<u64, Vec<EntryRow>> = Default::default();
+    for row in &entry_rows {
+        let e = entry_row_of(row)?;
+        by_seq.entry(e.seq).or_default().push(e);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq = to_u64(row.try_get("seq")?, "seq")?;
+        let kind: String = row.try_get("kind")?;
+        let reverses: Option<i64> = row.try_get("reverses")?;
+        let entries = by_seq.remove(&seq).unwrap_or_default();
+        let posted = Posted {
+            id: TransactionId(seq),
+            kind: TransactionKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
+            entries: entries.iter().map(|e| e.entry.clone()).collect(),
+            reverses: reverses
+                .map(|r| to_u64(r, "seq"))
+                .transpose()?
+                .map(TransactionId),
+            metadata: metadata_of(&row.try_get::<String, _>("metadata")?)?,
+            created_at_ms: row.try_get("created_at_ms")?,
+            hash: row.try_get("hash")?,
+        };
+        out.push((
+            TransactionRow {
+                posted,
+                prev_hash: row.try_get("prev_hash")?,
+            },
+            entries,
+        ));
+    }
+    Ok(out)
+}
+
+async fn read_accounts_page(
+    conn: &mut DbConn,
+    after_id: u64,
+    limit: u32,
+) -> Result<Vec<(Account, Balance)>, StorageError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(after_id))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(account_of).collect()
+}
+
+async fn read_open_pendings_page(
+    conn: &mut DbConn,
+    after_id: u64,
+    limit: u32,
+) -> Result<Vec<Pending>, StorageError> {
+    let sql = format!(
+        "{PENDING_SELECT} WHERE r.pending_id IS NULL AND p.id > $1 ORDER BY p.id LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(after_id))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(pending_of).collect()
+}
+
+async fn read_open_holds_page(
+    conn: &mut DbConn,
+    after_id: u64,
+    limit: u32,
+) -> Result<Vec<Hold>, StorageError> {
+    let sql =
+        format!("{HOLD_SELECT} WHERE r.hold_id IS NULL AND h.id > $1 ORDER BY h.id LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(to_i64(after_id))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(hold_of).collect()
+}
+
+/// One whole batch on an open transaction: lock, load, apply, write.
+async fn run_batch_on(
+    conn: &mut DbConn,
+    needs: &BatchNeeds,
+    apply: &mut crate::storage::ApplyFn<'_>,
+) -> Result<(), StorageError> {
+    let head = lock_head(conn).await?;
+    let loaded = load_needs(conn, head, needs).await?;
+    let writes = apply(loaded);
+    if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
+        return Ok(());
+    }
+    write_batch(conn, &writes).await
+}

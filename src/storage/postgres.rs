@@ -1,0 +1,146 @@
+//! PostgreSQL back end for production. A batch locks the chain-head row (`SELECT … FOR UPDATE`),
+//! which serialises batches across gateway processes, then loads and locks the accounts it
+//! touches in id order; every load happens after the head lock, so no process acts on stale
+//! balances.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+};
+
+use super::{Backend, Storage, migrate};
+use crate::config::DatabaseConfig;
+
+type Db = sqlx::Postgres;
+type DbConn = PgConnection;
+type DbRow = PgRow;
+const LOCK_SUFFIX: &str = " FOR UPDATE";
+/// Prepared statements kept per connection (multi-row statements vary by row count).
+const STATEMENT_CACHE_CAPACITY: usize = 1_024;
+
+async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
+    let row = sqlx::query(&format!("{HEAD_SELECT} FOR UPDATE"))
+        .fetch_one(&mut *conn)
+        .await?;
+    head_of(&row)
+}
+
+include!("common.rs");
+
+/// The PostgreSQL [`Storage`].
+pub struct PgStorage {
+    pool: PgPool,
+}
+
+impl PgStorage {
+    pub async fn connect(config: &DatabaseConfig) -> Result<PgStorage, StorageError> {
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| StorageError::new(format!("postgres url: {e}")))?
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.connections_max)
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_with(options)
+            .await?;
+        let storage = PgStorage { pool };
+        let mut conn = storage.pool.acquire().await?;
+        migrate::run_postgres(&mut conn).await?;
+        Ok(storage)
+    }
+}
+#[async_trait]
+impl Storage for PgStorage {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn execute_batch(
+        &self,
+        needs: &BatchNeeds,
+        apply: &mut super::ApplyFn<'_>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        run_batch_on(&mut tx, needs, apply).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_account(&mut conn, id).await
+    }
+
+    async fn statement(
+        &self,
+        id: AccountId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_statement(&mut conn, id, after_seq, limit).await
+    }
+
+    async fn pending(&self, id: PendingId) -> Result<Option<Pending>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_pending(&mut conn, id).await
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_hold(&mut conn, id).await
+    }
+
+    async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_due_expiries(&mut conn, now_ms, limit).await
+    }
+
+    async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        delete_old_idempotency(&mut conn, cutoff_ms, limit).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_head(&mut conn).await
+    }
+
+    async fn transactions_page(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_transactions_page(&mut conn, after_seq, limit).await
+    }
+
+    async fn accounts_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<(Account, Balance)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_accounts_page(&mut conn, after_id, limit).await
+    }
+
+    async fn open_pendings_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<Pending>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_open_pendings_page(&mut conn, after_id, limit).await
+    }
+
+    async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_open_holds_page(&mut conn, after_id, limit).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,170 @@
+//! SQLite back end: one file in WAL mode, `synchronous` from configuration (FULL by default: an
+//! acknowledged posting survives power loss), foreign keys on, a busy timeout. A batch takes the
+//! database's write lock first (a no-op UPDATE of the chain head) so that two processes on one
+//! file serialise instead of failing a lock upgrade.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    SqliteConnection, SqlitePool,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+};
+
+use super::{Backend, Storage, migrate};
+use crate::config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous};
+
+type Db = sqlx::Sqlite;
+type DbConn = SqliteConnection;
+type DbRow = SqliteRow;
+/// SQLite has no row locks: the write lock taken by [`lock_head`] covers the whole file.
+const LOCK_SUFFIX: &str = "";
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT_MS: u64 = 10_000;
+/// Prepared statements kept per connection (multi-row statements vary by row count).
+const STATEMENT_CACHE_CAPACITY: usize = 1_024;
+
+async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
+    sqlx::query("UPDATE ledger_head SET last_seq = last_seq WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    read_head(conn).await
+}
+
+include!("common.rs");
+
+/// The SQLite [`Storage`].
+pub struct SqliteStorage {
+    pool: SqlitePool,
+}
+
+impl SqliteStorage {
+    pub async fn connect(config: &DatabaseConfig) -> Result<SqliteStorage, StorageError> {
+        let options = SqliteConnectOptions::from_str(&config.url)
+            .map_err(|e| StorageError::new(format!("sqlite url: {e}")))?;
+        let file = options.get_filename().to_owned();
+        if let Some(dir) = file.parent()
+            && !dir.as_os_str().is_empty()
+            && file != Path::new(":memory:")
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StorageError::new(format!("create {}: {e}", dir.display())))?;
+        }
+        let synchronous = match config.sqlite_synchronous {
+            ConfigSynchronous::Full => SqliteSynchronous::Full,
+            ConfigSynchronous::Normal => SqliteSynchronous::Normal,
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .foreign_keys(true)
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.connections_max)
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_with(options)
+            .await?;
+        let storage = SqliteStorage { pool };
+        let mut conn = storage.pool.acquire().await?;
+        migrate::run_sqlite(&mut conn).await?;
+        Ok(storage)
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn execute_batch(
+        &self,
+        needs: &BatchNeeds,
+        apply: &mut super::ApplyFn<'_>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        run_batch_on(&mut tx, needs, apply).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_account(&mut conn, id).await
+    }
+
+    async fn statement(
+        &self,
+        id: AccountId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_statement(&mut conn, id, after_seq, limit).await
+    }
+
+    async fn pending(&self, id: PendingId) -> Result<Option<Pending>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_pending(&mut conn, id).await
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_hold(&mut conn, id).await
+    }
+
+    async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_due_expiries(&mut conn, now_ms, limit).await
+    }
+
+    async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        delete_old_idempotency(&mut conn, cutoff_ms, limit).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_head(&mut conn).await
+    }
+
+    async fn transactions_page(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_transactions_page(&mut conn, after_seq, limit).await
+    }
+
+    async fn accounts_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<(Account, Balance)>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_accounts_page(&mut conn, after_id, limit).await
+    }
+
+    async fn open_pendings_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<Pending>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_open_pendings_page(&mut conn, after_id, limit).await
+    }
+
+    async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        read_open_holds_page(&mut conn, after_id, limit).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
