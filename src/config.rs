@@ -24,6 +24,8 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub ledger: LedgerConfig,
+    pub secrets: SecretsConfig,
+    pub accounts: AccountsConfig,
     /// The callers this gateway knows: who they are (certificate identities) and what they may call.
     pub callers: Vec<CallerConfig>,
 }
@@ -146,6 +148,48 @@ pub struct LedgerConfig {
     pub idempotency_purge_interval_ms: u64,
 }
 
+/// The server secret from which card tokens, person keys and page-token signatures derive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 32 random bytes as hex. Back it up with the database: card tokens depend on it.
+    pub key_file: PathBuf,
+    /// Create the file on first start when it does not exist (development default).
+    pub generate_if_missing: bool,
+}
+
+/// Electronic accounts (电子账户): class rules with the regulatory defaults, counted per business
+/// date in Asia/Shanghai. Amounts are decimal strings in `currency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Currency of personal electronic accounts (they are RMB accounts).
+    pub currency: String,
+    /// Per person per bank (rule): at most this many open Class II and Class III accounts.
+    pub class_ii_per_person_max: u32,
+    pub class_iii_per_person_max: u32,
+    /// Class II (银发〔2015〕392号 / 2016 302号): non-bound inflows and outflows.
+    pub class_ii_non_bound_inflow_per_day: String,
+    pub class_ii_non_bound_inflow_per_year: String,
+    pub class_ii_non_bound_outflow_per_day: String,
+    pub class_ii_non_bound_outflow_per_year: String,
+    /// Class III (银发〔2018〕16号): balance cap and outflows.
+    pub class_iii_balance_max: String,
+    pub class_iii_outflow_per_day: String,
+    pub class_iii_outflow_per_year: String,
+    /// Business date: UTC offset of the bank's calendar (Asia/Shanghai = +480) and the cutover
+    /// (日切) minute of the local day at which the date rolls.
+    pub business_day_utc_offset_minutes: i32,
+    pub business_day_cutover_minute: u32,
+    /// How long a withdrawal or top-up reservation waits for the clearing network.
+    pub clearing_reservation_timeout_ms: u64,
+    /// List pages: default and ceiling of `page_size`.
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+    /// How often a WatchAccount stream looks for changes.
+    pub watch_poll_interval_ms: u64,
+}
+
 /// A named caller: the certificate identities that are this caller, and the methods it may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +207,18 @@ pub struct CallerConfig {
     pub rate_per_s: Option<u32>,
     #[serde(default)]
     pub burst: Option<u32>,
+    /// Which accounts this caller may touch: `all`, or `own` (only accounts it opened, e.g. a
+    /// mobile back end and its own customers).
+    #[serde(default)]
+    pub account_scope: AccountScope,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountScope {
+    #[default]
+    All,
+    Own,
 }
 
 impl Default for Config {
@@ -175,6 +231,8 @@ impl Default for Config {
             log: LogConfig::default(),
             limits: LimitsConfig::default(),
             ledger: LedgerConfig::default(),
+            secrets: SecretsConfig::default(),
+            accounts: AccountsConfig::default(),
             callers: default_callers(),
         }
     }
@@ -260,6 +318,38 @@ impl Default for LedgerConfig {
     }
 }
 
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            key_file: PathBuf::from("data/secret.key"),
+            generate_if_missing: true,
+        }
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            currency: "CNY".to_owned(),
+            class_ii_per_person_max: 5,
+            class_iii_per_person_max: 5,
+            class_ii_non_bound_inflow_per_day: "10000.00".to_owned(),
+            class_ii_non_bound_inflow_per_year: "200000.00".to_owned(),
+            class_ii_non_bound_outflow_per_day: "10000.00".to_owned(),
+            class_ii_non_bound_outflow_per_year: "200000.00".to_owned(),
+            class_iii_balance_max: "2000.00".to_owned(),
+            class_iii_outflow_per_day: "2000.00".to_owned(),
+            class_iii_outflow_per_year: "50000.00".to_owned(),
+            business_day_utc_offset_minutes: 480,
+            business_day_cutover_minute: 0,
+            clearing_reservation_timeout_ms: 600_000,
+            page_size_default: 50,
+            page_size_max: 500,
+            watch_poll_interval_ms: 200,
+        }
+    }
+}
+
 /// The sample callers of the development PKI (`paygate certs init`), with grants that show the model.
 pub fn default_callers() -> Vec<CallerConfig> {
     let caller = |name: &str, grants: &[&str]| CallerConfig {
@@ -268,6 +358,11 @@ pub fn default_callers() -> Vec<CallerConfig> {
         grants: grants.iter().map(|g| (*g).to_owned()).collect(),
         rate_per_s: None,
         burst: None,
+        account_scope: if name == "mobile-backend" {
+            AccountScope::Own
+        } else {
+            AccountScope::All
+        },
     };
     vec![
         caller("core-banking", &["*"]),

@@ -7,20 +7,27 @@
 //! - [`grpc`]: the contract's generated types, the front door (identity, grants, limits) and thin
 //!   handlers; the only place that knows gRPC.
 //! - [`admin`]: metrics and liveness over plain HTTP.
+//! - [`account`]: the account service (electronic accounts, sub-accounts, holds, limits,
+//!   statements); no gRPC types.
+//! - [`clearing`]: clearing-network clients behind one trait (on-us so far).
 //! - [`ledger`]: the double-entry ledger core (batched, two-phase, idempotent) every service
 //!   posts through.
 //! - [`storage`]: SQLite and PostgreSQL behind one trait, with embedded migrations.
 //! - [`money`]: exact amounts in ISO 4217 currencies.
 //! - [`config`]: the one typed configuration tree.
+//! - [`secrets`]: the server secret: card tokens, person keys, page-token signatures.
 //! - [`tls`]: certificates and the caller identity in them.
 //! - [`telemetry`]: logs and metrics.
 
+pub mod account;
 pub mod admin;
+pub mod clearing;
 pub mod cli;
 pub mod config;
 pub mod grpc;
 pub mod ledger;
 pub mod money;
+pub mod secrets;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -10,16 +10,22 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::{
+    account::{AccountError, AccountService},
     admin,
+    clearing::on_us::OnUsClient,
     config::Config,
     grpc::{
+        account::AccountApi,
         gate::{GateLayer, GateState},
         pb::{
             self, account_service_server::AccountServiceServer,
             cashier_service_server::CashierServiceServer, yield_service_server::YieldServiceServer,
         },
-        services::{AccountApi, CashierApi, YieldApi},
+        services::{CashierApi, YieldApi},
     },
+    ledger::{Ledger, LedgerError},
+    secrets::{SecretError, Secrets},
+    storage::{self, Storage, StorageError},
     telemetry::Metrics,
     tls::{self, TlsError},
 };
@@ -40,6 +46,14 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("admin listener: {0}")]
     Admin(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("account service: {0}")]
+    Account(#[from] AccountError),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -49,6 +63,9 @@ pub struct Gateway {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     metrics: Metrics,
+    storage: Arc<dyn Storage>,
+    ledger: Ledger,
+    accounts: AccountService,
 }
 
 impl Gateway {
@@ -63,6 +80,18 @@ impl Gateway {
             );
         }
         let tls = tls::server_tls_config(&config.tls)?;
+        let secrets =
+            Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)?;
+        let storage = storage::connect(&config.database).await?;
+        let ledger = Ledger::start(storage.clone(), &config.ledger).await?;
+        let accounts = AccountService::start(
+            ledger.clone(),
+            storage.clone(),
+            Arc::new(OnUsClient),
+            secrets,
+            &config.accounts,
+        )
+        .await?;
         let listener = bind(config.server.listen).await?;
         let admin_listener = if config.admin.enabled {
             Some(bind(config.admin.listen).await?)
@@ -75,6 +104,9 @@ impl Gateway {
             listener,
             admin_listener,
             metrics: Metrics::new(),
+            storage,
+            ledger,
+            accounts,
         })
     }
 
@@ -105,6 +137,9 @@ impl Gateway {
             listener,
             admin_listener,
             metrics,
+            storage,
+            ledger,
+            accounts,
         } = self;
         let limits = &config.limits;
         let message_size_max = limits.message_size_max_bytes;
@@ -179,7 +214,7 @@ impl Gateway {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(
-                AccountServiceServer::new(AccountApi)
+                AccountServiceServer::new(AccountApi::new(accounts))
                     .max_decoding_message_size(message_size_max)
                     .max_encoding_message_size(message_size_max),
             )
@@ -219,6 +254,9 @@ impl Gateway {
                 Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
             }
         }
+        // Every call has ended: finish the queued ledger batches, then close the database.
+        ledger.shutdown().await;
+        storage.close().await;
         tracing::info!("paygate stopped");
         result
     }

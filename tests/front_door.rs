@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use common::{STRANGER, caller, client_tls, reason_of, spawn_app, spawn_app_with};
 use paygate::{
-    grpc::pb::{GetAccountRequest, TransferRequest, account_service_client::AccountServiceClient},
+    grpc::pb::{
+        GetAccountRequest, GetProductRequest, TransferRequest,
+        account_service_client::AccountServiceClient, yield_service_client::YieldServiceClient,
+    },
     tls::{DevPkiLayout, generate_dev_pki},
 };
 use tonic::Code;
@@ -73,10 +76,10 @@ async fn an_authorized_caller_sees_serving_health_and_reaches_the_services() {
     let account = health_check(channel.clone(), "paygate.v1.AccountService")
         .await
         .expect("health of AccountService");
-    let unimplemented = AccountServiceClient::new(channel)
-        .get_account(GetAccountRequest::default())
+    let unimplemented = YieldServiceClient::new(channel)
+        .get_product(GetProductRequest::default())
         .await
-        .expect_err("the account issue has not landed");
+        .expect_err("the yield issue has not landed");
 
     assert_eq!(overall, ServingStatus::Serving as i32);
     assert_eq!(account, ServingStatus::Serving as i32);
@@ -86,16 +89,14 @@ async fn an_authorized_caller_sees_serving_health_and_reaches_the_services() {
 #[tokio::test]
 async fn a_caller_without_the_grant_is_permission_denied() {
     let app = spawn_app().await;
-    let auditor = AccountServiceClient::new(app.channel("auditor").await);
+    let channel = app.channel("auditor").await;
 
-    let denied = auditor
-        .clone()
+    let denied = AccountServiceClient::new(channel.clone())
         .transfer(TransferRequest::default())
         .await
         .expect_err("the auditor is read-only");
-    let allowed = auditor
-        .clone()
-        .get_account(GetAccountRequest::default())
+    let allowed = YieldServiceClient::new(channel)
+        .get_product(GetProductRequest::default())
         .await
         .expect_err("reaches the (unimplemented) handler");
 
@@ -140,10 +141,14 @@ async fn an_oversize_message_is_refused() {
             account_id: "x".repeat(32 * 1024),
         })
         .await
-        .expect_err("unimplemented");
+        .expect_err("not an account id");
 
     assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
-    assert_eq!(small.code(), Code::Unimplemented);
+    assert_eq!(
+        small.code(),
+        Code::InvalidArgument,
+        "decoded and answered by the handler"
+    );
 }
 
 #[tokio::test]
@@ -155,13 +160,13 @@ async fn a_caller_over_its_rate_is_resource_exhausted() {
         c.callers.push(slow);
     })
     .await;
-    let client = AccountServiceClient::new(app.channel("slow-caller").await);
+    let client = YieldServiceClient::new(app.channel("slow-caller").await);
 
     let mut codes = Vec::new();
     for _ in 0..3 {
         let status = client
             .clone()
-            .get_account(GetAccountRequest::default())
+            .get_product(GetProductRequest::default())
             .await
             .expect_err("unimplemented or limited");
         codes.push((status.code(), reason_of(&status)));
@@ -242,14 +247,14 @@ async fn shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones() {
 #[tokio::test]
 async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
     let app = spawn_app().await;
-    let mut client = AccountServiceClient::new(app.channel("core-banking").await);
-    let mut request = tonic::Request::new(GetAccountRequest::default());
+    let mut client = YieldServiceClient::new(app.channel("core-banking").await);
+    let mut request = tonic::Request::new(GetProductRequest::default());
     request
         .metadata_mut()
         .insert("x-request-id", "it-123".parse().expect("ascii"));
 
     let status = client
-        .get_account(request)
+        .get_product(request)
         .await
         .expect_err("unimplemented");
     let (live_status, live) = app.admin_get("/livez").await;
@@ -265,7 +270,7 @@ async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
     assert!(live_status.contains("200"), "{live_status}");
     assert_eq!(live.trim(), "ok");
     assert!(
-        metrics.contains(r#"paygate_grpc_calls_total{method="paygate.v1.AccountService/GetAccount",code="UNIMPLEMENTED"} 1"#),
+        metrics.contains(r#"paygate_grpc_calls_total{method="paygate.v1.YieldService/GetProduct",code="UNIMPLEMENTED"} 1"#),
         "{metrics}"
     );
 }

@@ -21,7 +21,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::{
-    config::{CallerConfig, LimitsConfig},
+    config::{AccountScope, CallerConfig, LimitsConfig},
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
     tls::certificate_identities,
 };
@@ -67,6 +67,8 @@ pub struct CallContext {
     /// The configured caller name; empty for an open service called by an unmapped certificate.
     pub caller: Arc<str>,
     pub call_id: Arc<str>,
+    /// Which accounts the caller may touch.
+    pub account_scope: AccountScope,
 }
 
 /// The compiled grants of one caller.
@@ -145,6 +147,7 @@ impl TokenBucket {
 
 struct Caller {
     name: Arc<str>,
+    account_scope: AccountScope,
     grants: Grants,
     rate_per_s: u32,
     bucket: Mutex<TokenBucket>,
@@ -174,6 +177,7 @@ impl GateState {
                 let burst = caller.burst.unwrap_or(limits.caller_burst);
                 Caller {
                     name: Arc::from(caller.name.as_str()),
+                    account_scope: caller.account_scope,
                     grants: Grants::compile(&caller.grants),
                     rate_per_s,
                     bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
@@ -214,7 +218,7 @@ impl GateState {
         &self,
         request: &Request<B>,
         method: &str,
-    ) -> Result<(Arc<str>, OwnedSemaphorePermit), Refusal> {
+    ) -> Result<(Arc<str>, AccountScope, OwnedSemaphorePermit), Refusal> {
         let certs = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
@@ -225,8 +229,11 @@ impl GateState {
             .ok_or(Refusal::NoClientCertificate)?;
         let caller = self.caller_of(leaf.as_ref()).map(|i| &self.callers[i]);
         let service = method.split_once('/').map_or(method, |(s, _)| s);
-        let name = if OPEN_SERVICES.contains(&service) {
-            caller.map_or_else(|| Arc::from(""), |c| c.name.clone())
+        let (name, scope) = if OPEN_SERVICES.contains(&service) {
+            caller.map_or_else(
+                || (Arc::from(""), AccountScope::Own),
+                |c| (c.name.clone(), c.account_scope),
+            )
         } else {
             let caller = caller.ok_or(Refusal::UnknownCaller)?;
             if !caller.grants.allows(method) {
@@ -246,7 +253,7 @@ impl GateState {
                     rate_per_s: caller.rate_per_s,
                 });
             }
-            caller.name.clone()
+            (caller.name.clone(), caller.account_scope)
         };
         let permit =
             self.inflight
@@ -255,7 +262,7 @@ impl GateState {
                 .map_err(|_| Refusal::Overloaded {
                     inflight_calls_max: self.inflight_calls_max,
                 })?;
-        Ok((name, permit))
+        Ok((name, scope, permit))
     }
 }
 
@@ -314,7 +321,7 @@ where
 
         let admitted = state.admit(&request, &method);
         Box::pin(async move {
-            let (caller, permit) = match admitted {
+            let (caller, account_scope, permit) = match admitted {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
                     let reason = refusal.reason();
@@ -337,6 +344,7 @@ where
             request.extensions_mut().insert(CallContext {
                 caller: caller.clone(),
                 call_id: call_id.clone(),
+                account_scope,
             });
             let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
             state.metrics.inflight.inc();

@@ -1,6 +1,7 @@
 //! The gRPC surface: generated `paygate.v1` types, the front door ([`gate`]), the one status
 //! mapping ([`status`]) and thin handlers that convert, call a service, and convert back.
 
+pub mod account;
 pub mod gate;
 pub mod services;
 pub mod status;

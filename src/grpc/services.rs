@@ -1,17 +1,7 @@
 //! Handlers of the three services. Each RPC whose issue has not landed answers UNIMPLEMENTED
 //! (the generated default); nothing fakes success.
 
-use crate::grpc::pb::{
-    account_service_server::AccountService, cashier_service_server::CashierService,
-    yield_service_server::YieldService,
-};
-
-/// `paygate.v1.AccountService`: electronic accounts, sub-accounts, holds, limits, statements.
-#[derive(Debug, Clone, Default)]
-pub struct AccountApi;
-
-#[tonic::async_trait]
-impl AccountService for AccountApi {}
+use crate::grpc::pb::{cashier_service_server::CashierService, yield_service_server::YieldService};
 
 /// `paygate.v1.CashierService`: the quick checkout (快捷收银台).
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::grpc::gate::Refusal;
+use crate::{account::AccountError, grpc::gate::Refusal, ledger::LedgerError};
 
 /// `ErrorInfo.domain` of every paygate error.
 pub const ERROR_DOMAIN: &str = "paygate.bank";
@@ -69,5 +69,224 @@ impl From<Refusal> for Status {
                 [("inflight_calls_max", inflight_calls_max.to_string())],
             ),
         }
+    }
+}
+
+impl From<AccountError> for Status {
+    fn from(error: AccountError) -> Status {
+        let message = error.to_string();
+        match error {
+            AccountError::InvalidArgument { field, .. } => error_status(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                message,
+                [("field", field.to_owned())],
+            ),
+            AccountError::KindNotOpenable { kind } => error_status(
+                Code::InvalidArgument,
+                "KIND_NOT_OPENABLE",
+                message,
+                [("kind", kind.to_owned())],
+            ),
+            AccountError::AccountNotFound { account } => error_status(
+                Code::NotFound,
+                "ACCOUNT_NOT_FOUND",
+                message,
+                [("account_id", account)],
+            ),
+            AccountError::HoldNotFound { hold } => error_status(
+                Code::NotFound,
+                "HOLD_NOT_FOUND",
+                message,
+                [("hold_id", hold)],
+            ),
+            AccountError::OutOfScope { caller, account } => error_status(
+                Code::PermissionDenied,
+                "ACCOUNT_NOT_IN_SCOPE",
+                message,
+                [("caller", caller), ("account_id", account.to_string())],
+            ),
+            AccountError::TransferToSelf => {
+                error_status(Code::InvalidArgument, "TRANSFER_TO_SELF", message, [])
+            }
+            AccountError::MasterNotPostable { account } => error_status(
+                Code::FailedPrecondition,
+                "MASTER_ACCOUNT_NOT_POSTABLE",
+                message,
+                [("account_id", account.to_string())],
+            ),
+            AccountError::NoBoundCard { account } => error_status(
+                Code::FailedPrecondition,
+                "NO_BOUND_CARD",
+                message,
+                [("account_id", account.to_string())],
+            ),
+            AccountError::InvalidParent { parent, currency } => error_status(
+                Code::FailedPrecondition,
+                "INVALID_PARENT",
+                message,
+                [
+                    ("parent_account_id", parent.to_string()),
+                    ("currency", currency),
+                ],
+            ),
+            AccountError::LimitExceeded {
+                rule,
+                window,
+                period,
+                limit,
+                used,
+                requested,
+                remaining,
+            } => error_status(
+                Code::FailedPrecondition,
+                "LIMIT_EXCEEDED",
+                message,
+                [
+                    ("limit_rule", rule.name().to_owned()),
+                    ("window", window.name().to_owned()),
+                    ("period", period),
+                    ("currency", limit.currency.code().to_owned()),
+                    ("limit", limit.to_decimal_string()),
+                    ("used", used.to_decimal_string()),
+                    ("requested", requested.to_decimal_string()),
+                    ("remaining", remaining.to_decimal_string()),
+                ],
+            ),
+            AccountError::InvalidPageToken => {
+                error_status(Code::InvalidArgument, "INVALID_PAGE_TOKEN", message, [])
+            }
+            AccountError::ClearingDeclined { network, .. } => error_status(
+                Code::FailedPrecondition,
+                "CLEARING_DECLINED",
+                message,
+                [("network", network.to_owned())],
+            ),
+            AccountError::Ledger(e) => Status::from(e),
+        }
+    }
+}
+
+impl From<LedgerError> for Status {
+    fn from(error: LedgerError) -> Status {
+        let reason = error.reason();
+        let message = error.to_string();
+        let (code, metadata): (Code, Vec<(&str, String)>) = match &error {
+            LedgerError::UnknownAccount { account } => {
+                return error_status(
+                    Code::NotFound,
+                    "ACCOUNT_NOT_FOUND",
+                    message,
+                    [("account_id", account.to_string())],
+                );
+            }
+            LedgerError::UnknownCurrency { code } => {
+                (Code::InvalidArgument, vec![("currency", code.clone())])
+            }
+            LedgerError::InvalidAmount
+            | LedgerError::AmountNotPositive
+            | LedgerError::Unbalanced { .. }
+            | LedgerError::TooFewEntries { .. }
+            | LedgerError::InvalidRequest { .. } => (Code::InvalidArgument, vec![]),
+            LedgerError::AmountScale { currency, scale } => (
+                Code::InvalidArgument,
+                vec![
+                    ("currency", currency.code().to_owned()),
+                    ("scale", scale.to_string()),
+                ],
+            ),
+            LedgerError::CurrencyMismatch {
+                account,
+                expected,
+                actual,
+            } => (
+                Code::FailedPrecondition,
+                vec![
+                    ("account_id", account.to_string()),
+                    ("expected", expected.code().to_owned()),
+                    ("actual", actual.code().to_owned()),
+                ],
+            ),
+            LedgerError::Overflow => (Code::OutOfRange, vec![]),
+            LedgerError::InsufficientFunds {
+                account,
+                available,
+                requested,
+            } => (
+                Code::FailedPrecondition,
+                vec![
+                    ("account_id", account.to_string()),
+                    ("currency", available.currency.code().to_owned()),
+                    ("available", available.to_decimal_string()),
+                    ("requested", requested.to_decimal_string()),
+                ],
+            ),
+            LedgerError::AccountFrozen { account }
+            | LedgerError::AccountClosed { account }
+            | LedgerError::AccountNotEmpty { account } => (
+                Code::FailedPrecondition,
+                vec![("account_id", account.to_string())],
+            ),
+            LedgerError::PendingNotFound { pending } => {
+                (Code::NotFound, vec![("pending_id", pending.to_string())])
+            }
+            LedgerError::PendingAlreadyResolved { pending, .. }
+            | LedgerError::PendingExpired { pending } => (
+                Code::FailedPrecondition,
+                vec![("pending_id", pending.to_string())],
+            ),
+            LedgerError::HoldNotFound { hold } => {
+                (Code::NotFound, vec![("hold_id", hold.to_string())])
+            }
+            LedgerError::HoldAlreadyResolved { hold, .. } => (
+                Code::FailedPrecondition,
+                vec![("hold_id", hold.to_string())],
+            ),
+            LedgerError::CaptureExceedsHold {
+                hold,
+                held,
+                requested,
+            } => (
+                Code::FailedPrecondition,
+                vec![
+                    ("hold_id", hold.to_string()),
+                    ("held", held.to_decimal_string()),
+                    ("requested", requested.to_decimal_string()),
+                ],
+            ),
+            LedgerError::TransactionNotFound { transaction } => (
+                Code::NotFound,
+                vec![("transaction_id", transaction.to_string())],
+            ),
+            LedgerError::AlreadyReversed { transaction } => (
+                Code::FailedPrecondition,
+                vec![("transaction_id", transaction.to_string())],
+            ),
+            LedgerError::LimitExceeded { key, .. } => {
+                (Code::FailedPrecondition, vec![("limit_key", key.clone())])
+            }
+            LedgerError::BalanceCapExceeded { account, cap, .. } => (
+                Code::FailedPrecondition,
+                vec![
+                    ("account_id", account.to_string()),
+                    ("cap", cap.to_decimal_string()),
+                ],
+            ),
+            LedgerError::IdempotencyKeyReused { key } => {
+                (Code::AlreadyExists, vec![("request_id", key.clone())])
+            }
+            LedgerError::Overloaded => (Code::ResourceExhausted, vec![]),
+            LedgerError::ShuttingDown => (Code::Unavailable, vec![]),
+            LedgerError::Storage => {
+                // The detail is in the log; callers learn only that it was ours, not theirs.
+                return error_status(
+                    Code::Internal,
+                    "INTERNAL",
+                    "internal error; the request was not applied and may be retried",
+                    [],
+                );
+            }
+        };
+        error_status(code, reason, message, metadata)
     }
 }

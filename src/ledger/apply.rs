@@ -15,12 +15,12 @@ use super::{
     error::LedgerError,
     hash,
     model::{
-        ACCOUNT_KIND_LEN_MAX, Account, AccountId, AccountStatus, Balance, BalanceConstraint,
-        COUNTER_CHECKS_MAX, COUNTER_KEY_LEN_MAX, CounterCheck, ENTRIES_PER_TRANSACTION_MAX, Entry,
-        Hold, HoldId, HoldState, ID_MAX, IdempotencyKey, LINKED_TRANSACTIONS_MAX,
-        METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX, Metadata, NewAccount,
-        NewHold, NewPending, NewTransaction, Pending, PendingId, PendingState, Posted,
-        REASON_LEN_MAX, Side, TransactionId, TransactionKind,
+        ACCOUNT_KIND_LEN_MAX, Account, AccountId, AccountStatus, Balance, BalanceCap,
+        BalanceConstraint, COUNTER_CHECKS_MAX, COUNTER_KEY_LEN_MAX, CounterCheck, CounterRelease,
+        ENTRIES_PER_TRANSACTION_MAX, Entry, Hold, HoldId, HoldState, ID_MAX, IdempotencyKey,
+        LINKED_TRANSACTIONS_MAX, METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX,
+        Metadata, NewAccount, NewHold, NewPending, NewTransaction, Pending, PendingId,
+        PendingState, Posted, REASON_LEN_MAX, Side, TransactionId, TransactionKind,
     },
 };
 use crate::{
@@ -75,6 +75,15 @@ pub enum Command {
     ExpireHold {
         hold: HoldId,
     },
+    /// Any other command with conditions checked in the same step: counters incremented within
+    /// their caps, counters released, and balance caps on accounts the command credits. If one
+    /// condition fails, the whole command fails and nothing of it is written. Not nestable.
+    Guarded {
+        inner: Box<Command>,
+        counters: Vec<CounterCheck>,
+        releases: Vec<CounterRelease>,
+        caps: Vec<BalanceCap>,
+    },
 }
 
 /// What a command answered; stored (as JSON) under its idempotency key.
@@ -121,31 +130,38 @@ pub struct ApplyLimits {
 /// What a batch must load for these commands.
 pub fn needs_of<'a>(items: impl IntoIterator<Item = &'a BatchItem>) -> BatchNeeds {
     let mut n = BatchNeeds::default();
+    for item in items {
+        if let Some(k) = &item.key {
+            n.idempotency.insert(k.clone());
+        }
+        command_needs(&mut n, &item.command);
+    }
+    n
+}
+
+fn command_needs(n: &mut BatchNeeds, command: &Command) {
     let counters = |n: &mut BatchNeeds, cs: &[CounterCheck]| {
         for c in cs {
             n.counters.insert(c.key.clone());
         }
     };
-    for item in items {
-        if let Some(k) = &item.key {
-            n.idempotency.insert(k.clone());
-        }
-        match &item.command {
+    {
+        match command {
             Command::CreateAccount(_) => {}
             Command::Post(t) => {
                 n.accounts.extend(t.entries.iter().map(|e| e.account));
-                counters(&mut n, &t.counters);
+                counters(n, &t.counters);
             }
             Command::PostLinked { transactions } => {
                 for t in transactions {
                     n.accounts.extend(t.entries.iter().map(|e| e.account));
-                    counters(&mut n, &t.counters);
+                    counters(n, &t.counters);
                 }
             }
             Command::CreatePending(p) => {
                 n.accounts.insert(p.debit_account);
                 n.accounts.insert(p.credit_account);
-                counters(&mut n, &p.counters);
+                counters(n, &p.counters);
             }
             Command::PostPending { pending, .. }
             | Command::VoidPending { pending }
@@ -168,9 +184,19 @@ pub fn needs_of<'a>(items: impl IntoIterator<Item = &'a BatchItem>) -> BatchNeed
             Command::SetAccountStatus { account, .. } => {
                 n.accounts.insert(*account);
             }
+            Command::Guarded {
+                inner,
+                counters: checks,
+                releases,
+                caps,
+            } => {
+                command_needs(n, inner);
+                counters(n, checks);
+                n.counters.extend(releases.iter().map(|r| r.key.clone()));
+                n.accounts.extend(caps.iter().map(|c| c.account));
+            }
         }
     }
-    n
 }
 
 #[derive(Debug, Clone)]
@@ -574,6 +600,59 @@ impl<'s> Scratch<'s> {
         Ok(slot.balance.headroom_minor(slot.account.constraint))
     }
 
+    /// Lowers counters (never below zero), e.g. an open-account count when one closes.
+    fn release_counters(&mut self, releases: &[CounterRelease]) -> Result<(), LedgerError> {
+        for r in releases {
+            if r.key.is_empty() || r.key.len() > COUNTER_KEY_LEN_MAX {
+                return Err(LedgerError::invalid(format!(
+                    "counter keys are 1..={COUNTER_KEY_LEN_MAX} bytes"
+                )));
+            }
+            if r.amount_minor <= 0 {
+                return Err(LedgerError::AmountNotPositive);
+            }
+            let used = match self.p.counters.get(&r.key) {
+                Some(v) => *v,
+                None => self.base.counters.get(&r.key).copied().unwrap_or(0),
+            };
+            self.p
+                .counters
+                .insert(r.key.clone(), used.saturating_sub(r.amount_minor).max(0));
+        }
+        Ok(())
+    }
+
+    /// Fails when an account's balance on its normal side, counting reserved inflows, is above
+    /// its cap (e.g. a Class III account's balance ceiling).
+    fn check_caps(&mut self, caps: &[BalanceCap]) -> Result<(), LedgerError> {
+        for cap in caps {
+            let slot = self.slot(cap.account)?;
+            let normal = slot.account.normal_side;
+            let pending_in = match normal {
+                Side::Debit => i128::from(slot.balance.pending_debits_minor),
+                Side::Credit => i128::from(slot.balance.pending_credits_minor),
+            };
+            let balance = slot.balance.posted_minor(normal) + pending_in;
+            if balance > i128::from(cap.max_minor) {
+                let currency = slot.account.currency;
+                let before = self.base.accounts.get(&cap.account).map_or(0, |s| {
+                    s.balance.posted_minor(normal)
+                        + match normal {
+                            Side::Debit => i128::from(s.balance.pending_debits_minor),
+                            Side::Credit => i128::from(s.balance.pending_credits_minor),
+                        }
+                });
+                return Err(LedgerError::BalanceCapExceeded {
+                    account: cap.account,
+                    cap: Money::new(currency, cap.max_minor),
+                    balance: Money::new(currency, clamp_i64(before)),
+                    requested: Money::new(currency, clamp_i64(balance - before)),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn apply_counters(&mut self, checks: &[CounterCheck]) -> Result<(), LedgerError> {
         check_counters(checks)?;
         for c in checks {
@@ -640,6 +719,26 @@ impl<'s> Scratch<'s> {
             } => self.reverse(*transaction, reason).map(Outcome::Posted),
             Command::SetAccountStatus { account, status } => {
                 self.set_status(*account, *status).map(Outcome::Account)
+            }
+            Command::Guarded {
+                inner,
+                counters,
+                releases,
+                caps,
+            } => {
+                if matches!(**inner, Command::Guarded { .. }) {
+                    return Err(LedgerError::invalid("guarded commands do not nest"));
+                }
+                if releases.len() > COUNTER_CHECKS_MAX || caps.len() > COUNTER_CHECKS_MAX {
+                    return Err(LedgerError::invalid(format!(
+                        "at most {COUNTER_CHECKS_MAX} releases and caps"
+                    )));
+                }
+                let outcome = self.run(inner)?;
+                self.apply_counters(counters)?;
+                self.release_counters(releases)?;
+                self.check_caps(caps)?;
+                Ok(outcome)
             }
         }
     }

@@ -78,6 +78,15 @@ pub enum LedgerError {
         used_minor: i64,
         requested_minor: i64,
     },
+    #[error(
+        "account {account} would exceed its balance cap {cap}: balance {balance}, requested {requested}"
+    )]
+    BalanceCapExceeded {
+        account: AccountId,
+        cap: Money,
+        balance: Money,
+        requested: Money,
+    },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     #[error("invalid request: {reason}")]
@@ -116,6 +125,7 @@ impl LedgerError {
             LedgerError::Unbalanced { .. } => "UNBALANCED",
             LedgerError::TooFewEntries { .. } => "TOO_FEW_ENTRIES",
             LedgerError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            LedgerError::BalanceCapExceeded { .. } => "BALANCE_CAP_EXCEEDED",
             LedgerError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             LedgerError::InvalidRequest { .. } => "INVALID_REQUEST",
             LedgerError::Overloaded => "OVERLOADED",

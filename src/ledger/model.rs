@@ -306,6 +306,20 @@ pub struct CounterCheck {
 }
 
 /// A balanced posting of two or more legs, all or nothing.
+/// Lowers a counter by `amount_minor` (floored at zero), e.g. when an account closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterRelease {
+    pub key: String,
+    pub amount_minor: i64,
+}
+
+/// The highest balance (normal side, reserved inflows included) an account may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceCap {
+    pub account: AccountId,
+    pub max_minor: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTransaction {
     pub entries: Vec<NewEntry>,

@@ -10,12 +10,20 @@ use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 use super::StorageError;
 
 /// (version, name, SQLite text, PostgreSQL text), in order. Never edit an applied file: add one.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("migrations/sqlite/0001_ledger.sql"),
-    include_str!("migrations/postgres/0001_ledger.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("migrations/sqlite/0001_ledger.sql"),
+        include_str!("migrations/postgres/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "account_profiles",
+        include_str!("migrations/sqlite/0002_account_profiles.sql"),
+        include_str!("migrations/postgres/0002_account_profiles.sql"),
+    ),
+];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).
 const ADVISORY_LOCK_KEY: i64 = 0x7061_7967_6174_65;

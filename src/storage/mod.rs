@@ -19,6 +19,7 @@ use crate::{
 
 mod migrate;
 pub mod postgres;
+pub mod profiles;
 pub mod sqlite;
 
 /// Most bind parameters in one statement (SQLite's default ceiling is 32,766, PostgreSQL's 65,535).
@@ -212,7 +213,7 @@ pub type ApplyFn<'a> = dyn FnMut(LoadedBatch) -> BatchWrites + Send + 'a;
 
 /// The ledger's storage. One batch is one database transaction.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: profiles::AccountStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Opens a transaction, locks the chain head, loads `needs` (accounts locked in id order),

@@ -29,6 +29,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 }
 
 include!("common.rs");
+include!("profiles_sql.rs");
 
 /// The PostgreSQL [`Storage`].
 pub struct PgStorage {
@@ -144,3 +145,5 @@ impl Storage for PgStorage {
         self.pool.close().await;
     }
 }
+
+impl_profile_store!(PgStorage);

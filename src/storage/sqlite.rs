@@ -34,6 +34,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 }
 
 include!("common.rs");
+include!("profiles_sql.rs");
 
 /// The SQLite [`Storage`].
 pub struct SqliteStorage {
@@ -168,3 +169,5 @@ impl Storage for SqliteStorage {
         self.pool.close().await;
     }
 }
+
+impl_profile_store!(SqliteStorage);

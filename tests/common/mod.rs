@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use paygate::{
-    config::{CallerConfig, Config},
+    config::{AccountScope, CallerConfig, Config},
     server::{Gateway, ServeError},
     tls::{DevPkiLayout, generate_dev_pki},
 };
@@ -44,6 +44,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.tls.generate_dev_pki = false;
     config.tls.dev_pki_dir = pki.dir.clone();
     config.database.url = format!("sqlite://{}", dir.path().join("paygate.db").display());
+    config.secrets.key_file = dir.path().join("secret.key");
     adjust(&mut config);
     config.validate().expect("test config is valid");
 
@@ -77,6 +78,7 @@ pub fn caller(name: &str, grants: &[&str]) -> CallerConfig {
         grants: grants.iter().map(|g| (*g).to_owned()).collect(),
         rate_per_s: None,
         burst: None,
+        account_scope: AccountScope::All,
     }
 }
 

@@ -1,0 +1,74 @@
+//! Why the account service refused a request. The gRPC layer maps every variant (and every
+//! ledger error inside [`AccountError::Ledger`]) to a status with a stable reason.
+
+use crate::{
+    account::rules::{LimitRule, LimitWindow},
+    ledger::{AccountId, LedgerError},
+    money::Money,
+};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AccountError {
+    /// A field is missing or malformed (INVALID_ARGUMENT).
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// Bank internal accounts are created by configuration only.
+    #[error("accounts of kind {kind} are not opened by callers")]
+    KindNotOpenable { kind: &'static str },
+    #[error("account {account} does not exist")]
+    AccountNotFound { account: String },
+    #[error("hold {hold} does not exist")]
+    HoldNotFound { hold: String },
+    /// The caller's grant does not cover this account.
+    #[error("account {account} is outside caller {caller}'s scope")]
+    OutOfScope { caller: String, account: AccountId },
+    #[error("an account cannot transfer to itself")]
+    TransferToSelf,
+    /// A platform master's balance is its sub-accounts' sum; it takes no postings of its own.
+    #[error("account {account} is a platform master account and takes no postings of its own")]
+    MasterNotPostable { account: AccountId },
+    #[error("account {account} has no bound card")]
+    NoBoundCard { account: AccountId },
+    #[error("parent {parent} is not an open platform master account in {currency}")]
+    InvalidParent { parent: AccountId, currency: String },
+    /// A class rule refused the request: which rule, over which window, and what remains.
+    #[error(
+        "{} limit exceeded ({} {period}): limit {}, used {}, requested {}, remaining {}",
+        rule.name(), window.name(), limit.to_decimal_string(), used.to_decimal_string(),
+        requested.to_decimal_string(), remaining.to_decimal_string()
+    )]
+    LimitExceeded {
+        rule: LimitRule,
+        window: LimitWindow,
+        period: String,
+        limit: Money,
+        used: Money,
+        requested: Money,
+        remaining: Money,
+    },
+    #[error("the page token is not one this gateway issued for this query")]
+    InvalidPageToken,
+    /// The clearing network declined the movement.
+    #[error("the {network} network declined: {reason}")]
+    ClearingDeclined {
+        network: &'static str,
+        reason: String,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl AccountError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> AccountError {
+        AccountError::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for AccountError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        AccountError::Ledger(LedgerError::from(e))
+    }
+}

@@ -1,0 +1,329 @@
+//! The account service's domain types. No gRPC and no SQL types here.
+
+use time::Date;
+
+use crate::{
+    account::card::BoundCard,
+    account::rules::{LimitRule, LimitWindow},
+    config::AccountScope,
+    ledger::{AccountId, AccountStatus, HoldId, HoldState, TransactionId},
+    money::Money,
+};
+
+/// The kinds of account the service keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountKind {
+    /// Personal electronic account, Class II (Ⅱ类户).
+    ClassIi,
+    /// Personal electronic account, Class III (Ⅲ类户).
+    ClassIii,
+    /// A merchant's settlement account.
+    MerchantSettlement,
+    /// A platform's master account (母账户): its balance is the sum of its sub-accounts.
+    PlatformMaster,
+    /// A virtual sub-account (子账户) of a platform master account.
+    PlatformSub,
+    /// A bank internal account (fee income, clearing suspense, …), created by configuration.
+    BankInternal,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::ClassIi => "CLASS_II",
+            AccountKind::ClassIii => "CLASS_III",
+            AccountKind::MerchantSettlement => "MERCHANT_SETTLEMENT",
+            AccountKind::PlatformMaster => "PLATFORM_MASTER",
+            AccountKind::PlatformSub => "PLATFORM_SUB",
+            AccountKind::BankInternal => "BANK_INTERNAL",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AccountKind> {
+        Some(match text {
+            "CLASS_II" => AccountKind::ClassIi,
+            "CLASS_III" => AccountKind::ClassIii,
+            "MERCHANT_SETTLEMENT" => AccountKind::MerchantSettlement,
+            "PLATFORM_MASTER" => AccountKind::PlatformMaster,
+            "PLATFORM_SUB" => AccountKind::PlatformSub,
+            "BANK_INTERNAL" => AccountKind::BankInternal,
+            _ => return None,
+        })
+    }
+
+    /// Personal electronic accounts: bound to a Class I card, subject to class rules.
+    pub fn is_electronic(self) -> bool {
+        matches!(self, AccountKind::ClassIi | AccountKind::ClassIii)
+    }
+}
+
+/// Purposes of bank internal accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InternalPurpose {
+    FeeIncome,
+    /// Clearing suspense of one network (here: on-us).
+    ClearingSuspenseOnUs,
+    FundSettlement,
+    Rounding,
+}
+
+impl InternalPurpose {
+    pub const ALL: [InternalPurpose; 4] = [
+        InternalPurpose::FeeIncome,
+        InternalPurpose::ClearingSuspenseOnUs,
+        InternalPurpose::FundSettlement,
+        InternalPurpose::Rounding,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InternalPurpose::FeeIncome => "FEE_INCOME",
+            InternalPurpose::ClearingSuspenseOnUs => "CLEARING_SUSPENSE_ON_US",
+            InternalPurpose::FundSettlement => "FUND_SETTLEMENT",
+            InternalPurpose::Rounding => "ROUNDING",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<InternalPurpose> {
+        InternalPurpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+    }
+}
+
+/// Who is calling, as the service sees it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub scope: AccountScope,
+}
+
+/// A person's identity document, as given when opening an electronic account.
+#[derive(Debug, Clone)]
+pub struct PersonIdentity {
+    pub full_name: String,
+    pub document_type: String,
+    pub document_number: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenAccount {
+    pub request_id: String,
+    pub kind: AccountKind,
+    /// Empty: the electronic-account currency.
+    pub currency: String,
+    pub owner_id: String,
+    pub identity: Option<PersonIdentity>,
+    pub card_number: Option<String>,
+    pub parent: Option<AccountId>,
+    pub display_name: String,
+}
+
+/// An account as the service shows it.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub id: AccountId,
+    pub kind: AccountKind,
+    pub status: AccountStatus,
+    pub currency: String,
+    pub owner_id: String,
+    pub display_name: String,
+    pub parent: Option<AccountId>,
+    pub bound_card: Option<BoundCard>,
+    pub freeze_reason: String,
+    pub internal_purpose: Option<InternalPurpose>,
+    pub opened_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+}
+
+/// How much of a limit is used on the current business date.
+#[derive(Debug, Clone)]
+pub struct LimitUsage {
+    pub rule: LimitRule,
+    pub window: LimitWindow,
+    pub limit: Money,
+    pub used: Money,
+    pub remaining: Money,
+}
+
+/// Book, held, pending and available balances of an account.
+#[derive(Debug, Clone)]
+pub struct BalanceView {
+    pub account: AccountId,
+    pub book: Money,
+    pub held: Money,
+    pub pending_in: Money,
+    pub pending_out: Money,
+    pub available: Money,
+    pub business_date: Date,
+    pub limits: Vec<LimitUsage>,
+    pub as_of_ms: i64,
+}
+
+/// A successful movement of money.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    pub transaction: TransactionId,
+    pub posted_at_ms: i64,
+    pub balance: BalanceView,
+}
+
+/// Where a clearing-network movement (top-up, withdrawal) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingStatus {
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+/// A top-up from or withdrawal to the bound card.
+#[derive(Debug, Clone)]
+pub struct CardMovement {
+    pub status: ProcessingStatus,
+    pub transaction: Option<TransactionId>,
+    pub network_reference: String,
+    pub balance: BalanceView,
+}
+
+/// Kinds of amount hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    /// Judicial freeze of an amount (司法冻结).
+    Judicial,
+    /// Pre-authorisation (预授权).
+    PreAuthorization,
+    Other,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Judicial => "JUDICIAL",
+            HoldKind::PreAuthorization => "PRE_AUTHORIZATION",
+            HoldKind::Other => "OTHER",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HoldKind> {
+        Some(match text {
+            "JUDICIAL" => HoldKind::Judicial,
+            "PRE_AUTHORIZATION" => HoldKind::PreAuthorization,
+            "OTHER" => HoldKind::Other,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HoldView {
+    pub id: HoldId,
+    pub account: AccountId,
+    pub kind: HoldKind,
+    pub amount: Money,
+    pub captured: Money,
+    pub state: HoldState,
+    pub reason: String,
+    pub external_reference: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub capture_transaction: Option<TransactionId>,
+}
+
+/// What kind of business a statement line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryType {
+    Transfer,
+    TopUp,
+    Withdrawal,
+    Payment,
+    Refund,
+    Fee,
+    HoldCapture,
+    Reversal,
+    Adjustment,
+}
+
+impl EntryType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::Transfer => "TRANSFER",
+            EntryType::TopUp => "TOP_UP",
+            EntryType::Withdrawal => "WITHDRAWAL",
+            EntryType::Payment => "PAYMENT",
+            EntryType::Refund => "REFUND",
+            EntryType::Fee => "FEE",
+            EntryType::HoldCapture => "HOLD_CAPTURE",
+            EntryType::Reversal => "REVERSAL",
+            EntryType::Adjustment => "ADJUSTMENT",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EntryType> {
+        Some(match text {
+            "TRANSFER" => EntryType::Transfer,
+            "TOP_UP" => EntryType::TopUp,
+            "WITHDRAWAL" => EntryType::Withdrawal,
+            "PAYMENT" => EntryType::Payment,
+            "REFUND" => EntryType::Refund,
+            "FEE" => EntryType::Fee,
+            "HOLD_CAPTURE" => EntryType::HoldCapture,
+            "REVERSAL" => EntryType::Reversal,
+            "ADJUSTMENT" => EntryType::Adjustment,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of a statement, with the balance after it.
+#[derive(Debug, Clone)]
+pub struct StatementEntry {
+    pub transaction: TransactionId,
+    pub index: u32,
+    pub debit: bool,
+    pub amount: Money,
+    pub balance_after: Money,
+    pub entry_type: EntryType,
+    pub counterparty: Option<AccountId>,
+    pub memo: String,
+    pub reverses: Option<TransactionId>,
+    pub business_date: Date,
+    pub posted_at_ms: i64,
+}
+
+/// A page of a statement.
+#[derive(Debug, Clone)]
+pub struct StatementPage {
+    pub entries: Vec<StatementEntry>,
+    pub next_page_token: String,
+}
+
+/// A freeze or unfreeze of an account's directions.
+#[derive(Debug, Clone)]
+pub struct FreezeChange {
+    pub request_id: String,
+    pub account: AccountId,
+    pub no_debit: bool,
+    pub no_credit: bool,
+    /// `true` adds the directions to the freeze, `false` lifts them.
+    pub freeze: bool,
+    pub reason: String,
+}
+
+/// An amount hold to place.
+#[derive(Debug, Clone)]
+pub struct PlaceHold {
+    pub request_id: String,
+    pub account: AccountId,
+    pub amount: MoneyText,
+    pub kind: HoldKind,
+    pub reason: String,
+    pub external_reference: String,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// An amount as a caller writes it: currency code and decimal string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoneyText {
+    pub currency: String,
+    pub amount: String,
+}

@@ -1,0 +1,195 @@
+//! The gateway's one server secret and what is derived from it: card-number tokens, person
+//! keys (a person's identity document, never stored in clear) and tamper-evident page tokens.
+
+use std::{fs, io::Write, path::Path};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of the server secret.
+const SECRET_LEN: usize = 32;
+/// Hex characters of a page token's signature.
+const PAGE_TOKEN_SIGNATURE_HEX_LEN: usize = 32;
+/// Longest page token accepted (bounded before any parsing).
+pub const PAGE_TOKEN_LEN_MAX: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: the secret file must hold {SECRET_LEN} bytes as hex")]
+    Malformed { path: String },
+    #[error("{path} does not exist and generating it is disabled")]
+    Missing { path: String },
+}
+
+/// Keys derived from the server secret, one per purpose.
+#[derive(Clone)]
+pub struct Secrets {
+    card_key: [u8; 32],
+    person_key: [u8; 32],
+    page_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+impl Secrets {
+    /// Reads the secret file, creating it (mode 0600) on first start when allowed.
+    pub fn load_or_create(path: &Path, generate_if_missing: bool) -> Result<Secrets, SecretError> {
+        let name = path.display().to_string();
+        if !path.exists() {
+            if !generate_if_missing {
+                return Err(SecretError::Missing { path: name });
+            }
+            let mut secret = [0u8; SECRET_LEN];
+            rand::fill(&mut secret);
+            write_private(path, hex::encode(secret).as_bytes()).map_err(|source| {
+                SecretError::Io {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
+        }
+        let text = fs::read_to_string(path).map_err(|source| SecretError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let bytes =
+            hex::decode(text.trim()).map_err(|_| SecretError::Malformed { path: name.clone() })?;
+        let secret: [u8; SECRET_LEN] = bytes
+            .try_into()
+            .map_err(|_| SecretError::Malformed { path: name })?;
+        Ok(Secrets::from_secret(&secret))
+    }
+
+    pub fn from_secret(secret: &[u8; SECRET_LEN]) -> Secrets {
+        Secrets {
+            card_key: derive(secret, b"paygate card token v1"),
+            person_key: derive(secret, b"paygate person key v1"),
+            page_key: derive(secret, b"paygate page token v1"),
+        }
+    }
+
+    /// A stable token for a card number: equal numbers give equal tokens; the number cannot be
+    /// recovered from it.
+    pub fn card_token(&self, card_number: &str) -> String {
+        hex::encode(mac(&self.card_key, card_number.as_bytes()))
+    }
+
+    /// A stable key for a person's identity document (type and number).
+    pub fn person_key(&self, document_type: &str, document_number: &str) -> String {
+        let material = format!(
+            "{document_type}\u{1f}{}",
+            document_number.to_ascii_uppercase()
+        );
+        hex::encode(mac(&self.person_key, material.as_bytes()))
+    }
+
+    /// Signs a page-token payload (`payload` must be ASCII without `.`).
+    pub fn seal_page_token(&self, payload: &str) -> String {
+        debug_assert!(payload.is_ascii() && !payload.contains('.'));
+        let signature = hex::encode(mac(&self.page_key, payload.as_bytes()));
+        format!("{payload}.{}", &signature[..PAGE_TOKEN_SIGNATURE_HEX_LEN])
+    }
+
+    /// The payload of a page token this gateway issued, or `None` if it was altered or forged.
+    pub fn open_page_token<'t>(&self, token: &'t str) -> Option<&'t str> {
+        if token.len() > PAGE_TOKEN_LEN_MAX {
+            return None;
+        }
+        let (payload, signature) = token.rsplit_once('.')?;
+        let expected = hex::encode(mac(&self.page_key, payload.as_bytes()));
+        constant_time_eq(
+            signature.as_bytes(),
+            &expected.as_bytes()[..PAGE_TOKEN_SIGNATURE_HEX_LEN],
+        )
+        .then_some(payload)
+    }
+}
+
+fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    mac(secret, label)
+}
+
+fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        fs::create_dir_all(dir)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        Secrets::from_secret(&[7u8; 32])
+    }
+
+    #[test]
+    fn a_page_token_survives_a_round_trip_and_any_change_breaks_it() {
+        let s = secrets();
+        let token = s.seal_page_token("a:42");
+        assert_eq!(s.open_page_token(&token), Some("a:42"));
+        assert_eq!(s.open_page_token(&token.replace("42", "43")), None);
+        assert_eq!(s.open_page_token("a:42"), None);
+        assert_eq!(s.open_page_token(&"x".repeat(PAGE_TOKEN_LEN_MAX + 1)), None);
+    }
+
+    #[test]
+    fn tokens_are_stable_and_hide_the_number() {
+        let s = secrets();
+        let a = s.card_token("6222021234567890123");
+        assert_eq!(a, s.card_token("6222021234567890123"));
+        assert_ne!(a, s.card_token("6222021234567890124"));
+        assert!(!a.contains("6222"));
+        assert_eq!(
+            s.person_key("RESIDENT_ID_CARD", "11010519491231002x"),
+            s.person_key("RESIDENT_ID_CARD", "11010519491231002X")
+        );
+    }
+
+    #[test]
+    fn the_secret_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data/secret.key");
+        let first = Secrets::load_or_create(&path, true).expect("created");
+        let again = Secrets::load_or_create(&path, false).expect("read back");
+        assert_eq!(first.card_token("1"), again.card_token("1"));
+        assert!(matches!(
+            Secrets::load_or_create(&dir.path().join("nope"), false),
+            Err(SecretError::Missing { .. })
+        ));
+    }
+}

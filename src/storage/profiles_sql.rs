@@ -1,0 +1,246 @@
+// Profile SQL shared by both back ends; `include!`d by `sqlite.rs` and `postgres.rs` after
+// `common.rs`, compiled once per back end with its concrete sqlx types.
+
+const PROFILE_COLUMNS: &str = "account_id, kind, currency, owner_id, display_name, parent_id, \
+     person_key, card_token, card_first_six, card_last_four, agreement_id, internal_purpose, \
+     opened_by, freeze_reason, opened_at_ms, closed_at_ms";
+
+fn profile_of(row: &DbRow) -> Result<super::profiles::ProfileRow, StorageError> {
+    let parent: Option<i64> = row.try_get("parent_id")?;
+    Ok(super::profiles::ProfileRow {
+        account_id: to_u64(row.try_get("account_id")?, "account id")?,
+        kind: row.try_get("kind")?,
+        currency: row.try_get("currency")?,
+        owner_id: row.try_get("owner_id")?,
+        display_name: row.try_get("display_name")?,
+        parent_id: parent.map(|p| to_u64(p, "parent id")).transpose()?,
+        person_key: row.try_get("person_key")?,
+        card_token: row.try_get("card_token")?,
+        card_first_six: row.try_get("card_first_six")?,
+        card_last_four: row.try_get("card_last_four")?,
+        agreement_id: row.try_get("agreement_id")?,
+        internal_purpose: row.try_get("internal_purpose")?,
+        opened_by: row.try_get("opened_by")?,
+        freeze_reason: row.try_get("freeze_reason")?,
+        opened_at_ms: row.try_get("opened_at_ms")?,
+        closed_at_ms: row.try_get("closed_at_ms")?,
+    })
+}
+
+async fn read_profile(
+    conn: &mut DbConn,
+    account_id: u64,
+) -> Result<Option<super::profiles::ProfileRow>, StorageError> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM account_profiles WHERE account_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(to_i64(account_id))
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(profile_of).transpose()
+}
+
+async fn write_profile(
+    conn: &mut DbConn,
+    p: &super::profiles::ProfileRow,
+) -> Result<super::profiles::ProfileRow, StorageError> {
+    let sql = format!(
+        "INSERT INTO account_profiles ({PROFILE_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (account_id) DO NOTHING"
+    );
+    sqlx::query(&sql)
+        .bind(to_i64(p.account_id))
+        .bind(&p.kind)
+        .bind(&p.currency)
+        .bind(&p.owner_id)
+        .bind(&p.display_name)
+        .bind(p.parent_id.map(to_i64))
+        .bind(&p.person_key)
+        .bind(&p.card_token)
+        .bind(&p.card_first_six)
+        .bind(&p.card_last_four)
+        .bind(&p.agreement_id)
+        .bind(&p.internal_purpose)
+        .bind(&p.opened_by)
+        .bind(&p.freeze_reason)
+        .bind(p.opened_at_ms)
+        .bind(p.closed_at_ms)
+        .execute(&mut *conn)
+        .await?;
+    read_profile(conn, p.account_id)
+        .await?
+        .ok_or_else(|| StorageError::new("profile vanished after insert"))
+}
+
+async fn read_profiles(
+    conn: &mut DbConn,
+    q: &super::profiles::ProfileQuery,
+) -> Result<Vec<super::profiles::ProfileRow>, StorageError> {
+    let limit = q.limit.min(super::profiles::PROFILE_PAGE_MAX);
+    let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(format!(
+        "SELECT {PROFILE_COLUMNS} FROM account_profiles WHERE "
+    ));
+    match &q.filter {
+        super::profiles::ProfileFilter::Owner(owner) => {
+            qb.push("owner_id = ").push_bind(owner.clone());
+        }
+        super::profiles::ProfileFilter::Parent(parent) => {
+            qb.push("parent_id = ").push_bind(to_i64(*parent));
+        }
+    }
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if !q.include_closed {
+        qb.push(" AND closed_at_ms IS NULL");
+    }
+    qb.push(" AND account_id > ")
+        .push_bind(to_i64(q.after_id))
+        .push(" ORDER BY account_id LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    rows.iter().map(profile_of).collect()
+}
+
+async fn update_freeze_reason(
+    conn: &mut DbConn,
+    account_id: u64,
+    reason: &str,
+) -> Result<(), StorageError> {
+    sqlx::query("UPDATE account_profiles SET freeze_reason = $1 WHERE account_id = $2")
+        .bind(reason)
+        .bind(to_i64(account_id))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn update_closed(conn: &mut DbConn, account_id: u64, at_ms: i64) -> Result<(), StorageError> {
+    sqlx::query(
+        "UPDATE account_profiles SET closed_at_ms = $1 WHERE account_id = $2 AND closed_at_ms IS NULL",
+    )
+    .bind(at_ms)
+    .bind(to_i64(account_id))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn read_statement_page(
+    conn: &mut DbConn,
+    q: &super::profiles::StatementQuery,
+) -> Result<Vec<super::profiles::StatementRow>, StorageError> {
+    let limit = q.limit.min(super::profiles::STATEMENT_PAGE_MAX);
+    let rows = sqlx::query(
+        "SELECT e.seq, e.idx, e.side, e.currency, e.amount_minor, e.balance_after_minor, \
+         t.kind, t.reverses, t.metadata, t.created_at_ms \
+         FROM journal_entries e JOIN journal_transactions t ON t.seq = e.seq \
+         WHERE e.account_id = $1 AND (e.seq > $2 OR (e.seq = $2 AND e.idx > $3)) \
+         AND t.created_at_ms >= $4 AND t.created_at_ms < $5 \
+         ORDER BY e.seq, e.idx LIMIT $6",
+    )
+    .bind(to_i64(q.account_id))
+    .bind(to_i64(q.after.0))
+    .bind(i64::from(q.after.1))
+    .bind(q.from_ms)
+    .bind(q.until_ms)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let idx: i64 = row.try_get("idx")?;
+            let reverses: Option<i64> = row.try_get("reverses")?;
+            Ok(super::profiles::StatementRow {
+                seq: to_u64(row.try_get("seq")?, "seq")?,
+                idx: u32::try_from(idx).map_err(|_| corrupt("entry index"))?,
+                side: row.try_get("side")?,
+                currency: row.try_get("currency")?,
+                amount_minor: row.try_get("amount_minor")?,
+                balance_after_minor: row.try_get("balance_after_minor")?,
+                kind: row.try_get("kind")?,
+                reverses: reverses.map(|r| to_u64(r, "reversed seq")).transpose()?,
+                metadata: row.try_get("metadata")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            })
+        })
+        .collect()
+}
+
+async fn read_counter_values(
+    conn: &mut DbConn,
+    keys: &[String],
+) -> Result<Vec<(String, i64)>, StorageError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb: QueryBuilder<'_, Db> =
+        QueryBuilder::new("SELECT key, used_minor FROM counters WHERE key IN (");
+    let mut list = qb.separated(", ");
+    for key in keys.iter().take(super::profiles::COUNTERS_READ_MAX) {
+        list.push_bind(key.clone());
+    }
+    qb.push(")");
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("key")?, row.try_get("used_minor")?)))
+        .collect()
+}
+
+/// The [`AccountStore`](super::profiles::AccountStore) of this back end, over its pool.
+macro_rules! impl_profile_store {
+    ($storage:ty) => {
+        #[async_trait]
+        impl super::profiles::AccountStore for $storage {
+            async fn insert_profile(
+                &self,
+                row: &super::profiles::ProfileRow,
+            ) -> Result<super::profiles::ProfileRow, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                write_profile(&mut conn, row).await
+            }
+
+            async fn profile(
+                &self,
+                account_id: u64,
+            ) -> Result<Option<super::profiles::ProfileRow>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_profile(&mut conn, account_id).await
+            }
+
+            async fn profiles(
+                &self,
+                query: &super::profiles::ProfileQuery,
+            ) -> Result<Vec<super::profiles::ProfileRow>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_profiles(&mut conn, query).await
+            }
+
+            async fn set_freeze_reason(&self, account_id: u64, reason: &str) -> Result<(), StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                update_freeze_reason(&mut conn, account_id, reason).await
+            }
+
+            async fn set_closed(&self, account_id: u64, at_ms: i64) -> Result<(), StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                update_closed(&mut conn, account_id, at_ms).await
+            }
+
+            async fn statement_page(
+                &self,
+                query: &super::profiles::StatementQuery,
+            ) -> Result<Vec<super::profiles::StatementRow>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_statement_page(&mut conn, query).await
+            }
+
+            async fn counter_values(
+                &self,
+                keys: &[String],
+            ) -> Result<Vec<(String, i64)>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_counter_values(&mut conn, keys).await
+            }
+        }
+    };
+}
