@@ -366,10 +366,20 @@ pub fn default_callers() -> Vec<CallerConfig> {
     };
     vec![
         caller("core-banking", &["*"]),
+        // A mobile back end serves its own customers: no freezes or holds (those are the bank's).
         caller(
             "mobile-backend",
             &[
-                "paygate.v1.AccountService/*",
+                "paygate.v1.AccountService/OpenAccount",
+                "paygate.v1.AccountService/GetAccount",
+                "paygate.v1.AccountService/ListAccounts",
+                "paygate.v1.AccountService/GetBalance",
+                "paygate.v1.AccountService/Transfer",
+                "paygate.v1.AccountService/TopUp",
+                "paygate.v1.AccountService/Withdraw",
+                "paygate.v1.AccountService/CloseAccount",
+                "paygate.v1.AccountService/ListEntries",
+                "paygate.v1.AccountService/WatchAccount",
                 "paygate.v1.CashierService/*",
                 "paygate.v1.YieldService/*",
             ],

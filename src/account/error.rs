@@ -34,17 +34,16 @@ pub enum AccountError {
     /// A class rule refused the request: which rule, over which window, and what remains.
     #[error(
         "{} limit exceeded ({} {period}): limit {}, used {}, requested {}, remaining {}",
-        rule.name(), window.name(), limit.to_decimal_string(), used.to_decimal_string(),
-        requested.to_decimal_string(), remaining.to_decimal_string()
+        rule.name(), window.name(), limit, used, requested, remaining
     )]
     LimitExceeded {
         rule: LimitRule,
         window: LimitWindow,
         period: String,
-        limit: Money,
-        used: Money,
-        requested: Money,
-        remaining: Money,
+        limit: LimitAmount,
+        used: LimitAmount,
+        requested: LimitAmount,
+        remaining: LimitAmount,
     },
     #[error("the page token is not one this gateway issued for this query")]
     InvalidPageToken,
@@ -56,6 +55,32 @@ pub enum AccountError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+}
+
+/// What a limit counts: money, or a number of things (open accounts per person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAmount {
+    Money(Money),
+    Count(i64),
+}
+
+impl LimitAmount {
+    /// The currency, for money limits.
+    pub fn currency(&self) -> Option<&str> {
+        match self {
+            LimitAmount::Money(m) => Some(m.currency.code()),
+            LimitAmount::Count(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LimitAmount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitAmount::Money(m) => f.write_str(&m.to_decimal_string()),
+            LimitAmount::Count(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 impl AccountError {

@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-pub use error::AccountError;
+pub use error::{AccountError, LimitAmount};
 pub use model::*;
 
 use self::rules::{BusinessCalendar, ClassRules, LimitCheck, now_ms};
@@ -277,7 +277,9 @@ impl AccountService {
         };
         let stored = i.storage.insert_profile(&row).await?;
         let profile = Profile::from_row(stored)?;
-        Ok(profile.view(account.status))
+        // A replayed request answers with the account as it is now.
+        let (current, _) = i.ledger.account(account.id).await?;
+        Ok(profile.view(current.status))
     }
 
     pub async fn get(&self, caller: &Caller, id: AccountId) -> Result<AccountView, AccountError> {
@@ -394,9 +396,7 @@ impl AccountService {
         self.check_scope(caller, &source)?;
         let target = self.profile(to).await?;
         for p in [&source, &target] {
-            if p.kind == AccountKind::PlatformMaster {
-                return Err(AccountError::MasterNotPostable { account: p.id });
-            }
+            check_postable(caller, p)?;
         }
         let amount = self.amount_in(&source, amount)?;
         if target.currency != amount.currency {
@@ -600,36 +600,20 @@ impl AccountService {
         }
         let profile = self.profile(account).await?;
         self.check_scope(caller, &profile)?;
-        let (current, _) = self.inner.ledger.account(account).await?;
-        let (debit_now, credit_now) = match current.status {
-            AccountStatus::Active => (false, false),
-            AccountStatus::Frozen {
-                no_debit,
-                no_credit,
-            } => (no_debit, no_credit),
-            AccountStatus::Closed => {
-                return Err(AccountError::Ledger(LedgerError::AccountClosed { account }));
-            }
+        // The ledger combines the change with the status as its batch sees it: concurrent
+        // freezes in different directions both hold, and a retry is the same command.
+        let command = Command::ChangeFreeze {
+            account,
+            no_debit,
+            no_credit,
+            freeze,
         };
-        let (d, c) = if freeze {
-            (debit_now || no_debit, credit_now || no_credit)
-        } else {
-            (debit_now && !no_debit, credit_now && !no_credit)
+        let updated = match self.submit(caller, request_id, command, &[]).await? {
+            Outcome::Account(a) => a,
+            other => return Err(unexpected(&other)),
         };
-        let status = if d || c {
-            AccountStatus::Frozen {
-                no_debit: d,
-                no_credit: c,
-            }
-        } else {
-            AccountStatus::Active
-        };
-        let updated = self
-            .inner
-            .ledger
-            .set_account_status(key(caller, request_id), account, status)
-            .await?;
-        let reason_now = if d || c { reason } else { "" };
+        let frozen = matches!(updated.status, AccountStatus::Frozen { .. });
+        let reason_now = if frozen { reason } else { "" };
         self.inner
             .storage
             .set_freeze_reason(account.0, reason_now)
@@ -664,9 +648,7 @@ impl AccountService {
         check_text("external_reference", external_reference, false)?;
         let profile = self.profile(account).await?;
         self.check_scope(caller, &profile)?;
-        if profile.kind == AccountKind::PlatformMaster {
-            return Err(AccountError::MasterNotPostable { account });
-        }
+        check_postable(caller, &profile)?;
         let amount = self.amount_in(&profile, amount)?;
         let timeout_ms = match expires_at_ms {
             None => None,
@@ -734,30 +716,45 @@ impl AccountService {
         check_text("memo", memo, false)?;
         let current = self.hold_in_scope(caller, hold).await?;
         let target = self.profile(to).await?;
-        if target.kind == AccountKind::PlatformMaster {
-            return Err(AccountError::MasterNotPostable { account: to });
-        }
+        check_postable(caller, &target)?;
         let held = self.profile(current.account).await?;
         let amount = match amount {
             Some(text) => self.amount_in(&held, text)?,
             None => current.amount,
         };
-        let posted = self
-            .inner
-            .ledger
-            .capture_hold(
-                key(caller, request_id),
+        // A capture moves money out of the held account like a transfer: the class rules of
+        // both sides apply (a captured pre-authorisation is a payment), in the same step. A
+        // judicial deduction is executed whatever the holder's flow limits; the payee's
+        // Class III balance cap holds always.
+        let judicial =
+            current.metadata.get("kind").map(String::as_str) == Some(HoldKind::Judicial.as_str());
+        let mut checks = Vec::new();
+        if !judicial {
+            let date = self.inner.calendar.today();
+            let rules = &self.inner.rules;
+            checks.extend(rules.outflow_checks(held.kind, held.id, amount.minor, date));
+            checks.extend(rules.inflow_checks(target.kind, to, amount.minor, date));
+        }
+        let command = Command::Guarded {
+            inner: Box::new(Command::CaptureHold {
                 hold,
                 amount,
                 to,
-                movement_metadata(
+                metadata: movement_metadata(
                     EntryType::HoldCapture,
                     memo,
                     Some(current.account),
                     Some(to),
                 ),
-            )
-            .await?;
+            }),
+            counters: checks.iter().map(|c| c.counter.clone()).collect(),
+            releases: Vec::new(),
+            caps: self.caps_for(&[&target]),
+        };
+        let posted = match self.submit(caller, request_id, command, &checks).await? {
+            Outcome::Posted(p) => p,
+            other => return Err(unexpected(&other)),
+        };
         let after = self.inner.ledger.hold(hold).await?;
         Ok((hold_view(after), posted.id))
     }
@@ -874,16 +871,17 @@ impl AccountService {
                 .strip_prefix(tag.as_str())
                 .and_then(|rest| rest.strip_prefix(':'))
                 .ok_or(AccountError::InvalidPageToken)?;
-            parse_position(position).ok_or(AccountError::InvalidPageToken)?
+            parse_position(position, '_').ok_or(AccountError::InvalidPageToken)?
         };
         let entries = self
             .entries_after(&profile, after, from_ms, until_ms, limit)
             .await?;
+        // A sealed payload may not contain '.' (it separates the signature): `seq_idx` here.
         let next_page_token = if entries.len() == limit as usize {
             entries.last().map_or_else(String::new, |e| {
                 self.inner
                     .secrets
-                    .seal_page_token(&format!("{tag}:{}.{}", e.transaction, e.index))
+                    .seal_page_token(&format!("{tag}:{}_{}", e.transaction, e.index))
             })
         } else {
             String::new()
@@ -909,7 +907,7 @@ impl AccountService {
             None
         } else {
             Some(
-                parse_position(cursor)
+                parse_position(cursor, '.')
                     .ok_or_else(|| AccountError::invalid("cursor", "malformed"))?,
             )
         };
@@ -930,6 +928,15 @@ impl AccountService {
                     }
                 }
                 let after = position.unwrap_or((0, 0));
+                // Balance first, entries second: an entry committed in between shows up as an
+                // entry (with its own running balance), never as a balance change without one.
+                let balance = match service.balance_of(&profile).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
                 let entries = match service
                     .entries_after(&profile, after, 0, i64::MAX, WATCH_BATCH_MAX)
                     .await
@@ -940,26 +947,34 @@ impl AccountService {
                         return;
                     }
                 };
-                let balance = match service.balance_of(&profile).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
+                let fingerprint_of = |b: &BalanceView| {
+                    (
+                        b.book.minor,
+                        b.held.minor,
+                        b.pending_in.minor,
+                        b.pending_out.minor,
+                    )
                 };
-                let fingerprint = (
-                    balance.book.minor,
-                    balance.held.minor,
-                    balance.pending_in.minor,
-                    balance.pending_out.minor,
-                );
+                let mut fingerprint = fingerprint_of(&balance);
                 let got_entries = !entries.is_empty();
                 for entry in entries {
                     position = Some((entry.transaction.0, entry.index));
+                    // One poll may bring several entries: each event carries the balance right
+                    // after its own entry (book from the running balance; held and pending as
+                    // of the poll), not the balance after the last one.
+                    let mut after = balance.clone();
+                    let delta = entry.balance_after.minor - balance.book.minor;
+                    after.book = entry.balance_after;
+                    after.available = Money::new(
+                        after.available.currency,
+                        after.available.minor.saturating_add(delta).max(0),
+                    );
+                    after.as_of_ms = entry.posted_at_ms;
+                    fingerprint = fingerprint_of(&after);
                     let event = WatchEvent {
                         cursor: format!("{}.{}", entry.transaction, entry.index),
                         kind: WatchEventKind::EntryPosted,
-                        balance: balance.clone(),
+                        balance: after,
                         entry: Some(entry),
                     };
                     if tx.send(Ok(event)).await.is_err() {
@@ -1094,30 +1109,40 @@ impl AccountService {
                     .find(|c| c.counter.key == key)
                     .ok_or(AccountError::Ledger(LedgerError::Storage))?;
                 let currency = self.inner.rules.currency;
-                let money = |minor: i64| Money::new(currency, minor);
+                let amount = |minor: i64| {
+                    if check.window == rules::LimitWindow::Lifetime {
+                        LimitAmount::Count(minor)
+                    } else {
+                        LimitAmount::Money(Money::new(currency, minor))
+                    }
+                };
                 Err(AccountError::LimitExceeded {
                     rule: check.rule,
                     window: check.window,
                     period: check.period.clone(),
-                    limit: money(cap_minor),
-                    used: money(used_minor),
-                    requested: money(requested_minor),
-                    remaining: money(cap_minor.saturating_sub(used_minor).max(0)),
+                    limit: amount(cap_minor),
+                    used: amount(used_minor),
+                    requested: amount(requested_minor),
+                    remaining: amount(cap_minor.saturating_sub(used_minor).max(0)),
                 })
             }
             Err(LedgerError::BalanceCapExceeded {
-                account,
+                account: _,
                 cap,
                 balance,
                 requested,
             }) => Err(AccountError::LimitExceeded {
                 rule: rules::LimitRule::ClassIiiBalanceCap,
                 window: rules::LimitWindow::Balance,
-                period: account.to_string(),
-                limit: cap,
-                used: balance,
-                requested,
-                remaining: Money::new(cap.currency, cap.minor.saturating_sub(balance.minor).max(0)),
+                // A balance cap holds at every moment: it has no period.
+                period: String::new(),
+                limit: LimitAmount::Money(cap),
+                used: LimitAmount::Money(balance),
+                requested: LimitAmount::Money(requested),
+                remaining: LimitAmount::Money(Money::new(
+                    cap.currency,
+                    cap.minor.saturating_sub(balance.minor).max(0),
+                )),
             }),
             Err(e) => Err(e.into()),
         }
@@ -1141,7 +1166,7 @@ impl AccountService {
             .into_iter()
             .collect();
         let money = |minor: i64| Money::new(currency, minor);
-        let limits = usage
+        let mut limits: Vec<LimitUsage> = usage
             .iter()
             .map(|c| {
                 let used = values.get(&c.counter.key).copied().unwrap_or(0);
@@ -1155,6 +1180,19 @@ impl AccountService {
             })
             .collect();
         let book = clamp(balance.posted_minor(Side::Credit));
+        if profile.kind == AccountKind::ClassIii {
+            // The balance cap counts what is posted and what is on its way in (as the ledger
+            // checks it): what remains is what may still be topped up or received.
+            let cap = self.inner.rules.class_iii_balance_max_minor;
+            let used = book.saturating_add(balance.pending_credits_minor);
+            limits.push(LimitUsage {
+                rule: rules::LimitRule::ClassIiiBalanceCap,
+                window: rules::LimitWindow::Balance,
+                limit: money(cap),
+                used: money(used),
+                remaining: money(cap.saturating_sub(used).max(0)),
+            });
+        }
         let available = clamp(balance.available_minor(Side::Credit));
         Ok(BalanceView {
             account: profile.id,
@@ -1429,6 +1467,25 @@ fn movement_metadata(
     m
 }
 
+/// Whether a caller may post to (or hold funds on) this account: not a platform master (its
+/// balance is its sub-accounts' sum) and not a bank internal account (those move only by the
+/// gateway's own postings — clearing, fees — never by a caller's transfer, hold or capture).
+fn check_postable(caller: &Caller, profile: &Profile) -> Result<(), AccountError> {
+    match profile.kind {
+        AccountKind::PlatformMaster => Err(AccountError::MasterNotPostable {
+            account: profile.id,
+        }),
+        AccountKind::BankInternal => Err(AccountError::OutOfScope {
+            caller: caller.name.clone(),
+            account: profile.id,
+        }),
+        AccountKind::ClassIi
+        | AccountKind::ClassIii
+        | AccountKind::MerchantSettlement
+        | AccountKind::PlatformSub => Ok(()),
+    }
+}
+
 fn key(caller: &Caller, request_id: &str) -> IdempotencyKey {
     IdempotencyKey::new(caller.name.clone(), request_id)
 }
@@ -1465,8 +1522,8 @@ fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), Acc
     Ok(())
 }
 
-fn parse_position(text: &str) -> Option<(u64, u32)> {
-    let (seq, idx) = text.split_once('.')?;
+fn parse_position(text: &str, separator: char) -> Option<(u64, u32)> {
+    let (seq, idx) = text.split_once(separator)?;
     Some((seq.parse().ok()?, idx.parse().ok()?))
 }
 

@@ -362,8 +362,27 @@ impl pb::account_service_server::AccountService for AccountApi {
                 WatchEventKind::Snapshot => pb::AccountEventType::Snapshot,
                 WatchEventKind::EntryPosted => pb::AccountEventType::EntryPosted,
             };
+            // Several snapshots can share a cursor (a hold placed, then released: no entry in
+            // between), and a later one may show an earlier state again: a snapshot's id names
+            // the instant and the state, so de-duplicating on it drops only true repeats.
+            let b = &event.balance;
+            let event_id = match event.kind {
+                WatchEventKind::Snapshot => format!(
+                    "{id}:{}:{}:{}:{}.{}.{}.{}",
+                    event.cursor,
+                    event_type.as_str_name(),
+                    b.as_of_ms,
+                    b.book.minor,
+                    b.held.minor,
+                    b.pending_in.minor,
+                    b.pending_out.minor
+                ),
+                WatchEventKind::EntryPosted => {
+                    format!("{id}:{}:{}", event.cursor, event_type.as_str_name())
+                }
+            };
             Ok(pb::WatchAccountResponse {
-                event_id: format!("{}:{}:{}", id, event.cursor, event_type.as_str_name()),
+                event_id,
                 cursor: event.cursor,
                 account_id: id.to_string(),
                 event_type: event_type as i32,

@@ -138,21 +138,26 @@ impl From<AccountError> for Status {
                 used,
                 requested,
                 remaining,
-            } => error_status(
-                Code::FailedPrecondition,
-                "LIMIT_EXCEEDED",
-                message,
-                [
+            } => {
+                let mut metadata = vec![
                     ("limit_rule", rule.name().to_owned()),
                     ("window", window.name().to_owned()),
                     ("period", period),
-                    ("currency", limit.currency.code().to_owned()),
-                    ("limit", limit.to_decimal_string()),
-                    ("used", used.to_decimal_string()),
-                    ("requested", requested.to_decimal_string()),
-                    ("remaining", remaining.to_decimal_string()),
-                ],
-            ),
+                    ("limit", limit.to_string()),
+                    ("used", used.to_string()),
+                    ("requested", requested.to_string()),
+                    ("remaining", remaining.to_string()),
+                ];
+                if let Some(currency) = limit.currency() {
+                    metadata.push(("currency", currency.to_owned()));
+                }
+                error_status(
+                    Code::FailedPrecondition,
+                    "LIMIT_EXCEEDED",
+                    message,
+                    metadata,
+                )
+            }
             AccountError::InvalidPageToken => {
                 error_status(Code::InvalidArgument, "INVALID_PAGE_TOKEN", message, [])
             }

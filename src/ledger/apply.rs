@@ -67,6 +67,15 @@ pub enum Command {
         account: AccountId,
         status: AccountStatus,
     },
+    /// Adds (`freeze`) or lifts (`!freeze`) the blocked directions of an account's freeze,
+    /// against its status as the batch sees it, so concurrent changes combine and a retry of
+    /// the same change is the same command.
+    ChangeFreeze {
+        account: AccountId,
+        no_debit: bool,
+        no_credit: bool,
+        freeze: bool,
+    },
     /// Internal (the sweeper): void a pending transfer whose deadline passed.
     ExpirePending {
         pending: PendingId,
@@ -181,7 +190,7 @@ fn command_needs(n: &mut BatchNeeds, command: &Command) {
             Command::Reverse { transaction, .. } => {
                 n.transactions.insert(*transaction);
             }
-            Command::SetAccountStatus { account, .. } => {
+            Command::SetAccountStatus { account, .. } | Command::ChangeFreeze { account, .. } => {
                 n.accounts.insert(*account);
             }
             Command::Guarded {
@@ -720,6 +729,14 @@ impl<'s> Scratch<'s> {
             Command::SetAccountStatus { account, status } => {
                 self.set_status(*account, *status).map(Outcome::Account)
             }
+            Command::ChangeFreeze {
+                account,
+                no_debit,
+                no_credit,
+                freeze,
+            } => self
+                .change_freeze(*account, *no_debit, *no_credit, *freeze)
+                .map(Outcome::Account),
             Command::Guarded {
                 inner,
                 counters,
@@ -1266,6 +1283,38 @@ impl<'s> Scratch<'s> {
         let posted = self.post_entries(TransactionKind::Reversal, entries, Some(id), metadata)?;
         self.p.reversed.push((id, posted.id));
         Ok(posted)
+    }
+
+    fn change_freeze(
+        &mut self,
+        id: AccountId,
+        no_debit: bool,
+        no_credit: bool,
+        freeze: bool,
+    ) -> Result<Account, LedgerError> {
+        if !no_debit && !no_credit {
+            return Err(LedgerError::invalid("a freeze change names a direction"));
+        }
+        let (debit_now, credit_now) = match self.slot(id)?.account.status {
+            AccountStatus::Active => (false, false),
+            AccountStatus::Frozen {
+                no_debit,
+                no_credit,
+            } => (no_debit, no_credit),
+            AccountStatus::Closed => return Err(LedgerError::AccountClosed { account: id }),
+        };
+        let status = if freeze {
+            AccountStatus::Frozen {
+                no_debit: debit_now || no_debit,
+                no_credit: credit_now || no_credit,
+            }
+        } else {
+            AccountStatus::Frozen {
+                no_debit: debit_now && !no_debit,
+                no_credit: credit_now && !no_credit,
+            }
+        };
+        self.set_status(id, status)
     }
 
     fn set_status(&mut self, id: AccountId, status: AccountStatus) -> Result<Account, LedgerError> {
