@@ -17,6 +17,9 @@ use super::{
 };
 use crate::storage::{LoadedBatch, Storage};
 
+/// Most yields the batcher spends gathering a batch while requests keep arriving.
+const GATHER_YIELDS_MAX: usize = 32;
+
 /// A request waiting for its batch.
 pub(crate) struct Submission {
     pub item: BatchItem,
@@ -44,6 +47,28 @@ pub(crate) async fn run_batcher(
         let received = rx.recv_many(&mut batch, batch_size_max).await;
         if received == 0 {
             break;
+        }
+        // Let requests that are being submitted right now (typically the waiters just answered
+        // by the previous batch) join this one: yield while the queue keeps growing, a bounded
+        // number of times. Under low load this costs one yield.
+        for _ in 0..GATHER_YIELDS_MAX {
+            if batch.len() >= batch_size_max {
+                break;
+            }
+            tokio::task::yield_now().await;
+            let mut grew = false;
+            while batch.len() < batch_size_max {
+                match rx.try_recv() {
+                    Ok(s) => {
+                        batch.push(s);
+                        grew = true;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !grew {
+                break;
+            }
         }
         debug_assert!(batch.len() <= batch_size_max);
         execute(storage.as_ref(), &mut batch, limits).await;

@@ -140,7 +140,9 @@ fn hold_of(row: &DbRow) -> Result<Hold, StorageError> {
         metadata: metadata_of(&row.try_get::<String, _>("metadata")?)?,
         created_at_ms: row.try_get("created_at_ms")?,
         state,
-        captured_minor: row.try_get::<Option<i64>, _>("captured_minor")?.unwrap_or(0),
+        captured_minor: row
+            .try_get::<Option<i64>, _>("captured_minor")?
+            .unwrap_or(0),
         transaction: tx.map(|t| to_u64(t, "seq")).transpose()?.map(TransactionId),
     })
 }
@@ -299,8 +301,9 @@ async fn load_needs(
     if !needs.counters.is_empty() {
         let keys: Vec<&String> = needs.counters.iter().collect();
         for chunk in keys.chunks(BIND_PARAMS_MAX) {
-            let mut qb =
-                QueryBuilder::<'static, Db>::new("SELECT key, used_minor FROM counters WHERE key IN (");
+            let mut qb = QueryBuilder::<'static, Db>::new(
+                "SELECT key, used_minor FROM counters WHERE key IN (",
+            );
             let mut sep = qb.separated(", ");
             for k in chunk {
                 sep.push_bind((*k).clone());
@@ -327,11 +330,57 @@ async fn load_needs(
 
 /// Writes a batch: multi-row INSERTs chunked under the bind limit, one upsert of the touched
 /// accounts, then the head.
-async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageError> {
+/// Write statements of a batch. Where the back end runs several statements per round trip
+/// (`STATEMENTS_PER_ROUND_TRIP`, SQLite) they are joined into one text; otherwise each is sent
+/// on its own. Either way they run in order inside the batch's transaction.
+struct Statements {
+    done: Vec<QueryBuilder<'static, Db>>,
+    current: QueryBuilder<'static, Db>,
+    current_empty: bool,
+}
+
+impl Statements {
+    fn new() -> Statements {
+        Statements {
+            done: Vec::new(),
+            current: QueryBuilder::new(""),
+            current_empty: true,
+        }
+    }
+
+    fn start(&mut self, sql: impl Into<String>) -> &mut QueryBuilder<'static, Db> {
+        if !self.current_empty {
+            if STATEMENTS_PER_ROUND_TRIP {
+                self.current.push("; ");
+            } else {
+                let full = std::mem::replace(&mut self.current, QueryBuilder::new(""));
+                self.done.push(full);
+            }
+        }
+        self.current_empty = false;
+        self.current.push(sql.into());
+        &mut self.current
+    }
+
+    async fn run(mut self, conn: &mut DbConn) -> Result<(), StorageError> {
+        for mut qb in self.done.drain(..) {
+            qb.build().execute(&mut *conn).await?;
+        }
+        if !self.current_empty {
+            self.current.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn write_batch(
+    conn: &mut DbConn,
+    w: &BatchWrites,
+    tail: Option<&str>,
+) -> Result<(), StorageError> {
+    let mut stmts = Statements::new();
     for chunk in w.accounts.chunks(BIND_PARAMS_MAX / ACCOUNT_COLUMN_COUNT) {
-        let mut qb = QueryBuilder::<'static, Db>::new(format!(
-            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) "
-        ));
+        let qb = stmts.start(format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) "));
         qb.push_values(chunk, |mut b, (a, bal)| {
             let (ck, cm) = a.constraint.as_db();
             b.push_bind(to_i64(a.id.0))
@@ -357,10 +406,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
              pending_credits_minor = excluded.pending_credits_minor, \
              held_minor = excluded.held_minor",
         );
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.transactions.chunks(BIND_PARAMS_MAX / 7) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO journal_transactions \
              (seq, kind, reverses, metadata, created_at_ms, prev_hash, hash) ",
         );
@@ -373,10 +421,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(t.prev_hash.clone())
                 .push_bind(t.posted.hash.clone());
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.entries.chunks(BIND_PARAMS_MAX / 7) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO journal_entries \
              (seq, idx, account_id, side, currency, amount_minor, balance_after_minor) ",
         );
@@ -389,10 +436,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(e.entry.amount.minor)
                 .push_bind(e.balance_after_minor);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.new_pendings.chunks(BIND_PARAMS_MAX / 8) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO pendings (id, debit_account, credit_account, currency, amount_minor, \
              expires_at_ms, metadata, created_at_ms) ",
         );
@@ -406,10 +452,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(metadata_text(&p.metadata))
                 .push_bind(p.created_at_ms);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.new_holds.chunks(BIND_PARAMS_MAX / 7) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO holds (id, account_id, currency, amount_minor, expires_at_ms, metadata, \
              created_at_ms) ",
         );
@@ -422,10 +467,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(metadata_text(&h.metadata))
                 .push_bind(h.created_at_ms);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.pending_resolutions.chunks(BIND_PARAMS_MAX / 5) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO pending_resolutions (pending_id, state, posted_minor, transaction_seq, \
              resolved_at_ms) ",
         );
@@ -436,10 +480,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(r.transaction.map(|t| to_i64(t.0)))
                 .push_bind(r.resolved_at_ms);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.hold_resolutions.chunks(BIND_PARAMS_MAX / 5) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO hold_resolutions (hold_id, state, captured_minor, transaction_seq, \
              resolved_at_ms) ",
         );
@@ -450,28 +493,21 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(r.transaction.map(|t| to_i64(t.0)))
                 .push_bind(r.resolved_at_ms);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.expiries_added.chunks(BIND_PARAMS_MAX / 3) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
-            "INSERT INTO expiry_queue (item_kind, item_id, expires_at_ms) ",
-        );
+        let qb = stmts.start("INSERT INTO expiry_queue (item_kind, item_id, expires_at_ms) ");
         qb.push_values(chunk, |mut b, (item, at)| {
             let (kind, id) = item.db_parts();
             b.push_bind(kind).push_bind(id).push_bind(*at);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.expiries_removed.chunks(BIND_PARAMS_MAX / 2) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
-            "DELETE FROM expiry_queue WHERE (item_kind, item_id) IN (",
-        );
+        let qb = stmts.start("DELETE FROM expiry_queue WHERE (item_kind, item_id) IN (");
         qb.push_values(chunk, |mut b, item| {
             let (kind, id) = item.db_parts();
             b.push_bind(kind).push_bind(id);
         });
         qb.push(")");
-        qb.build().execute(&mut *conn).await?;
     }
     let updated_at_ms = w
         .idempotency
@@ -479,8 +515,7 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
         .map(|i| i.created_at_ms)
         .unwrap_or_default();
     for chunk in w.counters.chunks(BIND_PARAMS_MAX / 3) {
-        let mut qb =
-            QueryBuilder::<'static, Db>::new("INSERT INTO counters (key, used_minor, updated_at_ms) ");
+        let qb = stmts.start("INSERT INTO counters (key, used_minor, updated_at_ms) ");
         qb.push_values(chunk, |mut b, (key, used)| {
             b.push_bind(key.clone())
                 .push_bind(*used)
@@ -490,10 +525,9 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
             " ON CONFLICT (key) DO UPDATE SET used_minor = excluded.used_minor, \
              updated_at_ms = excluded.updated_at_ms",
         );
-        qb.build().execute(&mut *conn).await?;
     }
     for chunk in w.idempotency.chunks(BIND_PARAMS_MAX / 5) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
+        let qb = stmts.start(
             "INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at_ms) ",
         );
         qb.push_values(chunk, |mut b, i| {
@@ -503,22 +537,24 @@ async fn write_batch(conn: &mut DbConn, w: &BatchWrites) -> Result<(), StorageEr
                 .push_bind(i.outcome.clone())
                 .push_bind(i.created_at_ms);
         });
-        qb.build().execute(&mut *conn).await?;
     }
     if let Some(head) = &w.head {
-        sqlx::query(
-            "UPDATE ledger_head SET last_seq = $1, last_hash = $2, next_account_id = $3, \
-             next_pending_id = $4, next_hold_id = $5 WHERE id = 1",
-        )
-        .bind(to_i64(head.last_seq))
-        .bind(hash_to_hex(&head.last_hash))
-        .bind(to_i64(head.next_account_id))
-        .bind(to_i64(head.next_pending_id))
-        .bind(to_i64(head.next_hold_id))
-        .execute(&mut *conn)
-        .await?;
+        let qb = stmts.start("UPDATE ledger_head SET last_seq = ");
+        qb.push_bind(to_i64(head.last_seq));
+        qb.push(", last_hash = ");
+        qb.push_bind(hash_to_hex(&head.last_hash));
+        qb.push(", next_account_id = ");
+        qb.push_bind(to_i64(head.next_account_id));
+        qb.push(", next_pending_id = ");
+        qb.push_bind(to_i64(head.next_pending_id));
+        qb.push(", next_hold_id = ");
+        qb.push_bind(to_i64(head.next_hold_id));
+        qb.push(" WHERE id = 1");
     }
-    Ok(())
+    if let Some(tail) = tail {
+        stmts.start(tail);
+    }
+    stmts.run(conn).await
 }
 
 async fn read_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
@@ -708,9 +744,8 @@ async fn read_open_pendings_page(
     after_id: u64,
     limit: u32,
 ) -> Result<Vec<Pending>, StorageError> {
-    let sql = format!(
-        "{PENDING_SELECT} WHERE r.pending_id IS NULL AND p.id > $1 ORDER BY p.id LIMIT $2"
-    );
+    let sql =
+        format!("{PENDING_SELECT} WHERE r.pending_id IS NULL AND p.id > $1 ORDER BY p.id LIMIT $2");
     let rows = sqlx::query(&sql)
         .bind(to_i64(after_id))
         .bind(i64::from(limit))
@@ -724,27 +759,11 @@ async fn read_open_holds_page(
     after_id: u64,
     limit: u32,
 ) -> Result<Vec<Hold>, StorageError> {
-    let sql =
-        format!("{HOLD_SELECT} WHERE r.hold_id IS NULL AND h.id > $1 ORDER BY h.id LIMIT $2");
+    let sql = format!("{HOLD_SELECT} WHERE r.hold_id IS NULL AND h.id > $1 ORDER BY h.id LIMIT $2");
     let rows = sqlx::query(&sql)
         .bind(to_i64(after_id))
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(hold_of).collect()
-}
-
-/// One whole batch on an open transaction: lock, load, apply, write.
-async fn run_batch_on(
-    conn: &mut DbConn,
-    needs: &BatchNeeds,
-    apply: &mut crate::storage::ApplyFn<'_>,
-) -> Result<(), StorageError> {
-    let head = lock_head(conn).await?;
-    let loaded = load_needs(conn, head, needs).await?;
-    let writes = apply(loaded);
-    if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
-        return Ok(());
-    }
-    write_batch(conn, &writes).await
 }

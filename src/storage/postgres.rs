@@ -18,6 +18,8 @@ type Db = sqlx::Postgres;
 type DbConn = PgConnection;
 type DbRow = PgRow;
 const LOCK_SUFFIX: &str = " FOR UPDATE";
+/// PostgreSQL's extended protocol takes one statement per round trip.
+const STATEMENTS_PER_ROUND_TRIP: bool = false;
 /// Prepared statements kept per connection (multi-row statements vary by row count).
 const STATEMENT_CACHE_CAPACITY: usize = 1_024;
 
@@ -30,6 +32,21 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 
 include!("common.rs");
 include!("profiles_sql.rs");
+
+/// One whole batch on an open transaction: lock, load, apply, write.
+async fn run_batch_on(
+    conn: &mut DbConn,
+    needs: &BatchNeeds,
+    apply: &mut crate::storage::ApplyFn<'_>,
+) -> Result<(), StorageError> {
+    let head = lock_head(conn).await?;
+    let loaded = load_needs(conn, head, needs).await?;
+    let writes = apply(loaded);
+    if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
+        return Ok(());
+    }
+    write_batch(conn, &writes, None).await
+}
 
 /// The PostgreSQL [`Storage`].
 pub struct PgStorage {

@@ -1,0 +1,270 @@
+//! In-process posting throughput of the ledger: 64 concurrent submitters, each awaiting its own
+//! transfer, over 100,000 accounts ("spread") and all into one hot account ("hot").
+//!
+//! `cargo bench --bench ledger` (release build). Environment:
+//! - `PAYGATE_BENCH_BACKENDS`: `sqlite,postgres` (default both)
+//! - `PAYGATE_BENCH_TRANSFERS`: transfers per scenario (default 200,000)
+//! - `PAYGATE_BENCH_ACCOUNTS`: accounts (default 100,000)
+//! - `PAYGATE_BENCH_SUBMITTERS`: concurrent submitters (default 64)
+//! - `PAYGATE_BENCH_PG_URL`: PostgreSQL server (default `postgres://postgres@127.0.0.1:5432/test`;
+//!   a fresh database is created and dropped)
+//! - `PAYGATE_BENCH_SQLITE_SYNCHRONOUS`: `FULL` (default) or `NORMAL`
+//! - `PAYGATE_BENCH_DIR`: where the SQLite file goes (default `target/bench-ledger`, on disk)
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use paygate::{
+    config::{DatabaseConfig, LedgerConfig, SqliteSynchronous},
+    ledger::{
+        AccountId, BalanceConstraint, IdempotencyKey, Ledger, Metadata, NewAccount, NewEntry,
+        NewTransaction, Side,
+    },
+    money::{Currency, Money},
+    storage::{self, Storage},
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sqlx::Connection;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn transfer(from: AccountId, to: AccountId, minor: i64) -> NewTransaction {
+    let leg = |account, side| NewEntry {
+        account,
+        side,
+        amount: Money::new(Currency::CNY, minor),
+    };
+    NewTransaction {
+        entries: vec![leg(from, Side::Debit), leg(to, Side::Credit)],
+        metadata: Metadata::new(),
+        counters: Vec::new(),
+    }
+}
+
+/// Runs `count` calls of `op(i)` from `submitters` tasks, each awaiting its own; returns the
+/// elapsed time and the sorted per-call latencies.
+async fn drive<F, Fut>(submitters: usize, count: usize, op: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(usize, &mut StdRng) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..submitters)
+        .map(|s| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(s as u64);
+                let mut lat = Vec::with_capacity(count / submitters + 1);
+                let mut i = s;
+                while i < count {
+                    let t = Instant::now();
+                    op(i, &mut rng).await;
+                    lat.push(t.elapsed());
+                    i += submitters;
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for t in tasks {
+        all.extend(t.await.expect("submitter"));
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    (elapsed, all)
+}
+
+fn pct(lat: &[Duration], p: f64) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
+    }
+    let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+    lat[i].as_secs_f64() * 1_000.0
+}
+
+async fn bench_backend(name: &str, storage: Arc<dyn Storage>) {
+    let accounts: usize = env_or("PAYGATE_BENCH_ACCOUNTS", 100_000);
+    let transfers: usize = env_or("PAYGATE_BENCH_TRANSFERS", 200_000);
+    let submitters: usize = env_or("PAYGATE_BENCH_SUBMITTERS", 64);
+    let config = LedgerConfig::default();
+    let ledger = Ledger::start(storage.clone(), &config)
+        .await
+        .expect("ledger starts");
+
+    // Setup: customer accounts with an overdraft facility (their floor is still checked on
+    // every debit), and one hot merchant account.
+    let spec = NewAccount {
+        currency: Currency::CNY,
+        normal_side: Side::Credit,
+        kind: "customer".into(),
+        constraint: BalanceConstraint::DebitsMustNotExceedCredits {
+            overdraft_minor: 1_000_000_000_000,
+        },
+        metadata: Metadata::new(),
+    };
+    let ids = Arc::new(std::sync::Mutex::new(vec![AccountId(0); accounts]));
+    let (l, s, ids2) = (ledger.clone(), spec.clone(), ids.clone());
+    let (elapsed, _) = drive(submitters, accounts, move |i, _| {
+        let (l, s, ids) = (l.clone(), s.clone(), ids2.clone());
+        async move {
+            let a = l
+                .create_account(IdempotencyKey::new("bench", format!("account-{i}")), s)
+                .await
+                .expect("account");
+            if let Ok(mut v) = ids.lock() {
+                v[i] = a.id;
+            }
+        }
+    })
+    .await;
+    println!(
+        "{name}: created {accounts} accounts in {:.2} s ({:.0}/s)",
+        elapsed.as_secs_f64(),
+        accounts as f64 / elapsed.as_secs_f64()
+    );
+    let ids: Arc<Vec<AccountId>> = Arc::new(ids.lock().map(|v| v.clone()).unwrap_or_default());
+    let hot = ledger
+        .create_account(
+            IdempotencyKey::new("bench", "hot-merchant"),
+            NewAccount {
+                kind: "merchant".into(),
+                ..spec.clone()
+            },
+        )
+        .await
+        .expect("hot account")
+        .id;
+
+    let mut rows = Vec::new();
+    for scenario in ["spread", "hot"] {
+        let (l, ids2) = (ledger.clone(), ids.clone());
+        let tag = format!("{scenario}-{}", uuid::Uuid::new_v4());
+        let (elapsed, lat) = drive(submitters, transfers, move |i, rng| {
+            let (l, ids) = (l.clone(), ids2.clone());
+            let from = ids[rng.random_range(0..ids.len())];
+            let to = if scenario == "hot" {
+                hot
+            } else {
+                let mut to = ids[rng.random_range(0..ids.len())];
+                if to == from {
+                    to = ids[(to.0 as usize) % ids.len()];
+                }
+                to
+            };
+            let minor = rng.random_range(1..100_000);
+            let key = IdempotencyKey::new("bench", format!("{tag}-{i}"));
+            async move {
+                l.post(key, transfer(from, to, minor))
+                    .await
+                    .expect("transfer posts");
+            }
+        })
+        .await;
+        let rate = transfers as f64 / elapsed.as_secs_f64();
+        println!(
+            "{name} {scenario}: {transfers} transfers in {:.2} s = {rate:.0} transfers/s \
+             (latency p50 {:.2} ms, p99 {:.2} ms)",
+            elapsed.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
+        rows.push((scenario, rate));
+    }
+    if let [(_, spread), (_, hot)] = rows.as_slice() {
+        println!("{name}: hot / spread = {:.0}%", hot / spread * 100.0);
+    }
+    ledger.shutdown().await;
+    let started = Instant::now();
+    let report = paygate::ledger::verify(storage.as_ref())
+        .await
+        .expect("verify");
+    println!(
+        "{name}: verify {} in {:.2} s",
+        if report.is_clean() { "clean" } else { "BROKEN" },
+        started.elapsed().as_secs_f64()
+    );
+    assert!(report.is_clean(), "{report}");
+    storage.close().await;
+}
+
+fn db_config(url: String) -> DatabaseConfig {
+    DatabaseConfig {
+        url,
+        connections_max: 8,
+        acquire_timeout_ms: 30_000,
+        sqlite_synchronous: if env_or("PAYGATE_BENCH_SQLITE_SYNCHRONOUS", "FULL".to_owned())
+            == "NORMAL"
+        {
+            SqliteSynchronous::Normal
+        } else {
+            SqliteSynchronous::Full
+        },
+    }
+}
+
+fn main() {
+    let backends: String = env_or("PAYGATE_BENCH_BACKENDS", "sqlite,postgres".to_owned());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "ledger bench: {} cores, {} submitters",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        env_or("PAYGATE_BENCH_SUBMITTERS", 64usize)
+    );
+    rt.block_on(async {
+        for backend in backends.split(',') {
+            match backend.trim() {
+                "sqlite" => {
+                    let dir: String = env_or("PAYGATE_BENCH_DIR", "target/bench-ledger".to_owned());
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let url = format!("sqlite://{dir}/bench.db");
+                    let storage = storage::connect(&db_config(url))
+                        .await
+                        .expect("sqlite opens");
+                    bench_backend("sqlite (synchronous FULL)", storage).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                "postgres" => {
+                    let admin: String = env_or(
+                        "PAYGATE_BENCH_PG_URL",
+                        "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+                    );
+                    let name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
+                    let mut conn = sqlx::PgConnection::connect(&admin)
+                        .await
+                        .expect("PostgreSQL reachable");
+                    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                        .execute(&mut conn)
+                        .await
+                        .expect("create bench database");
+                    let url = match admin.rsplit_once('/') {
+                        Some((root, _)) => format!("{root}/{name}"),
+                        None => admin.clone(),
+                    };
+                    let storage = storage::connect(&db_config(url))
+                        .await
+                        .expect("postgres opens");
+                    bench_backend("postgres", storage).await;
+                    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+                other => eprintln!("unknown backend {other}"),
+            }
+        }
+    });
+}
