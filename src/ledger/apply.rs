@@ -852,9 +852,12 @@ impl<'s> Scratch<'s> {
                 Side::Credit => -i128::from(e.amount.minor),
             };
             *net.entry(e.amount.currency).or_default() += signed;
-            if !touched.contains_key(&e.account) {
-                let before = self.headroom(e.account)?;
-                touched.insert(e.account, (before, 0));
+            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(e.account) {
+                let before = {
+                    let s = self.slot(e.account)?;
+                    s.balance.headroom_minor(s.account.constraint)
+                };
+                slot.insert((before, 0));
             }
         }
         if let Some((currency, _)) = net.iter().find(|(_, n)| **n != 0) {

@@ -26,7 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).
-const ADVISORY_LOCK_KEY: i64 = 0x7061_7967_6174_65;
+const ADVISORY_LOCK_KEY: i64 = 0x0070_6179_6761_7465;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";

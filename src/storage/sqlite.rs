@@ -118,11 +118,11 @@ impl Storage for SqliteStorage {
         // first and last statements; every failure path rolls back.
         let mut conn = self.pool.acquire().await?;
         let result = run_sqlite_batch(&mut conn, needs, apply).await;
-        if result.is_err() {
-            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
-                conn.detach();
-            }
+        if result.is_err()
+            && let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await
+        {
+            tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
+            conn.detach();
         }
         result
     }
