@@ -428,7 +428,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("PAYGATE_").split("__"));
+        // Only sectioned keys (`PAYGATE_SECTION__KEY`) are configuration; other PAYGATE_*
+        // variables (PAYGATE_CONFIG, test settings) are not and must not fail the load.
+        figment = figment.merge(
+            Env::prefixed("PAYGATE_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -584,6 +590,19 @@ mod tests {
         let mut config = Config::default();
         config.callers[0].grants = vec!["AccountService*".into()];
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
+    fn only_sectioned_environment_variables_are_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYGATE_CONFIG", "elsewhere.toml");
+            jail.set_env("PAYGATE_TEST_PG_URL", "postgres://nowhere");
+            jail.set_env("PAYGATE_SERVER__LISTEN", "127.0.0.1:6000");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.listen.port(), 6000);
+            Ok(())
+        });
     }
 
     #[test]
