@@ -569,6 +569,7 @@ impl AccountService {
         };
         Ok(CardMovement {
             status,
+            network: i.clearing.network(),
             transaction,
             network_reference,
             balance: self.balance_of(&profile).await?,

@@ -180,6 +180,7 @@ pub enum ProcessingStatus {
 #[derive(Debug, Clone)]
 pub struct CardMovement {
     pub status: ProcessingStatus,
+    pub network: crate::clearing::Network,
     pub transaction: Option<TransactionId>,
     pub network_reference: String,
     pub balance: BalanceView,

@@ -9,9 +9,10 @@ use tonic::{Request, Response, Status};
 use crate::{
     account::{
         self, AccountError, AccountKind, AccountService, AccountView, BalanceView, Caller,
-        EntryType, FreezeChange, HoldKind, HoldView, MoneyText, OpenAccount, PersonIdentity,
-        PlaceHold, ProcessingStatus, StatementEntry, WatchEventKind,
+        CardMovement, EntryType, FreezeChange, HoldKind, HoldView, MoneyText, OpenAccount,
+        PersonIdentity, PlaceHold, ProcessingStatus, StatementEntry, WatchEventKind,
     },
+    clearing::Network,
     grpc::{gate::CallContext, pb},
     ledger::{AccountId, AccountStatus, HoldId, HoldState},
     money::Money,
@@ -172,13 +173,7 @@ impl pb::account_service_server::AccountService for AccountApi {
             .service
             .top_up(&caller, &r.request_id, id, &money_text(r.amount), &r.memo)
             .await?;
-        Ok(Response::new(pb::TopUpResponse {
-            transaction_id: m.transaction.map(|t| t.to_string()).unwrap_or_default(),
-            status: processing_pb(m.status) as i32,
-            network: pb::ClearingNetwork::OnUs as i32,
-            network_reference: m.network_reference,
-            balance: Some(balance_pb(&m.balance)),
-        }))
+        Ok(Response::new(card_movement_response!(pb::TopUpResponse, m)))
     }
 
     async fn withdraw(
@@ -192,13 +187,10 @@ impl pb::account_service_server::AccountService for AccountApi {
             .service
             .withdraw(&caller, &r.request_id, id, &money_text(r.amount), &r.memo)
             .await?;
-        Ok(Response::new(pb::WithdrawResponse {
-            transaction_id: m.transaction.map(|t| t.to_string()).unwrap_or_default(),
-            status: processing_pb(m.status) as i32,
-            network: pb::ClearingNetwork::OnUs as i32,
-            network_reference: m.network_reference,
-            balance: Some(balance_pb(&m.balance)),
-        }))
+        Ok(Response::new(card_movement_response!(
+            pb::WithdrawResponse,
+            m
+        )))
     }
 
     async fn freeze_account(
@@ -397,6 +389,27 @@ impl pb::account_service_server::AccountService for AccountApi {
 }
 
 // ----- conversions ---------------------------------------------------------------------------
+
+/// TopUpResponse and WithdrawResponse carry the same fields.
+macro_rules! card_movement_response {
+    ($response:path, $movement:expr) => {{
+        let m: CardMovement = $movement;
+        $response {
+            transaction_id: m.transaction.map(|t| t.to_string()).unwrap_or_default(),
+            status: processing_pb(m.status) as i32,
+            network: network_pb(m.network) as i32,
+            network_reference: m.network_reference,
+            balance: Some(balance_pb(&m.balance)),
+        }
+    }};
+}
+use card_movement_response;
+
+fn network_pb(network: Network) -> pb::ClearingNetwork {
+    match network {
+        Network::OnUs => pb::ClearingNetwork::OnUs,
+    }
+}
 
 fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
     let context = request
