@@ -249,6 +249,8 @@ impl AccountService {
             counters,
             releases: Vec::new(),
             caps: Vec::new(),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let account = match self
             .submit(caller, &req.request_id, command, &limit_checks)
@@ -437,6 +439,8 @@ impl AccountService {
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
             releases: Vec::new(),
             caps: self.caps_for(&[&target]),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let posted = match self.submit(caller, request_id, command, &checks).await? {
             Outcome::Posted(p) => p,
@@ -534,6 +538,8 @@ impl AccountService {
             counters: Vec::new(),
             releases: Vec::new(),
             caps,
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let pending = match self.submit(caller, request_id, reserve, &[]).await? {
             Outcome::Pending(p) => p,
@@ -750,6 +756,8 @@ impl AccountService {
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
             releases: Vec::new(),
             caps: self.caps_for(&[&target]),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let posted = match self.submit(caller, request_id, command, &checks).await? {
             Outcome::Posted(p) => p,
@@ -823,6 +831,8 @@ impl AccountService {
             counters: Vec::new(),
             releases,
             caps: Vec::new(),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let closed = match self.submit(caller, request_id, command, &[]).await? {
             Outcome::Account(a) => a,

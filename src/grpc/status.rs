@@ -277,6 +277,10 @@ impl From<LedgerError> for Status {
                     ("cap", cap.to_decimal_string()),
                 ],
             ),
+            LedgerError::DocumentConflict { kind, id } => (
+                Code::Aborted,
+                vec![("document_kind", kind.clone()), ("document_id", id.clone())],
+            ),
             LedgerError::IdempotencyKeyReused { key } => {
                 (Code::AlreadyExists, vec![("request_id", key.clone())])
             }

@@ -87,6 +87,8 @@ pub enum LedgerError {
         balance: Money,
         requested: Money,
     },
+    #[error("{kind} {id} was changed by another request")]
+    DocumentConflict { kind: String, id: String },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     #[error("invalid request: {reason}")]
@@ -126,6 +128,7 @@ impl LedgerError {
             LedgerError::TooFewEntries { .. } => "TOO_FEW_ENTRIES",
             LedgerError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             LedgerError::BalanceCapExceeded { .. } => "BALANCE_CAP_EXCEEDED",
+            LedgerError::DocumentConflict { .. } => "DOCUMENT_CONFLICT",
             LedgerError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             LedgerError::InvalidRequest { .. } => "INVALID_REQUEST",
             LedgerError::Overloaded => "OVERLOADED",

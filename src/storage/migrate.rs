@@ -23,10 +23,16 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0002_account_profiles.sql"),
         include_str!("migrations/postgres/0002_account_profiles.sql"),
     ),
+    (
+        3,
+        "documents_outbox",
+        include_str!("migrations/sqlite/0003_documents_outbox.sql"),
+        include_str!("migrations/postgres/0003_documents_outbox.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).
-const ADVISORY_LOCK_KEY: i64 = 0x7061_7967_6174_65;
+const ADVISORY_LOCK_KEY: i64 = 0x0070_6179_6761_7465;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";

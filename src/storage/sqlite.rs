@@ -45,6 +45,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 
 include!("common.rs");
 include!("profiles_sql.rs");
+include!("documents_sql.rs");
 
 /// Lock, load, apply, write and COMMIT in as few round trips as possible.
 async fn run_sqlite_batch(
@@ -118,11 +119,11 @@ impl Storage for SqliteStorage {
         // first and last statements; every failure path rolls back.
         let mut conn = self.pool.acquire().await?;
         let result = run_sqlite_batch(&mut conn, needs, apply).await;
-        if result.is_err() {
-            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
-                conn.detach();
-            }
+        if result.is_err()
+            && let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await
+        {
+            tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
+            conn.detach();
         }
         result
     }
@@ -204,4 +205,5 @@ impl Storage for SqliteStorage {
     }
 }
 
+impl_document_store!(SqliteStorage);
 impl_profile_store!(SqliteStorage);
