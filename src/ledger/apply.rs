@@ -22,7 +22,8 @@ use super::{
         EVENTS_PER_COMMAND_MAX, Entry, Hold, HoldId, HoldState, ID_MAX, IdempotencyKey,
         LINKED_TRANSACTIONS_MAX, METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX,
         Metadata, NewAccount, NewHold, NewPending, NewTransaction, OutboxEvent, Pending, PendingId,
-        PendingState, Posted, REASON_LEN_MAX, Side, StoredDocument, TransactionId, TransactionKind,
+        PendingState, Posted, REASON_LEN_MAX, Side, StoredDocument, TRANSACTION_ID_PLACEHOLDER,
+        TransactionId, TransactionKind,
     },
 };
 use crate::{
@@ -835,12 +836,22 @@ impl<'s> Scratch<'s> {
                 self.apply_counters(counters)?;
                 self.release_counters(releases)?;
                 self.check_caps(caps)?;
-                self.write_documents(documents)?;
+                let posted = match &outcome {
+                    Outcome::Posted(p) => Some(p.id.to_string()),
+                    _ => None,
+                };
+                let fill = |body: &str| match &posted {
+                    Some(id) if body.contains(TRANSACTION_ID_PLACEHOLDER) => {
+                        body.replace(TRANSACTION_ID_PLACEHOLDER, id)
+                    }
+                    _ => body.to_owned(),
+                };
+                self.write_documents(documents, &fill)?;
                 for e in events {
                     self.p.events.push(StoredEventRow {
                         stream: e.stream.clone(),
                         key: e.key.clone(),
-                        body: e.body.clone(),
+                        body: fill(&e.body),
                         created_at_ms: self.now(),
                     });
                 }
@@ -852,7 +863,11 @@ impl<'s> Scratch<'s> {
 
     /// Writes each document at its expected version + 1, or fails with `DocumentConflict` when
     /// the version as this batch sees it differs (another command got there first).
-    fn write_documents(&mut self, documents: &[DocumentWrite]) -> Result<(), LedgerError> {
+    fn write_documents(
+        &mut self,
+        documents: &[DocumentWrite],
+        fill: &dyn Fn(&str) -> String,
+    ) -> Result<(), LedgerError> {
         for d in documents {
             let key = (d.kind.clone(), d.id.clone());
             let current = self.base.documents.get(&key).copied().unwrap_or(0);
@@ -866,7 +881,7 @@ impl<'s> Scratch<'s> {
                 kind: d.kind.clone(),
                 id: d.id.clone(),
                 version: d.expected_version + 1,
-                body: d.body.clone(),
+                body: fill(&d.body),
                 updated_at_ms: self.now(),
             });
         }

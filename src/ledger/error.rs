@@ -1,6 +1,7 @@
 //! Every way a ledger request can fail, each its own variant with a stable reason string.
-//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`
-//! and `ShuttingDown` never are (nothing of the request was written).
+//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`,
+//! `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
+//! retry may succeed).
 
 use serde::{Deserialize, Serialize};
 
@@ -142,7 +143,11 @@ impl LedgerError {
     pub fn is_stored_outcome(&self) -> bool {
         !matches!(
             self,
-            LedgerError::Overloaded | LedgerError::ShuttingDown | LedgerError::Storage
+            LedgerError::Overloaded
+                | LedgerError::ShuttingDown
+                | LedgerError::Storage
+                // Lost a race on a document: the same request may succeed against the new state.
+                | LedgerError::DocumentConflict { .. }
         )
     }
 

@@ -536,6 +536,9 @@ pub const DOCUMENT_KIND_LEN_MAX: usize = 32;
 pub const DOCUMENT_ID_LEN_MAX: usize = 160;
 /// Longest document body and outbox event body (bytes of JSON).
 pub const DOCUMENT_BODY_LEN_MAX: usize = 65_536;
+/// In a `Guarded` command's document and event bodies, replaced by the id of the journal
+/// transaction its inner command posted (so a document can name the posting it describes).
+pub const TRANSACTION_ID_PLACEHOLDER: &str = "@@TRANSACTION_ID@@";
 /// Most outbox events returned by one read.
 pub const OUTBOX_PAGE_MAX: u32 = 1_000;
 
