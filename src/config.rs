@@ -26,6 +26,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub secrets: SecretsConfig,
     pub accounts: AccountsConfig,
+    pub cashier: CashierConfig,
     /// The callers this gateway knows: who they are (certificate identities) and what they may call.
     pub callers: Vec<CallerConfig>,
 }
@@ -190,6 +191,50 @@ pub struct AccountsConfig {
     pub watch_poll_interval_ms: u64,
 }
 
+/// The quick cashier (快捷收银台): order expiry, payment codes, barcode limits (rule,
+/// 银发〔2017〕296号) per payer per business date, and the bank's own callers. Amounts are
+/// decimal strings in the electronic-account currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CashierConfig {
+    /// Expiry of an order created without one, and the longest expiry a caller may ask for.
+    pub order_expiry_default_ms: u64,
+    pub order_expiry_max_ms: u64,
+    /// How long a consumer-presented payment code (付款码) is accepted.
+    pub payment_code_ttl_ms: u64,
+    /// Static merchant code payments per payer per day.
+    pub static_code_per_day: String,
+    /// Dynamic code payments per payer per day by risk level (A: the amount agreed with the
+    /// customer, one bank-wide figure here).
+    pub dynamic_code_a_per_day: String,
+    pub dynamic_code_b_per_day: String,
+    pub dynamic_code_c_per_day: String,
+    /// Callers that act for every merchant and may register merchants (the bank's own systems).
+    pub bank_callers: Vec<String>,
+    /// How often a SubscribeEvents stream looks for new events.
+    pub events_poll_interval_ms: u64,
+}
+
+impl Default for CashierConfig {
+    fn default() -> Self {
+        CashierConfig {
+            order_expiry_default_ms: 30 * 60_000,
+            order_expiry_max_ms: 7 * 24 * 3_600_000,
+            payment_code_ttl_ms: 60_000,
+            static_code_per_day: "500.00".to_owned(),
+            dynamic_code_a_per_day: "50000.00".to_owned(),
+            dynamic_code_b_per_day: "5000.00".to_owned(),
+            dynamic_code_c_per_day: "1000.00".to_owned(),
+            bank_callers: vec![
+                "core-banking".to_owned(),
+                "loadtest".to_owned(),
+                "auditor".to_owned(),
+            ],
+            events_poll_interval_ms: 200,
+        }
+    }
+}
+
 /// A named caller: the certificate identities that are this caller, and the methods it may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +278,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             secrets: SecretsConfig::default(),
             accounts: AccountsConfig::default(),
+            cashier: CashierConfig::default(),
             callers: default_callers(),
         }
     }
@@ -491,6 +537,22 @@ impl Config {
             (
                 "ledger.idempotency_purge_interval_ms",
                 self.ledger.idempotency_purge_interval_ms,
+            ),
+            (
+                "cashier.order_expiry_default_ms",
+                self.cashier.order_expiry_default_ms,
+            ),
+            (
+                "cashier.order_expiry_max_ms",
+                self.cashier.order_expiry_max_ms,
+            ),
+            (
+                "cashier.payment_code_ttl_ms",
+                self.cashier.payment_code_ttl_ms,
+            ),
+            (
+                "cashier.events_poll_interval_ms",
+                self.cashier.events_poll_interval_ms,
             ),
         ] {
             if value == 0 {

@@ -21,6 +21,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cashier;
 pub mod clearing;
 pub mod cli;
 pub mod config;

@@ -12,16 +12,18 @@ use tonic::transport::{Server, ServerTlsConfig};
 use crate::{
     account::{AccountError, AccountService},
     admin,
+    cashier::{CashierError, CashierService},
     clearing::on_us::OnUsClient,
     config::Config,
     grpc::{
         account::AccountApi,
+        cashier::CashierApi,
         gate::{GateLayer, GateState},
         pb::{
             self, account_service_server::AccountServiceServer,
             cashier_service_server::CashierServiceServer, yield_service_server::YieldServiceServer,
         },
-        services::{CashierApi, YieldApi},
+        services::YieldApi,
     },
     ledger::{Ledger, LedgerError},
     secrets::{SecretError, Secrets},
@@ -54,6 +56,8 @@ pub enum ServeError {
     Ledger(#[from] LedgerError),
     #[error("account service: {0}")]
     Account(#[from] AccountError),
+    #[error("cashier: {0}")]
+    Cashier(#[from] CashierError),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -66,6 +70,7 @@ pub struct Gateway {
     storage: Arc<dyn Storage>,
     ledger: Ledger,
     accounts: AccountService,
+    cashier: CashierService,
 }
 
 impl Gateway {
@@ -92,6 +97,7 @@ impl Gateway {
             &config.accounts,
         )
         .await?;
+        let cashier = CashierService::start(accounts.clone(), storage.clone(), &config.cashier)?;
         let listener = bind(config.server.listen).await?;
         let admin_listener = if config.admin.enabled {
             Some(bind(config.admin.listen).await?)
@@ -107,6 +113,7 @@ impl Gateway {
             storage,
             ledger,
             accounts,
+            cashier,
         })
     }
 
@@ -140,6 +147,7 @@ impl Gateway {
             storage,
             ledger,
             accounts,
+            cashier,
         } = self;
         let limits = &config.limits;
         let message_size_max = limits.message_size_max_bytes;
@@ -219,7 +227,7 @@ impl Gateway {
                     .max_encoding_message_size(message_size_max),
             )
             .add_service(
-                CashierServiceServer::new(CashierApi)
+                CashierServiceServer::new(CashierApi::new(cashier))
                     .max_decoding_message_size(message_size_max)
                     .max_encoding_message_size(message_size_max),
             )

@@ -132,6 +132,52 @@ impl AccountService {
         self.inner.internal.get(purpose.as_str()).copied()
     }
 
+    /// The class rules (limits) of electronic accounts.
+    pub fn rules(&self) -> &ClassRules {
+        &self.inner.rules
+    }
+
+    /// Today's business date (日切-aware).
+    pub fn today(&self) -> time::Date {
+        self.inner.calendar.today()
+    }
+
+    /// The clearing-network client cards are moved through.
+    pub fn clearing(&self) -> &Arc<dyn ClearingClient> {
+        &self.inner.clearing
+    }
+
+    /// What another service needs to know of an account to move money with it (no scope check).
+    pub async fn facts(&self, id: AccountId) -> Result<AccountFacts, AccountError> {
+        let profile = self.profile(id).await?;
+        let (account, balance) = self.inner.ledger.account(id).await?;
+        Ok(AccountFacts {
+            id,
+            kind: profile.kind,
+            currency: profile.currency,
+            status: account.status,
+            available: Money::new(
+                profile.currency,
+                clamp(balance.available_minor(Side::Credit)),
+            ),
+            card_token: profile.card_token.clone(),
+            card: profile.card.clone(),
+            closed: profile.closed_at_ms.is_some(),
+            balance_caps: self.caps_for(&[&profile]),
+        })
+    }
+
+    /// [`AccountService::facts`] of an account the caller may act on.
+    pub async fn facts_in_scope(
+        &self,
+        caller: &Caller,
+        id: AccountId,
+    ) -> Result<AccountFacts, AccountError> {
+        let profile = self.profile(id).await?;
+        self.check_scope(caller, &profile)?;
+        self.facts(id).await
+    }
+
     // ----- opening, reading, listing -------------------------------------------------------
 
     pub async fn open(
@@ -249,6 +295,8 @@ impl AccountService {
             counters,
             releases: Vec::new(),
             caps: Vec::new(),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let account = match self
             .submit(caller, &req.request_id, command, &limit_checks)
@@ -437,6 +485,8 @@ impl AccountService {
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
             releases: Vec::new(),
             caps: self.caps_for(&[&target]),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let posted = match self.submit(caller, request_id, command, &checks).await? {
             Outcome::Posted(p) => p,
@@ -534,6 +584,8 @@ impl AccountService {
             counters: Vec::new(),
             releases: Vec::new(),
             caps,
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let pending = match self.submit(caller, request_id, reserve, &[]).await? {
             Outcome::Pending(p) => p,
@@ -751,6 +803,8 @@ impl AccountService {
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
             releases: Vec::new(),
             caps: self.caps_for(&[&target]),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let posted = match self.submit(caller, request_id, command, &checks).await? {
             Outcome::Posted(p) => p,
@@ -824,6 +878,8 @@ impl AccountService {
             counters: Vec::new(),
             releases,
             caps: Vec::new(),
+            documents: Vec::new(),
+            events: Vec::new(),
         };
         let closed = match self.submit(caller, request_id, command, &[]).await? {
             Outcome::Account(a) => a,
@@ -1092,12 +1148,38 @@ impl AccountService {
         command: Command,
         checks: &[LimitCheck],
     ) -> Result<Outcome, AccountError> {
-        match self
+        let result = self
             .inner
             .ledger
             .submit(key(caller, request_id), command)
-            .await
-        {
+            .await;
+        self.name_refusal(result, checks)
+    }
+
+    /// Submits a command built by another service (the cashier) whose idempotency is judged on
+    /// the caller's request (`request_fingerprint`), turning counter and balance-cap refusals
+    /// into the rules they enforce, like the account service's own requests.
+    pub async fn submit_request(
+        &self,
+        key: IdempotencyKey,
+        request_fingerprint: &str,
+        command: Command,
+        checks: &[LimitCheck],
+    ) -> Result<Outcome, AccountError> {
+        let result = self
+            .inner
+            .ledger
+            .submit_request(key, request_fingerprint, command)
+            .await;
+        self.name_refusal(result, checks)
+    }
+
+    fn name_refusal(
+        &self,
+        result: Result<Outcome, LedgerError>,
+        checks: &[LimitCheck],
+    ) -> Result<Outcome, AccountError> {
+        match result {
             Ok(outcome) => Ok(outcome),
             Err(LedgerError::LimitExceeded {
                 key,

@@ -323,8 +323,24 @@ pub struct PlaceHold {
 }
 
 /// An amount as a caller writes it: currency code and decimal string.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MoneyText {
     pub currency: String,
     pub amount: String,
+}
+
+/// An account as another service (the cashier) sees it when moving money with it.
+#[derive(Debug, Clone)]
+pub struct AccountFacts {
+    pub id: AccountId,
+    pub kind: AccountKind,
+    pub currency: crate::money::Currency,
+    pub status: AccountStatus,
+    /// Available balance (可用余额) now.
+    pub available: Money,
+    pub card_token: Option<String>,
+    pub card: Option<BoundCard>,
+    pub closed: bool,
+    /// Balance caps that apply to money flowing in (a Class III account's ceiling).
+    pub balance_caps: Vec<crate::ledger::BalanceCap>,
 }

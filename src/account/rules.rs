@@ -21,6 +21,12 @@ pub enum LimitRule {
     ClassIiiBalanceCap,
     ClassIiPerPerson,
     ClassIiiPerPerson,
+    /// Barcode payments (rule, 银发〔2017〕296号): a payer's static-code payments per day.
+    BarcodeStaticCode,
+    /// Dynamic-code payments per day by risk level A, B and C.
+    BarcodeDynamicA,
+    BarcodeDynamicB,
+    BarcodeDynamicC,
 }
 
 impl LimitRule {
@@ -32,6 +38,10 @@ impl LimitRule {
             LimitRule::ClassIiiBalanceCap => "CLASS_III_BALANCE_CAP",
             LimitRule::ClassIiPerPerson => "CLASS_II_PER_PERSON",
             LimitRule::ClassIiiPerPerson => "CLASS_III_PER_PERSON",
+            LimitRule::BarcodeStaticCode => "BARCODE_STATIC_CODE",
+            LimitRule::BarcodeDynamicA => "BARCODE_DYNAMIC_CODE_A",
+            LimitRule::BarcodeDynamicB => "BARCODE_DYNAMIC_CODE_B",
+            LimitRule::BarcodeDynamicC => "BARCODE_DYNAMIC_CODE_C",
         }
     }
 }

@@ -411,7 +411,7 @@ fn network_pb(network: Network) -> pb::ClearingNetwork {
     }
 }
 
-fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
+pub(crate) fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
     let context = request
         .extensions()
         .get::<CallContext>()
@@ -489,7 +489,7 @@ fn freeze_change(
     })
 }
 
-fn money_text(money: Option<pb::Money>) -> MoneyText {
+pub(crate) fn money_text(money: Option<pb::Money>) -> MoneyText {
     money
         .map(|m| MoneyText {
             currency: m.currency,
@@ -498,21 +498,21 @@ fn money_text(money: Option<pb::Money>) -> MoneyText {
         .unwrap_or_default()
 }
 
-fn money_pb(money: Money) -> pb::Money {
+pub(crate) fn money_pb(money: Money) -> pb::Money {
     pb::Money {
         currency: money.currency.code().to_owned(),
         amount: money.to_decimal_string(),
     }
 }
 
-fn timestamp(ms: i64) -> prost_types::Timestamp {
+pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
     }
 }
 
-fn millis(t: &prost_types::Timestamp) -> i64 {
+pub(crate) fn millis(t: &prost_types::Timestamp) -> i64 {
     t.seconds
         .saturating_mul(1000)
         .saturating_add(i64::from(t.nanos.clamp(0, 999_999_999) / 1_000_000))

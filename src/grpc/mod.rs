@@ -2,6 +2,7 @@
 //! mapping ([`status`]) and thin handlers that convert, call a service, and convert back.
 
 pub mod account;
+pub mod cashier;
 pub mod gate;
 pub mod services;
 pub mod status;

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{account::AccountError, grpc::gate::Refusal, ledger::LedgerError};
+use crate::{
+    account::AccountError, cashier::CashierError, grpc::gate::Refusal, ledger::LedgerError,
+};
 
 /// `ErrorInfo.domain` of every paygate error.
 pub const ERROR_DOMAIN: &str = "paygate.bank";
@@ -172,6 +174,149 @@ impl From<AccountError> for Status {
     }
 }
 
+impl From<CashierError> for Status {
+    fn from(error: CashierError) -> Status {
+        let message = error.to_string();
+        match error {
+            CashierError::InvalidArgument { field, .. } => error_status(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                message,
+                [("field", field.to_owned())],
+            ),
+            CashierError::MerchantNotFound { merchant } => error_status(
+                Code::NotFound,
+                "MERCHANT_NOT_FOUND",
+                message,
+                [("merchant_id", merchant)],
+            ),
+            CashierError::OrderNotFound { order } => error_status(
+                Code::NotFound,
+                "ORDER_NOT_FOUND",
+                message,
+                [("order_id", order)],
+            ),
+            CashierError::RefundNotFound { refund } => error_status(
+                Code::NotFound,
+                "REFUND_NOT_FOUND",
+                message,
+                [("refund_id", refund)],
+            ),
+            CashierError::MerchantNotPermitted { caller, merchant } => error_status(
+                Code::PermissionDenied,
+                "MERCHANT_NOT_PERMITTED",
+                message,
+                [("caller", caller), ("merchant_id", merchant)],
+            ),
+            CashierError::DuplicateMerchantOrderNo {
+                merchant,
+                merchant_order_no,
+            } => error_status(
+                Code::AlreadyExists,
+                "DUPLICATE_MERCHANT_ORDER_NO",
+                message,
+                [
+                    ("merchant_id", merchant),
+                    ("merchant_order_no", merchant_order_no),
+                ],
+            ),
+            CashierError::DuplicateMerchantRefundNo {
+                merchant,
+                merchant_refund_no,
+            } => error_status(
+                Code::AlreadyExists,
+                "DUPLICATE_MERCHANT_REFUND_NO",
+                message,
+                [
+                    ("merchant_id", merchant),
+                    ("merchant_refund_no", merchant_refund_no),
+                ],
+            ),
+            CashierError::OrderClosed { order } => error_status(
+                Code::FailedPrecondition,
+                "ORDER_CLOSED",
+                message,
+                [("order_id", order)],
+            ),
+            CashierError::OrderExpired { order } => error_status(
+                Code::FailedPrecondition,
+                "ORDER_EXPIRED",
+                message,
+                [("order_id", order)],
+            ),
+            CashierError::OrderAlreadyPaid { order } => error_status(
+                Code::FailedPrecondition,
+                "ORDER_ALREADY_PAID",
+                message,
+                [("order_id", order)],
+            ),
+            CashierError::OrderNotPaid { order } => error_status(
+                Code::FailedPrecondition,
+                "ORDER_NOT_PAID",
+                message,
+                [("order_id", order)],
+            ),
+            CashierError::RefundExceedsPaid {
+                order,
+                paid,
+                refunded,
+                refundable,
+                requested,
+            } => error_status(
+                Code::FailedPrecondition,
+                "REFUND_EXCEEDS_PAID",
+                message,
+                [
+                    ("order_id", order),
+                    ("paid", paid),
+                    ("refunded", refunded),
+                    ("refundable", refundable),
+                    ("requested", requested),
+                ],
+            ),
+            CashierError::ProductNotSigned {
+                merchant,
+                method,
+                scenario,
+            } => error_status(
+                Code::FailedPrecondition,
+                "PRODUCT_NOT_SIGNED",
+                message,
+                [
+                    ("merchant_id", merchant),
+                    ("method", method.to_owned()),
+                    ("scenario", scenario.to_owned()),
+                ],
+            ),
+            CashierError::PaymentCodeInvalid => error_status(
+                Code::FailedPrecondition,
+                "PAYMENT_CODE_INVALID",
+                message,
+                [],
+            ),
+            CashierError::PaymentCodeExpired => error_status(
+                Code::FailedPrecondition,
+                "PAYMENT_CODE_EXPIRED",
+                message,
+                [],
+            ),
+            CashierError::PaymentCodeUsed => {
+                error_status(Code::FailedPrecondition, "PAYMENT_CODE_USED", message, [])
+            }
+            CashierError::MethodNotAvailable { method, .. } => error_status(
+                Code::FailedPrecondition,
+                "METHOD_NOT_AVAILABLE",
+                message,
+                [("method", method.to_owned())],
+            ),
+            CashierError::Conflict { .. } => {
+                error_status(Code::Aborted, "CONCURRENT_MODIFICATION", message, [])
+            }
+            CashierError::Account(e) => Status::from(*e),
+        }
+    }
+}
+
 impl From<LedgerError> for Status {
     fn from(error: LedgerError) -> Status {
         let reason = error.reason();
@@ -276,6 +421,10 @@ impl From<LedgerError> for Status {
                     ("account_id", account.to_string()),
                     ("cap", cap.to_decimal_string()),
                 ],
+            ),
+            LedgerError::DocumentConflict { kind, id } => (
+                Code::Aborted,
+                vec![("document_kind", kind.clone()), ("document_id", id.clone())],
             ),
             LedgerError::IdempotencyKeyReused { key } => {
                 (Code::AlreadyExists, vec![("request_id", key.clone())])

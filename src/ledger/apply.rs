@@ -17,17 +17,21 @@ use super::{
     model::{
         ACCOUNT_KIND_LEN_MAX, Account, AccountId, AccountStatus, Balance, BalanceCap,
         BalanceConstraint, COUNTER_CHECKS_MAX, COUNTER_KEY_LEN_MAX, CounterCheck, CounterRelease,
-        ENTRIES_PER_TRANSACTION_MAX, Entry, Hold, HoldId, HoldState, ID_MAX, IdempotencyKey,
+        DOCUMENT_BODY_LEN_MAX, DOCUMENT_ID_LEN_MAX, DOCUMENT_KIND_LEN_MAX,
+        DOCUMENTS_PER_COMMAND_MAX, DocumentWrite, ENTRIES_PER_TRANSACTION_MAX,
+        EVENTS_PER_COMMAND_MAX, Entry, Hold, HoldId, HoldState, ID_MAX, IdempotencyKey,
         LINKED_TRANSACTIONS_MAX, METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX,
-        Metadata, NewAccount, NewHold, NewPending, NewTransaction, Pending, PendingId,
-        PendingState, Posted, REASON_LEN_MAX, Side, TransactionId, TransactionKind,
+        Metadata, NewAccount, NewHold, NewPending, NewTransaction, OutboxEvent, Pending, PendingId,
+        PendingState, Posted, REASON_LEN_MAX, Side, StoredDocument, TRANSACTION_ID_PLACEHOLDER,
+        TransactionId, TransactionKind,
     },
 };
 use crate::{
     money::{Currency, Money},
     storage::{
         BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, HoldResolution, LoadedBatch,
-        PendingResolution, ReversalTarget, StoredIdempotency, TransactionRow, hash_to_hex,
+        PendingResolution, ReversalTarget, StoredEventRow, StoredIdempotency, TransactionRow,
+        hash_to_hex,
     },
 };
 
@@ -85,14 +89,22 @@ pub enum Command {
         hold: HoldId,
     },
     /// Any other command with conditions checked in the same step: counters incremented within
-    /// their caps, counters released, and balance caps on accounts the command credits. If one
-    /// condition fails, the whole command fails and nothing of it is written. Not nestable.
+    /// their caps, counters released, and balance caps on accounts the command credits; and
+    /// versioned documents and outbox events written with it. If one condition fails (a
+    /// document's version differs: `DocumentConflict`), the whole command fails and nothing of
+    /// it is written. Not nestable.
     Guarded {
         inner: Box<Command>,
         counters: Vec<CounterCheck>,
         releases: Vec<CounterRelease>,
         caps: Vec<BalanceCap>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        documents: Vec<DocumentWrite>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<OutboxEvent>,
     },
+    /// Moves no money: the inner command of a `Guarded` that only writes documents and events.
+    NoOp,
 }
 
 /// What a command answered; stored (as JSON) under its idempotency key.
@@ -198,12 +210,17 @@ fn command_needs(n: &mut BatchNeeds, command: &Command) {
                 counters: checks,
                 releases,
                 caps,
+                documents,
+                events: _,
             } => {
                 command_needs(n, inner);
                 counters(n, checks);
                 n.counters.extend(releases.iter().map(|r| r.key.clone()));
                 n.accounts.extend(caps.iter().map(|c| c.account));
+                n.documents
+                    .extend(documents.iter().map(|d| (d.kind.clone(), d.id.clone())));
             }
+            Command::NoOp => {}
         }
     }
 }
@@ -233,6 +250,8 @@ pub struct BatchState {
     targets: HashMap<TransactionId, ReversalTarget>,
     counters: HashMap<String, i64>,
     dirty_counters: BTreeSet<String>,
+    /// Current version of each document the batch loaded or wrote (absent: none stored).
+    documents: HashMap<(String, String), u64>,
     writes: BatchWrites,
 }
 
@@ -268,6 +287,11 @@ impl BatchState {
             targets: loaded.transactions.into_iter().map(|t| (t.id, t)).collect(),
             counters: loaded.counters.into_iter().collect(),
             dirty_counters: BTreeSet::new(),
+            documents: loaded
+                .documents
+                .into_iter()
+                .map(|(kind, id, version)| ((kind, id), version))
+                .collect(),
             writes: BatchWrites::default(),
         }
     }
@@ -349,7 +373,13 @@ impl BatchState {
             self.dirty_counters.insert(key.clone());
             self.counters.insert(key, used);
         }
+        for doc in &p.documents {
+            self.documents
+                .insert((doc.kind.clone(), doc.id.clone()), doc.version);
+        }
         let w = &mut self.writes;
+        w.documents.extend(p.documents);
+        w.events.extend(p.events);
         w.transactions.extend(p.transactions);
         w.entries.extend(p.entries);
         w.new_pendings.extend(p.new_pendings);
@@ -407,6 +437,8 @@ struct Parts {
     hold_resolutions: Vec<HoldResolution>,
     expiries_added: Vec<(ExpiryItem, i64)>,
     expiries_removed: Vec<ExpiryItem>,
+    documents: Vec<StoredDocument>,
+    events: Vec<StoredEventRow>,
 }
 
 /// One command's overlay over the batch state.
@@ -449,6 +481,50 @@ fn check_counters(cs: &[CounterCheck]) -> Result<(), LedgerError> {
         }
         if c.cap_minor < 0 {
             return Err(LedgerError::invalid("counter cap must not be negative"));
+        }
+    }
+    Ok(())
+}
+
+fn check_documents(documents: &[DocumentWrite], events: &[OutboxEvent]) -> Result<(), LedgerError> {
+    if documents.len() > DOCUMENTS_PER_COMMAND_MAX || events.len() > EVENTS_PER_COMMAND_MAX {
+        return Err(LedgerError::invalid(format!(
+            "at most {DOCUMENTS_PER_COMMAND_MAX} documents and {EVENTS_PER_COMMAND_MAX} events"
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for d in documents {
+        if d.kind.is_empty()
+            || d.kind.len() > DOCUMENT_KIND_LEN_MAX
+            || d.id.is_empty()
+            || d.id.len() > DOCUMENT_ID_LEN_MAX
+            || d.body.len() > DOCUMENT_BODY_LEN_MAX
+        {
+            return Err(LedgerError::invalid(format!(
+                "document kinds are 1..={DOCUMENT_KIND_LEN_MAX} bytes, ids 1..={DOCUMENT_ID_LEN_MAX}, \
+                 bodies at most {DOCUMENT_BODY_LEN_MAX}"
+            )));
+        }
+        if !seen.insert((d.kind.as_str(), d.id.as_str())) {
+            return Err(LedgerError::invalid(
+                "a command writes a document at most once",
+            ));
+        }
+        if d.expected_version >= ID_MAX {
+            return Err(LedgerError::Overflow);
+        }
+    }
+    for e in events {
+        if e.stream.is_empty()
+            || e.stream.len() > DOCUMENT_ID_LEN_MAX
+            || e.key.is_empty()
+            || e.key.len() > DOCUMENT_ID_LEN_MAX
+            || e.body.len() > DOCUMENT_BODY_LEN_MAX
+        {
+            return Err(LedgerError::invalid(format!(
+                "event streams and keys are 1..={DOCUMENT_ID_LEN_MAX} bytes, bodies at most \
+                 {DOCUMENT_BODY_LEN_MAX}"
+            )));
         }
     }
     Ok(())
@@ -501,6 +577,8 @@ impl<'s> Scratch<'s> {
                 hold_resolutions: Vec::new(),
                 expiries_added: Vec::new(),
                 expiries_removed: Vec::new(),
+                documents: Vec::new(),
+                events: Vec::new(),
             },
         }
     }
@@ -742,6 +820,8 @@ impl<'s> Scratch<'s> {
                 counters,
                 releases,
                 caps,
+                documents,
+                events,
             } => {
                 if matches!(**inner, Command::Guarded { .. }) {
                     return Err(LedgerError::invalid("guarded commands do not nest"));
@@ -751,13 +831,61 @@ impl<'s> Scratch<'s> {
                         "at most {COUNTER_CHECKS_MAX} releases and caps"
                     )));
                 }
+                check_documents(documents, events)?;
                 let outcome = self.run(inner)?;
                 self.apply_counters(counters)?;
                 self.release_counters(releases)?;
                 self.check_caps(caps)?;
+                let posted = match &outcome {
+                    Outcome::Posted(p) => Some(p.id.to_string()),
+                    _ => None,
+                };
+                let fill = |body: &str| match &posted {
+                    Some(id) if body.contains(TRANSACTION_ID_PLACEHOLDER) => {
+                        body.replace(TRANSACTION_ID_PLACEHOLDER, id)
+                    }
+                    _ => body.to_owned(),
+                };
+                self.write_documents(documents, &fill)?;
+                for e in events {
+                    self.p.events.push(StoredEventRow {
+                        stream: e.stream.clone(),
+                        key: e.key.clone(),
+                        body: fill(&e.body),
+                        created_at_ms: self.now(),
+                    });
+                }
                 Ok(outcome)
             }
+            Command::NoOp => Ok(Outcome::Nothing),
         }
+    }
+
+    /// Writes each document at its expected version + 1, or fails with `DocumentConflict` when
+    /// the version as this batch sees it differs (another command got there first).
+    fn write_documents(
+        &mut self,
+        documents: &[DocumentWrite],
+        fill: &dyn Fn(&str) -> String,
+    ) -> Result<(), LedgerError> {
+        for d in documents {
+            let key = (d.kind.clone(), d.id.clone());
+            let current = self.base.documents.get(&key).copied().unwrap_or(0);
+            if current != d.expected_version {
+                return Err(LedgerError::DocumentConflict {
+                    kind: d.kind.clone(),
+                    id: d.id.clone(),
+                });
+            }
+            self.p.documents.push(StoredDocument {
+                kind: d.kind.clone(),
+                id: d.id.clone(),
+                version: d.expected_version + 1,
+                body: fill(&d.body),
+                updated_at_ms: self.now(),
+            });
+        }
+        Ok(())
     }
 
     fn create_account(&mut self, spec: &NewAccount) -> Result<Account, LedgerError> {
@@ -853,10 +981,7 @@ impl<'s> Scratch<'s> {
             };
             *net.entry(e.amount.currency).or_default() += signed;
             if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(e.account) {
-                let before = {
-                    let s = self.slot(e.account)?;
-                    s.balance.headroom_minor(s.account.constraint)
-                };
+                let before = self.headroom(e.account)?;
                 slot.insert((before, 0));
             }
         }

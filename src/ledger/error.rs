@@ -1,6 +1,7 @@
 //! Every way a ledger request can fail, each its own variant with a stable reason string.
-//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`
-//! and `ShuttingDown` never are (nothing of the request was written).
+//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`,
+//! `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
+//! retry may succeed).
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,8 @@ pub enum LedgerError {
         balance: Money,
         requested: Money,
     },
+    #[error("{kind} {id} was changed by another request")]
+    DocumentConflict { kind: String, id: String },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     #[error("invalid request: {reason}")]
@@ -126,6 +129,7 @@ impl LedgerError {
             LedgerError::TooFewEntries { .. } => "TOO_FEW_ENTRIES",
             LedgerError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             LedgerError::BalanceCapExceeded { .. } => "BALANCE_CAP_EXCEEDED",
+            LedgerError::DocumentConflict { .. } => "DOCUMENT_CONFLICT",
             LedgerError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             LedgerError::InvalidRequest { .. } => "INVALID_REQUEST",
             LedgerError::Overloaded => "OVERLOADED",
@@ -139,7 +143,11 @@ impl LedgerError {
     pub fn is_stored_outcome(&self) -> bool {
         !matches!(
             self,
-            LedgerError::Overloaded | LedgerError::ShuttingDown | LedgerError::Storage
+            LedgerError::Overloaded
+                | LedgerError::ShuttingDown
+                | LedgerError::Storage
+                // Lost a race on a document: the same request may succeed against the new state.
+                | LedgerError::DocumentConflict { .. }
         )
     }
 

@@ -22,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use sha2::{Digest, Sha256};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
@@ -69,13 +70,23 @@ impl Inner {
         key: Option<IdempotencyKey>,
         command: Command,
     ) -> Result<Outcome, LedgerError> {
+        let fingerprint = apply::fingerprint(&command);
+        self.submit_as(key, fingerprint, command).await
+    }
+
+    async fn submit_as(
+        &self,
+        key: Option<IdempotencyKey>,
+        fingerprint: String,
+        command: Command,
+    ) -> Result<Outcome, LedgerError> {
         if let Some(k) = &key {
             check_key(k)?;
         }
         let (reply, answer) = oneshot::channel();
         let item = BatchItem {
             key,
-            fingerprint: apply::fingerprint(&command),
+            fingerprint,
             command,
         };
         {
@@ -188,6 +199,24 @@ impl Ledger {
         command: Command,
     ) -> Result<Outcome, LedgerError> {
         self.inner.submit(Some(key), command).await
+    }
+
+    /// Submits a command whose idempotency is judged on the caller's request rather than on the
+    /// command derived from it (which may carry server-chosen times): the same key with the same
+    /// `request_fingerprint` answers the first outcome, a different one is refused with
+    /// `IdempotencyKeyReused`.
+    pub async fn submit_request(
+        &self,
+        key: IdempotencyKey,
+        request_fingerprint: &str,
+        command: Command,
+    ) -> Result<Outcome, LedgerError> {
+        let mut h = Sha256::new();
+        h.update(b"paygate.ledger.request.v1\0");
+        h.update(request_fingerprint.as_bytes());
+        self.inner
+            .submit_as(Some(key), hex::encode(h.finalize()), command)
+            .await
     }
 
     pub async fn create_account(

@@ -214,6 +214,7 @@ async fn load_needs(
         holds: Vec::new(),
         transactions: Vec::new(),
         counters: Vec::new(),
+        documents: Vec::new(),
     };
     let keys: Vec<_> = needs.idempotency.iter().collect();
     for chunk in keys.chunks(BIND_PARAMS_MAX / 2) {
@@ -314,6 +315,24 @@ async fn load_needs(
                     .counters
                     .push((row.try_get("key")?, row.try_get("used_minor")?));
             }
+        }
+    }
+    let doc_keys: Vec<&(String, String)> = needs.documents.iter().collect();
+    for chunk in doc_keys.chunks(BIND_PARAMS_MAX / 2) {
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "SELECT kind, id, version FROM documents WHERE (kind, id) IN (",
+        );
+        qb.push_values(chunk, |mut b, (kind, id)| {
+            b.push_bind(kind.clone());
+            b.push_bind(id.clone());
+        });
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            loaded.documents.push((
+                row.try_get("kind")?,
+                row.try_get("id")?,
+                to_u64(row.try_get("version")?, "document version")?,
+            ));
         }
     }
     if !account_ids.is_empty() {
@@ -536,6 +555,29 @@ async fn write_batch(
                 .push_bind(i.request_hash.clone())
                 .push_bind(i.outcome.clone())
                 .push_bind(i.created_at_ms);
+        });
+    }
+    for chunk in w.documents.chunks(BIND_PARAMS_MAX / 5) {
+        let qb = stmts.start("INSERT INTO documents (kind, id, version, body, updated_at_ms) ");
+        qb.push_values(chunk, |mut b, d| {
+            b.push_bind(d.kind.clone())
+                .push_bind(d.id.clone())
+                .push_bind(to_i64(d.version))
+                .push_bind(d.body.clone())
+                .push_bind(d.updated_at_ms);
+        });
+        qb.push(
+            " ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, \
+             body = excluded.body, updated_at_ms = excluded.updated_at_ms",
+        );
+    }
+    for chunk in w.events.chunks(BIND_PARAMS_MAX / 4) {
+        let qb = stmts.start("INSERT INTO outbox (stream, event_key, body, created_at_ms) ");
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.stream.clone())
+                .push_bind(e.key.clone())
+                .push_bind(e.body.clone())
+                .push_bind(e.created_at_ms);
         });
     }
     if let Some(head) = &w.head {

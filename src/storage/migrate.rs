@@ -23,6 +23,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0002_account_profiles.sql"),
         include_str!("migrations/postgres/0002_account_profiles.sql"),
     ),
+    (
+        3,
+        "documents_outbox",
+        include_str!("migrations/sqlite/0003_documents_outbox.sql"),
+        include_str!("migrations/postgres/0003_documents_outbox.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

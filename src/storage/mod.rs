@@ -13,10 +13,11 @@ use crate::{
     config::DatabaseConfig,
     ledger::model::{
         Account, AccountId, Balance, Entry, Hold, HoldId, HoldState, IdempotencyKey, Pending,
-        PendingId, PendingState, Posted, StatementLine, TransactionId,
+        PendingId, PendingState, Posted, StatementLine, StoredDocument, TransactionId,
     },
 };
 
+pub mod documents;
 mod migrate;
 pub mod postgres;
 pub mod profiles;
@@ -93,6 +94,17 @@ pub struct BatchNeeds {
     /// Transactions to be reversed.
     pub transactions: BTreeSet<TransactionId>,
     pub counters: BTreeSet<String>,
+    /// Documents (kind, id) whose version a command checks.
+    pub documents: BTreeSet<(String, String)>,
+}
+
+/// An outbox event to append; its sequence is assigned by the database in insertion order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEventRow {
+    pub stream: String,
+    pub key: String,
+    pub body: String,
+    pub created_at_ms: i64,
 }
 
 /// An idempotency record as stored.
@@ -124,6 +136,8 @@ pub struct LoadedBatch {
     pub holds: Vec<Hold>,
     pub transactions: Vec<ReversalTarget>,
     pub counters: Vec<(String, i64)>,
+    /// (kind, id, version) of the documents that exist.
+    pub documents: Vec<(String, String, u64)>,
 }
 
 /// One stored journal entry with the account's book balance after it.
@@ -193,6 +207,10 @@ pub struct BatchWrites {
     pub expiries_removed: Vec<ExpiryItem>,
     pub counters: Vec<(String, i64)>,
     pub idempotency: Vec<StoredIdempotency>,
+    /// Documents at their new versions: one upsert row each.
+    pub documents: Vec<StoredDocument>,
+    /// Outbox events, in order.
+    pub events: Vec<StoredEventRow>,
 }
 
 impl BatchWrites {
@@ -205,6 +223,8 @@ impl BatchWrites {
             && self.hold_resolutions.is_empty()
             && self.counters.is_empty()
             && self.idempotency.is_empty()
+            && self.documents.is_empty()
+            && self.events.is_empty()
     }
 }
 
@@ -213,7 +233,9 @@ pub type ApplyFn<'a> = dyn FnMut(LoadedBatch) -> BatchWrites + Send + 'a;
 
 /// The ledger's storage. One batch is one database transaction.
 #[async_trait]
-pub trait Storage: profiles::AccountStore + Send + Sync + 'static {
+pub trait Storage:
+    profiles::AccountStore + documents::DocumentStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Opens a transaction, locks the chain head, loads `needs` (accounts locked in id order),

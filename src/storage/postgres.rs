@@ -32,6 +32,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 
 include!("common.rs");
 include!("profiles_sql.rs");
+include!("documents_sql.rs");
 
 /// One whole batch on an open transaction: lock, load, apply, write.
 async fn run_batch_on(
@@ -163,4 +164,5 @@ impl Storage for PgStorage {
     }
 }
 
+impl_document_store!(PgStorage);
 impl_profile_store!(PgStorage);

@@ -45,6 +45,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 
 include!("common.rs");
 include!("profiles_sql.rs");
+include!("documents_sql.rs");
 
 /// Lock, load, apply, write and COMMIT in as few round trips as possible.
 async fn run_sqlite_batch(
@@ -204,4 +205,5 @@ impl Storage for SqliteStorage {
     }
 }
 
+impl_document_store!(SqliteStorage);
 impl_profile_store!(SqliteStorage);

@@ -1,0 +1,97 @@
+//! Why the cashier refused a request. The gRPC layer maps every variant (and every account or
+//! ledger error inside [`CashierError::Account`]) to a status with a stable reason.
+
+use crate::account::AccountError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CashierError {
+    /// A field is missing or malformed (INVALID_ARGUMENT).
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    #[error("merchant {merchant} does not exist")]
+    MerchantNotFound { merchant: String },
+    #[error("order {order} does not exist")]
+    OrderNotFound { order: String },
+    #[error("refund {refund} does not exist")]
+    RefundNotFound { refund: String },
+    /// The caller does not act for this merchant.
+    #[error("caller {caller} does not act for merchant {merchant}")]
+    MerchantNotPermitted { caller: String, merchant: String },
+    #[error("merchant {merchant} already has an order numbered {merchant_order_no}")]
+    DuplicateMerchantOrderNo {
+        merchant: String,
+        merchant_order_no: String,
+    },
+    #[error("merchant {merchant} already has a refund numbered {merchant_refund_no}")]
+    DuplicateMerchantRefundNo {
+        merchant: String,
+        merchant_refund_no: String,
+    },
+    #[error("order {order} is closed")]
+    OrderClosed { order: String },
+    #[error("order {order} expired unpaid")]
+    OrderExpired { order: String },
+    #[error("order {order} is already paid or being paid")]
+    OrderAlreadyPaid { order: String },
+    #[error("order {order} is not paid")]
+    OrderNotPaid { order: String },
+    #[error("refund of {requested} exceeds what is left to refund of order {order} ({refundable})")]
+    RefundExceedsPaid {
+        order: String,
+        paid: String,
+        refunded: String,
+        refundable: String,
+        requested: String,
+    },
+    #[error("merchant {merchant} is not signed for {method} in scenario {scenario}")]
+    ProductNotSigned {
+        merchant: String,
+        method: &'static str,
+        scenario: &'static str,
+    },
+    #[error("payment code is not one this bank issued")]
+    PaymentCodeInvalid,
+    #[error("payment code has expired")]
+    PaymentCodeExpired,
+    #[error("payment code was already used")]
+    PaymentCodeUsed,
+    /// A method that depends on a service not available yet (yield balance).
+    #[error("payment method {method} is not available: {reason}")]
+    MethodNotAvailable {
+        method: &'static str,
+        reason: String,
+    },
+    /// Another request changed the same order at the same moment; retry with a new request id.
+    #[error("{what} was changed by a concurrent request; read it again")]
+    Conflict { what: String },
+    /// Refused by the account service or the ledger (boxed: it is large).
+    #[error(transparent)]
+    Account(Box<AccountError>),
+}
+
+impl From<AccountError> for CashierError {
+    fn from(e: AccountError) -> Self {
+        CashierError::Account(Box::new(e))
+    }
+}
+
+impl CashierError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> CashierError {
+        CashierError::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for CashierError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        CashierError::from(AccountError::from(e))
+    }
+}
+
+impl From<crate::ledger::LedgerError> for CashierError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        CashierError::from(AccountError::Ledger(e))
+    }
+}

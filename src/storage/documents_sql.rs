@@ -1,0 +1,86 @@
+// Document and outbox SQL shared by both back ends; `include!`d by `sqlite.rs` and
+// `postgres.rs` after `common.rs`, compiled once per back end with its concrete sqlx types.
+
+async fn read_document(
+    conn: &mut DbConn,
+    kind: &str,
+    id: &str,
+) -> Result<Option<crate::ledger::StoredDocument>, StorageError> {
+    let row = sqlx::query(
+        "SELECT kind, id, version, body, updated_at_ms FROM documents WHERE kind = $1 AND id = $2",
+    )
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(crate::ledger::StoredDocument {
+            kind: row.try_get("kind")?,
+            id: row.try_get("id")?,
+            version: to_u64(row.try_get("version")?, "document version")?,
+            body: row.try_get("body")?,
+            updated_at_ms: row.try_get("updated_at_ms")?,
+        })
+    })
+    .transpose()
+}
+
+async fn read_outbox_after(
+    conn: &mut DbConn,
+    streams: &[String],
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<crate::ledger::StoredEvent>, StorageError> {
+    if streams.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit = limit.clamp(1, crate::ledger::OUTBOX_PAGE_MAX);
+    let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
+        "SELECT seq, stream, event_key, body, created_at_ms FROM outbox WHERE seq > ",
+    );
+    qb.push_bind(to_i64(after_seq)).push(" AND stream IN (");
+    let mut list = qb.separated(", ");
+    for stream in streams.iter().take(super::documents::OUTBOX_STREAMS_MAX) {
+        list.push_bind(stream.clone());
+    }
+    qb.push(") ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(crate::ledger::StoredEvent {
+                seq: to_u64(row.try_get("seq")?, "outbox seq")?,
+                stream: row.try_get("stream")?,
+                key: row.try_get("event_key")?,
+                body: row.try_get("body")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// The [`DocumentStore`](super::documents::DocumentStore) of this back end, over its pool.
+macro_rules! impl_document_store {
+    ($storage:ty) => {
+        #[async_trait]
+        impl super::documents::DocumentStore for $storage {
+            async fn document(
+                &self,
+                kind: &str,
+                id: &str,
+            ) -> Result<Option<crate::ledger::StoredDocument>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_document(&mut conn, kind, id).await
+            }
+
+            async fn outbox_after(
+                &self,
+                streams: &[String],
+                after_seq: u64,
+                limit: u32,
+            ) -> Result<Vec<crate::ledger::StoredEvent>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_outbox_after(&mut conn, streams, after_seq, limit).await
+            }
+        }
+    };
+}
