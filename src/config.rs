@@ -213,6 +213,8 @@ pub struct CashierConfig {
     pub bank_callers: Vec<String>,
     /// How often a SubscribeEvents stream looks for new events.
     pub events_poll_interval_ms: u64,
+    /// How often unpaid orders past their expiry are closed (with an ORDER_CLOSED event).
+    pub expiry_sweep_interval_ms: u64,
 }
 
 impl Default for CashierConfig {
@@ -231,6 +233,7 @@ impl Default for CashierConfig {
                 "auditor".to_owned(),
             ],
             events_poll_interval_ms: 200,
+            expiry_sweep_interval_ms: 1_000,
         }
     }
 }

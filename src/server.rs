@@ -179,6 +179,8 @@ impl Gateway {
             .build_v1alpha()?;
 
         let gate = Arc::new(GateState::new(&config.callers, limits, metrics.clone()));
+        // Closes unpaid orders at their expiry; it stops when the ledger shuts down.
+        let expiry_sweeper = cashier.spawn_expiry_sweeper();
 
         let admin_task = admin_listener.map(|listener| {
             tokio::spawn(admin::serve(listener, metrics.clone(), shutdown.clone()))
@@ -227,7 +229,7 @@ impl Gateway {
                     .max_encoding_message_size(message_size_max),
             )
             .add_service(
-                CashierServiceServer::new(CashierApi::new(cashier))
+                CashierServiceServer::new(CashierApi::new(cashier.clone()))
                     .max_decoding_message_size(message_size_max)
                     .max_encoding_message_size(message_size_max),
             )
@@ -263,6 +265,7 @@ impl Gateway {
             }
         }
         // Every call has ended: finish the queued ledger batches, then close the database.
+        expiry_sweeper.abort();
         ledger.shutdown().await;
         storage.close().await;
         tracing::info!("paygate stopped");

@@ -1045,3 +1045,50 @@ async fn after_mixed_payments_and_refunds_the_ledger_verifies_and_each_merchant_
         assert_eq!(minor(&book(&mut bank, &shop.settlement).await), expected[k]);
     }
 }
+
+#[tokio::test]
+async fn an_unpaid_order_is_closed_at_its_expiry_and_the_merchant_is_told() {
+    let app = spawn_app_with(|c| c.cashier.expiry_sweep_interval_ms = 50).await;
+    let shop = shop(&app, "sweep").await;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let mut req = order_req(&shop.merchant_id, "X1", "1.00", Scenario::App);
+    let soon = std::time::SystemTime::now() + Duration::from_millis(200);
+    let since = soon
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch");
+    req.expire_time = Some(prost_types::Timestamp {
+        seconds: since.as_secs() as i64,
+        nanos: since.subsec_nanos() as i32,
+    });
+    let order = m
+        .create_order(req)
+        .await
+        .expect("created")
+        .into_inner()
+        .order
+        .expect("order");
+    let paid_later = create(&mut m, &shop.merchant_id, "X2", "1.00").await;
+
+    let events = collect(&mut m, &shop.merchant_id, "", 3).await;
+    let read = get_order(&mut m, &order.order_id).await;
+    let still_open = get_order(&mut m, &paid_later.order_id).await;
+
+    let kinds: Vec<(String, i32)> = events
+        .iter()
+        .map(|e| (e.order_id.clone(), e.event_type))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (order.order_id.clone(), OrderEventType::OrderCreated as i32),
+            (
+                paid_later.order_id.clone(),
+                OrderEventType::OrderCreated as i32
+            ),
+            (order.order_id.clone(), OrderEventType::OrderClosed as i32),
+        ]
+    );
+    assert_eq!(read.status, OrderStatus::Closed as i32);
+    assert_eq!(read.close_reason, "EXPIRED");
+    assert_eq!(still_open.status, OrderStatus::Created as i32);
+}

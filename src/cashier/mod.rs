@@ -62,6 +62,16 @@ const KIND_REFUND: &str = "refund";
 const KIND_REFUND_NO: &str = "refund_no";
 const KIND_PAYMENT_CODE: &str = "payment_code";
 const KIND_CODE_REQUEST: &str = "code_request";
+/// The expiry queue: one document per order, id `{expires_at_ms:020}|{order_id}`, so ids sort
+/// by expiry.
+const KIND_ORDER_EXPIRY: &str = "order_expiry";
+/// The expiry sweeper's progress: the last queue id it has dealt with.
+const KIND_SWEEP: &str = "sweep";
+const SWEEP_ORDER_EXPIRY: &str = "order_expiry";
+/// Expired orders closed per sweep round.
+const EXPIRY_SWEEP_BATCH_MAX: u32 = 200;
+/// The idempotency scope of what the gateway does by itself.
+const SYSTEM_CALLER: &str = "paygate-system";
 
 /// Prefixes of merchant QR payloads: dynamic (names an order) and static (names a merchant).
 const QR_ORDER_PREFIX: &str = "paygate:qr:order:";
@@ -220,6 +230,104 @@ impl CashierService {
                 card_suspense,
             }),
         })
+    }
+
+    /// Runs the expiry sweeper until the ledger shuts down: every interval, unpaid orders past
+    /// their expiry are closed (reason EXPIRED) with an ORDER_CLOSED event, in the same batch.
+    pub fn spawn_expiry_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        let interval =
+            std::time::Duration::from_millis(self.inner.config.expiry_sweep_interval_ms.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match service.sweep_expired_orders(now_ms()).await {
+                    Ok(_) => {}
+                    Err(CashierError::Account(e))
+                        if matches!(
+                            e.as_ref(),
+                            AccountError::Ledger(LedgerError::ShuttingDown)
+                        ) =>
+                    {
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "order expiry sweep failed; retrying"),
+                }
+            }
+        })
+    }
+
+    /// Closes unpaid orders whose expiry is at or before `now_ms`, oldest first, at most
+    /// [`EXPIRY_SWEEP_BATCH_MAX`] per call; returns how many queue entries it dealt with. Each
+    /// close checks the order's version, so an order paid meanwhile is left paid. Safe to run in
+    /// several processes: the progress document is versioned too.
+    pub async fn sweep_expired_orders(&self, now_ms: i64) -> Result<usize, CashierError> {
+        let (cursor, mut cursor_version) = self
+            .load::<String>(KIND_SWEEP, SWEEP_ORDER_EXPIRY)
+            .await?
+            .unwrap_or_default();
+        let due = self
+            .inner
+            .storage
+            .documents_after(KIND_ORDER_EXPIRY, &cursor, EXPIRY_SWEEP_BATCH_MAX)
+            .await
+            .map_err(|e| CashierError::from(LedgerError::from(e)))?;
+        let mut done = 0;
+        for entry in due {
+            let Some((expires_at_ms, order_id)) = parse_expiry_key(&entry.id) else {
+                tracing::error!(id = %entry.id, "malformed order expiry entry; skipped");
+                continue;
+            };
+            if expires_at_ms > now_ms {
+                break;
+            }
+            let mut documents = vec![write_doc(
+                KIND_SWEEP,
+                SWEEP_ORDER_EXPIRY,
+                cursor_version,
+                &entry.id,
+            )?];
+            let mut events = Vec::new();
+            let (stored, version) = self.order_doc(order_id).await?;
+            if stored.status == OrderStatus::Created {
+                let mut order = stored.as_of(expires_at_ms);
+                order.event_sequence += 1;
+                events.push(event_of(&order, EventType::OrderClosed, None, now_ms)?);
+                documents.push(write_doc(KIND_ORDER, order_id, version, &order)?);
+            }
+            let command = guarded(Command::NoOp, Vec::new(), documents, events);
+            let system = Caller {
+                name: SYSTEM_CALLER.to_owned(),
+                scope: crate::config::AccountScope::All,
+            };
+            let request_id = format!("expire/{}", entry.id);
+            match self
+                .submit(
+                    &system,
+                    &request_id,
+                    fingerprint("Expire", &entry.id),
+                    command,
+                    &[],
+                )
+                .await
+            {
+                Ok(_) => {}
+                // Paid, closed or swept by someone else meanwhile: the next round looks again.
+                Err(e)
+                    if matches!(
+                        self.conflict_is(e.clone(), "order"),
+                        CashierError::Conflict { .. }
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+            cursor_version += 1;
+            done += 1;
+        }
+        debug_assert!(done <= EXPIRY_SWEEP_BATCH_MAX as usize);
+        Ok(done)
     }
 
     // ----- merchants -----------------------------------------------------------------------
@@ -427,6 +535,12 @@ impl CashierService {
                 write_doc(
                     KIND_ORDER_NO,
                     &no_key(&merchant.merchant_id, &req.merchant_order_no),
+                    0,
+                    &order_id,
+                )?,
+                write_doc(
+                    KIND_ORDER_EXPIRY,
+                    &expiry_key(expires_at_ms, &order_id),
                     0,
                     &order_id,
                 )?,
@@ -1219,9 +1333,7 @@ impl CashierService {
         let order = stored.clone().as_of(now_ms());
         match order.status {
             OrderStatus::Created => Ok((stored, version)),
-            OrderStatus::Closed
-                if order.close_reason == "EXPIRED" && stored.status == OrderStatus::Created =>
-            {
+            OrderStatus::Closed if order.close_reason == "EXPIRED" => {
                 Err(CashierError::OrderExpired {
                     order: id.to_owned(),
                 })
@@ -1884,6 +1996,16 @@ fn parse_account(field: &'static str, text: &str) -> Result<AccountId, CashierEr
 fn derive_id(prefix: &str, caller: &str, request_id: &str) -> String {
     let digest = Sha256::digest(format!("{prefix}\0{caller}\0{request_id}"));
     format!("{prefix}{}", hex::encode(&digest[..12]))
+}
+
+/// The expiry-queue id of an order: zero-padded so ids sort by expiry.
+fn expiry_key(expires_at_ms: i64, order_id: &str) -> String {
+    format!("{:020}|{order_id}", expires_at_ms.max(0))
+}
+
+fn parse_expiry_key(id: &str) -> Option<(i64, &str)> {
+    let (at, order) = id.split_once('|')?;
+    Some((at.parse().ok()?, order))
 }
 
 fn no_key(merchant_id: &str, no: &str) -> String {

@@ -25,6 +25,35 @@ async fn read_document(
     .transpose()
 }
 
+async fn read_documents_after(
+    conn: &mut DbConn,
+    kind: &str,
+    after_id: &str,
+    limit: u32,
+) -> Result<Vec<crate::ledger::StoredDocument>, StorageError> {
+    let limit = limit.clamp(1, super::documents::DOCUMENTS_PAGE_MAX);
+    let rows = sqlx::query(
+        "SELECT kind, id, version, body, updated_at_ms FROM documents \
+         WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3",
+    )
+    .bind(kind)
+    .bind(after_id)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(crate::ledger::StoredDocument {
+                kind: row.try_get("kind")?,
+                id: row.try_get("id")?,
+                version: to_u64(row.try_get("version")?, "document version")?,
+                body: row.try_get("body")?,
+                updated_at_ms: row.try_get("updated_at_ms")?,
+            })
+        })
+        .collect()
+}
+
 async fn read_outbox_after(
     conn: &mut DbConn,
     streams: &[String],
@@ -70,6 +99,16 @@ macro_rules! impl_document_store {
             ) -> Result<Option<crate::ledger::StoredDocument>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_document(&mut conn, kind, id).await
+            }
+
+            async fn documents_after(
+                &self,
+                kind: &str,
+                after_id: &str,
+                limit: u32,
+            ) -> Result<Vec<crate::ledger::StoredDocument>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_documents_after(&mut conn, kind, after_id, limit).await
             }
 
             async fn outbox_after(
