@@ -1061,6 +1061,8 @@ impl CashierService {
             }
         };
         let settlement = AccountId(merchant.settlement_account_id);
+        // A card refund is complete only when the network has credited the card.
+        let by_card = payment.method == Method::BoundCard;
         let refund = Refund {
             refund_id: refund_id.clone(),
             order_id: order.order_id.clone(),
@@ -1069,16 +1071,25 @@ impl CashierService {
             currency: amount.currency.code().to_owned(),
             amount_minor: amount.minor,
             fee_refunded_minor: 0,
-            status: RefundStatus::Succeeded,
+            status: if by_card {
+                RefundStatus::Processing
+            } else {
+                RefundStatus::Succeeded
+            },
             reason: req.reason.clone(),
             failure_reason: String::new(),
             transaction_id: TRANSACTION_ID_PLACEHOLDER.to_owned(),
             created_at_ms: now,
-            completed_at_ms: Some(now),
+            completed_at_ms: (!by_card).then_some(now),
         };
         order.refunded_minor += amount.minor;
         order.event_sequence += 1;
-        let event = event_of(&order, EventType::RefundSucceeded, Some(&refund), now)?;
+        let event_type = if by_card {
+            EventType::RefundProcessing
+        } else {
+            EventType::RefundSucceeded
+        };
+        let event = event_of(&order, event_type, Some(&refund), now)?;
         let mut documents = vec![
             write_doc(KIND_ORDER, &order.order_id, version, &order)?,
             write_doc(KIND_REFUND, &refund_id, 0, &refund)?,
@@ -1148,17 +1159,103 @@ impl CashierService {
                 card_token: token,
                 amount,
             };
-            match self.inner.accounts.clearing().submit(&instruction).await {
-                ClearingOutcome::Succeeded { .. } => {}
-                other => {
-                    tracing::warn!(refund = %refund_id, ?other, "card refund not confirmed by the network; suspense holds it")
-                }
-            }
+            let outcome = self.inner.accounts.clearing().submit(&instruction).await;
+            self.finish_card_refund(caller, &req.request_id, &refund_id, outcome)
+                .await?;
         }
         self.load::<Refund>(KIND_REFUND, &refund_id)
             .await?
             .map(|(r, _)| r)
             .ok_or(CashierError::RefundNotFound { refund: refund_id })
+    }
+
+    /// Records what the network answered for a card refund, in one batch with its event:
+    /// credited → SUCCEEDED; declined → FAILED and the money goes back from the card suspense to
+    /// the merchant (the order's refundable amount with it); no answer → it stays PROCESSING
+    /// with the funds in the suspense, for the recovery worker of the clearing networks.
+    async fn finish_card_refund(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        refund_id: &str,
+        outcome: ClearingOutcome,
+    ) -> Result<(), CashierError> {
+        let (mut refund, refund_version) = self
+            .load::<Refund>(KIND_REFUND, refund_id)
+            .await?
+            .ok_or_else(|| CashierError::RefundNotFound {
+                refund: refund_id.to_owned(),
+            })?;
+        if refund.status != RefundStatus::Processing {
+            return Ok(());
+        }
+        let (mut order, order_version) = self.order_doc(&refund.order_id).await?;
+        let now = now_ms();
+        let (command_inner, event_type, step) = match outcome {
+            ClearingOutcome::Unknown => {
+                tracing::warn!(refund = %refund_id, "card refund unanswered by the network; stays PROCESSING");
+                return Ok(());
+            }
+            ClearingOutcome::Succeeded { .. } => {
+                refund.status = RefundStatus::Succeeded;
+                (Command::NoOp, EventType::RefundSucceeded, "settle")
+            }
+            ClearingOutcome::Failed { reason } => {
+                refund.status = RefundStatus::Failed;
+                refund.failure_reason = reason;
+                order.refunded_minor -= refund.amount_minor;
+                let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+                let settlement = AccountId(merchant.settlement_account_id);
+                let currency = Currency::from_code(&refund.currency)
+                    .map_err(|e| CashierError::invalid("currency", e.to_string()))?;
+                let amount = Money::new(currency, refund.amount_minor);
+                let tx = NewTransaction {
+                    entries: vec![
+                        NewEntry {
+                            account: self.inner.card_suspense,
+                            side: Side::Debit,
+                            amount,
+                        },
+                        NewEntry {
+                            account: settlement,
+                            side: Side::Credit,
+                            amount,
+                        },
+                    ],
+                    metadata: payment_metadata(
+                        "REFUND_RETURNED",
+                        &order.order_id,
+                        self.inner.card_suspense,
+                        settlement,
+                    ),
+                    counters: Vec::new(),
+                };
+                (Command::Post(tx), EventType::RefundFailed, "return")
+            }
+        };
+        refund.completed_at_ms = Some(now);
+        order.event_sequence += 1;
+        let event = event_of(&order, event_type, Some(&refund), now)?;
+        let command = guarded(
+            command_inner,
+            Vec::new(),
+            vec![
+                write_doc(KIND_ORDER, &order.order_id, order_version, &order)?,
+                write_doc(KIND_REFUND, refund_id, refund_version, &refund)?,
+            ],
+            vec![event],
+        );
+        let step_id = format!("{request_id}#{step}");
+        self.submit(
+            caller,
+            &step_id,
+            fingerprint("CardRefund", &step_id),
+            command,
+            &[],
+        )
+        .await
+        .map_err(|e| self.conflict_is(e, "refund"))?;
+        Ok(())
     }
 
     pub async fn get_refund(

@@ -1,0 +1,291 @@
+//! Card refunds whose network declines or never answers. The on-us client always succeeds, so
+//! these run the services in-process over a real SQLite ledger with a scripted clearing client.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use paygate::{
+    account::{AccountKind, AccountService, Caller, MoneyText, OpenAccount, PersonIdentity},
+    cashier::{
+        CashierService, CreateOrder, PayOrder, PayWith, RefundOrder, RegisterMerchant,
+        model::{EventType, MerchantType, Method, OrderStatus, Product, RefundStatus, Scenario},
+    },
+    clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome, Network},
+    config::{AccountScope, Config},
+    ledger::{AccountId, Ledger, verify},
+    secrets::Secrets,
+    storage,
+};
+
+/// Pulls from cards always succeed; pushes to cards answer what the test scripted.
+struct ScriptedNetwork {
+    credit_outcome: Mutex<ClearingOutcome>,
+}
+
+#[async_trait]
+impl ClearingClient for ScriptedNetwork {
+    fn network(&self) -> Network {
+        Network::OnUs
+    }
+
+    async fn submit(&self, instruction: &CardInstruction) -> ClearingOutcome {
+        match instruction.direction {
+            CardDirection::DebitCard => ClearingOutcome::Succeeded {
+                network_reference: format!("T-{}", instruction.reference),
+            },
+            CardDirection::CreditCard => self.credit_outcome.lock().expect("script").clone(),
+        }
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    accounts: AccountService,
+    cashier: CashierService,
+    bank: Caller,
+    merchant_account: AccountId,
+    merchant_id: String,
+    agreement: String,
+    payer: AccountId,
+}
+
+async fn world(credit_outcome: ClearingOutcome) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("paygate.db").display());
+    let storage = storage::connect(&config.database).await.expect("storage");
+    let ledger = Ledger::start(storage.clone(), &config.ledger)
+        .await
+        .expect("ledger");
+    let network = Arc::new(ScriptedNetwork {
+        credit_outcome: Mutex::new(credit_outcome),
+    });
+    let accounts = AccountService::start(
+        ledger.clone(),
+        storage.clone(),
+        network,
+        Secrets::from_secret(&[9u8; 32]),
+        &config.accounts,
+    )
+    .await
+    .expect("accounts");
+    let cashier =
+        CashierService::start(accounts.clone(), storage, &config.cashier).expect("cashier");
+    let bank = Caller {
+        name: "core-banking".to_owned(),
+        scope: AccountScope::All,
+    };
+    let open = |request_id: &str, kind, owner: &str| OpenAccount {
+        request_id: request_id.to_owned(),
+        kind,
+        currency: String::new(),
+        owner_id: owner.to_owned(),
+        identity: None,
+        card_number: None,
+        parent: None,
+        display_name: owner.to_owned(),
+    };
+    let shop = accounts
+        .open(
+            &bank,
+            open("open-shop", AccountKind::MerchantSettlement, "m-1"),
+        )
+        .await
+        .expect("merchant account");
+    let mut person = open("open-payer", AccountKind::ClassIi, "c-1");
+    person.identity = Some(PersonIdentity {
+        full_name: "Li Si".to_owned(),
+        document_type: "ID_DOCUMENT_TYPE_RESIDENT_ID_CARD".to_owned(),
+        document_number: "110105194912310021".to_owned(),
+    });
+    person.card_number = Some("6222021234567890128".to_owned());
+    let payer = accounts.open(&bank, person).await.expect("payer");
+    let merchant = cashier
+        .register_merchant(
+            &bank,
+            RegisterMerchant {
+                request_id: "register".to_owned(),
+                name: "Card Shop".to_owned(),
+                merchant_type: MerchantType::Normal,
+                service_provider_id: String::new(),
+                settlement_account_id: shop.id.to_string(),
+                products: vec![Product {
+                    method: Method::BoundCard,
+                    scenario: Scenario::App,
+                    fee_rate: "0.0100".to_owned(),
+                }],
+                allowed_callers: vec!["core-banking".to_owned()],
+            },
+        )
+        .await
+        .expect("merchant");
+    World {
+        _dir: dir,
+        ledger,
+        accounts,
+        cashier,
+        bank,
+        merchant_account: shop.id,
+        merchant_id: merchant.merchant_id,
+        agreement: payer
+            .bound_card
+            .as_ref()
+            .expect("bound card")
+            .agreement_id
+            .clone(),
+        payer: payer.id,
+    }
+}
+
+fn cny(amount: &str) -> MoneyText {
+    MoneyText {
+        currency: "CNY".to_owned(),
+        amount: amount.to_owned(),
+    }
+}
+
+/// An order of 100.00 paid by bound-card quick pay (the merchant receives 99.00 after the fee).
+async fn paid_order(w: &World) -> String {
+    let order = w
+        .cashier
+        .create_order(
+            &w.bank,
+            CreateOrder {
+                request_id: "order".to_owned(),
+                merchant_id: w.merchant_id.clone(),
+                merchant_order_no: "CARD-1".to_owned(),
+                amount: cny("100.00"),
+                subject: "shoes".to_owned(),
+                scenario: Some(Scenario::App),
+                expires_at_ms: None,
+            },
+        )
+        .await
+        .expect("order");
+    let paid = w
+        .cashier
+        .pay(
+            &w.bank,
+            PayOrder {
+                request_id: "pay".to_owned(),
+                order_id: order.order_id.clone(),
+                payer_account_id: w.payer.to_string(),
+                with: PayWith::BoundCard {
+                    agreement_id: w.agreement.clone(),
+                },
+            },
+        )
+        .await
+        .expect("paid by card");
+    assert_eq!(paid.status, OrderStatus::Succeeded);
+    order.order_id
+}
+
+async fn merchant_book(w: &World) -> String {
+    w.accounts
+        .balance(&w.bank, w.merchant_account)
+        .await
+        .expect("balance")
+        .book
+        .to_decimal_string()
+}
+
+async fn event_types(w: &World) -> Vec<EventType> {
+    let mut events = w
+        .cashier
+        .subscribe(&w.bank, &w.merchant_id, false, "")
+        .await
+        .expect("subscribe");
+    let mut types = Vec::new();
+    while let Ok(Some(next)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), events.recv()).await
+    {
+        types.push(next.expect("event").event.event_type);
+    }
+    types
+}
+
+fn refund(order_id: &str, amount: &str) -> RefundOrder {
+    RefundOrder {
+        request_id: "refund".to_owned(),
+        order_id: order_id.to_owned(),
+        merchant_refund_no: String::new(),
+        amount: cny(amount),
+        reason: "returned".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_money_back() {
+    let w = world(ClearingOutcome::Failed {
+        reason: "card closed".to_owned(),
+    })
+    .await;
+    let order_id = paid_order(&w).await;
+    let before = merchant_book(&w).await;
+
+    let refunded = w
+        .cashier
+        .refund(&w.bank, refund(&order_id, "40.00"))
+        .await
+        .expect("answered");
+    let after = merchant_book(&w).await;
+    let again = w
+        .cashier
+        .refund(&w.bank, refund(&order_id, "40.00"))
+        .await
+        .expect("a replay answers the first outcome");
+
+    assert_eq!(refunded.status, RefundStatus::Failed);
+    assert_eq!(refunded.failure_reason, "card closed");
+    assert_eq!(again.status, RefundStatus::Failed);
+    assert_eq!(before, "99.00");
+    assert_eq!(
+        after, "99.00",
+        "the declined refund is returned to the merchant"
+    );
+    assert_eq!(
+        event_types(&w).await,
+        [
+            EventType::OrderCreated,
+            EventType::PaymentProcessing,
+            EventType::PaymentSucceeded,
+            EventType::RefundProcessing,
+            EventType::RefundFailed
+        ]
+    );
+    let report = verify(w.ledger.storage().as_ref()).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test]
+async fn a_card_refund_the_network_never_answers_stays_processing_with_the_funds_in_suspense() {
+    let w = world(ClearingOutcome::Unknown).await;
+    let order_id = paid_order(&w).await;
+
+    let refunded = w
+        .cashier
+        .refund(&w.bank, refund(&order_id, "40.00"))
+        .await
+        .expect("answered");
+    let after = merchant_book(&w).await;
+
+    assert_eq!(refunded.status, RefundStatus::Processing);
+    assert_eq!(refunded.completed_at_ms, None);
+    assert_eq!(
+        after, "59.00",
+        "the merchant has paid; the card suspense owes the card"
+    );
+    assert_eq!(
+        event_types(&w).await,
+        [
+            EventType::OrderCreated,
+            EventType::PaymentProcessing,
+            EventType::PaymentSucceeded,
+            EventType::RefundProcessing
+        ]
+    );
+    let report = verify(w.ledger.storage().as_ref()).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+}
