@@ -230,7 +230,24 @@ async fn a_service_provider_acts_for_its_sub_merchants_only() {
         .merchant
         .expect("merchant");
     assert_eq!(sub.service_provider_id, provider.merchant_id);
-    create(&mut sp, &sub.merchant_id, "S1", "1.00").await;
+    let sub_order = create(&mut sp, &sub.merchant_id, "S1", "1.00").await;
+    // The provider follows its sub-merchants' events from its own stream.
+    let mut stream = sp
+        .subscribe_events(SubscribeEventsRequest {
+            merchant_id: provider.merchant_id.clone(),
+            include_sub_merchants: true,
+            cursor: String::new(),
+        })
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event in time")
+        .expect("stream open")
+        .expect("an event");
+    assert_eq!(first.order_id, sub_order.order_id);
+    assert_eq!(first.event_type, OrderEventType::OrderCreated as i32);
     // Another merchant, not under the provider, is not its to act for.
     let other = shop(&app, "elsewhere").await;
     let mut outsider = cashier(&app, "auditor").await;
