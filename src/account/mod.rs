@@ -851,14 +851,12 @@ impl AccountService {
             }
         }
         let mut releases = Vec::new();
-        if let (Some(person), Some(check)) = (
-            profile.person_key.as_deref(),
-            profile
-                .person_key
-                .as_deref()
-                .and_then(|p| self.inner.rules.per_person_check(profile.kind, p, -1)),
-        ) {
-            debug_assert!(!person.is_empty());
+        // Closing frees the person's place for another account of this class.
+        if let Some(check) = profile
+            .person_key
+            .as_deref()
+            .and_then(|person| self.inner.rules.per_person_check(profile.kind, person, -1))
+        {
             releases.push(CounterRelease {
                 key: check.counter.key,
                 amount_minor: 1,

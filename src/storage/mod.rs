@@ -231,21 +231,9 @@ impl BatchWrites {
 /// The pure step of a batch, run inside the database transaction between load and write.
 pub type ApplyFn<'a> = dyn FnMut(LoadedBatch) -> BatchWrites + Send + 'a;
 
-/// The ledger's storage. One batch is one database transaction.
+/// The ledger's reads outside a batch; the same SQL on both back ends (`impl_ledger_reads!`).
 #[async_trait]
-pub trait Storage:
-    profiles::AccountStore + documents::DocumentStore + Send + Sync + 'static
-{
-    fn backend(&self) -> Backend;
-
-    /// Opens a transaction, locks the chain head, loads `needs` (accounts locked in id order),
-    /// calls `apply`, writes what it returns and commits. On any error nothing is written.
-    async fn execute_batch(
-        &self,
-        needs: &BatchNeeds,
-        apply: &mut ApplyFn<'_>,
-    ) -> Result<(), StorageError>;
-
+pub trait LedgerReads: Send + Sync {
     /// One account with its balances (no lock).
     async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError>;
 
@@ -296,6 +284,22 @@ pub trait Storage:
 
     /// Open holds with id > `after_id` (verify).
     async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError>;
+}
+
+/// The ledger's storage. One batch is one database transaction.
+#[async_trait]
+pub trait Storage:
+    LedgerReads + profiles::AccountStore + documents::DocumentStore + Send + Sync + 'static
+{
+    fn backend(&self) -> Backend;
+
+    /// Opens a transaction, locks the chain head, loads `needs` (accounts locked in id order),
+    /// calls `apply`, writes what it returns and commits. On any error nothing is written.
+    async fn execute_batch(
+        &self,
+        needs: &BatchNeeds,
+        apply: &mut ApplyFn<'_>,
+    ) -> Result<(), StorageError>;
 
     /// Closes the pool.
     async fn close(&self);

@@ -87,82 +87,11 @@ impl Storage for PgStorage {
         Ok(())
     }
 
-    async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_account(&mut conn, id).await
-    }
-
-    async fn statement(
-        &self,
-        id: AccountId,
-        after_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<StatementLine>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_statement(&mut conn, id, after_seq, limit).await
-    }
-
-    async fn pending(&self, id: PendingId) -> Result<Option<Pending>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_pending(&mut conn, id).await
-    }
-
-    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_hold(&mut conn, id).await
-    }
-
-    async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_due_expiries(&mut conn, now_ms, limit).await
-    }
-
-    async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        delete_old_idempotency(&mut conn, cutoff_ms, limit).await
-    }
-
-    async fn chain_head(&self) -> Result<ChainHead, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_head(&mut conn).await
-    }
-
-    async fn transactions_page(
-        &self,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_transactions_page(&mut conn, after_seq, limit).await
-    }
-
-    async fn accounts_page(
-        &self,
-        after_id: u64,
-        limit: u32,
-    ) -> Result<Vec<(Account, Balance)>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_accounts_page(&mut conn, after_id, limit).await
-    }
-
-    async fn open_pendings_page(
-        &self,
-        after_id: u64,
-        limit: u32,
-    ) -> Result<Vec<Pending>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_open_pendings_page(&mut conn, after_id, limit).await
-    }
-
-    async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        read_open_holds_page(&mut conn, after_id, limit).await
-    }
-
     async fn close(&self) {
         self.pool.close().await;
     }
 }
 
+impl_ledger_reads!(PgStorage);
 impl_document_store!(PgStorage);
 impl_profile_store!(PgStorage);
