@@ -208,6 +208,7 @@ fn db_config(url: String) -> DatabaseConfig {
         } else {
             SqliteSynchronous::Full
         },
+        ..DatabaseConfig::default()
     }
 }
 

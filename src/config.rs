@@ -75,6 +75,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// SQLite `PRAGMA synchronous`: FULL (default; an acknowledged posting survives power loss) or NORMAL.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// Accounts a process keeps in memory between its own batches (used only while no other
+    /// process has written; 0 turns the cache off). About 300 bytes each.
+    pub account_cache_entries_max: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +327,7 @@ impl Default for DatabaseConfig {
             connections_max: 8,
             acquire_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            account_cache_entries_max: 1_000_000,
         }
     }
 }

@@ -29,9 +29,9 @@ use super::{
 use crate::{
     money::{Currency, Money},
     storage::{
-        BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, HoldResolution, LoadedBatch,
-        PendingResolution, ReversalTarget, StoredEventRow, StoredIdempotency, TransactionRow,
-        hash_to_hex,
+        BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, HoldResolution, LoadedAccount,
+        LoadedBatch, PendingResolution, ROW_TAIL_ENTRIES_MAX, ReversalTarget, StoredEventRow,
+        StoredIdempotency, TransactionRow, hash_to_hex,
     },
 };
 
@@ -244,6 +244,9 @@ pub struct BatchState {
     head: ChainHead,
     accounts: HashMap<AccountId, Slot>,
     dirty_accounts: BTreeSet<AccountId>,
+    /// Each loaded account as stored, with its journal tail length: decides whether its row
+    /// must be rewritten ([`BatchState::row_must_be_written`]).
+    stored: HashMap<AccountId, (Slot, u32)>,
     idempotency: HashMap<IdempotencyKey, StoredOutcome>,
     pendings: HashMap<PendingId, Pending>,
     holds: HashMap<HoldId, Hold>,
@@ -277,10 +280,27 @@ impl BatchState {
             head: loaded.head,
             accounts: loaded
                 .accounts
-                .into_iter()
-                .map(|(account, balance)| (account.id, Slot { account, balance }))
+                .iter()
+                .map(|l| {
+                    let slot = Slot {
+                        account: l.account.clone(),
+                        balance: l.balance,
+                    };
+                    (l.account.id, slot)
+                })
                 .collect(),
             dirty_accounts: BTreeSet::new(),
+            stored: loaded
+                .accounts
+                .into_iter()
+                .map(|l| {
+                    let slot = Slot {
+                        account: l.account,
+                        balance: l.balance,
+                    };
+                    (slot.account.id, (slot, l.tail_entries))
+                })
+                .collect(),
             idempotency,
             pendings: loaded.pendings.into_iter().map(|p| (p.id, p)).collect(),
             holds: loaded.holds.into_iter().map(|h| (h.id, h)).collect(),
@@ -390,14 +410,57 @@ impl BatchState {
         w.expiries_removed.extend(p.expiries_removed);
     }
 
+    /// Whether a changed account's row must be rewritten: it is new, something besides its
+    /// posted totals changed, or its journal tail would grow past [`ROW_TAIL_ENTRIES_MAX`].
+    /// Otherwise the batch's journal entries carry the change and the row stays as it is.
+    fn row_must_be_written(&self, slot: &Slot, new_entries: u32) -> bool {
+        let Some((stored, tail_entries)) = self.stored.get(&slot.account.id) else {
+            return true;
+        };
+        let (now, then) = (&slot.balance, &stored.balance);
+        slot.account != stored.account
+            || now.pending_debits_minor != then.pending_debits_minor
+            || now.pending_credits_minor != then.pending_credits_minor
+            || now.held_minor != then.held_minor
+            || tail_entries.saturating_add(new_entries) > ROW_TAIL_ENTRIES_MAX
+    }
+
     /// Everything to write; consumes the state.
     pub fn into_writes(mut self) -> BatchWrites {
         let mut w = std::mem::take(&mut self.writes);
+        let mut new_entries: HashMap<AccountId, u32> = HashMap::new();
+        for e in &w.entries {
+            *new_entries.entry(e.entry.account).or_default() += 1;
+        }
         w.accounts = self
             .dirty_accounts
             .iter()
             .filter_map(|id| self.accounts.get(id))
+            .filter(|s| {
+                let n = new_entries.get(&s.account.id).copied().unwrap_or(0);
+                self.row_must_be_written(s, n)
+            })
             .map(|s| (s.account.clone(), s.balance))
+            .collect();
+        let written: BTreeSet<AccountId> = w.accounts.iter().map(|(a, _)| a.id).collect();
+        w.account_states = self
+            .dirty_accounts
+            .iter()
+            .filter_map(|id| self.accounts.get(id))
+            .map(|s| {
+                let id = s.account.id;
+                let tail_entries = if written.contains(&id) {
+                    0
+                } else {
+                    let before = self.stored.get(&id).map_or(0, |(_, t)| *t);
+                    before.saturating_add(new_entries.get(&id).copied().unwrap_or(0))
+                };
+                LoadedAccount {
+                    account: s.account.clone(),
+                    balance: s.balance,
+                    tail_entries,
+                }
+            })
             .collect();
         w.counters = self
             .dirty_counters

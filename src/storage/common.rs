@@ -12,7 +12,8 @@ use crate::{
     },
     money::{Currency, Money},
     storage::{
-        BIND_PARAMS_MAX, BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, LoadedBatch,
+        BIND_PARAMS_MAX, BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, LoadedAccount,
+        LoadedBatch,
         ReversalTarget, StorageError, StoredIdempotency, TransactionRow, hash_from_hex,
         hash_to_hex,
     },
@@ -20,11 +21,30 @@ use crate::{
 
 const ACCOUNT_COLUMNS: &str = "id, currency, normal_side, kind, status, constraint_kind, \
      constraint_minor, metadata, created_at_ms, posted_debits_minor, posted_credits_minor, \
-     pending_debits_minor, pending_credits_minor, held_minor";
-const ACCOUNT_COLUMN_COUNT: usize = 14;
+     pending_debits_minor, pending_credits_minor, held_minor, posted_through_seq";
+const ACCOUNT_COLUMN_COUNT: usize = 15;
+
+/// An account with its balances as of the last committed batch: the row's posted totals plus
+/// the account's journal entries after the row's `posted_through_seq` (its tail, found through
+/// `journal_entries_by_account`), and the tail's length. One statement, so one snapshot.
+const ACCOUNT_SELECT: &str = "SELECT a.id, a.currency, a.normal_side, a.kind, a.status, \
+     a.constraint_kind, a.constraint_minor, a.metadata, a.created_at_ms, \
+     CAST(a.posted_debits_minor + COALESCE((SELECT SUM(e.amount_minor) FROM journal_entries e \
+       WHERE e.account_id = a.id AND e.seq > a.posted_through_seq AND e.side = 'D'), 0) AS BIGINT) \
+       AS posted_debits_minor, \
+     CAST(a.posted_credits_minor + COALESCE((SELECT SUM(e.amount_minor) FROM journal_entries e \
+       WHERE e.account_id = a.id AND e.seq > a.posted_through_seq AND e.side = 'C'), 0) AS BIGINT) \
+       AS posted_credits_minor, \
+     a.pending_debits_minor, a.pending_credits_minor, a.held_minor, \
+     (SELECT COUNT(*) FROM journal_entries e \
+       WHERE e.account_id = a.id AND e.seq > a.posted_through_seq) AS tail_entries \
+     FROM accounts a";
+
+/// Most terms of one OR chain (SQLite's expression depth limit is 1,000).
+const EXPRESSION_TERMS_MAX: usize = 256;
 
 const HEAD_SELECT: &str = "SELECT last_seq, last_hash, next_account_id, next_pending_id, \
-     next_hold_id FROM ledger_head WHERE id = 1";
+     next_hold_id, batches_committed FROM ledger_head WHERE id = 1";
 
 const PENDING_SELECT: &str = "SELECT p.id, p.debit_account, p.credit_account, p.currency, \
      p.amount_minor, p.expires_at_ms, p.metadata, p.created_at_ms, r.state, r.posted_minor, \
@@ -75,6 +95,7 @@ fn head_of(row: &DbRow) -> Result<ChainHead, StorageError> {
         next_account_id: to_u64(row.try_get("next_account_id")?, "id")?,
         next_pending_id: to_u64(row.try_get("next_pending_id")?, "id")?,
         next_hold_id: to_u64(row.try_get("next_hold_id")?, "id")?,
+        batches_committed: to_u64(row.try_get("batches_committed")?, "batch count")?,
     })
 }
 
@@ -100,6 +121,16 @@ fn account_of(row: &DbRow) -> Result<(Account, Balance), StorageError> {
         held_minor: row.try_get("held_minor")?,
     };
     Ok((account, balance))
+}
+
+fn loaded_account_of(row: &DbRow) -> Result<LoadedAccount, StorageError> {
+    let (account, balance) = account_of(row)?;
+    let tail: i64 = row.try_get("tail_entries")?;
+    Ok(LoadedAccount {
+        account,
+        balance,
+        tail_entries: u32::try_from(tail).map_err(|_| corrupt("journal tail length"))?,
+    })
 }
 
 fn pending_of(row: &DbRow) -> Result<Pending, StorageError> {
@@ -205,7 +236,9 @@ async fn load_needs(
     conn: &mut DbConn,
     head: ChainHead,
     needs: &BatchNeeds,
+    cache: &mut crate::storage::AccountCache,
 ) -> Result<LoadedBatch, StorageError> {
+    cache.validate(&head);
     let mut loaded = LoadedBatch {
         head,
         accounts: Vec::new(),
@@ -218,15 +251,19 @@ async fn load_needs(
     };
     let keys: Vec<_> = needs.idempotency.iter().collect();
     for chunk in keys.chunks(BIND_PARAMS_MAX / 2) {
+        // The keys drive the join (one primary-key probe each): SQLite answers
+        // `(scope, key) IN (VALUES …)` with a scan of the whole table.
         let mut qb = QueryBuilder::<'static, Db>::new(
-            "SELECT scope, key, request_hash, outcome, created_at_ms FROM idempotency_keys \
-             WHERE (scope, key) IN (",
+            "SELECT i.scope, i.key, i.request_hash, i.outcome, i.created_at_ms FROM (",
         );
         qb.push_values(chunk, |mut b, k| {
             b.push_bind(k.scope.clone());
             b.push_bind(k.key.clone());
         });
-        qb.push(")");
+        qb.push(
+            ") AS v CROSS JOIN idempotency_keys i \
+             WHERE i.scope = v.column1 AND i.key = v.column2",
+        );
         for row in qb.build().fetch_all(&mut *conn).await? {
             loaded.idempotency.push(StoredIdempotency {
                 key: crate::ledger::model::IdempotencyKey {
@@ -319,14 +356,12 @@ async fn load_needs(
     }
     let doc_keys: Vec<&(String, String)> = needs.documents.iter().collect();
     for chunk in doc_keys.chunks(BIND_PARAMS_MAX / 2) {
-        let mut qb = QueryBuilder::<'static, Db>::new(
-            "SELECT kind, id, version FROM documents WHERE (kind, id) IN (",
-        );
+        let mut qb = QueryBuilder::<'static, Db>::new("SELECT d.kind, d.id, d.version FROM (");
         qb.push_values(chunk, |mut b, (kind, id)| {
             b.push_bind(kind.clone());
             b.push_bind(id.clone());
         });
-        qb.push(")");
+        qb.push(") AS v CROSS JOIN documents d WHERE d.kind = v.column1 AND d.id = v.column2");
         for row in qb.build().fetch_all(&mut *conn).await? {
             loaded.documents.push((
                 row.try_get("kind")?,
@@ -335,14 +370,24 @@ async fn load_needs(
             ));
         }
     }
-    if !account_ids.is_empty() {
-        // Sorted ids, locked in that order (PostgreSQL), so batches can never deadlock.
-        let ids: Vec<i64> = account_ids.into_iter().collect();
-        let select = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts");
-        let tail = format!(" ORDER BY id{LOCK_SUFFIX}");
-        for row in select_in_i64(conn, &select, "id", &ids, &tail).await? {
-            loaded.accounts.push(account_of(&row)?);
+    // Accounts this process already holds as of this very head come from its cache; the rest
+    // are read (sorted ids, locked in that order on PostgreSQL, so batches never deadlock).
+    let mut missing: Vec<i64> = Vec::new();
+    for id in account_ids {
+        match cache.get(AccountId(to_u64(id, "account id")?)) {
+            Some(a) => loaded.accounts.push(a.clone()),
+            None => missing.push(id),
         }
+    }
+    if !missing.is_empty() {
+        let tail = format!(" ORDER BY a.id{LOCK_SUFFIX}");
+        let mut read = Vec::with_capacity(missing.len());
+        for row in select_in_i64(conn, ACCOUNT_SELECT, "a.id", &missing, &tail).await? {
+            read.push(loaded_account_of(&row)?);
+        }
+        cache.insert_loaded(&head, &read);
+        loaded.accounts.extend(read);
+        loaded.accounts.sort_by_key(|a| a.account.id);
     }
     Ok(loaded)
 }
@@ -398,6 +443,12 @@ async fn write_batch(
     tail: Option<&str>,
 ) -> Result<(), StorageError> {
     let mut stmts = Statements::new();
+    // A written row holds the account's full balances as of the batch's new head.
+    let posted_through_seq = match (&w.head, w.accounts.is_empty()) {
+        (Some(head), _) => to_i64(head.last_seq),
+        (None, true) => 0,
+        (None, false) => return Err(StorageError::new("account rows to write without a head")),
+    };
     for chunk in w.accounts.chunks(BIND_PARAMS_MAX / ACCOUNT_COLUMN_COUNT) {
         let qb = stmts.start(format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) "));
         qb.push_values(chunk, |mut b, (a, bal)| {
@@ -415,10 +466,12 @@ async fn write_batch(
                 .push_bind(bal.posted_credits_minor)
                 .push_bind(bal.pending_debits_minor)
                 .push_bind(bal.pending_credits_minor)
-                .push_bind(bal.held_minor);
+                .push_bind(bal.held_minor)
+                .push_bind(posted_through_seq);
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             posted_through_seq = excluded.posted_through_seq, \
              posted_debits_minor = excluded.posted_debits_minor, \
              posted_credits_minor = excluded.posted_credits_minor, \
              pending_debits_minor = excluded.pending_debits_minor, \
@@ -520,13 +573,20 @@ async fn write_batch(
             b.push_bind(kind).push_bind(id).push_bind(*at);
         });
     }
-    for chunk in w.expiries_removed.chunks(BIND_PARAMS_MAX / 2) {
-        let qb = stmts.start("DELETE FROM expiry_queue WHERE (item_kind, item_id) IN (");
-        qb.push_values(chunk, |mut b, item| {
+    // Short chunks: each item is one term of an OR chain (SQLite limits expression depth).
+    for chunk in w.expiries_removed.chunks(EXPRESSION_TERMS_MAX) {
+        // One primary-key probe per item (a row-value IN list is a scan on SQLite).
+        let qb = stmts.start("DELETE FROM expiry_queue WHERE ");
+        let mut first = true;
+        for item in chunk {
             let (kind, id) = item.db_parts();
-            b.push_bind(kind).push_bind(id);
-        });
-        qb.push(")");
+            qb.push(if first { "(item_kind = " } else { " OR (item_kind = " });
+            qb.push_bind(kind);
+            qb.push(" AND item_id = ");
+            qb.push_bind(id);
+            qb.push(")");
+            first = false;
+        }
     }
     let updated_at_ms = w
         .idempotency
@@ -581,7 +641,7 @@ async fn write_batch(
         });
     }
     if let Some(head) = &w.head {
-        let qb = stmts.start("UPDATE ledger_head SET last_seq = ");
+        let qb = stmts.start("UPDATE ledger_head SET batches_committed = batches_committed + 1, last_seq = ");
         qb.push_bind(to_i64(head.last_seq));
         qb.push(", last_hash = ");
         qb.push_bind(hash_to_hex(&head.last_hash));
@@ -608,7 +668,7 @@ async fn read_account(
     conn: &mut DbConn,
     id: AccountId,
 ) -> Result<Option<(Account, Balance)>, StorageError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1");
     let row = sqlx::query(&sql)
         .bind(to_i64(id.0))
         .fetch_optional(&mut *conn)
@@ -772,7 +832,7 @@ async fn read_accounts_page(
     after_id: u64,
     limit: u32,
 ) -> Result<Vec<(Account, Balance)>, StorageError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2");
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.id > $1 ORDER BY a.id LIMIT $2");
     let rows = sqlx::query(&sql)
         .bind(to_i64(after_id))
         .bind(i64::from(limit))

@@ -29,6 +29,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0003_documents_outbox.sql"),
         include_str!("migrations/postgres/0003_documents_outbox.sql"),
     ),
+    (
+        4,
+        "account_row_tail",
+        include_str!("migrations/sqlite/0004_account_row_tail.sql"),
+        include_str!("migrations/postgres/0004_account_row_tail.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

@@ -5,7 +5,11 @@
 //! A [`StorageError`] never shows SQL or driver text in its `Display`: the detail is kept for
 //! the log (`Debug`), callers see a generic internal error.
 
-use std::{collections::BTreeSet, fmt, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 
@@ -25,6 +29,13 @@ pub mod sqlite;
 
 /// Most bind parameters in one statement (SQLite's default ceiling is 32,766, PostgreSQL's 65,535).
 pub const BIND_PARAMS_MAX: usize = 16_000;
+/// Most journal entries an account row may leave to its tail. An account row holds its posted
+/// totals through `posted_through_seq`; later entries of the account are added on every read
+/// (row + tail, in the same SQL on both back ends). A batch therefore rewrites a row only when
+/// something besides posted totals changed, or when the tail would grow past this bound: a
+/// transfer between two quiet accounts appends to the journal and writes no account row, and a
+/// hot account's row is written about once per this many entries.
+pub const ROW_TAIL_ENTRIES_MAX: u32 = 64;
 /// Most rows read by one page of a scan (verify, sweeper).
 pub const SCAN_PAGE_ROWS_MAX: u32 = 10_000;
 
@@ -82,6 +93,107 @@ pub struct ChainHead {
     pub next_account_id: u64,
     pub next_pending_id: u64,
     pub next_hold_id: u64,
+    /// Batches committed so far (every writing batch adds one). Between two of its own batches
+    /// a process knows nobody else wrote while this has not moved.
+    pub batches_committed: u64,
+}
+
+/// The accounts a process saw at the end of its last committed batch, keyed by the head's
+/// `batches_committed` after that batch. A batch that finds the head unmoved takes its accounts
+/// from here and loads only the rest; any other head empties it. Bounded by `entries_max`: when
+/// full it is emptied and refills from the batches that follow.
+#[derive(Debug, Default)]
+pub struct AccountCache {
+    valid_at_batches_committed: Option<u64>,
+    accounts: HashMap<AccountId, LoadedAccount>,
+    entries_max: usize,
+}
+
+impl AccountCache {
+    pub fn new(entries_max: usize) -> AccountCache {
+        AccountCache {
+            valid_at_batches_committed: None,
+            accounts: HashMap::new(),
+            entries_max,
+        }
+    }
+
+    /// Called under the head lock: keeps the cache only if nobody wrote since it was filled.
+    /// Either way it is valid as of this head from here on.
+    pub fn validate(&mut self, head: &ChainHead) {
+        if self.valid_at_batches_committed != Some(head.batches_committed) {
+            self.clear();
+            self.valid_at_batches_committed = Some(head.batches_committed);
+        }
+    }
+
+    pub fn get(&self, id: AccountId) -> Option<&LoadedAccount> {
+        self.accounts.get(&id)
+    }
+
+    /// Adds accounts read under the current head (valid whatever the batch does next).
+    pub fn insert_loaded(&mut self, head: &ChainHead, loaded: &[LoadedAccount]) {
+        if self.valid_at_batches_committed != Some(head.batches_committed) {
+            self.clear();
+            self.valid_at_batches_committed = Some(head.batches_committed);
+        }
+        self.insert_all(loaded);
+    }
+
+    /// After a commit that moved the head from `before` by one batch: the batch's accounts
+    /// as it left them.
+    pub fn committed(&mut self, before: &ChainHead, changed: &[LoadedAccount]) {
+        if self.valid_at_batches_committed != Some(before.batches_committed) {
+            self.clear();
+            return;
+        }
+        self.valid_at_batches_committed = Some(before.batches_committed + 1);
+        self.insert_all(changed);
+    }
+
+    pub fn clear(&mut self) {
+        self.valid_at_batches_committed = None;
+        self.accounts.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    fn insert_all(&mut self, accounts: &[LoadedAccount]) {
+        if self.accounts.len().saturating_add(accounts.len()) > self.entries_max {
+            self.accounts.clear();
+        }
+        if accounts.len() > self.entries_max {
+            return;
+        }
+        for a in accounts {
+            self.accounts.insert(a.account.id, a.clone());
+        }
+        debug_assert!(self.accounts.len() <= self.entries_max);
+    }
+}
+
+/// Takes the process's cache out for one batch (an empty one if another batch has it).
+fn take_cache(slot: &std::sync::Mutex<AccountCache>) -> AccountCache {
+    match slot.lock() {
+        Ok(mut guard) => {
+            let entries_max = guard.entries_max;
+            std::mem::replace(&mut *guard, AccountCache::new(entries_max))
+        }
+        Err(_) => AccountCache::default(),
+    }
+}
+
+/// Puts a batch's cache back.
+fn put_cache(slot: &std::sync::Mutex<AccountCache>, cache: AccountCache) {
+    if let Ok(mut guard) = slot.lock() {
+        *guard = cache;
+    }
 }
 
 /// What a batch needs loaded (after the head lock).
@@ -126,11 +238,21 @@ pub struct ReversalTarget {
     pub reversed_by: Option<TransactionId>,
 }
 
+/// An account as a batch loads it: its balances (the row plus the journal tail the row does not
+/// include yet) and how long that tail is.
+#[derive(Debug, Clone)]
+pub struct LoadedAccount {
+    pub account: Account,
+    pub balance: Balance,
+    /// Journal entries of the account after the row's `posted_through_seq`.
+    pub tail_entries: u32,
+}
+
 /// Everything a batch loaded, under its locks. Accounts come sorted by id.
 #[derive(Debug, Clone)]
 pub struct LoadedBatch {
     pub head: ChainHead,
-    pub accounts: Vec<(Account, Balance)>,
+    pub accounts: Vec<LoadedAccount>,
     pub idempotency: Vec<StoredIdempotency>,
     pub pendings: Vec<Pending>,
     pub holds: Vec<Hold>,
@@ -195,7 +317,9 @@ impl ExpiryItem {
 pub struct BatchWrites {
     /// The new head; `None` when the batch changed nothing (then nothing at all is written).
     pub head: Option<ChainHead>,
-    /// Created or changed accounts with their balances: one upsert row each.
+    /// Account rows to write, with their full balances as of the new head: one upsert row each.
+    /// An account whose only change is posted entries is not among them (its row's journal
+    /// tail carries the change; see [`ROW_TAIL_ENTRIES_MAX`]).
     pub accounts: Vec<(Account, Balance)>,
     pub transactions: Vec<TransactionRow>,
     pub entries: Vec<EntryRow>,
@@ -207,6 +331,9 @@ pub struct BatchWrites {
     pub expiries_removed: Vec<ExpiryItem>,
     pub counters: Vec<(String, i64)>,
     pub idempotency: Vec<StoredIdempotency>,
+    /// Every account the batch changed, as the batch leaves it (balances and journal tail),
+    /// for the process's [`AccountCache`]. Not written.
+    pub account_states: Vec<LoadedAccount>,
     /// Documents at their new versions: one upsert row each.
     pub documents: Vec<StoredDocument>,
     /// Outbox events, in order.

@@ -11,7 +11,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
-use super::{Backend, Storage, migrate};
+use super::{AccountCache, Backend, Storage, migrate, put_cache, take_cache};
 use crate::config::DatabaseConfig;
 
 type Db = sqlx::Postgres;
@@ -35,23 +35,29 @@ include!("profiles_sql.rs");
 include!("documents_sql.rs");
 
 /// One whole batch on an open transaction: lock, load, apply, write.
+/// Returns what the cache learns once the transaction commits: the head the batch started from
+/// and its accounts as it left them (`None`: nothing was written).
 async fn run_batch_on(
     conn: &mut DbConn,
     needs: &BatchNeeds,
     apply: &mut crate::storage::ApplyFn<'_>,
-) -> Result<(), StorageError> {
+    cache: &mut AccountCache,
+) -> Result<Option<(ChainHead, Vec<LoadedAccount>)>, StorageError> {
     let head = lock_head(conn).await?;
-    let loaded = load_needs(conn, head, needs).await?;
+    let loaded = load_needs(conn, head, needs, cache).await?;
     let writes = apply(loaded);
     if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
-        return Ok(());
+        return Ok(None);
     }
-    write_batch(conn, &writes, None).await
+    write_batch(conn, &writes, None).await?;
+    Ok(Some((head, writes.account_states)))
 }
 
 /// The PostgreSQL [`Storage`].
 pub struct PgStorage {
     pool: PgPool,
+    /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
+    cache: std::sync::Mutex<AccountCache>,
 }
 
 impl PgStorage {
@@ -64,7 +70,10 @@ impl PgStorage {
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
             .connect_with(options)
             .await?;
-        let storage = PgStorage { pool };
+        let storage = PgStorage {
+            pool,
+            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
+        };
         let mut conn = storage.pool.acquire().await?;
         migrate::run_postgres(&mut conn).await?;
         Ok(storage)
@@ -81,10 +90,22 @@ impl Storage for PgStorage {
         needs: &BatchNeeds,
         apply: &mut super::ApplyFn<'_>,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        run_batch_on(&mut tx, needs, apply).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut cache = take_cache(&self.cache);
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let learned = run_batch_on(&mut tx, needs, apply, &mut cache).await?;
+            tx.commit().await?;
+            Ok::<_, StorageError>(learned)
+        }
+        .await;
+        match &result {
+            Ok(Some((head, accounts))) => cache.committed(head, accounts),
+            Ok(None) => {}
+            // Whatever the database holds now, the cache may not match it.
+            Err(_) => cache.clear(),
+        }
+        put_cache(&self.cache, cache);
+        result.map(|_| ())
     }
 
     async fn close(&self) {

@@ -13,7 +13,7 @@ use sqlx::{
     },
 };
 
-use super::{Backend, Storage, migrate};
+use super::{AccountCache, Backend, Storage, migrate, put_cache, take_cache};
 use crate::config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous};
 
 type Db = sqlx::Sqlite;
@@ -47,25 +47,34 @@ include!("common.rs");
 include!("profiles_sql.rs");
 include!("documents_sql.rs");
 
-/// Lock, load, apply, write and COMMIT in as few round trips as possible.
+/// Lock, load, apply, write and COMMIT in as few round trips as possible; then the cache
+/// learns the batch's accounts.
 async fn run_sqlite_batch(
     conn: &mut DbConn,
     needs: &BatchNeeds,
     apply: &mut super::ApplyFn<'_>,
+    cache: &mut AccountCache,
 ) -> Result<(), StorageError> {
     let head = lock_head(conn).await?;
-    let loaded = load_needs(conn, head, needs).await?;
+    let loaded = load_needs(conn, head, needs, cache).await?;
     let writes = apply(loaded);
     if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         return Ok(());
     }
-    write_batch(conn, &writes, Some("COMMIT")).await
+    write_batch(conn, &writes, Some("COMMIT")).await?;
+    cache.committed(&head, &writes.account_states);
+    Ok(())
 }
 
 /// The SQLite [`Storage`].
 pub struct SqliteStorage {
+    /// Reads and the document store.
     pool: SqlitePool,
+    /// The ledger's batches.
+    writer: SqlitePool,
+    /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
+    cache: std::sync::Mutex<AccountCache>,
 }
 
 impl SqliteStorage {
@@ -91,13 +100,29 @@ impl SqliteStorage {
             .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .foreign_keys(true)
             .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+            // Statement journals and temporary B-trees stay in memory, off the disk.
+            .pragma("temp_store", "MEMORY")
             .pragma("cache_size", format!("-{PAGE_CACHE_KIB}"));
         let pool = SqlitePoolOptions::new()
             .max_connections(config.connections_max)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_with(options.clone())
+            .await?;
+        // Batches run on one long-lived connection of their own: its page cache stays warm
+        // (a connection that sees another one's commit in WAL mode drops its whole cache).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
             .connect_with(options)
             .await?;
-        let storage = SqliteStorage { pool };
+        let storage = SqliteStorage {
+            pool,
+            writer,
+            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
+        };
         let mut conn = storage.pool.acquire().await?;
         migrate::run_sqlite(&mut conn).await?;
         Ok(storage)
@@ -117,18 +142,23 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         // The transaction is driven by hand so that BEGIN and COMMIT ride along with the
         // first and last statements; every failure path rolls back.
-        let mut conn = self.pool.acquire().await?;
-        let result = run_sqlite_batch(&mut conn, needs, apply).await;
-        if result.is_err()
-            && let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await
-        {
-            tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
-            conn.detach();
+        let mut conn = self.writer.acquire().await?;
+        let mut cache = take_cache(&self.cache);
+        let result = run_sqlite_batch(&mut conn, needs, apply, &mut cache).await;
+        if result.is_err() {
+            // Whatever the database holds now, the cache may not match it.
+            cache.clear();
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
+                conn.detach();
+            }
         }
+        put_cache(&self.cache, cache);
         result
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

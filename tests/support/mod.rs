@@ -88,6 +88,7 @@ pub fn database_config(url: &str) -> DatabaseConfig {
         connections_max: 8,
         acquire_timeout_ms: 10_000,
         sqlite_synchronous: SqliteSynchronous::Full,
+        ..DatabaseConfig::default()
     }
 }
 
@@ -150,6 +151,27 @@ impl TestDb {
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.expect("open");
                 sqlx::raw_sql(sql).execute(&mut c).await.expect("raw sql");
+            }
+        }
+    }
+}
+
+impl TestDb {
+    /// Reads one integer straight from the database (to look at how rows are stored).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        use sqlx::Row as _;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open");
+                let row = sqlx::query(sql).fetch_one(&mut c).await.expect("query");
+                row.try_get::<i64, _>(0).expect("an integer")
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.expect("open");
+                let row = sqlx::query(sql).fetch_one(&mut c).await.expect("query");
+                row.try_get::<i64, _>(0).expect("an integer")
             }
         }
     }
