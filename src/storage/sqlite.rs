@@ -26,8 +26,10 @@ const LOCK_SUFFIX: &str = "";
 const STATEMENTS_PER_ROUND_TRIP: bool = true;
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
-/// Page cache per connection, in KiB (SQLite's default of 2 MiB thrashes on a large ledger).
-const PAGE_CACHE_KIB: u32 = 131_072;
+/// Page cache per connection, in KiB. Larger is slower here: at the end of every write
+/// transaction SQLite walks its page-cache hash table, and with 128 MiB that walk cost a third
+/// of the batch throughput (`pcache1TruncateUnsafe` in `perf`).
+const PAGE_CACHE_KIB: u32 = 16_384;
 /// Prepared statements kept per connection (multi-row statements vary by row count).
 const STATEMENT_CACHE_CAPACITY: usize = 1_024;
 
@@ -116,7 +118,11 @@ impl SqliteStorage {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-            .connect_with(options)
+            // The batch itself checks every account, pending, hold and transaction it refers to,
+            // under the write lock, before it writes; SQLite's foreign-key probes would repeat
+            // that on random account pages at every insert (about a tenth of the throughput).
+            // Every other connection keeps them on.
+            .connect_with(options.clone().foreign_keys(false))
             .await?;
         let storage = SqliteStorage {
             pool,
