@@ -258,7 +258,7 @@ impl CashierService {
     }
 
     /// Closes unpaid orders whose expiry is at or before `now_ms`, oldest first, at most
-    /// [`EXPIRY_SWEEP_BATCH_MAX`] per call; returns how many queue entries it dealt with. Each
+    /// `EXPIRY_SWEEP_BATCH_MAX` per call; returns how many queue entries it dealt with. Each
     /// close checks the order's version, so an order paid meanwhile is left paid. Safe to run in
     /// several processes: the progress document is versioned too.
     pub async fn sweep_expired_orders(&self, now_ms: i64) -> Result<usize, CashierError> {

@@ -1,8 +1,11 @@
 //! The batcher: group commit (组提交). Requests arrive over one bounded channel; one task per
 //! process drains up to `batch_size_max` of them, runs them as one database transaction (lock
 //! the chain head, load everything in one round, apply in order, write with multi-row
-//! statements, commit) and only then answers each waiter. A hot account's row is written once
-//! per batch however many of the batch's transfers touch it.
+//! statements, commit) and only then answers each waiter. A hot account's row is written at
+//! most once per batch however many of the batch's transfers touch it, and only when more than
+//! its posted totals change or its journal tail grows long
+//! ([`ROW_TAIL_ENTRIES_MAX`](crate::storage::ROW_TAIL_ENTRIES_MAX)); accounts the process
+//! already holds as of the current head come from its [`AccountCache`](crate::storage::AccountCache).
 
 use std::{
     sync::Arc,

@@ -3,7 +3,8 @@
 //! The one place money moves. Every mutating call carries an [`IdempotencyKey`] and goes
 //! through one batcher task per process ([`engine`]), which commits many requests in one
 //! database transaction (group commit) and validates each in order against the balances as the
-//! batch sees them ([`apply`]). Reads go straight to storage. Background tasks: the sweeper
+//! batch sees them ([`apply`]). Reads go straight to storage, where an account's balances are
+//! its row plus the journal entries the row does not include yet. Background tasks: the sweeper
 //! voids expired pending transfers and holds; the janitor deletes idempotency keys past their
 //! retention.
 //!
