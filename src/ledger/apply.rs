@@ -274,33 +274,27 @@ impl BatchState {
                 )
             })
             .collect();
+        let stored: HashMap<AccountId, (Slot, u32)> = loaded
+            .accounts
+            .into_iter()
+            .map(|l| {
+                let slot = Slot {
+                    account: l.account,
+                    balance: l.balance,
+                };
+                (slot.account.id, (slot, l.tail_entries))
+            })
+            .collect();
         BatchState {
             now_ms,
             limits,
             head: loaded.head,
-            accounts: loaded
-                .accounts
+            accounts: stored
                 .iter()
-                .map(|l| {
-                    let slot = Slot {
-                        account: l.account.clone(),
-                        balance: l.balance,
-                    };
-                    (l.account.id, slot)
-                })
+                .map(|(id, (slot, _))| (*id, slot.clone()))
                 .collect(),
             dirty_accounts: BTreeSet::new(),
-            stored: loaded
-                .accounts
-                .into_iter()
-                .map(|l| {
-                    let slot = Slot {
-                        account: l.account,
-                        balance: l.balance,
-                    };
-                    (slot.account.id, (slot, l.tail_entries))
-                })
-                .collect(),
+            stored,
             idempotency,
             pendings: loaded.pendings.into_iter().map(|p| (p.id, p)).collect(),
             holds: loaded.holds.into_iter().map(|h| (h.id, h)).collect(),
@@ -432,36 +426,28 @@ impl BatchState {
         for e in &w.entries {
             *new_entries.entry(e.entry.account).or_default() += 1;
         }
-        w.accounts = self
+        // One pass: the rows to write, and every changed account as the batch leaves it (a
+        // written row has no tail left; otherwise the tail grows by the batch's entries).
+        for s in self
             .dirty_accounts
             .iter()
             .filter_map(|id| self.accounts.get(id))
-            .filter(|s| {
-                let n = new_entries.get(&s.account.id).copied().unwrap_or(0);
-                self.row_must_be_written(s, n)
-            })
-            .map(|s| (s.account.clone(), s.balance))
-            .collect();
-        let written: BTreeSet<AccountId> = w.accounts.iter().map(|(a, _)| a.id).collect();
-        w.account_states = self
-            .dirty_accounts
-            .iter()
-            .filter_map(|id| self.accounts.get(id))
-            .map(|s| {
-                let id = s.account.id;
-                let tail_entries = if written.contains(&id) {
-                    0
-                } else {
-                    let before = self.stored.get(&id).map_or(0, |(_, t)| *t);
-                    before.saturating_add(new_entries.get(&id).copied().unwrap_or(0))
-                };
-                LoadedAccount {
-                    account: s.account.clone(),
-                    balance: s.balance,
-                    tail_entries,
-                }
-            })
-            .collect();
+        {
+            let id = s.account.id;
+            let added = new_entries.get(&id).copied().unwrap_or(0);
+            let tail_entries = if self.row_must_be_written(s, added) {
+                w.accounts.push((s.account.clone(), s.balance));
+                0
+            } else {
+                let before = self.stored.get(&id).map_or(0, |(_, t)| *t);
+                before.saturating_add(added)
+            };
+            w.account_states.push(LoadedAccount {
+                account: s.account.clone(),
+                balance: s.balance,
+                tail_entries,
+            });
+        }
         w.counters = self
             .dirty_counters
             .iter()

@@ -385,7 +385,7 @@ async fn load_needs(
         for row in select_in_i64(conn, ACCOUNT_SELECT, "a.id", &missing, &tail).await? {
             read.push(loaded_account_of(&row)?);
         }
-        cache.insert_loaded(&head, &read);
+        cache.insert_loaded(&read);
         loaded.accounts.extend(read);
         loaded.accounts.sort_by_key(|a| a.account.id);
     }

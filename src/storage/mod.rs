@@ -131,12 +131,9 @@ impl AccountCache {
         self.accounts.get(&id)
     }
 
-    /// Adds accounts read under the current head (valid whatever the batch does next).
-    pub fn insert_loaded(&mut self, head: &ChainHead, loaded: &[LoadedAccount]) {
-        if self.valid_at_batches_committed != Some(head.batches_committed) {
-            self.clear();
-            self.valid_at_batches_committed = Some(head.batches_committed);
-        }
+    /// Adds accounts read under the head [`AccountCache::validate`] was given (valid whatever
+    /// the batch does next).
+    pub fn insert_loaded(&mut self, loaded: &[LoadedAccount]) {
         self.insert_all(loaded);
     }
 
@@ -154,14 +151,6 @@ impl AccountCache {
     pub fn clear(&mut self) {
         self.valid_at_batches_committed = None;
         self.accounts.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.accounts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
     }
 
     fn insert_all(&mut self, accounts: &[LoadedAccount]) {
