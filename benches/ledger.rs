@@ -172,10 +172,12 @@ async fn bench_backend(name: &str, storage: Arc<dyn Storage>) {
         let rate = transfers as f64 / elapsed.as_secs_f64();
         println!(
             "{name} {scenario}: {transfers} transfers in {:.2} s = {rate:.0} transfers/s \
-             (latency p50 {:.2} ms, p99 {:.2} ms)",
+             (latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.1} ms, max {:.1} ms)",
             elapsed.as_secs_f64(),
             pct(&lat, 0.5),
-            pct(&lat, 0.99)
+            pct(&lat, 0.99),
+            pct(&lat, 0.999),
+            pct(&lat, 1.0)
         );
         rows.push((scenario, rate));
     }

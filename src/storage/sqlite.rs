@@ -7,7 +7,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    SqliteConnection, SqlitePool,
+    ConnectOptions, SqliteConnection, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
@@ -26,15 +26,19 @@ const LOCK_SUFFIX: &str = "";
 const STATEMENTS_PER_ROUND_TRIP: bool = true;
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
-/// Page cache per connection, in KiB. Larger is slower here: at the end of every write
-/// transaction SQLite walks its page-cache hash table, and with 128 MiB that walk cost a third
-/// of the batch throughput (`pcache1TruncateUnsafe` in `perf`).
-const PAGE_CACHE_KIB: u32 = 16_384;
+/// Page cache per connection, in KiB. Small on purpose: at the end of every write
+/// transaction that split a B-tree page, SQLite walks its whole page cache (a page renumbered
+/// through the lock-byte page during the split leaves `pcache1Truncate` a key past the end of
+/// the file; seen in `perf` and under `gdb`). With 128 MiB that walk cost a third of the batch
+/// throughput, with 16 MiB a tenth; pages it no longer holds come from the operating system's
+/// cache. Readers lose their cache at every commit in WAL mode anyway.
+const PAGE_CACHE_KIB: u32 = 4_096;
 /// WAL frames after which a commit checkpoints (SQLite's default is 1,000). A spread batch
-/// appends ~150 frames, mostly B-tree leaves that the next batches dirty again; a longer log
-/// copies each such page once per checkpoint instead of once per ~7 batches (+25 % measured).
-/// About 32 MiB of WAL with 4 KiB pages.
-const WAL_AUTOCHECKPOINT_FRAMES: u32 = 8_192;
+/// appends ~150 frames, mostly B-tree leaves that later batches dirty again; a longer log
+/// copies each such page once per checkpoint instead of once per few batches. At 32,768
+/// frames (128 MiB of WAL with 4 KiB pages) fewer than 1 % of batches checkpoint: p99 latency
+/// fell from ~15–20 ms to ~4.5 ms; the batch that does checkpoint takes 30–60 ms.
+const WAL_AUTOCHECKPOINT_FRAMES: u32 = 32_768;
 /// Prepared statements kept per connection (multi-row statements vary by row count).
 const STATEMENT_CACHE_CAPACITY: usize = 1_024;
 
@@ -78,8 +82,13 @@ async fn run_sqlite_batch(
 pub struct SqliteStorage {
     /// Reads and the document store.
     pool: SqlitePool,
-    /// The ledger's batches.
-    writer: SqlitePool,
+    /// The ledger's batches: one connection held for the process's life (a pooled one would
+    /// be pinged by the pool on every acquire and release, two extra round trips to its
+    /// worker thread per batch). `None` while a batch has it, or after a failure that left it
+    /// unusable; then the next batch connects afresh.
+    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// How the writer (re)connects.
+    writer_options: SqliteConnectOptions,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
     cache: std::sync::Mutex<AccountCache>,
 }
@@ -118,26 +127,21 @@ impl SqliteStorage {
             .await?;
         // Batches run on one long-lived connection of their own: its page cache stays warm
         // (a connection that sees another one's commit in WAL mode drops its whole cache).
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-            // The batch itself checks every account, pending, hold and transaction it refers to,
-            // under the write lock, before it writes; SQLite's foreign-key probes would repeat
-            // that on random account pages at every insert (about a tenth of the throughput).
-            // Every other connection keeps them on.
-            .connect_with(options.clone().foreign_keys(false))
-            .await?;
-        let storage = SqliteStorage {
-            pool,
-            writer,
-            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
-        };
-        let mut conn = storage.pool.acquire().await?;
+        // The batch itself checks every account, pending, hold and transaction it refers to,
+        // under the write lock, before it writes; SQLite's foreign-key probes would repeat that
+        // on random account pages at every insert (about a tenth of the throughput). Every
+        // other connection keeps them on.
+        let writer_options = options.clone().foreign_keys(false);
+        let mut conn = pool.acquire().await?;
         migrate::run_sqlite(&mut conn).await?;
-        Ok(storage)
+        drop(conn);
+        let writer = writer_options.connect().await?;
+        Ok(SqliteStorage {
+            pool,
+            writer: tokio::sync::Mutex::new(Some(writer)),
+            writer_options,
+            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
+        })
     }
 }
 
@@ -154,15 +158,30 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         // The transaction is driven by hand so that BEGIN and COMMIT ride along with the
         // first and last statements; every failure path rolls back.
-        let mut conn = self.writer.acquire().await?;
+        let mut writer = self.writer.lock().await;
+        if self.pool.is_closed() {
+            return Err(StorageError::new("storage is closed"));
+        }
+        // Taken out for the batch and put back only once it committed or rolled back: if this
+        // future is dropped half way, the connection goes with it (closing it rolls back) and
+        // the next batch opens a fresh one.
+        let mut conn = match writer.take() {
+            Some(conn) => conn,
+            None => self.writer_options.connect().await?,
+        };
         let mut cache = take_cache(&self.cache);
         let result = run_sqlite_batch(&mut conn, needs, apply, &mut cache).await;
-        if result.is_err() {
-            // Whatever the database holds now, the cache may not match it.
-            cache.clear();
-            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                tracing::warn!(error = %e, "rollback after a failed batch failed; dropping the connection");
-                conn.detach();
+        match &result {
+            Ok(()) => *writer = Some(conn),
+            Err(_) => {
+                // Whatever the database holds now, the cache may not match it.
+                cache.clear();
+                match sqlx::query("ROLLBACK").execute(&mut conn).await {
+                    Ok(_) => *writer = Some(conn),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rollback after a failed batch failed; reconnecting");
+                    }
+                }
             }
         }
         put_cache(&self.cache, cache);
@@ -170,8 +189,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn close(&self) {
-        self.writer.close().await;
+        // The pool first: a batch that finds it closed does not reconnect.
         self.pool.close().await;
+        if let Some(conn) = self.writer.lock().await.take()
+            && let Err(e) = sqlx::Connection::close(conn).await
+        {
+            tracing::warn!(error = %e, "closing the batch connection failed");
+        }
     }
 }
 
