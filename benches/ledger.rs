@@ -10,6 +10,10 @@
 //!   a fresh database is created and dropped)
 //! - `PAYGATE_BENCH_SQLITE_SYNCHRONOUS`: `FULL` (default) or `NORMAL`
 //! - `PAYGATE_BENCH_DIR`: where the SQLite file goes (default `target/bench-ledger`, on disk)
+//!
+//! Before and after the SQLite runs it measures the machine's own SQLite speed (the yardstick
+//! the issue's targets were set against): this virtual machine's disk and CPU vary by a fifth
+//! from one hour to the next, so each figure is printed beside the speed of the moment.
 
 use std::{
     sync::Arc,
@@ -198,6 +202,81 @@ async fn bench_backend(name: &str, storage: Arc<dyn Storage>) {
     storage.close().await;
 }
 
+/// Plain SQLite on the same disk, no gateway code: a transfer is two account-row updates and a
+/// journal insert, in a WAL file with synchronous FULL; one transfer per transaction, then
+/// 1,000 per transaction. Returns both rates (transfers/s).
+fn sqlite_yardstick(dir: &str) -> (f64, f64) {
+    const ACCOUNTS: i64 = 100_000;
+    let path = std::path::Path::new(dir).join("yardstick.db");
+    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::remove_file(&path);
+    let mut conn = rusqlite::Connection::open(&path).expect("yardstick opens");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+         CREATE TABLE journal (id INTEGER PRIMARY KEY, debit INTEGER NOT NULL,
+             credit INTEGER NOT NULL, amount INTEGER NOT NULL);",
+    )
+    .expect("yardstick schema");
+    {
+        let tx = conn.transaction().expect("begin");
+        for id in 0..ACCOUNTS {
+            tx.execute("INSERT INTO accounts VALUES (?1, 0)", [id])
+                .expect("account");
+        }
+        tx.commit().expect("commit");
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut transfer = |c: &rusqlite::Connection| {
+        let (from, to, amount) = (
+            rng.random_range(0..ACCOUNTS),
+            rng.random_range(0..ACCOUNTS),
+            rng.random_range(1..100_000i64),
+        );
+        c.prepare_cached("UPDATE accounts SET balance = balance - ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute([from, amount]))
+            .and_then(|_| {
+                c.prepare_cached("UPDATE accounts SET balance = balance + ?2 WHERE id = ?1")
+            })
+            .and_then(|mut s| s.execute([to, amount]))
+            .and_then(|_| {
+                c.prepare_cached("INSERT INTO journal (debit, credit, amount) VALUES (?1, ?2, ?3)")
+            })
+            .and_then(|mut s| s.execute([from, to, amount]))
+            .expect("yardstick transfer");
+    };
+    let single = 2_000;
+    let started = Instant::now();
+    for _ in 0..single {
+        let tx = conn.transaction().expect("begin");
+        transfer(&tx);
+        tx.commit().expect("commit");
+    }
+    let single_rate = single as f64 / started.elapsed().as_secs_f64();
+    let (batches, per_batch) = (100, 1_000);
+    let started = Instant::now();
+    for _ in 0..batches {
+        let tx = conn.transaction().expect("begin");
+        for _ in 0..per_batch {
+            transfer(&tx);
+        }
+        tx.commit().expect("commit");
+    }
+    let batched_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
+    drop(conn);
+    let _ = std::fs::remove_file(&path);
+    (single_rate, batched_rate)
+}
+
+fn print_yardstick(when: &str, dir: &str) {
+    let (single, batched) = sqlite_yardstick(dir);
+    println!(
+        "machine yardstick {when}: plain SQLite (WAL, synchronous FULL) {single:.0} transfers/s \
+         at one per transaction, {batched:.0}/s at 1,000 per transaction \
+         (the issue quotes about 3,000 and 50,000 for this machine)"
+    );
+}
+
 fn db_config(url: String) -> DatabaseConfig {
     DatabaseConfig {
         url,
@@ -234,11 +313,16 @@ fn main() {
                 "sqlite" => {
                     let dir: String = env_or("PAYGATE_BENCH_DIR", "target/bench-ledger".to_owned());
                     let _ = std::fs::remove_dir_all(&dir);
+                    print_yardstick("before", &dir);
                     let url = format!("sqlite://{dir}/bench.db");
-                    let storage = storage::connect(&db_config(url))
-                        .await
-                        .expect("sqlite opens");
-                    bench_backend("sqlite (synchronous FULL)", storage).await;
+                    let config = db_config(url);
+                    let label = match config.sqlite_synchronous {
+                        SqliteSynchronous::Full => "sqlite (synchronous FULL)",
+                        SqliteSynchronous::Normal => "sqlite (synchronous NORMAL)",
+                    };
+                    let storage = storage::connect(&config).await.expect("sqlite opens");
+                    bench_backend(label, storage).await;
+                    print_yardstick("after", &dir);
                     let _ = std::fs::remove_dir_all(&dir);
                 }
                 "postgres" => {
