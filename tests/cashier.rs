@@ -463,6 +463,85 @@ async fn a_balance_payment_splits_the_fee_and_a_second_payment_is_refused() {
 }
 
 #[tokio::test]
+async fn a_payment_retried_under_its_request_id_answers_the_paid_order_and_charges_once() {
+    let app = spawn_app().await;
+    let shop = shop(&app, "retry").await;
+    let (mut accounts, payer) = payer(&app, 14, "500.00").await;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let mut p = cashier(&app, PAYER_CALLER).await;
+    let order = create(&mut m, &shop.merchant_id, "R1", "100.00").await;
+    let pay = pay_balance(&order.order_id, &payer);
+    let first = p.pay(pay.clone()).await.expect("paid").into_inner().order;
+    // Same id, other body: refused, whatever the order's state.
+    let mut other = pay.clone();
+    other.payer_account_id = shop.settlement.clone();
+    assert_refused(
+        p.pay(other).await,
+        Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED",
+    );
+    // A retry after a lost answer: the first answer again, not ORDER_ALREADY_PAID.
+    let retried = p
+        .pay(pay.clone())
+        .await
+        .expect("retry answers")
+        .into_inner()
+        .order;
+    assert_eq!(retried, first);
+    assert_eq!(book(&mut accounts, &payer).await, "400.00");
+    // Still the order as it stands after a refund, and still nothing charged twice.
+    m.refund(refund_req(&order.order_id, "30.00"))
+        .await
+        .expect("refunded");
+    let later = p
+        .pay(pay)
+        .await
+        .expect("retry answers")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!(later.status, OrderStatus::Succeeded as i32);
+    assert_eq!(amount(&later.refunded_amount), "30.00");
+    assert_eq!(book(&mut accounts, &payer).await, "430.00");
+}
+
+#[tokio::test]
+async fn a_close_retried_under_its_request_id_answers_the_closed_order() {
+    let app = spawn_app().await;
+    let shop = shop(&app, "reclose").await;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let order = create(&mut m, &shop.merchant_id, "RC1", "1.00").await;
+    let close = CloseOrderRequest {
+        request_id: request_id("close"),
+        order_id: order.order_id.clone(),
+        reason: "customer left".into(),
+    };
+    let first = m
+        .close_order(close.clone())
+        .await
+        .expect("closes")
+        .into_inner()
+        .order;
+    let retried = m
+        .close_order(close.clone())
+        .await
+        .expect("retry answers")
+        .into_inner()
+        .order;
+    assert_eq!(retried, first);
+    // A new close request for the closed order is still refused.
+    let again = CloseOrderRequest {
+        request_id: request_id("close"),
+        ..close
+    };
+    assert_refused(
+        m.close_order(again).await,
+        Code::FailedPrecondition,
+        "ORDER_CLOSED",
+    );
+}
+
+#[tokio::test]
 async fn the_same_order_paid_concurrently_is_charged_exactly_once() {
     let app = spawn_app().await;
     let shop = shop(&app, "race").await;

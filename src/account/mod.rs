@@ -1172,6 +1172,20 @@ impl AccountService {
         self.name_refusal(result, checks)
     }
 
+    /// The answer stored for a request made with [`AccountService::submit_request`], if any
+    /// (see [`Ledger::answered_request`](crate::ledger::Ledger::answered_request)).
+    pub async fn answered_request(
+        &self,
+        key: &IdempotencyKey,
+        request_fingerprint: &str,
+    ) -> Result<Option<Result<Outcome, LedgerError>>, AccountError> {
+        Ok(self
+            .inner
+            .ledger
+            .answered_request(key, request_fingerprint)
+            .await?)
+    }
+
     fn name_refusal(
         &self,
         result: Result<Outcome, LedgerError>,

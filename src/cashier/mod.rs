@@ -586,9 +586,15 @@ impl CashierService {
     ) -> Result<Order, CashierError> {
         check_request_id(request_id)?;
         check_text("reason", reason, false)?;
+        let request = (request_id, order_id, reason);
+        let print = fingerprint("CloseOrder", &request);
         let (stored, version) = self.order_doc(order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
+        // A retry of a close that went through answers the order as it stands.
+        if self.succeeded_before(caller, request_id, &print).await? {
+            return self.replayed_order(order_id).await;
+        }
         let now = now_ms();
         let mut order = stored.clone().as_of(now);
         match order.status {
@@ -618,16 +624,9 @@ impl CashierService {
             vec![write_doc(KIND_ORDER, order_id, version, &order)?],
             vec![event],
         );
-        let request = (request_id, order_id, reason);
-        self.submit(
-            caller,
-            request_id,
-            fingerprint("CloseOrder", &request),
-            command,
-            &[],
-        )
-        .await
-        .map_err(|e| self.conflict_is(e, "order"))?;
+        self.submit(caller, request_id, print, command, &[])
+            .await
+            .map_err(|e| self.conflict_is(e, "order"))?;
         Ok(self.order_doc(order_id).await?.0.as_of(now_ms()))
     }
 
@@ -637,6 +636,15 @@ impl CashierService {
         check_request_id(&req.request_id)?;
         let payer_id = parse_account("payer_account_id", &req.payer_account_id)?;
         let print = fingerprint("Pay", &req);
+        // A retry of a payment that went through answers the order as it stands: checked
+        // before `payable_order`, which the first request's own payment now fails.
+        if let Some(order_id) = paid_order_id(caller, &req)
+            && self
+                .succeeded_before(caller, &req.request_id, &print)
+                .await?
+        {
+            return self.replayed_order(&order_id).await;
+        }
         match &req.with {
             PayWith::YieldBalance { .. } => Err(CashierError::MethodNotAvailable {
                 method: Method::YieldBalance.as_str(),
@@ -1446,6 +1454,21 @@ impl CashierService {
         }
     }
 
+    /// True when this caller's request with this id already succeeded; a different request
+    /// under the same id is refused (`IDEMPOTENCY_KEY_REUSED`). A stored refusal answers
+    /// false: the request then goes the usual way and the ledger answers the refusal again,
+    /// named as the first time.
+    async fn succeeded_before(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        print: &str,
+    ) -> Result<bool, CashierError> {
+        let key = IdempotencyKey::new(caller.name.clone(), request_id);
+        let answer = self.inner.accounts.answered_request(&key, print).await?;
+        Ok(matches!(answer, Some(Ok(_))))
+    }
+
     async fn replayed_order(&self, id: &str) -> Result<Order, CashierError> {
         Ok(self.order_doc(id).await?.0.as_of(now_ms()))
     }
@@ -2090,6 +2113,25 @@ fn parse_account(field: &'static str, text: &str) -> Result<AccountId, CashierEr
 
 /// An id derived from the caller's idempotency key, so a replayed request finds what the first
 /// one created.
+/// The order a `Pay` request pays (for a static merchant code, the one it creates); `None`
+/// when the request names none it could have paid.
+fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
+    let id = match &req.with {
+        PayWith::Balance | PayWith::BoundCard { .. } => req.order_id.clone(),
+        PayWith::MerchantQr { qr_payload, .. } => {
+            if let Some(id) = qr_payload.strip_prefix(QR_ORDER_PREFIX) {
+                id.to_owned()
+            } else if qr_payload.starts_with(QR_MERCHANT_PREFIX) {
+                derive_id("O", &caller.name, &req.request_id)
+            } else {
+                return None;
+            }
+        }
+        PayWith::YieldBalance { .. } => return None,
+    };
+    (!id.is_empty()).then_some(id)
+}
+
 fn derive_id(prefix: &str, caller: &str, request_id: &str) -> String {
     let digest = Sha256::digest(format!("{prefix}\0{caller}\0{request_id}"));
     format!("{prefix}{}", hex::encode(&digest[..12]))

@@ -128,6 +128,14 @@ fn unexpected(outcome: &Outcome) -> LedgerError {
     LedgerError::Storage
 }
 
+/// What a request made with [`Ledger::submit_request`] is stored and compared under.
+fn request_hash(request_fingerprint: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"paygate.ledger.request.v1\0");
+    h.update(request_fingerprint.as_bytes());
+    hex::encode(h.finalize())
+}
+
 impl Ledger {
     /// Spawns the batcher, the expiry sweeper and the idempotency janitor.
     pub async fn start(
@@ -212,12 +220,35 @@ impl Ledger {
         request_fingerprint: &str,
         command: Command,
     ) -> Result<Outcome, LedgerError> {
-        let mut h = Sha256::new();
-        h.update(b"paygate.ledger.request.v1\0");
-        h.update(request_fingerprint.as_bytes());
         self.inner
-            .submit_as(Some(key), hex::encode(h.finalize()), command)
+            .submit_as(Some(key), request_hash(request_fingerprint), command)
             .await
+    }
+
+    /// The answer stored for a request made with [`Ledger::submit_request`], without submitting
+    /// anything: `None` while the key is unused, `IdempotencyKeyReused` when it was used for a
+    /// different request. A service answers a retry from it before checks that the first
+    /// request's own effects would now fail (an order it paid is no longer payable).
+    pub async fn answered_request(
+        &self,
+        key: &IdempotencyKey,
+        request_fingerprint: &str,
+    ) -> Result<Option<Result<Outcome, LedgerError>>, LedgerError> {
+        let Some(stored) = self.inner.storage.idempotency(key).await? else {
+            return Ok(None);
+        };
+        if stored.request_hash != request_hash(request_fingerprint) {
+            return Err(LedgerError::IdempotencyKeyReused {
+                key: key.key.clone(),
+            });
+        }
+        match serde_json::from_str(&stored.outcome) {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(e) => {
+                tracing::error!(scope = %key.scope, error = %e, "stored idempotent outcome is unreadable");
+                Err(LedgerError::Storage)
+            }
+        }
     }
 
     pub async fn create_account(

@@ -231,6 +231,32 @@ async fn select_in_i64(
     Ok(rows)
 }
 
+async fn read_idempotency(
+    conn: &mut DbConn,
+    key: &crate::ledger::model::IdempotencyKey,
+) -> Result<Option<StoredIdempotency>, StorageError> {
+    let row = sqlx::query(
+        "SELECT scope, key, request_hash, outcome, created_at_ms FROM idempotency_keys \
+         WHERE scope = $1 AND key = $2",
+    )
+    .bind(key.scope.clone())
+    .bind(key.key.clone())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(StoredIdempotency {
+            key: crate::ledger::model::IdempotencyKey {
+                scope: row.try_get("scope")?,
+                key: row.try_get("key")?,
+            },
+            request_hash: row.try_get("request_hash")?,
+            outcome: row.try_get("outcome")?,
+            created_at_ms: row.try_get("created_at_ms")?,
+        })
+    })
+    .transpose()
+}
+
 /// Loads what a batch needs. The caller has locked the head already.
 async fn load_needs(
     conn: &mut DbConn,
@@ -878,6 +904,14 @@ macro_rules! impl_ledger_reads {
             async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_account(&mut conn, id).await
+            }
+
+            async fn idempotency(
+                &self,
+                key: &crate::ledger::model::IdempotencyKey,
+            ) -> Result<Option<StoredIdempotency>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_idempotency(&mut conn, key).await
             }
 
             async fn statement(

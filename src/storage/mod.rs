@@ -353,6 +353,12 @@ pub trait LedgerReads: Send + Sync {
     /// One account with its balances (no lock).
     async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError>;
 
+    /// The answer stored under an idempotency key, if any (no lock).
+    async fn idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredIdempotency>, StorageError>;
+
     /// Statement lines of an account after `after_seq`, in (seq, index) order; a transaction's
     /// lines are never split across pages.
     async fn statement(
