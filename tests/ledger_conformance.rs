@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use paygate::{
     ledger::{
-        AccountStatus, BalanceConstraint, CounterCheck, HoldState, IdempotencyKey, Ledger,
+        AccountStatus, BalanceConstraint, Command, CounterCheck, HoldState, IdempotencyKey, Ledger,
         LedgerError, Metadata, NewAccount, NewHold, NewPending, PendingState, Side,
         TransactionKind, verify,
     },
@@ -784,6 +784,56 @@ async fn error_idempotency_key_reused(backend: Backend) {
     finish(db, ledger).await;
 }
 
+async fn a_stored_request_is_answered_without_submitting(backend: Backend) {
+    let (db, ledger, source) = setup(backend).await;
+    let a = customer(&ledger, 0).await;
+    let (paid, refused) = (key(), key());
+    assert_eq!(
+        ledger.answered_request(&paid, "pay a 10").await.unwrap(),
+        None
+    );
+    let posted_first = ledger
+        .submit_request(
+            paid.clone(),
+            "pay a 10",
+            Command::Post(transfer(source, a, 10)),
+        )
+        .await
+        .unwrap();
+    let err = ledger
+        .submit_request(
+            refused.clone(),
+            "a pays 99",
+            Command::Post(transfer(a, source, 99)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "INSUFFICIENT_FUNDS");
+    // The first answers, success and refusal alike, and nothing moved by asking.
+    assert_eq!(
+        ledger.answered_request(&paid, "pay a 10").await.unwrap(),
+        Some(Ok(posted_first))
+    );
+    assert_eq!(
+        ledger
+            .answered_request(&refused, "a pays 99")
+            .await
+            .unwrap(),
+        Some(Err(err))
+    );
+    assert_eq!(
+        ledger
+            .answered_request(&paid, "pay a 11")
+            .await
+            .unwrap_err(),
+        LedgerError::IdempotencyKeyReused {
+            key: paid.key.clone()
+        }
+    );
+    assert_eq!(posted(&ledger, a).await, 10);
+    finish(db, ledger).await;
+}
+
 async fn error_invalid_request(backend: Backend) {
     let (db, ledger, source) = setup(backend).await;
     let a = customer(&ledger, 0).await;
@@ -930,6 +980,7 @@ on_both_backends!(
     holds_are_placed_released_and_captured,
     reversal_restores_balances_and_points_at_the_original,
     replay_returns_the_first_answer_including_a_failure,
+    a_stored_request_is_answered_without_submitting,
     concurrent_identical_requests_execute_once,
     counters_accumulate_under_their_cap,
     account_status_freeze_unfreeze_close,

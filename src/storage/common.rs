@@ -243,18 +243,19 @@ async fn read_idempotency(
     .bind(key.key.clone())
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(StoredIdempotency {
-            key: crate::ledger::model::IdempotencyKey {
-                scope: row.try_get("scope")?,
-                key: row.try_get("key")?,
-            },
-            request_hash: row.try_get("request_hash")?,
-            outcome: row.try_get("outcome")?,
-            created_at_ms: row.try_get("created_at_ms")?,
-        })
+    row.as_ref().map(stored_idempotency_of).transpose()
+}
+
+fn stored_idempotency_of(row: &DbRow) -> Result<StoredIdempotency, StorageError> {
+    Ok(StoredIdempotency {
+        key: crate::ledger::model::IdempotencyKey {
+            scope: row.try_get("scope")?,
+            key: row.try_get("key")?,
+        },
+        request_hash: row.try_get("request_hash")?,
+        outcome: row.try_get("outcome")?,
+        created_at_ms: row.try_get("created_at_ms")?,
     })
-    .transpose()
 }
 
 /// Loads what a batch needs. The caller has locked the head already.
@@ -291,15 +292,7 @@ async fn load_needs(
              WHERE i.scope = v.column1 AND i.key = v.column2",
         );
         for row in qb.build().fetch_all(&mut *conn).await? {
-            loaded.idempotency.push(StoredIdempotency {
-                key: crate::ledger::model::IdempotencyKey {
-                    scope: row.try_get("scope")?,
-                    key: row.try_get("key")?,
-                },
-                request_hash: row.try_get("request_hash")?,
-                outcome: row.try_get("outcome")?,
-                created_at_ms: row.try_get("created_at_ms")?,
-            });
+            loaded.idempotency.push(stored_idempotency_of(&row)?);
         }
     }
 
