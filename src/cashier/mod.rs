@@ -2111,8 +2111,6 @@ fn parse_account(field: &'static str, text: &str) -> Result<AccountId, CashierEr
         .ok_or_else(|| CashierError::invalid(field, "an account id"))
 }
 
-/// An id derived from the caller's idempotency key, so a replayed request finds what the first
-/// one created.
 /// The order a `Pay` request pays (for a static merchant code, the one it creates); `None`
 /// when the request names none it could have paid.
 fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
@@ -2132,6 +2130,8 @@ fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// An id derived from the caller's idempotency key, so a replayed request finds what the first
+/// one created.
 fn derive_id(prefix: &str, caller: &str, request_id: &str) -> String {
     let digest = Sha256::digest(format!("{prefix}\0{caller}\0{request_id}"));
     format!("{prefix}{}", hex::encode(&digest[..12]))

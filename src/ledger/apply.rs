@@ -231,10 +231,38 @@ struct Slot {
     balance: Balance,
 }
 
-struct StoredOutcome {
+pub(crate) struct StoredOutcome {
     request_hash: String,
     /// `None`: the stored text could not be read back.
     outcome: Option<Result<Outcome, LedgerError>>,
+}
+
+impl StoredOutcome {
+    pub(crate) fn decode(stored: &StoredIdempotency) -> StoredOutcome {
+        StoredOutcome {
+            request_hash: stored.request_hash.clone(),
+            outcome: serde_json::from_str(&stored.outcome).ok(),
+        }
+    }
+
+    /// The first answer for a request with `request_hash` under `key` (the inner result, a
+    /// success or a stored refusal); the outer error refuses the request itself: another
+    /// request under the key, or an answer that cannot be read back.
+    pub(crate) fn answer(
+        &self,
+        key: &IdempotencyKey,
+        request_hash: &str,
+    ) -> Result<Result<Outcome, LedgerError>, LedgerError> {
+        if self.request_hash != request_hash {
+            return Err(LedgerError::IdempotencyKeyReused {
+                key: key.key.clone(),
+            });
+        }
+        self.outcome.clone().ok_or_else(|| {
+            tracing::error!(scope = %key.scope, "stored idempotent outcome is unreadable");
+            LedgerError::Storage
+        })
+    }
 }
 
 /// The batch's view of the ledger, updated by each command that succeeds.
@@ -264,14 +292,8 @@ impl BatchState {
             .idempotency
             .into_iter()
             .map(|s| {
-                let outcome = serde_json::from_str(&s.outcome).ok();
-                (
-                    s.key,
-                    StoredOutcome {
-                        request_hash: s.request_hash,
-                        outcome,
-                    },
-                )
+                let outcome = StoredOutcome::decode(&s);
+                (s.key, outcome)
             })
             .collect();
         let stored: HashMap<AccountId, (Slot, u32)> = loaded
@@ -315,18 +337,9 @@ impl BatchState {
         if let Some(key) = &item.key
             && let Some(stored) = self.idempotency.get(key)
         {
-            if stored.request_hash != item.fingerprint {
-                return Err(LedgerError::IdempotencyKeyReused {
-                    key: key.key.clone(),
-                });
-            }
-            return match &stored.outcome {
-                Some(outcome) => outcome.clone(),
-                None => {
-                    tracing::error!(scope = %key.scope, "stored idempotent outcome is unreadable");
-                    Err(LedgerError::Storage)
-                }
-            };
+            return stored
+                .answer(key, &item.fingerprint)
+                .and_then(|first| first);
         }
         let (result, parts) = {
             let mut scratch = Scratch::new(self);

@@ -237,18 +237,9 @@ impl Ledger {
         let Some(stored) = self.inner.storage.idempotency(key).await? else {
             return Ok(None);
         };
-        if stored.request_hash != request_hash(request_fingerprint) {
-            return Err(LedgerError::IdempotencyKeyReused {
-                key: key.key.clone(),
-            });
-        }
-        match serde_json::from_str(&stored.outcome) {
-            Ok(outcome) => Ok(Some(outcome)),
-            Err(e) => {
-                tracing::error!(scope = %key.scope, error = %e, "stored idempotent outcome is unreadable");
-                Err(LedgerError::Storage)
-            }
-        }
+        apply::StoredOutcome::decode(&stored)
+            .answer(key, &request_hash(request_fingerprint))
+            .map(Some)
     }
 
     pub async fn create_account(
