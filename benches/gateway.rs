@@ -6,6 +6,8 @@
 //! - `PAYGATE_BENCH_CALLS`: calls per RPC (default 20,000)
 //! - `PAYGATE_BENCH_CONCURRENCY`: concurrent callers (default 64)
 //! - `PAYGATE_BENCH_CONNECTIONS`: HTTP/2 connections they share (default 4)
+// A benchmark is a test tool: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     sync::Arc,

@@ -14,6 +14,8 @@
 //! Before and after the SQLite runs it measures the machine's own SQLite speed (the yardstick
 //! the targets were set against): this virtual machine's disk and CPU vary by a fifth
 //! from one hour to the next, so each figure is printed beside the speed of the moment.
+// A benchmark is a test tool: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     sync::Arc,
@@ -27,7 +29,7 @@ use paygate::{
         NewTransaction, Side,
     },
     money::{Currency, Money},
-    storage::{self, Storage},
+    storage::{self, LedgerStore},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sqlx::Connection;
@@ -95,12 +97,12 @@ fn pct(lat: &[Duration], p: f64) -> f64 {
     lat[i].as_secs_f64() * 1_000.0
 }
 
-async fn bench_backend(name: &str, storage: Arc<dyn Storage>) {
+async fn bench_backend(name: &str, storage: Arc<dyn LedgerStore>) {
     let accounts: usize = env_or("PAYGATE_BENCH_ACCOUNTS", 100_000);
     let transfers: usize = env_or("PAYGATE_BENCH_TRANSFERS", 200_000);
     let submitters: usize = env_or("PAYGATE_BENCH_SUBMITTERS", 64);
     let config = LedgerConfig::default();
-    let ledger = Ledger::start(storage.clone(), &config)
+    let ledger = Ledger::start(storage.clone(), &config, paygate::clock::Clock::system())
         .await
         .expect("ledger starts");
 
@@ -114,6 +116,7 @@ async fn bench_backend(name: &str, storage: Arc<dyn Storage>) {
             overdraft_minor: 1_000_000_000_000,
         },
         metadata: Metadata::new(),
+        profile: None,
     };
     let ids = Arc::new(std::sync::Mutex::new(vec![AccountId(0); accounts]));
     let (l, s, ids2) = (ledger.clone(), spec.clone(), ids.clone());

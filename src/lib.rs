@@ -11,10 +11,13 @@
 //!   statements); no gRPC types.
 //! - [`clearing`]: clearing-network clients behind one trait (on-us so far).
 //! - [`ledger`]: the double-entry ledger core (batched, two-phase, idempotent) every service
-//!   posts through.
-//! - [`storage`]: SQLite and PostgreSQL behind one trait, with embedded migrations.
+//!   posts through. It owns the storage port ([`ledger::store`]) and the one write path: a
+//!   service's state commits in the same batch as its posting.
+//! - [`storage`]: the SQLite and PostgreSQL adapters of that port, with embedded migrations;
+//!   chosen in [`server`], imported by nothing above the ledger.
 //! - [`money`]: exact amounts in ISO 4217 currencies.
 //! - [`config`]: the one typed configuration tree.
+//! - [`clock`]: the injectable clock (system in production, manual in tests).
 //! - [`secrets`]: the server secret: card tokens, person keys, page-token signatures.
 //! - [`tls`]: certificates and the caller identity in them.
 //! - [`telemetry`]: logs and metrics.
@@ -24,6 +27,7 @@ pub mod admin;
 pub mod cashier;
 pub mod clearing;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod ledger;

@@ -14,6 +14,7 @@ use crate::{
     admin,
     cashier::{CashierError, CashierService},
     clearing::on_us::OnUsClient,
+    clock::Clock,
     config::Config,
     grpc::{
         account::AccountApi,
@@ -27,7 +28,7 @@ use crate::{
     },
     ledger::{Ledger, LedgerError},
     secrets::{SecretError, Secrets},
-    storage::{self, Storage, StorageError},
+    storage::{self, LedgerStore, StorageError},
     telemetry::Metrics,
     tls::{self, TlsError},
 };
@@ -67,7 +68,7 @@ pub struct Gateway {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     metrics: Metrics,
-    storage: Arc<dyn Storage>,
+    store: Arc<dyn LedgerStore>,
     ledger: Ledger,
     accounts: AccountService,
     cashier: CashierService,
@@ -77,6 +78,12 @@ impl Gateway {
     /// Loads TLS (creating the development PKI on first start when configured to), and binds the
     /// gRPC and admin listeners. Port 0 picks a free port; see [`Gateway::local_addr`].
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
+        Gateway::bind_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Gateway::bind`] with a given clock: tests pass a manual one and advance it instead of
+    /// sleeping through expiries and TTLs.
+    pub async fn bind_with_clock(config: Config, clock: Clock) -> Result<Gateway, ServeError> {
         let client_names: Vec<&str> = config.callers.iter().map(|c| c.name.as_str()).collect();
         if tls::ensure_dev_pki(&config.tls, &client_names)? {
             tracing::warn!(
@@ -87,17 +94,17 @@ impl Gateway {
         let tls = tls::server_tls_config(&config.tls)?;
         let secrets =
             Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)?;
-        let storage = storage::connect(&config.database).await?;
-        let ledger = Ledger::start(storage.clone(), &config.ledger).await?;
+        // The one place an adapter of the ledger's storage port is chosen.
+        let store = storage::connect(&config.database).await?;
+        let ledger = Ledger::start(store.clone(), &config.ledger, clock).await?;
         let accounts = AccountService::start(
             ledger.clone(),
-            storage.clone(),
             Arc::new(OnUsClient),
             secrets,
             &config.accounts,
         )
         .await?;
-        let cashier = CashierService::start(accounts.clone(), storage.clone(), &config.cashier)?;
+        let cashier = CashierService::start(accounts.clone(), ledger.clone(), &config.cashier)?;
         let listener = bind(config.server.listen).await?;
         let admin_listener = if config.admin.enabled {
             Some(bind(config.admin.listen).await?)
@@ -110,7 +117,7 @@ impl Gateway {
             listener,
             admin_listener,
             metrics: Metrics::new(),
-            storage,
+            store,
             ledger,
             accounts,
             cashier,
@@ -144,7 +151,7 @@ impl Gateway {
             listener,
             admin_listener,
             metrics,
-            storage,
+            store,
             ledger,
             accounts,
             cashier,
@@ -267,7 +274,7 @@ impl Gateway {
         // Every call has ended: finish the queued ledger batches, then close the database.
         expiry_sweeper.abort();
         ledger.shutdown().await;
-        storage.close().await;
+        store.close().await;
         tracing::info!("paygate stopped");
         result
     }

@@ -1,6 +1,7 @@
 //! AccountService, black-box over mutual TLS: every RPC does what the contract says.
 //! Refusals are in `accounts_refusals.rs`, class limits in `accounts_limits.rs`, idempotency,
 //! scope and the ledger check in `accounts_access.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! AccountService, black-box over mutual TLS: idempotency keys, the callers' account scope and
 //! method grants, and a ledger that verifies clean after a mixed run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

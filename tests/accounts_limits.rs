@@ -1,6 +1,7 @@
 //! The class rules of electronic accounts, black-box over mutual TLS: every limit refuses with
 //! FAILED_PRECONDITION / LIMIT_EXCEEDED naming the rule, the window and what remains, and holds
 //! exactly under concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! AccountService refusals, black-box over mutual TLS: each with its exact gRPC code and
 //! `ErrorInfo.reason`, and nothing moved. Class limits are in `accounts_limits.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The `paygate` binary as an operator runs it: first start on the embedded defaults creates the
 //! development PKI and serves over mTLS; SIGTERM lets an in-flight call finish, then it exits 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! CashierService, black-box over mutual TLS: merchants, orders, every payment method and
 //! scenario, refunds and merchant notifications. Failure paths first in each section.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Card refunds whose network declines or never answers. The on-us client always succeeds, so
 //! these run the services in-process over a real SQLite ledger with a scripted clearing client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 
@@ -55,15 +56,18 @@ async fn world(credit_outcome: ClearingOutcome) -> World {
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.path().join("paygate.db").display());
     let storage = storage::connect(&config.database).await.expect("storage");
-    let ledger = Ledger::start(storage.clone(), &config.ledger)
-        .await
-        .expect("ledger");
+    let ledger = Ledger::start(
+        storage.clone(),
+        &config.ledger,
+        paygate::clock::Clock::system(),
+    )
+    .await
+    .expect("ledger");
     let network = Arc::new(ScriptedNetwork {
         credit_outcome: Mutex::new(credit_outcome),
     });
     let accounts = AccountService::start(
         ledger.clone(),
-        storage.clone(),
         network,
         Secrets::from_secret(&[9u8; 32]),
         &config.accounts,
@@ -71,7 +75,7 @@ async fn world(credit_outcome: ClearingOutcome) -> World {
     .await
     .expect("accounts");
     let cashier =
-        CashierService::start(accounts.clone(), storage, &config.cashier).expect("cashier");
+        CashierService::start(accounts.clone(), ledger.clone(), &config.cashier).expect("cashier");
     let bank = Caller {
         name: "core-banking".to_owned(),
         scope: AccountScope::All,
@@ -255,7 +259,7 @@ async fn a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_mon
             EventType::RefundFailed
         ]
     );
-    let report = verify(w.ledger.storage().as_ref()).await.expect("verify");
+    let report = verify(w.ledger.store().as_ref()).await.expect("verify");
     assert!(report.is_clean(), "{report}");
 }
 
@@ -286,6 +290,6 @@ async fn a_card_refund_the_network_never_answers_stays_processing_with_the_funds
             EventType::RefundProcessing
         ]
     );
-    let report = verify(w.ledger.storage().as_ref()).await.expect("verify");
+    let report = verify(w.ledger.store().as_ref()).await.expect("verify");
     assert!(report.is_clean(), "{report}");
 }

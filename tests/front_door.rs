@@ -1,4 +1,5 @@
 //! The front door, black-box over mutual TLS: who gets in, who is refused, and how.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

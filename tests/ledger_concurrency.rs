@@ -1,6 +1,7 @@
 //! Concurrency: many tasks, and two `paygate ledger stress` processes on one database, hammer a
 //! few accounts with transfers that would overdraw them if interleaved wrongly. Afterwards
 //! `verify` is clean, no balance is negative and money is conserved.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -82,6 +83,8 @@ async fn two_processes_never_overdraw(backend: Backend) {
             .args([
                 "ledger",
                 "stress",
+                "--scratch-database",
+                "--force",
                 "--database-url",
                 &url,
                 "--accounts",

@@ -1,5 +1,6 @@
 //! Conformance of the ledger on both back ends: every operation, and every error variant with
 //! its own test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -855,6 +856,7 @@ async fn error_invalid_request(backend: Backend) {
                 kind: String::new(),
                 constraint: BalanceConstraint::None,
                 metadata: Metadata::new(),
+                profile: None,
             },
         )
         .await
@@ -870,7 +872,9 @@ async fn error_overloaded(backend: Backend) {
         batch_size_max: 1,
         ..ledger_config()
     };
-    let ledger = Ledger::start(db.storage.clone(), &config).await.unwrap();
+    let ledger = Ledger::start(db.storage.clone(), &config, paygate::clock::Clock::system())
+        .await
+        .unwrap();
     let source = internal(&ledger).await;
     let a = customer(&ledger, 0).await;
     let answers =

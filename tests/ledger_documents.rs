@@ -1,5 +1,6 @@
 //! Documents and the outbox on both back ends: a ledger command writes versioned documents and
 //! outbox events in the same database transaction as its posting — all of it or none of it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

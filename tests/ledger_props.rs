@@ -2,6 +2,7 @@
 //! balances; the sum of all balances per currency stays zero; no constrained account goes below
 //! its floor; each balance equals the sum of its entries; replaying any request with its key
 //! changes nothing. `PAYGATE_PROPTEST_CASES` raises the case count (default 12 per back end).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -308,7 +309,7 @@ async fn run_case(ledger: &Ledger, ops: Vec<Op>, overdrafts: Vec<i64>) {
     }
     assert_eq!(case.balances().await, before);
     // Chain, balances from entries, sums per currency: the whole ledger.
-    let report = verify(ledger.storage().as_ref()).await.unwrap();
+    let report = verify(ledger.store().as_ref()).await.unwrap();
     assert!(report.is_clean(), "{report}");
 }
 

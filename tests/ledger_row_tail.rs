@@ -2,12 +2,14 @@
 //! the journal without rewriting their rows (reads add the row's journal tail), a long tail is
 //! folded back into the row, and a process's account cache never outlives another process's
 //! write.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use paygate::{
+    ledger::store::ROW_TAIL_ENTRIES_MAX,
     ledger::{AccountId, LedgerError, Metadata, NewHold, verify},
-    storage::{self, ROW_TAIL_ENTRIES_MAX},
+    storage,
 };
 use support::*;
 
@@ -112,9 +114,13 @@ async fn another_process_write_is_never_hidden_by_the_cache(backend: Backend) {
     let db = TestDb::new(backend).await;
     let first = start(&db).await;
     let second_storage = storage::connect(&database_config(&db.url)).await.unwrap();
-    let second = paygate::ledger::Ledger::start(second_storage.clone(), &ledger_config())
-        .await
-        .unwrap();
+    let second = paygate::ledger::Ledger::start(
+        second_storage.clone(),
+        &ledger_config(),
+        paygate::clock::Clock::system(),
+    )
+    .await
+    .unwrap();
     let source = internal(&first).await;
     let a = customer(&first, 0).await;
     let b = customer(&first, 0).await;

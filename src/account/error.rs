@@ -92,8 +92,8 @@ impl AccountError {
     }
 }
 
-impl From<crate::storage::StorageError> for AccountError {
-    fn from(e: crate::storage::StorageError) -> Self {
+impl From<crate::ledger::store::StorageError> for AccountError {
+    fn from(e: crate::ledger::store::StorageError) -> Self {
         AccountError::Ledger(LedgerError::from(e))
     }
 }

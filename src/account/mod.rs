@@ -17,21 +17,20 @@ use tokio::sync::mpsc;
 pub use error::{AccountError, LimitAmount};
 pub use model::*;
 
-use self::rules::{BusinessCalendar, ClassRules, LimitCheck, now_ms};
+use self::rules::{BusinessCalendar, ClassRules, LimitCheck};
 use crate::{
     clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome},
     config::{AccountScope, AccountsConfig},
     ledger::{
         AccountId, AccountStatus, Balance, BalanceCap, BalanceConstraint, Command, CounterCheck,
         CounterRelease, Hold, HoldId, IdempotencyKey, Ledger, LedgerError, Metadata, NewAccount,
-        NewEntry, NewHold, NewPending, NewTransaction, Outcome, Side,
+        NewEntry, NewHold, NewPending, NewTransaction, Outcome, STATEMENT_PAGE_MAX, Side,
+        store::{
+            NewProfile, PROFILE_PAGE_MAX, ProfileFilter, ProfileQuery, ProfileRow, StatementQuery,
+        },
     },
     money::{Currency, Money, Sign},
     secrets::Secrets,
-    storage::{
-        Storage,
-        profiles::{ProfileFilter, ProfileQuery, ProfileRow, StatementQuery},
-    },
 };
 
 /// Longest caller-chosen request id.
@@ -53,7 +52,6 @@ pub struct AccountService {
 
 struct Inner {
     ledger: Ledger,
-    storage: Arc<dyn Storage>,
     clearing: Arc<dyn ClearingClient>,
     secrets: Secrets,
     rules: ClassRules,
@@ -68,7 +66,6 @@ impl AccountService {
     /// same accounts on every start).
     pub async fn start(
         ledger: Ledger,
-        storage: Arc<dyn Storage>,
         clearing: Arc<dyn ClearingClient>,
         secrets: Secrets,
         config: &AccountsConfig,
@@ -89,11 +86,7 @@ impl AccountService {
                 kind: AccountKind::BankInternal.as_str().to_owned(),
                 constraint: BalanceConstraint::None,
                 metadata: Metadata::from([("purpose".to_owned(), purpose.as_str().to_owned())]),
-            };
-            let account = ledger.create_account(key, spec).await?;
-            storage
-                .insert_profile(&ProfileRow {
-                    account_id: account.id.0,
+                profile: Some(Box::new(NewProfile {
                     kind: AccountKind::BankInternal.as_str().to_owned(),
                     currency: rules.currency.code().to_owned(),
                     owner_id: "bank".to_owned(),
@@ -106,17 +99,14 @@ impl AccountService {
                     agreement_id: None,
                     internal_purpose: Some(purpose.as_str().to_owned()),
                     opened_by: SYSTEM_SCOPE.to_owned(),
-                    freeze_reason: String::new(),
-                    opened_at_ms: account.created_at_ms,
-                    closed_at_ms: None,
-                })
-                .await?;
+                })),
+            };
+            let account = ledger.create_account(key, spec).await?;
             internal.insert(purpose.as_str(), account.id);
         }
         Ok(AccountService {
             inner: Arc::new(Inner {
                 ledger,
-                storage,
                 clearing,
                 secrets,
                 rules,
@@ -139,7 +129,7 @@ impl AccountService {
 
     /// Today's business date (日切-aware).
     pub fn today(&self) -> time::Date {
-        self.inner.calendar.today()
+        self.inner.calendar.date_at(self.inner.ledger.now_ms())
     }
 
     /// The clearing-network client cards are moved through.
@@ -289,6 +279,20 @@ impl AccountService {
             kind: req.kind.as_str().to_owned(),
             constraint: BalanceConstraint::DebitsMustNotExceedCredits { overdraft_minor: 0 },
             metadata,
+            profile: Some(Box::new(NewProfile {
+                kind: req.kind.as_str().to_owned(),
+                currency: currency.code().to_owned(),
+                owner_id: req.owner_id.clone(),
+                display_name: req.display_name.clone(),
+                parent_id: parent.map(|p| p.0),
+                person_key,
+                card_token: bound.as_ref().map(|c| c.token.clone()),
+                card_first_six: bound.as_ref().map(|c| c.first_six.clone()),
+                card_last_four: bound.as_ref().map(|c| c.last_four.clone()),
+                agreement_id: bound.as_ref().map(|c| c.agreement_id.clone()),
+                internal_purpose: None,
+                opened_by: caller.name.clone(),
+            })),
         };
         let command = Command::Guarded {
             inner: Box::new(Command::CreateAccount(spec)),
@@ -305,26 +309,8 @@ impl AccountService {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
-        let row = ProfileRow {
-            account_id: account.id.0,
-            kind: req.kind.as_str().to_owned(),
-            currency: currency.code().to_owned(),
-            owner_id: req.owner_id.clone(),
-            display_name: req.display_name.clone(),
-            parent_id: parent.map(|p| p.0),
-            person_key,
-            card_token: bound.as_ref().map(|c| c.token.clone()),
-            card_first_six: bound.as_ref().map(|c| c.first_six.clone()),
-            card_last_four: bound.as_ref().map(|c| c.last_four.clone()),
-            agreement_id: bound.as_ref().map(|c| c.agreement_id.clone()),
-            internal_purpose: None,
-            opened_by: caller.name.clone(),
-            freeze_reason: String::new(),
-            opened_at_ms: account.created_at_ms,
-            closed_at_ms: None,
-        };
-        let stored = i.storage.insert_profile(&row).await?;
-        let profile = Profile::from_row(stored)?;
+        // The profile was written in the same batch as the account.
+        let profile = self.profile(account.id).await?;
         // A replayed request answers with the account as it is now.
         let (current, _) = i.ledger.account(account.id).await?;
         Ok(profile.view(current.status))
@@ -341,7 +327,7 @@ impl AccountService {
     pub async fn list(
         &self,
         caller: &Caller,
-        filter: ProfileFilter,
+        filter: ListBy,
         kind: Option<AccountKind>,
         include_closed: bool,
         page_size: i32,
@@ -349,14 +335,14 @@ impl AccountService {
     ) -> Result<(Vec<AccountView>, String), AccountError> {
         let limit = self.page_size(page_size)?;
         match &filter {
-            ProfileFilter::Owner(owner) if owner.is_empty() || owner.len() > OWNER_ID_LEN_MAX => {
+            ListBy::Owner(owner) if owner.is_empty() || owner.len() > OWNER_ID_LEN_MAX => {
                 return Err(AccountError::invalid("owner_id", "1..=64 characters"));
             }
-            ProfileFilter::Parent(parent) => {
-                let master = self.profile(AccountId(*parent)).await?;
+            ListBy::Parent(parent) => {
+                let master = self.profile(*parent).await?;
                 self.check_scope(caller, &master)?;
             }
-            ProfileFilter::Owner(_) => {}
+            ListBy::Owner(_) => {}
         }
         let query_tag = short_hash(&format!(
             "{filter:?}|{}|{include_closed}",
@@ -383,9 +369,12 @@ impl AccountService {
         };
         let rows = self
             .inner
-            .storage
+            .ledger
             .profiles(&ProfileQuery {
-                filter,
+                filter: match filter {
+                    ListBy::Owner(owner) => ProfileFilter::Owner(owner),
+                    ListBy::Parent(parent) => ProfileFilter::Parent(parent.0),
+                },
                 kind: kind.map(|k| k.as_str().to_owned()),
                 include_closed,
                 after_id,
@@ -454,7 +443,7 @@ impl AccountService {
                 actual: amount.currency,
             }));
         }
-        let date = self.inner.calendar.today();
+        let date = self.today();
         let mut checks = self
             .inner
             .rules
@@ -660,17 +649,15 @@ impl AccountService {
             no_debit,
             no_credit,
             freeze,
+            reason: reason.to_owned(),
         };
         let updated = match self.submit(caller, request_id, command, &[]).await? {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
+        // The batch wrote the same reason to the profile.
         let frozen = matches!(updated.status, AccountStatus::Frozen { .. });
         let reason_now = if frozen { reason } else { "" };
-        self.inner
-            .storage
-            .set_freeze_reason(account.0, reason_now)
-            .await?;
         let mut profile = profile;
         profile.freeze_reason = reason_now.to_owned();
         Ok(profile.view(updated.status))
@@ -706,7 +693,7 @@ impl AccountService {
         let timeout_ms = match expires_at_ms {
             None => None,
             Some(at) => {
-                let left = at.saturating_sub(now_ms());
+                let left = at.saturating_sub(self.inner.ledger.now_ms());
                 if left <= 0 {
                     return Err(AccountError::invalid(
                         "expire_time",
@@ -783,7 +770,7 @@ impl AccountService {
             current.metadata.get("kind").map(String::as_str) == Some(HoldKind::Judicial.as_str());
         let mut checks = Vec::new();
         if !judicial {
-            let date = self.inner.calendar.today();
+            let date = self.today();
             let rules = &self.inner.rules;
             checks.extend(rules.outflow_checks(held.kind, held.id, amount.minor, date));
             checks.extend(rules.inflow_checks(target.kind, to, amount.minor, date));
@@ -835,7 +822,7 @@ impl AccountService {
         if profile.kind == AccountKind::PlatformMaster {
             let open_children = self
                 .inner
-                .storage
+                .ledger
                 .profiles(&ProfileQuery {
                     filter: ProfileFilter::Parent(account.0),
                     kind: None,
@@ -883,10 +870,8 @@ impl AccountService {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
-        let at_ms = now_ms();
-        self.inner.storage.set_closed(account.0, at_ms).await?;
-        let mut profile = profile;
-        profile.closed_at_ms.get_or_insert(at_ms);
+        // The batch wrote the close time to the profile.
+        let profile = self.profile(account).await?;
         Ok(profile.view(closed.status))
     }
 
@@ -1061,11 +1046,14 @@ impl AccountService {
     // ----- internals -----------------------------------------------------------------------
 
     async fn profile(&self, id: AccountId) -> Result<Profile, AccountError> {
-        let row = self.inner.storage.profile(id.0).await?.ok_or_else(|| {
-            AccountError::AccountNotFound {
-                account: id.to_string(),
-            }
-        })?;
+        let row =
+            self.inner
+                .ledger
+                .profile(id)
+                .await?
+                .ok_or_else(|| AccountError::AccountNotFound {
+                    account: id.to_string(),
+                })?;
         Profile::from_row(row)
     }
 
@@ -1250,12 +1238,12 @@ impl AccountService {
         } else {
             self.inner.ledger.account(profile.id).await?.1
         };
-        let date = self.inner.calendar.today();
+        let date = self.today();
         let usage = self.inner.rules.usage_keys(profile.kind, profile.id, date);
         let keys: Vec<String> = usage.iter().map(|c| c.counter.key.clone()).collect();
         let values: BTreeMap<String, i64> = self
             .inner
-            .storage
+            .ledger
             .counter_values(&keys)
             .await?
             .into_iter()
@@ -1298,7 +1286,7 @@ impl AccountService {
             available: money(available),
             business_date: date,
             limits,
-            as_of_ms: now_ms(),
+            as_of_ms: self.inner.ledger.now_ms(),
         })
     }
 
@@ -1309,13 +1297,13 @@ impl AccountService {
         loop {
             let children = self
                 .inner
-                .storage
+                .ledger
                 .profiles(&ProfileQuery {
                     filter: ProfileFilter::Parent(master.id.0),
                     kind: None,
                     include_closed: true,
                     after_id,
-                    limit: crate::storage::profiles::PROFILE_PAGE_MAX,
+                    limit: PROFILE_PAGE_MAX,
                 })
                 .await?;
             let Some(last) = children.last() else { break };
@@ -1336,7 +1324,7 @@ impl AccountService {
                     add(total.pending_credits_minor, b.pending_credits_minor)?;
                 total.held_minor = add(total.held_minor, b.held_minor)?;
             }
-            if children.len() < crate::storage::profiles::PROFILE_PAGE_MAX as usize {
+            if children.len() < PROFILE_PAGE_MAX as usize {
                 break;
             }
         }
@@ -1348,20 +1336,20 @@ impl AccountService {
         loop {
             let page = self
                 .inner
-                .storage
+                .ledger
                 .statement_page(&StatementQuery {
                     account_id: profile.id.0,
                     after: position,
                     from_ms: 0,
                     until_ms: i64::MAX,
-                    limit: crate::storage::profiles::STATEMENT_PAGE_MAX,
+                    limit: STATEMENT_PAGE_MAX,
                 })
                 .await?;
             let Some(last) = page.last() else {
                 return Ok(position);
             };
             position = (last.seq, last.idx);
-            if page.len() < crate::storage::profiles::STATEMENT_PAGE_MAX as usize {
+            if page.len() < STATEMENT_PAGE_MAX as usize {
                 return Ok(position);
             }
         }
@@ -1377,7 +1365,7 @@ impl AccountService {
     ) -> Result<Vec<StatementEntry>, AccountError> {
         let rows = self
             .inner
-            .storage
+            .ledger
             .statement_page(&StatementQuery {
                 account_id: profile.id.0,
                 after,

@@ -344,3 +344,10 @@ pub struct AccountFacts {
     /// Balance caps that apply to money flowing in (a Class III account's ceiling).
     pub balance_caps: Vec<crate::ledger::BalanceCap>,
 }
+
+/// Which accounts a listing returns: an owner's, or a platform master's sub-accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListBy {
+    Owner(String),
+    Parent(AccountId),
+}

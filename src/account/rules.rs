@@ -333,18 +333,6 @@ impl BusinessCalendar {
             - time::Duration::minutes(i64::from(self.cutover_minute));
         at.date()
     }
-
-    pub fn today(&self) -> Date {
-        self.date_at(now_ms())
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -84,8 +84,8 @@ impl CashierError {
     }
 }
 
-impl From<crate::storage::StorageError> for CashierError {
-    fn from(e: crate::storage::StorageError) -> Self {
+impl From<crate::ledger::store::StorageError> for CashierError {
+    fn from(e: crate::ledger::store::StorageError) -> Self {
         CashierError::from(AccountError::from(e))
     }
 }

@@ -29,12 +29,10 @@ use crate::{
     clearing::{CardDirection, CardInstruction, ClearingOutcome},
     config::CashierConfig,
     ledger::{
-        AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, IdempotencyKey,
+        AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, IdempotencyKey, Ledger,
         LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, Side,
-        TRANSACTION_ID_PLACEHOLDER, engine::now_ms,
     },
     money::{Currency, Money, Sign},
-    storage::Storage,
 };
 
 /// Longest caller-chosen request id.
@@ -94,7 +92,7 @@ pub struct CashierService {
 
 struct Inner {
     accounts: AccountService,
-    storage: Arc<dyn Storage>,
+    ledger: Ledger,
     config: CashierConfig,
     currency: Currency,
     limits: BarcodeLimits,
@@ -188,7 +186,7 @@ pub enum RefundKey {
 impl CashierService {
     pub fn start(
         accounts: AccountService,
-        storage: Arc<dyn Storage>,
+        ledger: Ledger,
         config: &CashierConfig,
     ) -> Result<CashierService, CashierError> {
         let currency = accounts.rules().currency;
@@ -222,7 +220,7 @@ impl CashierService {
         Ok(CashierService {
             inner: Arc::new(Inner {
                 accounts,
-                storage,
+                ledger,
                 config: config.clone(),
                 currency,
                 limits,
@@ -241,7 +239,7 @@ impl CashierService {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                match service.sweep_expired_orders(now_ms()).await {
+                match service.sweep_expired_orders(service.now_ms()).await {
                     Ok(_) => {}
                     Err(CashierError::Account(e))
                         if matches!(
@@ -268,10 +266,9 @@ impl CashierService {
             .unwrap_or_default();
         let due = self
             .inner
-            .storage
+            .ledger
             .documents_after(KIND_ORDER_EXPIRY, &cursor, EXPIRY_SWEEP_BATCH_MAX)
-            .await
-            .map_err(|e| CashierError::from(LedgerError::from(e)))?;
+            .await?;
         let mut done = 0;
         for entry in due {
             let Some((expires_at_ms, order_id)) = parse_expiry_key(&entry.id) else {
@@ -424,7 +421,7 @@ impl CashierService {
             products: req.products.clone(),
             allowed_callers: req.allowed_callers.clone(),
             static_qr_payload: format!("{QR_MERCHANT_PREFIX}{merchant_id}"),
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         let mut documents = vec![write_doc(KIND_MERCHANT, &merchant_id, 0, &merchant)?];
         if let Some(provider) = &provider {
@@ -483,7 +480,7 @@ impl CashierService {
             .scenario
             .ok_or_else(|| CashierError::invalid("scenario", "required"))?;
         let amount = self.amount(&req.amount)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_at_ms = match req.expires_at_ms {
             None => now.saturating_add(ms(self.inner.config.order_expiry_default_ms)),
             Some(at) if at <= now => {
@@ -556,7 +553,7 @@ impl CashierService {
         )
         .await
         .map_err(|e| self.conflict_is(e, "order"))?;
-        Ok(self.order_doc(&order_id).await?.0.as_of(now_ms()))
+        Ok(self.order_doc(&order_id).await?.0.as_of(self.now_ms()))
     }
 
     pub async fn order(&self, caller: &Caller, key: OrderKey) -> Result<Order, CashierError> {
@@ -574,7 +571,7 @@ impl CashierService {
         let (order, _) = self.order_doc(&id).await?;
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
-        Ok(order.as_of(now_ms()))
+        Ok(order.as_of(self.now_ms()))
     }
 
     pub async fn close_order(
@@ -595,7 +592,7 @@ impl CashierService {
         if self.succeeded_before(caller, request_id, &print).await? {
             return self.replayed_order(order_id).await;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut order = stored.clone().as_of(now);
         match order.status {
             OrderStatus::Created => {
@@ -627,7 +624,7 @@ impl CashierService {
         self.submit(caller, request_id, print, command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
-        Ok(self.order_doc(order_id).await?.0.as_of(now_ms()))
+        Ok(self.order_doc(order_id).await?.0.as_of(self.now_ms()))
     }
 
     // ----- paying --------------------------------------------------------------------------
@@ -781,7 +778,7 @@ impl CashierService {
         let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
         check_payer(&payer)?;
         let request_key = format!("{}/{request_id}", caller.name);
-        let now = now_ms();
+        let now = self.now_ms();
         // 18 digits, as wallets render them: "28" and 16 random digits.
         let code = format!("28{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
         let doc = PaymentCode {
@@ -851,7 +848,7 @@ impl CashierService {
             }
             return Err(CashierError::PaymentCodeUsed);
         }
-        if now_ms() >= code.expires_at_ms {
+        if self.now_ms() >= code.expires_at_ms {
             return Err(CashierError::PaymentCodeExpired);
         }
         let payer_id = AccountId(code.payer_account_id);
@@ -902,7 +899,7 @@ impl CashierService {
     ) -> Result<Vec<MethodOption>, CashierError> {
         let payer_id = parse_account("payer_account_id", payer_account_id)?;
         let (stored, _) = self.order_doc(order_id).await?;
-        let order = stored.as_of(now_ms());
+        let order = stored.as_of(self.now_ms());
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
         let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
         let order_refusal = match order.status {
@@ -1015,7 +1012,7 @@ impl CashierService {
         self.check_merchant(caller, &merchant).await?;
         let refund_id = derive_id("R", &caller.name, &req.request_id);
         let amount = self.amount(&req.amount)?;
-        let mut order = stored.as_of(now_ms());
+        let mut order = stored.as_of(self.now_ms());
         match order.status {
             OrderStatus::Succeeded => {}
             OrderStatus::Closed => {
@@ -1025,7 +1022,9 @@ impl CashierService {
             }
             OrderStatus::Created | OrderStatus::Processing | OrderStatus::Failed => {
                 // A replay of a refund that did succeed still answers with it.
-                if let Some((refund, _)) = self.load::<Refund>(KIND_REFUND, &refund_id).await? {
+                if let Some((refund, _)) =
+                    self.load_linked::<Refund>(KIND_REFUND, &refund_id).await?
+                {
                     return Ok(refund);
                 }
                 return Err(CashierError::OrderNotPaid {
@@ -1039,7 +1038,7 @@ impl CashierService {
             .ok_or_else(|| CashierError::from(LedgerError::Storage))?;
         let refundable = order.amount_minor - order.refunded_minor;
         if amount.minor > refundable {
-            if let Some((refund, _)) = self.load::<Refund>(KIND_REFUND, &refund_id).await? {
+            if let Some((refund, _)) = self.load_linked::<Refund>(KIND_REFUND, &refund_id).await? {
                 return Ok(refund);
             }
             let m = |minor: i64| Money::new(amount.currency, minor).to_decimal_string();
@@ -1057,7 +1056,7 @@ impl CashierService {
                 format!("at most {REFUNDS_PER_ORDER_MAX} refunds per order"),
             ));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         // Back along the original method: balance-funded payments go back to the payer's
         // account; a card payment goes back through the card's clearing suspense (the network
         // credits the card). The fee is kept (fee_refunded = 0): the merchant bears the whole
@@ -1086,7 +1085,7 @@ impl CashierService {
             },
             reason: req.reason.clone(),
             failure_reason: String::new(),
-            transaction_id: TRANSACTION_ID_PLACEHOLDER.to_owned(),
+            transaction_id: String::new(),
             created_at_ms: now,
             completed_at_ms: (!by_card).then_some(now),
         };
@@ -1171,7 +1170,7 @@ impl CashierService {
             self.finish_card_refund(caller, &req.request_id, &refund_id, outcome)
                 .await?;
         }
-        self.load::<Refund>(KIND_REFUND, &refund_id)
+        self.load_linked::<Refund>(KIND_REFUND, &refund_id)
             .await?
             .map(|(r, _)| r)
             .ok_or(CashierError::RefundNotFound { refund: refund_id })
@@ -1189,7 +1188,7 @@ impl CashierService {
         outcome: ClearingOutcome,
     ) -> Result<(), CashierError> {
         let (mut refund, refund_version) = self
-            .load::<Refund>(KIND_REFUND, refund_id)
+            .load_linked::<Refund>(KIND_REFUND, refund_id)
             .await?
             .ok_or_else(|| CashierError::RefundNotFound {
                 refund: refund_id.to_owned(),
@@ -1198,7 +1197,7 @@ impl CashierService {
             return Ok(());
         }
         let (mut order, order_version) = self.order_doc(&refund.order_id).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let (command_inner, event_type, step) = match outcome {
             ClearingOutcome::Unknown => {
                 tracing::warn!(refund = %refund_id, "card refund unanswered by the network; stays PROCESSING");
@@ -1283,7 +1282,7 @@ impl CashierService {
             }
         };
         let (refund, _) = self
-            .load::<Refund>(KIND_REFUND, &id)
+            .load_linked::<Refund>(KIND_REFUND, &id)
             .await?
             .ok_or(CashierError::RefundNotFound { refund: id.clone() })?;
         let (merchant, _) = self.merchant_doc(&refund.merchant_id).await?;
@@ -1329,11 +1328,11 @@ impl CashierService {
             }
         }
         let (tx, rx) = mpsc::channel(EVENTS_BUFFER);
-        let storage = self.inner.storage.clone();
+        let ledger = self.inner.ledger.clone();
         let poll = Duration::from_millis(self.inner.config.events_poll_interval_ms.max(1));
         tokio::spawn(async move {
             loop {
-                let events = match storage
+                let events = match ledger
                     .outbox_after(&streams, position, EVENTS_BATCH_MAX)
                     .await
                 {
@@ -1346,7 +1345,10 @@ impl CashierService {
                 for stored in events {
                     position = stored.seq;
                     let event = match serde_json::from_str::<Event>(&stored.body) {
-                        Ok(event) => event,
+                        Ok(mut event) => {
+                            event.link_transaction(stored.transaction);
+                            event
+                        }
                         Err(e) => {
                             tracing::error!(seq = stored.seq, error = %e, "unreadable outbox event");
                             let _ = tx.send(Err(CashierError::from(LedgerError::Storage))).await;
@@ -1395,6 +1397,29 @@ impl CashierService {
         Err(not_permitted(caller, &merchant.merchant_id))
     }
 
+    /// Now, by the ledger's clock.
+    fn now_ms(&self) -> i64 {
+        self.inner.ledger.now_ms()
+    }
+
+    /// A document that may describe a posting: its body, with the journal transaction of the
+    /// command that wrote it linked in (see [`Linked`]).
+    async fn load_linked<T: DeserializeOwned + Linked>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(T, u64)>, CashierError> {
+        if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
+            return Ok(None);
+        }
+        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
+            return Ok(None);
+        };
+        let mut value: T = decode_document(kind, id, &doc.body)?;
+        value.link_transaction(doc.transaction);
+        Ok(Some((value, doc.version)))
+    }
+
     async fn load<T: DeserializeOwned>(
         &self,
         kind: &str,
@@ -1403,13 +1428,10 @@ impl CashierService {
         if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
             return Ok(None);
         }
-        let Some(doc) = self.inner.storage.document(kind, id).await? else {
+        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_str(&doc.body).map_err(|e| {
-            tracing::error!(kind, id, error = %e, "unreadable document");
-            CashierError::from(LedgerError::Storage)
-        })?;
+        let value = decode_document(kind, id, &doc.body)?;
         Ok(Some((value, doc.version)))
     }
 
@@ -1422,7 +1444,7 @@ impl CashierService {
     }
 
     async fn order_doc(&self, id: &str) -> Result<(Order, u64), CashierError> {
-        self.load(KIND_ORDER, id)
+        self.load_linked(KIND_ORDER, id)
             .await?
             .ok_or_else(|| CashierError::OrderNotFound {
                 order: id.to_owned(),
@@ -1435,7 +1457,7 @@ impl CashierService {
             return Err(CashierError::invalid("order_id", "required"));
         }
         let (stored, version) = self.order_doc(id).await?;
-        let order = stored.clone().as_of(now_ms());
+        let order = stored.clone().as_of(self.now_ms());
         match order.status {
             OrderStatus::Created => Ok((stored, version)),
             OrderStatus::Closed if order.close_reason == "EXPIRED" => {
@@ -1470,7 +1492,7 @@ impl CashierService {
     }
 
     async fn replayed_order(&self, id: &str) -> Result<Order, CashierError> {
-        Ok(self.order_doc(id).await?.0.as_of(now_ms()))
+        Ok(self.order_doc(id).await?.0.as_of(self.now_ms()))
     }
 
     /// The payer, in the caller's scope, able to pay this order's currency.
@@ -1501,7 +1523,7 @@ impl CashierService {
         subject: &str,
         scenario: Scenario,
     ) -> Order {
-        let now = now_ms();
+        let now = self.now_ms();
         Order {
             order_id: order_id.to_owned(),
             merchant_id: merchant.merchant_id.clone(),
@@ -1601,7 +1623,7 @@ impl CashierService {
         let keys: Vec<String> = checks.iter().map(|c| c.counter.key.clone()).collect();
         let used: std::collections::BTreeMap<String, i64> = self
             .inner
-            .storage
+            .ledger
             .counter_values(&keys)
             .await?
             .into_iter()
@@ -1718,7 +1740,7 @@ impl CashierService {
         ];
         entries.retain(|e| e.amount.minor > 0);
         let checks = self.limit_checks(payer, order.amount_minor, barcode);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut events = Vec::new();
         if created_now {
             order.event_sequence += 1;
@@ -1734,7 +1756,7 @@ impl CashierService {
             net_minor,
             network: None,
             network_reference: String::new(),
-            transaction_id: TRANSACTION_ID_PLACEHOLDER.to_owned(),
+            transaction_id: String::new(),
             risk_level: match barcode {
                 Some(Barcode::Dynamic(r)) => Some(r),
                 Some(Barcode::Static) | None => None,
@@ -1823,7 +1845,7 @@ impl CashierService {
         let network = self.inner.accounts.clearing().network().as_str().to_owned();
         // Phase 1: reserve the order, with the payer's class limits counted.
         let checks = self.limit_checks(payer, order.amount_minor, None);
-        let now = now_ms();
+        let now = self.now_ms();
         order.status = OrderStatus::Processing;
         order.payment = Some(Payment {
             method: Method::BoundCard,
@@ -1866,7 +1888,7 @@ impl CashierService {
         // The reservation may be a replay: continue from the order as stored.
         let (mut order, version) = self.order_doc(&order.order_id).await?;
         if order.status != OrderStatus::Processing {
-            return Ok(order.as_of(now_ms()));
+            return Ok(order.as_of(self.now_ms()));
         }
         let Some(mut payment) = order.payment.clone() else {
             return Err(CashierError::from(LedgerError::Storage));
@@ -1879,13 +1901,13 @@ impl CashierService {
             amount,
         };
         let outcome = self.inner.accounts.clearing().submit(&instruction).await;
-        let now = now_ms();
+        let now = self.now_ms();
         let settle_key = format!("{request_id}#settle");
         let (command, _) = match outcome {
             ClearingOutcome::Unknown => return Ok(order.as_of(now)),
             ClearingOutcome::Succeeded { network_reference } => {
                 payment.network_reference = network_reference;
-                payment.transaction_id = TRANSACTION_ID_PLACEHOLDER.to_owned();
+                payment.transaction_id = String::new();
                 order.payment = Some(payment.clone());
                 order.status = OrderStatus::Succeeded;
                 order.paid_at_ms = Some(now);
@@ -2001,6 +2023,17 @@ fn guarded(
         documents,
         events,
     }
+}
+
+fn decode_document<T: DeserializeOwned>(
+    kind: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, CashierError> {
+    serde_json::from_str(body).map_err(|e| {
+        tracing::error!(kind, id, error = %e, "unreadable document");
+        CashierError::from(LedgerError::Storage)
+    })
 }
 
 fn write_doc<T: Serialize>(

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::TransactionId;
+
 /// Payment scenario (支付场景).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -300,4 +302,44 @@ pub struct MethodOption {
     pub spendable_minor: Option<i64>,
     pub agreement_id: String,
     pub masked_card_number: String,
+}
+
+/// A record that names the journal transaction it describes. The ledger links a document or
+/// event to the posting of the command that wrote it (a typed column, not text in the body);
+/// a record whose id is still empty takes that link when it is read.
+pub trait Linked {
+    fn link_transaction(&mut self, transaction: Option<TransactionId>);
+}
+
+fn link(field: &mut String, transaction: Option<TransactionId>) {
+    if field.is_empty()
+        && let Some(t) = transaction
+    {
+        *field = t.to_string();
+    }
+}
+
+impl Linked for Order {
+    fn link_transaction(&mut self, transaction: Option<TransactionId>) {
+        if let Some(payment) = &mut self.payment {
+            link(&mut payment.transaction_id, transaction);
+        }
+    }
+}
+
+impl Linked for Refund {
+    fn link_transaction(&mut self, transaction: Option<TransactionId>) {
+        link(&mut self.transaction_id, transaction);
+    }
+}
+
+impl Linked for Event {
+    /// An event is appended by the command that posted what it reports: a refund event's
+    /// posting is the refund's, otherwise the payment's.
+    fn link_transaction(&mut self, transaction: Option<TransactionId>) {
+        match &mut self.refund {
+            Some(refund) => refund.link_transaction(transaction),
+            None => self.order.link_transaction(transaction),
+        }
+    }
 }

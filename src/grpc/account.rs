@@ -9,14 +9,13 @@ use tonic::{Request, Response, Status};
 use crate::{
     account::{
         self, AccountError, AccountKind, AccountService, AccountView, BalanceView, Caller,
-        CardMovement, EntryType, FreezeChange, HoldKind, HoldView, MoneyText, OpenAccount,
+        CardMovement, EntryType, FreezeChange, HoldKind, HoldView, ListBy, MoneyText, OpenAccount,
         PersonIdentity, PlaceHold, ProcessingStatus, StatementEntry, WatchEventKind,
     },
     clearing::Network,
     grpc::{gate::CallContext, pb},
     ledger::{AccountId, AccountStatus, HoldId, HoldState},
     money::Money,
-    storage::profiles::ProfileFilter,
 };
 
 /// The gRPC face of the account service.
@@ -92,9 +91,9 @@ impl pb::account_service_server::AccountService for AccountApi {
         let caller = caller_of(&request)?;
         let r = request.into_inner();
         let filter = match r.filter {
-            Some(pb::list_accounts_request::Filter::OwnerId(owner)) => ProfileFilter::Owner(owner),
+            Some(pb::list_accounts_request::Filter::OwnerId(owner)) => ListBy::Owner(owner),
             Some(pb::list_accounts_request::Filter::ParentAccountId(parent)) => {
-                ProfileFilter::Parent(account_id("parent_account_id", &parent)?.0)
+                ListBy::Parent(account_id("parent_account_id", &parent)?)
             }
             None => {
                 return Err(

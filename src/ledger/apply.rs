@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     error::LedgerError,
-    hash,
+    hash::{self, hash_to_hex},
     model::{
         ACCOUNT_KIND_LEN_MAX, Account, AccountId, AccountStatus, Balance, BalanceCap,
         BalanceConstraint, COUNTER_CHECKS_MAX, COUNTER_KEY_LEN_MAX, CounterCheck, CounterRelease,
@@ -22,18 +22,15 @@ use super::{
         EVENTS_PER_COMMAND_MAX, Entry, Hold, HoldId, HoldState, ID_MAX, IdempotencyKey,
         LINKED_TRANSACTIONS_MAX, METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX,
         Metadata, NewAccount, NewHold, NewPending, NewTransaction, OutboxEvent, Pending, PendingId,
-        PendingState, Posted, REASON_LEN_MAX, Side, StoredDocument, TRANSACTION_ID_PLACEHOLDER,
-        TransactionId, TransactionKind,
+        PendingState, Posted, REASON_LEN_MAX, Side, StoredDocument, TransactionId, TransactionKind,
     },
-};
-use crate::{
-    money::{Currency, Money},
-    storage::{
+    store::{
         BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, HoldResolution, LoadedAccount,
-        LoadedBatch, PendingResolution, ROW_TAIL_ENTRIES_MAX, ReversalTarget, StoredEventRow,
-        StoredIdempotency, TransactionRow, hash_to_hex,
+        LoadedBatch, PendingResolution, ProfileChange, ProfileRow, ROW_TAIL_ENTRIES_MAX,
+        ReversalTarget, StoredEventRow, StoredIdempotency, TransactionRow,
     },
 };
+use crate::money::{Currency, Money};
 
 /// A mutating request, as the batcher receives it. Its JSON encoding is its canonical form for
 /// the idempotency fingerprint.
@@ -79,6 +76,9 @@ pub enum Command {
         no_debit: bool,
         no_credit: bool,
         freeze: bool,
+        /// Why: kept on the account's profile while it stays frozen (empty once it is not).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
     },
     /// Internal (the sweeper): void a pending transfer whose deadline passed.
     ExpirePending {
@@ -407,6 +407,8 @@ impl BatchState {
         let w = &mut self.writes;
         w.documents.extend(p.documents);
         w.events.extend(p.events);
+        w.profiles.extend(p.profiles);
+        w.profile_changes.extend(p.profile_changes);
         w.transactions.extend(p.transactions);
         w.entries.extend(p.entries);
         w.new_pendings.extend(p.new_pendings);
@@ -501,6 +503,8 @@ struct Parts {
     expiries_removed: Vec<ExpiryItem>,
     documents: Vec<StoredDocument>,
     events: Vec<StoredEventRow>,
+    profiles: Vec<ProfileRow>,
+    profile_changes: Vec<ProfileChange>,
 }
 
 /// One command's overlay over the batch state.
@@ -641,6 +645,8 @@ impl<'s> Scratch<'s> {
                 expiries_removed: Vec::new(),
                 documents: Vec::new(),
                 events: Vec::new(),
+                profiles: Vec::new(),
+                profile_changes: Vec::new(),
             },
         }
     }
@@ -874,8 +880,9 @@ impl<'s> Scratch<'s> {
                 no_debit,
                 no_credit,
                 freeze,
+                reason,
             } => self
-                .change_freeze(*account, *no_debit, *no_credit, *freeze)
+                .change_freeze(*account, *no_debit, *no_credit, *freeze, reason)
                 .map(Outcome::Account),
             Command::Guarded {
                 inner,
@@ -899,22 +906,17 @@ impl<'s> Scratch<'s> {
                 self.release_counters(releases)?;
                 self.check_caps(caps)?;
                 let posted = match &outcome {
-                    Outcome::Posted(p) => Some(p.id.to_string()),
+                    Outcome::Posted(p) => Some(p.id),
                     _ => None,
                 };
-                let fill = |body: &str| match &posted {
-                    Some(id) if body.contains(TRANSACTION_ID_PLACEHOLDER) => {
-                        body.replace(TRANSACTION_ID_PLACEHOLDER, id)
-                    }
-                    _ => body.to_owned(),
-                };
-                self.write_documents(documents, &fill)?;
+                self.write_documents(documents, posted)?;
                 for e in events {
                     self.p.events.push(StoredEventRow {
                         stream: e.stream.clone(),
                         key: e.key.clone(),
-                        body: fill(&e.body),
+                        body: e.body.clone(),
                         created_at_ms: self.now(),
+                        transaction: posted,
                     });
                 }
                 Ok(outcome)
@@ -928,7 +930,7 @@ impl<'s> Scratch<'s> {
     fn write_documents(
         &mut self,
         documents: &[DocumentWrite],
-        fill: &dyn Fn(&str) -> String,
+        posted: Option<TransactionId>,
     ) -> Result<(), LedgerError> {
         for d in documents {
             let key = (d.kind.clone(), d.id.clone());
@@ -943,8 +945,9 @@ impl<'s> Scratch<'s> {
                 kind: d.kind.clone(),
                 id: d.id.clone(),
                 version: d.expected_version + 1,
-                body: fill(&d.body),
+                body: d.body.clone(),
                 updated_at_ms: self.now(),
+                transaction: posted,
             });
         }
         Ok(())
@@ -988,6 +991,11 @@ impl<'s> Scratch<'s> {
                 balance: Balance::default(),
             },
         );
+        if let Some(profile) = &spec.profile {
+            self.p
+                .profiles
+                .push(ProfileRow::opened(id.0, account.created_at_ms, profile));
+        }
         Ok(account)
     }
 
@@ -1481,9 +1489,15 @@ impl<'s> Scratch<'s> {
         no_debit: bool,
         no_credit: bool,
         freeze: bool,
+        reason: &str,
     ) -> Result<Account, LedgerError> {
         if !no_debit && !no_credit {
             return Err(LedgerError::invalid("a freeze change names a direction"));
+        }
+        if reason.len() > REASON_LEN_MAX {
+            return Err(LedgerError::invalid(format!(
+                "a freeze reason is at most {REASON_LEN_MAX} bytes"
+            )));
         }
         let (debit_now, credit_now) = match self.slot(id)?.account.status {
             AccountStatus::Active => (false, false),
@@ -1504,7 +1518,17 @@ impl<'s> Scratch<'s> {
                 no_credit: credit_now && !no_credit,
             }
         };
-        self.set_status(id, status)
+        let account = self.set_status(id, status)?;
+        let frozen = matches!(account.status, AccountStatus::Frozen { .. });
+        self.p.profile_changes.push(ProfileChange::FreezeReason {
+            account_id: id.0,
+            reason: if frozen {
+                reason.to_owned()
+            } else {
+                String::new()
+            },
+        });
+        Ok(account)
     }
 
     fn set_status(&mut self, id: AccountId, status: AccountStatus) -> Result<Account, LedgerError> {
@@ -1517,6 +1541,14 @@ impl<'s> Scratch<'s> {
             return Err(LedgerError::AccountNotEmpty { account: id });
         }
         slot.account.status = status;
-        Ok(slot.account.clone())
+        let account = slot.account.clone();
+        if status == AccountStatus::Closed {
+            let at_ms = self.now();
+            self.p.profile_changes.push(ProfileChange::Closed {
+                account_id: id.0,
+                at_ms,
+            });
+        }
+        Ok(account)
     }
 }

@@ -4,21 +4,19 @@
 //! statements, commit) and only then answers each waiter. A hot account's row is written at
 //! most once per batch however many of the batch's transfers touch it, and only when more than
 //! its posted totals change or its journal tail grows long
-//! ([`ROW_TAIL_ENTRIES_MAX`](crate::storage::ROW_TAIL_ENTRIES_MAX)); accounts the process
-//! already holds as of the current head come from its [`AccountCache`](crate::storage::AccountCache).
+//! ([`ROW_TAIL_ENTRIES_MAX`](super::store::ROW_TAIL_ENTRIES_MAX)); accounts the process
+//! already holds as of the current head come from the storage adapter's account cache.
 
-use std::{
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::store::{LedgerStore, LoadedBatch};
 use super::{
     apply::{self, ApplyLimits, BatchItem, Outcome},
     error::LedgerError,
 };
-use crate::storage::{LoadedBatch, Storage};
+use crate::clock::Clock;
 
 /// Most yields the batcher spends gathering a batch while requests keep arriving.
 const GATHER_YIELDS_MAX: usize = 32;
@@ -29,20 +27,13 @@ pub(crate) struct Submission {
     pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Runs until every sender is gone and the queue is empty.
 pub(crate) async fn run_batcher(
-    storage: Arc<dyn Storage>,
+    store: Arc<dyn LedgerStore>,
     mut rx: mpsc::Receiver<Submission>,
     batch_size_max: usize,
     limits: ApplyLimits,
+    clock: Clock,
 ) {
     assert!(batch_size_max > 0);
     let mut batch: Vec<Submission> = Vec::with_capacity(batch_size_max);
@@ -74,17 +65,22 @@ pub(crate) async fn run_batcher(
             }
         }
         debug_assert!(batch.len() <= batch_size_max);
-        execute(storage.as_ref(), &mut batch, limits).await;
+        execute(store.as_ref(), &mut batch, limits, clock.now_ms()).await;
         batch.clear();
     }
     tracing::debug!("ledger batcher stopped");
 }
 
-async fn execute(storage: &dyn Storage, batch: &mut Vec<Submission>, limits: ApplyLimits) {
+/// Runs one batch as of `now` (every timestamp and deadline of the batch reads it).
+async fn execute(
+    store: &dyn LedgerStore,
+    batch: &mut Vec<Submission>,
+    limits: ApplyLimits,
+    now: i64,
+) {
     let started = Instant::now();
     let items: Vec<&BatchItem> = batch.iter().map(|s| &s.item).collect();
     let needs = apply::needs_of(items.iter().copied());
-    let now = now_ms();
     let mut results: Option<Vec<Result<Outcome, LedgerError>>> = None;
     let committed = {
         let mut apply_fn = |loaded: LoadedBatch| {
@@ -92,7 +88,7 @@ async fn execute(storage: &dyn Storage, batch: &mut Vec<Submission>, limits: App
             results = Some(r);
             writes
         };
-        storage.execute_batch(&needs, &mut apply_fn).await
+        store.execute_batch(&needs, &mut apply_fn).await
     };
     let size = batch.len();
     match (committed, results) {

@@ -172,8 +172,8 @@ impl From<MoneyError> for LedgerError {
     }
 }
 
-impl From<crate::storage::StorageError> for LedgerError {
-    fn from(e: crate::storage::StorageError) -> Self {
+impl From<super::store::StorageError> for LedgerError {
+    fn from(e: super::store::StorageError) -> Self {
         // The detail (which may name tables or SQL) stays in the log.
         tracing::error!(error = ?e, "ledger storage failure");
         LedgerError::Storage

@@ -5,7 +5,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::model::{Entry, Metadata, TransactionId, TransactionKind};
+use super::{
+    model::{Entry, Metadata, TransactionId, TransactionKind},
+    store::StorageError,
+};
 
 /// The hash the first transaction chains from.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -53,6 +56,18 @@ pub fn transaction_hash(
         h.update(e.amount.minor.to_be_bytes());
     }
     h.finalize().into()
+}
+
+/// Hex of a 32-byte hash.
+pub fn hash_to_hex(hash: &[u8; 32]) -> String {
+    hex::encode(hash)
+}
+
+/// A 32-byte hash from its hex form.
+pub fn hash_from_hex(text: &str) -> Result<[u8; 32], StorageError> {
+    let bytes = hex::decode(text).map_err(|_| StorageError::new("stored hash is not hex"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| StorageError::new("stored hash is not 32 bytes"))
 }
 
 #[cfg(test)]

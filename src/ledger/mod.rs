@@ -11,11 +11,12 @@
 //! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
 
 pub mod apply;
-pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod hash;
 pub mod model;
+mod reads;
+pub mod store;
 pub mod verify;
 
 use std::{
@@ -34,15 +35,12 @@ pub use error::LedgerError;
 pub use model::*;
 pub use verify::{VerifyReport, verify};
 
+use self::store::{ExpiryItem, LedgerStore};
 use self::{
     apply::{ApplyLimits, BatchItem},
     engine::Submission,
 };
-use crate::{
-    config::LedgerConfig,
-    money::Money,
-    storage::{ExpiryItem, Storage},
-};
+use crate::{clock::Clock, config::LedgerConfig, money::Money};
 
 /// Most idempotency keys deleted per statement by the janitor.
 const PURGE_ROWS_MAX: u32 = 10_000;
@@ -57,7 +55,8 @@ pub struct Ledger {
 }
 
 struct Inner {
-    storage: Arc<dyn Storage>,
+    store: Arc<dyn LedgerStore>,
+    clock: Clock,
     /// `None` once shutting down.
     sender: RwLock<Option<mpsc::Sender<Submission>>>,
     stop: watch::Sender<bool>,
@@ -139,8 +138,9 @@ fn request_hash(request_fingerprint: &str) -> String {
 impl Ledger {
     /// Spawns the batcher, the expiry sweeper and the idempotency janitor.
     pub async fn start(
-        storage: Arc<dyn Storage>,
+        store: Arc<dyn LedgerStore>,
         config: &LedgerConfig,
+        clock: Clock,
     ) -> Result<Ledger, LedgerError> {
         if config.batch_size_max == 0 || config.queue_depth_max == 0 {
             return Err(LedgerError::invalid(
@@ -153,14 +153,16 @@ impl Ledger {
             hold_timeout_max_ms: config.hold_timeout_max_ms,
         };
         let batcher = tokio::spawn(engine::run_batcher(
-            storage.clone(),
+            store.clone(),
             rx,
             config.batch_size_max,
             limits,
+            clock.clone(),
         ));
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            storage,
+            store,
+            clock,
             sender: RwLock::new(Some(tx)),
             stop,
             batcher: tokio::sync::Mutex::new(Some(batcher)),
@@ -196,9 +198,19 @@ impl Ledger {
         }
     }
 
-    /// The storage behind this ledger.
-    pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.inner.storage
+    /// The clock every batch and deadline of this ledger reads.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Now, by [`Ledger::clock`].
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The store behind this ledger (verify and tests read it directly).
+    pub fn store(&self) -> &Arc<dyn LedgerStore> {
+        &self.inner.store
     }
 
     /// Submits a raw command (the typed methods below are the usual way in).
@@ -234,7 +246,7 @@ impl Ledger {
         key: &IdempotencyKey,
         request_fingerprint: &str,
     ) -> Result<Option<Result<Outcome, LedgerError>>, LedgerError> {
-        let Some(stored) = self.inner.storage.idempotency(key).await? else {
+        let Some(stored) = self.inner.store.idempotency(key).await? else {
             return Ok(None);
         };
         apply::StoredOutcome::decode(&stored)
@@ -411,44 +423,6 @@ impl Ledger {
         }
     }
 
-    /// An account with its balances.
-    pub async fn account(&self, id: AccountId) -> Result<(Account, Balance), LedgerError> {
-        self.inner
-            .storage
-            .account(id)
-            .await?
-            .ok_or(LedgerError::UnknownAccount { account: id })
-    }
-
-    /// Statement lines (with running balance) after `after_seq`, at most `limit` (≤ 1,000) plus
-    /// the rest of the last transaction, in stable (transaction, entry) order.
-    pub async fn entries(
-        &self,
-        id: AccountId,
-        after_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<StatementLine>, LedgerError> {
-        self.account(id).await?;
-        let limit = limit.clamp(1, STATEMENT_PAGE_MAX);
-        Ok(self.inner.storage.statement(id, after_seq, limit).await?)
-    }
-
-    pub async fn pending(&self, id: PendingId) -> Result<Pending, LedgerError> {
-        self.inner
-            .storage
-            .pending(id)
-            .await?
-            .ok_or(LedgerError::PendingNotFound { pending: id })
-    }
-
-    pub async fn hold(&self, id: HoldId) -> Result<Hold, LedgerError> {
-        self.inner
-            .storage
-            .hold(id)
-            .await?
-            .ok_or(LedgerError::HoldNotFound { hold: id })
-    }
-
     /// Runs one expiry sweep now (the background sweeper does this periodically); returns how
     /// many items it voided or released.
     pub async fn sweep_expired(&self) -> Result<usize, LedgerError> {
@@ -458,8 +432,8 @@ impl Ledger {
 
 async fn sweep_once(inner: &Inner, items_max: u32) -> Result<usize, LedgerError> {
     let due = inner
-        .storage
-        .due_expiries(engine::now_ms(), items_max)
+        .store
+        .due_expiries(inner.clock.now_ms(), items_max)
         .await?;
     let answers = futures::future::join_all(due.into_iter().map(|item| {
         let command = match item {
@@ -518,10 +492,10 @@ async fn run_janitor(
             return;
         }
         let Some(inner) = inner.upgrade() else { return };
-        let cutoff_ms = engine::now_ms().saturating_sub(retention_ms);
+        let cutoff_ms = inner.clock.now_ms().saturating_sub(retention_ms);
         for _ in 0..PURGE_ROUNDS_MAX {
             match inner
-                .storage
+                .store
                 .purge_idempotency(cutoff_ms, PURGE_ROWS_MAX)
                 .await
             {

@@ -5,6 +5,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 
+use super::store::NewProfile;
 use crate::money::{Currency, Money};
 
 /// Most entries (legs) in one journal transaction.
@@ -212,6 +213,10 @@ pub struct NewAccount {
     pub kind: String,
     pub constraint: BalanceConstraint,
     pub metadata: Metadata,
+    /// The owning service's profile of the account, written in the same batch as the account
+    /// (so an account never exists without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Box<NewProfile>>,
 }
 
 /// A ledger account (its balances are in [`Balance`]).
@@ -515,6 +520,72 @@ impl IdempotencyKey {
     }
 }
 
+/// Longest caller-chosen request id.
+pub const REQUEST_ID_LEN_MAX: usize = 64;
+
+/// A caller-chosen request id: the idempotency key of a mutating call, 1..=64 printable ASCII
+/// characters without `#` (which separates the steps of one request). Parsed once, at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RequestId(String);
+
+/// Why a text is not a [`RequestId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request_id is 1..={REQUEST_ID_LEN_MAX} printable ASCII characters, no '#'")]
+pub struct InvalidRequestId;
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The idempotency key of this request for `caller`.
+    pub fn key(&self, caller: &str) -> IdempotencyKey {
+        IdempotencyKey::new(caller, self.0.clone())
+    }
+
+    /// The idempotency key of a later step of this request (settle or void after a
+    /// reservation, a refund's network answer …).
+    pub fn step_key(&self, caller: &str, step: &str) -> IdempotencyKey {
+        IdempotencyKey::new(caller, format!("{}#{step}", self.0))
+    }
+}
+
+impl TryFrom<String> for RequestId {
+    type Error = InvalidRequestId;
+
+    fn try_from(text: String) -> Result<RequestId, InvalidRequestId> {
+        if text.is_empty()
+            || text.len() > REQUEST_ID_LEN_MAX
+            || text.contains('#')
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(InvalidRequestId);
+        }
+        Ok(RequestId(text))
+    }
+}
+
+impl TryFrom<&str> for RequestId {
+    type Error = InvalidRequestId;
+
+    fn try_from(text: &str) -> Result<RequestId, InvalidRequestId> {
+        RequestId::try_from(text.to_owned())
+    }
+}
+
+impl From<RequestId> for String {
+    fn from(id: RequestId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One line of an account statement, in (transaction, entry) order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementLine {
@@ -536,9 +607,6 @@ pub const DOCUMENT_KIND_LEN_MAX: usize = 32;
 pub const DOCUMENT_ID_LEN_MAX: usize = 160;
 /// Longest document body and outbox event body (bytes of JSON).
 pub const DOCUMENT_BODY_LEN_MAX: usize = 65_536;
-/// In a `Guarded` command's document and event bodies, replaced by the id of the journal
-/// transaction its inner command posted (so a document can name the posting it describes).
-pub const TRANSACTION_ID_PLACEHOLDER: &str = "@@TRANSACTION_ID@@";
 /// Most outbox events returned by one read.
 pub const OUTBOX_PAGE_MAX: u32 = 1_000;
 
@@ -575,6 +643,8 @@ pub struct StoredDocument {
     pub version: u64,
     pub body: String,
     pub updated_at_ms: i64,
+    /// The journal transaction the command that wrote this version posted, if it posted one.
+    pub transaction: Option<TransactionId>,
 }
 
 /// An outbox event as stored, with its global sequence number.
@@ -585,4 +655,6 @@ pub struct StoredEvent {
     pub key: String,
     pub body: String,
     pub created_at_ms: i64,
+    /// The journal transaction the command that appended this event posted, if it posted one.
+    pub transaction: Option<TransactionId>,
 }

@@ -10,13 +10,11 @@ use std::{
 
 use super::{
     error::LedgerError,
-    hash,
+    hash::{self, hash_to_hex},
     model::{Account, AccountId, Balance, Side},
+    store::{LedgerStore, SCAN_PAGE_ROWS_MAX},
 };
-use crate::{
-    money::Currency,
-    storage::{SCAN_PAGE_ROWS_MAX, Storage, hash_to_hex},
-};
+use crate::money::Currency;
 
 /// Most problems listed in a report (the count goes on).
 const PROBLEMS_LISTED_MAX: usize = 50;
@@ -90,12 +88,12 @@ struct Recomputed {
 }
 
 /// Recomputes everything; problems go into the report, storage failures are errors.
-pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> {
+pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError> {
     let mut report = VerifyReport::default();
     let mut accounts: HashMap<AccountId, (Account, Balance)> = HashMap::new();
     let mut after = 0u64;
     loop {
-        let page = storage.accounts_page(after, SCAN_PAGE_ROWS_MAX).await?;
+        let page = store.accounts_page(after, SCAN_PAGE_ROWS_MAX).await?;
         let Some(last) = page.last() else { break };
         after = last.0.id.0;
         for (a, b) in page {
@@ -109,7 +107,7 @@ pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> 
     let mut expected_seq = 1u64;
     let mut after_seq = 0u64;
     loop {
-        let page = storage
+        let page = store
             .transactions_page(after_seq, SCAN_PAGE_ROWS_MAX)
             .await?;
         let Some(last) = page.last() else { break };
@@ -198,7 +196,7 @@ pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> 
             }
         }
     }
-    let head = storage.chain_head().await?;
+    let head = store.chain_head().await?;
     if head.last_seq != expected_seq - 1 {
         report.problem(format!(
             "chain head says {} transactions, journal has {}",
@@ -212,7 +210,7 @@ pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> 
 
     let mut after_id = 0u64;
     loop {
-        let page = storage
+        let page = store
             .open_pendings_page(after_id, SCAN_PAGE_ROWS_MAX)
             .await?;
         let Some(last) = page.last() else { break };
@@ -225,9 +223,7 @@ pub async fn verify(storage: &dyn Storage) -> Result<VerifyReport, LedgerError> 
     }
     let mut after_id = 0u64;
     loop {
-        let page = storage
-            .open_holds_page(after_id, SCAN_PAGE_ROWS_MAX)
-            .await?;
+        let page = store.open_holds_page(after_id, SCAN_PAGE_ROWS_MAX).await?;
         let Some(last) = page.last() else { break };
         after_id = last.id.0;
         for h in page {

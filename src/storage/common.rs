@@ -11,12 +11,15 @@ use crate::{
         TransactionId, TransactionKind,
     },
     money::{Currency, Money},
-    storage::{
-        BIND_PARAMS_MAX, BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, LoadedAccount,
-        LoadedBatch,
-        ReversalTarget, StorageError, StoredIdempotency, TransactionRow, hash_from_hex,
-        hash_to_hex,
+    ledger::{
+        hash::{hash_from_hex, hash_to_hex},
+        store::{
+            BatchNeeds, BatchWrites, ChainHead, EntryRow, ExpiryItem, LoadedAccount, LoadedBatch,
+            ProfileChange, ProfileRow, ReversalTarget, StorageError, StoredIdempotency,
+            TransactionRow,
+        },
     },
+    storage::BIND_PARAMS_MAX,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, currency, normal_side, kind, status, constraint_kind, \
@@ -498,6 +501,7 @@ async fn write_batch(
              held_minor = excluded.held_minor",
         );
     }
+    push_profile_writes(&mut stmts, w);
     for chunk in w.transactions.chunks(BIND_PARAMS_MAX / 7) {
         let qb = stmts.start(
             "INSERT INTO journal_transactions \
@@ -636,27 +640,34 @@ async fn write_batch(
                 .push_bind(i.created_at_ms);
         });
     }
-    for chunk in w.documents.chunks(BIND_PARAMS_MAX / 5) {
-        let qb = stmts.start("INSERT INTO documents (kind, id, version, body, updated_at_ms) ");
+    for chunk in w.documents.chunks(BIND_PARAMS_MAX / 6) {
+        let qb = stmts.start(
+            "INSERT INTO documents (kind, id, version, body, updated_at_ms, transaction_seq) ",
+        );
         qb.push_values(chunk, |mut b, d| {
             b.push_bind(d.kind.clone())
                 .push_bind(d.id.clone())
                 .push_bind(to_i64(d.version))
                 .push_bind(d.body.clone())
-                .push_bind(d.updated_at_ms);
+                .push_bind(d.updated_at_ms)
+                .push_bind(d.transaction.map(|t| to_i64(t.0)));
         });
         qb.push(
             " ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, \
-             body = excluded.body, updated_at_ms = excluded.updated_at_ms",
+             body = excluded.body, updated_at_ms = excluded.updated_at_ms, \
+             transaction_seq = excluded.transaction_seq",
         );
     }
-    for chunk in w.events.chunks(BIND_PARAMS_MAX / 4) {
-        let qb = stmts.start("INSERT INTO outbox (stream, event_key, body, created_at_ms) ");
+    for chunk in w.events.chunks(BIND_PARAMS_MAX / 5) {
+        let qb = stmts.start(
+            "INSERT INTO outbox (stream, event_key, body, created_at_ms, transaction_seq) ",
+        );
         qb.push_values(chunk, |mut b, e| {
             b.push_bind(e.stream.clone())
                 .push_bind(e.key.clone())
                 .push_bind(e.body.clone())
-                .push_bind(e.created_at_ms);
+                .push_bind(e.created_at_ms)
+                .push_bind(e.transaction.map(|t| to_i64(t.0)));
         });
     }
     if let Some(head) = &w.head {
@@ -889,11 +900,11 @@ async fn read_open_holds_page(
     rows.iter().map(hold_of).collect()
 }
 
-/// The [`LedgerReads`](super::LedgerReads) of this back end: each read on a pooled connection.
+/// The [`LedgerReads`](crate::ledger::store::LedgerReads) of this back end: each read on a pooled connection.
 macro_rules! impl_ledger_reads {
     ($storage:ty) => {
         #[async_trait]
-        impl super::LedgerReads for $storage {
+        impl crate::ledger::store::LedgerReads for $storage {
             async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_account(&mut conn, id).await

@@ -1,13 +1,22 @@
 // Document and outbox SQL shared by both back ends; `include!`d by `sqlite.rs` and
 // `postgres.rs` after `common.rs`, compiled once per back end with its concrete sqlx types.
 
+/// A stored transaction link (NULL: the command posted nothing).
+fn transaction_of(
+    seq: Option<i64>,
+) -> Result<Option<crate::ledger::TransactionId>, StorageError> {
+    seq.map(|s| to_u64(s, "transaction seq").map(crate::ledger::TransactionId))
+        .transpose()
+}
+
 async fn read_document(
     conn: &mut DbConn,
     kind: &str,
     id: &str,
 ) -> Result<Option<crate::ledger::StoredDocument>, StorageError> {
     let row = sqlx::query(
-        "SELECT kind, id, version, body, updated_at_ms FROM documents WHERE kind = $1 AND id = $2",
+        "SELECT kind, id, version, body, updated_at_ms, transaction_seq FROM documents \
+         WHERE kind = $1 AND id = $2",
     )
     .bind(kind)
     .bind(id)
@@ -20,6 +29,7 @@ async fn read_document(
             version: to_u64(row.try_get("version")?, "document version")?,
             body: row.try_get("body")?,
             updated_at_ms: row.try_get("updated_at_ms")?,
+            transaction: transaction_of(row.try_get("transaction_seq")?)?,
         })
     })
     .transpose()
@@ -31,9 +41,9 @@ async fn read_documents_after(
     after_id: &str,
     limit: u32,
 ) -> Result<Vec<crate::ledger::StoredDocument>, StorageError> {
-    let limit = limit.clamp(1, super::documents::DOCUMENTS_PAGE_MAX);
+    let limit = limit.clamp(1, crate::ledger::store::DOCUMENTS_PAGE_MAX);
     let rows = sqlx::query(
-        "SELECT kind, id, version, body, updated_at_ms FROM documents \
+        "SELECT kind, id, version, body, updated_at_ms, transaction_seq FROM documents \
          WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3",
     )
     .bind(kind)
@@ -49,6 +59,7 @@ async fn read_documents_after(
                 version: to_u64(row.try_get("version")?, "document version")?,
                 body: row.try_get("body")?,
                 updated_at_ms: row.try_get("updated_at_ms")?,
+                transaction: transaction_of(row.try_get("transaction_seq")?)?,
             })
         })
         .collect()
@@ -65,11 +76,11 @@ async fn read_outbox_after(
     }
     let limit = limit.clamp(1, crate::ledger::OUTBOX_PAGE_MAX);
     let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
-        "SELECT seq, stream, event_key, body, created_at_ms FROM outbox WHERE seq > ",
+        "SELECT seq, stream, event_key, body, created_at_ms, transaction_seq FROM outbox WHERE seq > ",
     );
     qb.push_bind(to_i64(after_seq)).push(" AND stream IN (");
     let mut list = qb.separated(", ");
-    for stream in streams.iter().take(super::documents::OUTBOX_STREAMS_MAX) {
+    for stream in streams.iter().take(crate::ledger::store::OUTBOX_STREAMS_MAX) {
         list.push_bind(stream.clone());
     }
     qb.push(") ORDER BY seq LIMIT ").push_bind(i64::from(limit));
@@ -82,16 +93,17 @@ async fn read_outbox_after(
                 key: row.try_get("event_key")?,
                 body: row.try_get("body")?,
                 created_at_ms: row.try_get("created_at_ms")?,
+                transaction: transaction_of(row.try_get("transaction_seq")?)?,
             })
         })
         .collect()
 }
 
-/// The [`DocumentStore`](super::documents::DocumentStore) of this back end, over its pool.
-macro_rules! impl_document_store {
+/// The [`DocumentStore`](crate::ledger::store::DocumentReads) of this back end, over its pool.
+macro_rules! impl_document_reads {
     ($storage:ty) => {
         #[async_trait]
-        impl super::documents::DocumentStore for $storage {
+        impl crate::ledger::store::DocumentReads for $storage {
             async fn document(
                 &self,
                 kind: &str,

@@ -35,6 +35,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0004_account_row_tail.sql"),
         include_str!("migrations/postgres/0004_account_row_tail.sql"),
     ),
+    (
+        5,
+        "document_transaction",
+        include_str!("migrations/sqlite/0005_document_transaction.sql"),
+        include_str!("migrations/postgres/0005_document_transaction.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

@@ -11,7 +11,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
-use super::{AccountCache, Backend, Storage, migrate, put_cache, take_cache};
+use super::{AccountCache, Backend, LedgerStore, migrate, put_cache, take_cache};
 use crate::config::DatabaseConfig;
 
 type Db = sqlx::Postgres;
@@ -40,7 +40,7 @@ include!("documents_sql.rs");
 async fn run_batch_on(
     conn: &mut DbConn,
     needs: &BatchNeeds,
-    apply: &mut crate::storage::ApplyFn<'_>,
+    apply: &mut crate::ledger::store::ApplyFn<'_>,
     cache: &mut AccountCache,
 ) -> Result<Option<(ChainHead, Vec<LoadedAccount>)>, StorageError> {
     let head = lock_head(conn).await?;
@@ -53,7 +53,7 @@ async fn run_batch_on(
     Ok(Some((head, writes.account_states)))
 }
 
-/// The PostgreSQL [`Storage`].
+/// The PostgreSQL adapter of [`LedgerStore`].
 pub struct PgStorage {
     pool: PgPool,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
@@ -80,7 +80,7 @@ impl PgStorage {
     }
 }
 #[async_trait]
-impl Storage for PgStorage {
+impl LedgerStore for PgStorage {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
@@ -88,7 +88,7 @@ impl Storage for PgStorage {
     async fn execute_batch(
         &self,
         needs: &BatchNeeds,
-        apply: &mut super::ApplyFn<'_>,
+        apply: &mut crate::ledger::store::ApplyFn<'_>,
     ) -> Result<(), StorageError> {
         let mut cache = take_cache(&self.cache);
         let result = async {
@@ -114,5 +114,5 @@ impl Storage for PgStorage {
 }
 
 impl_ledger_reads!(PgStorage);
-impl_document_store!(PgStorage);
-impl_profile_store!(PgStorage);
+impl_document_reads!(PgStorage);
+impl_account_reads!(PgStorage);

@@ -5,9 +5,9 @@ const PROFILE_COLUMNS: &str = "account_id, kind, currency, owner_id, display_nam
      person_key, card_token, card_first_six, card_last_four, agreement_id, internal_purpose, \
      opened_by, freeze_reason, opened_at_ms, closed_at_ms";
 
-fn profile_of(row: &DbRow) -> Result<super::profiles::ProfileRow, StorageError> {
+fn profile_of(row: &DbRow) -> Result<crate::ledger::store::ProfileRow, StorageError> {
     let parent: Option<i64> = row.try_get("parent_id")?;
-    Ok(super::profiles::ProfileRow {
+    Ok(crate::ledger::store::ProfileRow {
         account_id: to_u64(row.try_get("account_id")?, "account id")?,
         kind: row.try_get("kind")?,
         currency: row.try_get("currency")?,
@@ -30,7 +30,7 @@ fn profile_of(row: &DbRow) -> Result<super::profiles::ProfileRow, StorageError> 
 async fn read_profile(
     conn: &mut DbConn,
     account_id: u64,
-) -> Result<Option<super::profiles::ProfileRow>, StorageError> {
+) -> Result<Option<crate::ledger::store::ProfileRow>, StorageError> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM account_profiles WHERE account_id = $1");
     let row = sqlx::query(&sql)
         .bind(to_i64(account_id))
@@ -39,52 +39,62 @@ async fn read_profile(
     row.as_ref().map(profile_of).transpose()
 }
 
-async fn write_profile(
-    conn: &mut DbConn,
-    p: &super::profiles::ProfileRow,
-) -> Result<super::profiles::ProfileRow, StorageError> {
-    let sql = format!(
-        "INSERT INTO account_profiles ({PROFILE_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT (account_id) DO NOTHING"
-    );
-    sqlx::query(&sql)
-        .bind(to_i64(p.account_id))
-        .bind(&p.kind)
-        .bind(&p.currency)
-        .bind(&p.owner_id)
-        .bind(&p.display_name)
-        .bind(p.parent_id.map(to_i64))
-        .bind(&p.person_key)
-        .bind(&p.card_token)
-        .bind(&p.card_first_six)
-        .bind(&p.card_last_four)
-        .bind(&p.agreement_id)
-        .bind(&p.internal_purpose)
-        .bind(&p.opened_by)
-        .bind(&p.freeze_reason)
-        .bind(p.opened_at_ms)
-        .bind(p.closed_at_ms)
-        .execute(&mut *conn)
-        .await?;
-    read_profile(conn, p.account_id)
-        .await?
-        .ok_or_else(|| StorageError::new("profile vanished after insert"))
+/// Profiles of accounts the batch created, and changes of existing ones, as statements of the
+/// batch's transaction: a profile commits with its account or not at all.
+fn push_profile_writes(stmts: &mut Statements, w: &BatchWrites) {
+    for chunk in w.profiles.chunks(BIND_PARAMS_MAX / 16) {
+        let qb = stmts.start(format!("INSERT INTO account_profiles ({PROFILE_COLUMNS}) "));
+        qb.push_values(chunk, |mut b, p: &ProfileRow| {
+            b.push_bind(to_i64(p.account_id))
+                .push_bind(p.kind.clone())
+                .push_bind(p.currency.clone())
+                .push_bind(p.owner_id.clone())
+                .push_bind(p.display_name.clone())
+                .push_bind(p.parent_id.map(to_i64))
+                .push_bind(p.person_key.clone())
+                .push_bind(p.card_token.clone())
+                .push_bind(p.card_first_six.clone())
+                .push_bind(p.card_last_four.clone())
+                .push_bind(p.agreement_id.clone())
+                .push_bind(p.internal_purpose.clone())
+                .push_bind(p.opened_by.clone())
+                .push_bind(p.freeze_reason.clone())
+                .push_bind(p.opened_at_ms)
+                .push_bind(p.closed_at_ms);
+        });
+    }
+    for change in &w.profile_changes {
+        match change {
+            ProfileChange::FreezeReason { account_id, reason } => {
+                let qb = stmts.start("UPDATE account_profiles SET freeze_reason = ");
+                qb.push_bind(reason.clone())
+                    .push(" WHERE account_id = ")
+                    .push_bind(to_i64(*account_id));
+            }
+            ProfileChange::Closed { account_id, at_ms } => {
+                let qb = stmts.start("UPDATE account_profiles SET closed_at_ms = ");
+                qb.push_bind(*at_ms)
+                    .push(" WHERE account_id = ")
+                    .push_bind(to_i64(*account_id))
+                    .push(" AND closed_at_ms IS NULL");
+            }
+        }
+    }
 }
 
 async fn read_profiles(
     conn: &mut DbConn,
-    q: &super::profiles::ProfileQuery,
-) -> Result<Vec<super::profiles::ProfileRow>, StorageError> {
-    let limit = q.limit.min(super::profiles::PROFILE_PAGE_MAX);
+    q: &crate::ledger::store::ProfileQuery,
+) -> Result<Vec<crate::ledger::store::ProfileRow>, StorageError> {
+    let limit = q.limit.min(crate::ledger::store::PROFILE_PAGE_MAX);
     let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(format!(
         "SELECT {PROFILE_COLUMNS} FROM account_profiles WHERE "
     ));
     match &q.filter {
-        super::profiles::ProfileFilter::Owner(owner) => {
+        crate::ledger::store::ProfileFilter::Owner(owner) => {
             qb.push("owner_id = ").push_bind(owner.clone());
         }
-        super::profiles::ProfileFilter::Parent(parent) => {
+        crate::ledger::store::ProfileFilter::Parent(parent) => {
             qb.push("parent_id = ").push_bind(to_i64(*parent));
         }
     }
@@ -102,35 +112,11 @@ async fn read_profiles(
     rows.iter().map(profile_of).collect()
 }
 
-async fn update_freeze_reason(
-    conn: &mut DbConn,
-    account_id: u64,
-    reason: &str,
-) -> Result<(), StorageError> {
-    sqlx::query("UPDATE account_profiles SET freeze_reason = $1 WHERE account_id = $2")
-        .bind(reason)
-        .bind(to_i64(account_id))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn update_closed(conn: &mut DbConn, account_id: u64, at_ms: i64) -> Result<(), StorageError> {
-    sqlx::query(
-        "UPDATE account_profiles SET closed_at_ms = $1 WHERE account_id = $2 AND closed_at_ms IS NULL",
-    )
-    .bind(at_ms)
-    .bind(to_i64(account_id))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 async fn read_statement_page(
     conn: &mut DbConn,
-    q: &super::profiles::StatementQuery,
-) -> Result<Vec<super::profiles::StatementRow>, StorageError> {
-    let limit = q.limit.min(super::profiles::STATEMENT_PAGE_MAX);
+    q: &crate::ledger::store::StatementQuery,
+) -> Result<Vec<crate::ledger::store::StatementRow>, StorageError> {
+    let limit = q.limit.min(crate::ledger::model::STATEMENT_PAGE_MAX);
     let rows = sqlx::query(
         "SELECT e.seq, e.idx, e.side, e.currency, e.amount_minor, e.balance_after_minor, \
          t.kind, t.reverses, t.metadata, t.created_at_ms \
@@ -151,7 +137,7 @@ async fn read_statement_page(
         .map(|row| {
             let idx: i64 = row.try_get("idx")?;
             let reverses: Option<i64> = row.try_get("reverses")?;
-            Ok(super::profiles::StatementRow {
+            Ok(crate::ledger::store::StatementRow {
                 seq: to_u64(row.try_get("seq")?, "seq")?,
                 idx: u32::try_from(idx).map_err(|_| corrupt("entry index"))?,
                 side: row.try_get("side")?,
@@ -177,7 +163,7 @@ async fn read_counter_values(
     let mut qb: QueryBuilder<'_, Db> =
         QueryBuilder::new("SELECT key, used_minor FROM counters WHERE key IN (");
     let mut list = qb.separated(", ");
-    for key in keys.iter().take(super::profiles::COUNTERS_READ_MAX) {
+    for key in keys.iter().take(crate::ledger::store::COUNTERS_READ_MAX) {
         list.push_bind(key.clone());
     }
     qb.push(")");
@@ -187,49 +173,31 @@ async fn read_counter_values(
         .collect()
 }
 
-/// The [`AccountStore`](super::profiles::AccountStore) of this back end, over its pool.
-macro_rules! impl_profile_store {
+/// The [`AccountStore`](crate::ledger::store::AccountReads) of this back end, over its pool.
+macro_rules! impl_account_reads {
     ($storage:ty) => {
         #[async_trait]
-        impl super::profiles::AccountStore for $storage {
-            async fn insert_profile(
-                &self,
-                row: &super::profiles::ProfileRow,
-            ) -> Result<super::profiles::ProfileRow, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                write_profile(&mut conn, row).await
-            }
-
+        impl crate::ledger::store::AccountReads for $storage {
             async fn profile(
                 &self,
                 account_id: u64,
-            ) -> Result<Option<super::profiles::ProfileRow>, StorageError> {
+            ) -> Result<Option<crate::ledger::store::ProfileRow>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_profile(&mut conn, account_id).await
             }
 
             async fn profiles(
                 &self,
-                query: &super::profiles::ProfileQuery,
-            ) -> Result<Vec<super::profiles::ProfileRow>, StorageError> {
+                query: &crate::ledger::store::ProfileQuery,
+            ) -> Result<Vec<crate::ledger::store::ProfileRow>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_profiles(&mut conn, query).await
             }
 
-            async fn set_freeze_reason(&self, account_id: u64, reason: &str) -> Result<(), StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                update_freeze_reason(&mut conn, account_id, reason).await
-            }
-
-            async fn set_closed(&self, account_id: u64, at_ms: i64) -> Result<(), StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                update_closed(&mut conn, account_id, at_ms).await
-            }
-
             async fn statement_page(
                 &self,
-                query: &super::profiles::StatementQuery,
-            ) -> Result<Vec<super::profiles::StatementRow>, StorageError> {
+                query: &crate::ledger::store::StatementQuery,
+            ) -> Result<Vec<crate::ledger::store::StatementRow>, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 read_statement_page(&mut conn, query).await
             }

@@ -13,7 +13,7 @@ use sqlx::{
     },
 };
 
-use super::{AccountCache, Backend, Storage, migrate, put_cache, take_cache};
+use super::{AccountCache, Backend, LedgerStore, migrate, put_cache, take_cache};
 use crate::config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous};
 
 type Db = sqlx::Sqlite;
@@ -63,7 +63,7 @@ include!("documents_sql.rs");
 async fn run_sqlite_batch(
     conn: &mut DbConn,
     needs: &BatchNeeds,
-    apply: &mut super::ApplyFn<'_>,
+    apply: &mut crate::ledger::store::ApplyFn<'_>,
     cache: &mut AccountCache,
 ) -> Result<(), StorageError> {
     let head = lock_head(conn).await?;
@@ -78,7 +78,7 @@ async fn run_sqlite_batch(
     Ok(())
 }
 
-/// The SQLite [`Storage`].
+/// The SQLite adapter of [`LedgerStore`].
 pub struct SqliteStorage {
     /// Reads and the document store.
     pool: SqlitePool,
@@ -146,7 +146,7 @@ impl SqliteStorage {
 }
 
 #[async_trait]
-impl Storage for SqliteStorage {
+impl LedgerStore for SqliteStorage {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
@@ -154,7 +154,7 @@ impl Storage for SqliteStorage {
     async fn execute_batch(
         &self,
         needs: &BatchNeeds,
-        apply: &mut super::ApplyFn<'_>,
+        apply: &mut crate::ledger::store::ApplyFn<'_>,
     ) -> Result<(), StorageError> {
         // The transaction is driven by hand so that BEGIN and COMMIT ride along with the
         // first and last statements; every failure path rolls back.
@@ -200,5 +200,5 @@ impl Storage for SqliteStorage {
 }
 
 impl_ledger_reads!(SqliteStorage);
-impl_document_store!(SqliteStorage);
-impl_profile_store!(SqliteStorage);
+impl_document_reads!(SqliteStorage);
+impl_account_reads!(SqliteStorage);

@@ -14,7 +14,7 @@ use paygate::{
         NewTransaction, Side,
     },
     money::{Currency, Money},
-    storage::{self, Storage},
+    storage::{self, LedgerStore},
 };
 use sqlx::Connection;
 
@@ -77,7 +77,7 @@ pub async fn postgres_available() -> bool {
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
-    pub storage: Arc<dyn Storage>,
+    pub storage: Arc<dyn LedgerStore>,
     dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }
@@ -185,9 +185,13 @@ pub fn ledger_config() -> LedgerConfig {
 }
 
 pub async fn start(db: &TestDb) -> Ledger {
-    Ledger::start(db.storage.clone(), &ledger_config())
-        .await
-        .expect("ledger starts")
+    Ledger::start(
+        db.storage.clone(),
+        &ledger_config(),
+        paygate::clock::Clock::system(),
+    )
+    .await
+    .expect("ledger starts")
 }
 
 pub fn key() -> IdempotencyKey {
@@ -232,6 +236,7 @@ pub async fn customer(ledger: &Ledger, overdraft_minor: i64) -> AccountId {
                 kind: "customer".into(),
                 constraint: BalanceConstraint::DebitsMustNotExceedCredits { overdraft_minor },
                 metadata: Metadata::new(),
+                profile: None,
             },
         )
         .await
@@ -250,6 +255,7 @@ pub async fn internal(ledger: &Ledger) -> AccountId {
                 kind: "internal".into(),
                 constraint: BalanceConstraint::None,
                 metadata: Metadata::new(),
+                profile: None,
             },
         )
         .await

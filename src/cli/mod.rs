@@ -4,9 +4,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod ledger;
+
+use self::ledger::LedgerCommand;
 use crate::{
     config::Config,
-    ledger::cli::LedgerCommand,
     server::Gateway,
     telemetry,
     tls::{DevPkiLayout, generate_dev_pki},
@@ -38,7 +40,7 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
-    /// The ledger: `verify` the hash chain and every balance; `stress` for concurrency tests.
+    /// The ledger: `verify` the hash chain and every balance.
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Configuration.
@@ -142,7 +144,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 filter: "warn".to_owned(),
                 ..config.log.clone()
             });
-            crate::ledger::cli::run(command, &config).await
+            ledger::run(command, &config).await
         }
         Command::Config {
             command: ConfigCommand::Show,

@@ -11,16 +11,13 @@ use std::{
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::{
-    Ledger, LedgerError,
-    model::{
-        Account, BalanceConstraint, IdempotencyKey, Metadata, NewAccount, NewEntry, NewTransaction,
-        Side,
-    },
-    verify,
-};
 use crate::{
+    clock::Clock,
     config::Config,
+    ledger::{
+        Account, BalanceConstraint, IdempotencyKey, Ledger, LedgerError, Metadata, NewAccount,
+        NewEntry, NewTransaction, Side, verify,
+    },
     money::{Currency, Money},
     storage,
 };
@@ -34,9 +31,18 @@ const STRESS_ACCOUNTS_MAX: u32 = 10_000;
 pub enum LedgerCommand {
     /// Recompute the hash chain and every balance from the journal; exit non-zero on any break.
     Verify,
-    /// Hammer a few accounts with transfers that would overdraw them if interleaved wrongly
-    /// (several processes may run it at once on one database), then exit.
+    /// Test tool, not for operators: hammer a few accounts with transfers that would overdraw
+    /// them if interleaved wrongly (several processes may run it at once on one database), then
+    /// exit. It writes test accounts and postings into the configured database, so it runs only
+    /// with `--scratch-database`, and on PostgreSQL only with `--force` as well.
+    #[command(hide = true)]
     Stress {
+        /// Confirms that the configured database is a scratch database this may write into.
+        #[arg(long)]
+        scratch_database: bool,
+        /// Also on PostgreSQL (a production database is PostgreSQL: be sure).
+        #[arg(long)]
+        force: bool,
         /// Customer accounts to hammer (each may not go below zero).
         #[arg(long, default_value_t = 4)]
         accounts: u32,
@@ -59,12 +65,18 @@ pub async fn run(cmd: LedgerCommand, config: &Config) -> ExitCode {
     match cmd {
         LedgerCommand::Verify => run_verify(config).await,
         LedgerCommand::Stress {
+            scratch_database,
+            force,
             accounts,
             transfers,
             concurrency,
             funding_minor,
             label,
         } => {
+            if let Err(refusal) = stress_allowed(config, scratch_database, force) {
+                eprintln!("stress: {refusal}");
+                return ExitCode::from(2);
+            }
             if !(2..=STRESS_ACCOUNTS_MAX).contains(&accounts)
                 || !(1..=STRESS_CONCURRENCY_MAX).contains(&concurrency)
                 || funding_minor <= 0
@@ -93,6 +105,22 @@ pub async fn run(cmd: LedgerCommand, config: &Config) -> ExitCode {
             }
         }
     }
+}
+
+/// Whether `stress` may write into the configured database.
+fn stress_allowed(config: &Config, scratch_database: bool, force: bool) -> Result<(), String> {
+    if !scratch_database {
+        return Err(
+            "writes test data into the configured database; pass --scratch-database to confirm \
+             it is a scratch database"
+                .to_owned(),
+        );
+    }
+    let postgres = config.database.url.starts_with("postgres");
+    if postgres && !force {
+        return Err("refusing a PostgreSQL database without --force".to_owned());
+    }
+    Ok(())
 }
 
 async fn run_verify(config: &Config) -> ExitCode {
@@ -131,7 +159,7 @@ async fn run_stress(
     label: &str,
 ) -> Result<ExitCode, LedgerError> {
     let storage = storage::connect(&config.database).await?;
-    let ledger = Ledger::start(storage.clone(), &config.ledger).await?;
+    let ledger = Ledger::start(storage.clone(), &config.ledger, Clock::system()).await?;
     let setup = |k: String| IdempotencyKey::new("stress-setup", format!("{label}-{k}"));
     let source = ledger
         .create_account(
@@ -142,6 +170,7 @@ async fn run_stress(
                 kind: "internal".into(),
                 constraint: BalanceConstraint::None,
                 metadata: Metadata::new(),
+                profile: None,
             },
         )
         .await?;
@@ -158,6 +187,7 @@ async fn run_stress(
                         overdraft_minor: 0,
                     },
                     metadata: Metadata::new(),
+                    profile: None,
                 },
             )
             .await?;
@@ -239,8 +269,8 @@ async fn run_stress(
 }
 
 fn transfer(
-    from: super::model::AccountId,
-    to: super::model::AccountId,
+    from: crate::ledger::AccountId,
+    to: crate::ledger::AccountId,
     minor: i64,
 ) -> NewTransaction {
     NewTransaction {

@@ -1,0 +1,112 @@
+//! The ledger's read API: what services read outside a batch (accounts with their balances,
+//! statements, pendings, holds, the account service's profiles and counters, documents and the
+//! outbox). Services never reach the store themselves; these reads are the only way.
+
+use super::{
+    Ledger, LedgerError,
+    model::{
+        Account, AccountId, Balance, Hold, HoldId, Pending, PendingId, STATEMENT_PAGE_MAX,
+        StatementLine, StoredDocument, StoredEvent,
+    },
+    store::{ProfileQuery, ProfileRow, StatementQuery, StatementRow},
+};
+
+impl Ledger {
+    /// An account with its balances.
+    pub async fn account(&self, id: AccountId) -> Result<(Account, Balance), LedgerError> {
+        self.inner
+            .store
+            .account(id)
+            .await?
+            .ok_or(LedgerError::UnknownAccount { account: id })
+    }
+
+    /// Statement lines (with running balance) after `after_seq`, at most `limit` (≤ 1,000) plus
+    /// the rest of the last transaction, in stable (transaction, entry) order.
+    pub async fn entries(
+        &self,
+        id: AccountId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, LedgerError> {
+        self.account(id).await?;
+        let limit = limit.clamp(1, STATEMENT_PAGE_MAX);
+        Ok(self.inner.store.statement(id, after_seq, limit).await?)
+    }
+
+    pub async fn pending(&self, id: PendingId) -> Result<Pending, LedgerError> {
+        self.inner
+            .store
+            .pending(id)
+            .await?
+            .ok_or(LedgerError::PendingNotFound { pending: id })
+    }
+
+    pub async fn hold(&self, id: HoldId) -> Result<Hold, LedgerError> {
+        self.inner
+            .store
+            .hold(id)
+            .await?
+            .ok_or(LedgerError::HoldNotFound { hold: id })
+    }
+
+    /// The profile the account service keeps for an account (written with the account).
+    pub async fn profile(&self, id: AccountId) -> Result<Option<ProfileRow>, LedgerError> {
+        Ok(self.inner.store.profile(id.0).await?)
+    }
+
+    /// A page of profiles, in account-id order.
+    pub async fn profiles(&self, query: &ProfileQuery) -> Result<Vec<ProfileRow>, LedgerError> {
+        Ok(self.inner.store.profiles(query).await?)
+    }
+
+    /// A page of statement lines with their transactions' metadata, in (seq, idx) order.
+    pub async fn statement_page(
+        &self,
+        query: &StatementQuery,
+    ) -> Result<Vec<StatementRow>, LedgerError> {
+        Ok(self.inner.store.statement_page(query).await?)
+    }
+
+    /// Current values of counters (absent ones are not returned).
+    pub async fn counter_values(&self, keys: &[String]) -> Result<Vec<(String, i64)>, LedgerError> {
+        Ok(self.inner.store.counter_values(keys).await?)
+    }
+
+    /// A document at its current version.
+    pub async fn document(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, LedgerError> {
+        Ok(self.inner.store.document(kind, id).await?)
+    }
+
+    /// Documents of one kind after an id, in id order.
+    pub async fn documents_after(
+        &self,
+        kind: &str,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredDocument>, LedgerError> {
+        Ok(self
+            .inner
+            .store
+            .documents_after(kind, after_id, limit)
+            .await?)
+    }
+
+    /// Outbox events of the given streams after a sequence number, in order.
+    pub async fn outbox_after(
+        &self,
+        streams: &[String],
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, LedgerError> {
+        Ok(self
+            .inner
+            .store
+            .outbox_after(streams, after_seq, limit)
+            .await?)
+    }
+}

@@ -1,0 +1,207 @@
+//! The ledger's storage port (ports and adapters): what the ledger needs of a database, owned
+//! here and implemented by the SQLite and PostgreSQL adapters of the `storage` module, which import
+//! the ledger and never the other way round. `server.rs` picks the adapter.
+//!
+//! - [`LedgerStore`]: one batch is one database transaction (lock the chain head, load, apply,
+//!   write, commit); the only way anything is written.
+//! - [`LedgerReads`], [`AccountReads`], [`DocumentReads`]: reads outside a batch, which services
+//!   reach only through [`crate::ledger::Ledger`]'s read API.
+//!
+//! A [`StorageError`] never shows SQL or driver text in its `Display`: the detail is kept for
+//! the log (`Debug`), callers see a generic internal error.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use super::model::{
+    Account, AccountId, Balance, Hold, HoldId, IdempotencyKey, Pending, PendingId, StatementLine,
+    StoredDocument, StoredEvent,
+};
+
+mod batch;
+mod records;
+
+pub use batch::*;
+pub use records::*;
+
+/// Most journal entries an account row may leave to its tail. An account row holds its posted
+/// totals through `posted_through_seq`; later entries of the account are added on every read
+/// (row + tail, in the same SQL on both back ends). A batch therefore rewrites a row only when
+/// something besides posted totals changed, or when the tail would grow past this bound: a
+/// transfer between two quiet accounts appends to the journal and writes no account row, and a
+/// hot account's row is written about once per this many entries.
+pub const ROW_TAIL_ENTRIES_MAX: u32 = 64;
+/// Most rows read by one page of a scan (verify, sweeper).
+pub const SCAN_PAGE_ROWS_MAX: u32 = 10_000;
+
+/// A failure of the database or of its contents. `Display` is deliberately generic.
+pub struct StorageError {
+    detail: String,
+}
+
+impl StorageError {
+    pub fn new(detail: impl Into<String>) -> StorageError {
+        StorageError {
+            detail: detail.into(),
+        }
+    }
+
+    /// The full detail, for logs only.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("internal storage error")
+    }
+}
+
+impl fmt::Debug for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageError({})", self.detail)
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        StorageError::new(format!("database: {e}"))
+    }
+}
+
+/// Which database is behind a [`Storage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The ledger's reads outside a batch, of its own tables (no lock).
+#[async_trait]
+pub trait LedgerReads: Send + Sync {
+    /// One account with its balances (no lock).
+    async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError>;
+
+    /// The answer stored under an idempotency key, if any (no lock).
+    async fn idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredIdempotency>, StorageError>;
+
+    /// Statement lines of an account after `after_seq`, in (seq, index) order; a transaction's
+    /// lines are never split across pages.
+    async fn statement(
+        &self,
+        id: AccountId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, StorageError>;
+
+    /// A pending transfer with its state.
+    async fn pending(&self, id: PendingId) -> Result<Option<Pending>, StorageError>;
+
+    /// A hold with its state.
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StorageError>;
+
+    /// Open items whose deadline is at or before `now_ms`, oldest first.
+    async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError>;
+
+    /// Deletes up to `limit` idempotency records created before `cutoff_ms`; returns how many.
+    async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError>;
+
+    /// The chain head as committed.
+    async fn chain_head(&self) -> Result<ChainHead, StorageError>;
+
+    /// Journal transactions with seq > `after_seq`, in order, with their entries (verify).
+    async fn transactions_page(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError>;
+
+    /// Accounts with id > `after_id`, in order (verify).
+    async fn accounts_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<(Account, Balance)>, StorageError>;
+
+    /// Open pendings with id > `after_id` (verify).
+    async fn open_pendings_page(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<Pending>, StorageError>;
+
+    /// Open holds with id > `after_id` (verify).
+    async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError>;
+}
+
+/// Reads of the account profiles and statements the account service keeps beside the ledger
+/// (written only by batches: see [`BatchWrites::profiles`]).
+#[async_trait]
+pub trait AccountReads: Send + Sync {
+    async fn profile(&self, account_id: u64) -> Result<Option<ProfileRow>, StorageError>;
+
+    /// Profiles in account-id order.
+    async fn profiles(&self, query: &ProfileQuery) -> Result<Vec<ProfileRow>, StorageError>;
+
+    /// Statement lines in (seq, idx) order.
+    async fn statement_page(
+        &self,
+        query: &StatementQuery,
+    ) -> Result<Vec<StatementRow>, StorageError>;
+
+    /// Current values of ledger counters (absent counters are not returned).
+    async fn counter_values(&self, keys: &[String]) -> Result<Vec<(String, i64)>, StorageError>;
+}
+
+/// Reads of the documents and the outbox that ledger commands write (see
+/// [`crate::ledger::DocumentWrite`] and [`crate::ledger::OutboxEvent`]): what services built on
+/// the ledger keep beside the money, committed in the same database transaction as it.
+#[async_trait]
+pub trait DocumentReads: Send + Sync {
+    /// One document at its current version.
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StorageError>;
+
+    /// Documents of one kind with an id above `after_id`, in id order, at most `limit`
+    /// (clamped to [`DOCUMENTS_PAGE_MAX`]). Ids that sort by time make this a queue.
+    async fn documents_after(
+        &self,
+        kind: &str,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredDocument>, StorageError>;
+
+    /// Events of the given streams with a sequence above `after_seq`, in sequence order, at
+    /// most `limit` (clamped to [`crate::ledger::OUTBOX_PAGE_MAX`]).
+    async fn outbox_after(
+        &self,
+        streams: &[String],
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StorageError>;
+}
+
+/// The ledger's storage port. One batch is one database transaction, and the only way anything
+/// is written: a service's state (profiles, documents, events, counters) commits in the same
+/// batch as its posting, or not at all.
+#[async_trait]
+pub trait LedgerStore: LedgerReads + AccountReads + DocumentReads + Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Opens a transaction, locks the chain head, loads `needs` (accounts locked in id order),
+    /// calls `apply`, writes what it returns and commits. On any error nothing is written.
+    async fn execute_batch(
+        &self,
+        needs: &BatchNeeds,
+        apply: &mut ApplyFn<'_>,
+    ) -> Result<(), StorageError>;
+
+    /// Closes the pool.
+    async fn close(&self);
+}
