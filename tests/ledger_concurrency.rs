@@ -2,13 +2,13 @@
 //! few accounts with transfers that would overdraw them if interleaved wrongly. Afterwards
 //! `verify` is clean, no balance is negative and money is conserved.
 
-mod support;
+mod common;
 
 use std::{process::Stdio, sync::Arc};
 
+use common::ledger::*;
 use paygate::ledger::{LedgerError, verify};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use support::*;
 use tokio::process::Command;
 
 const ACCOUNTS: usize = 4;
@@ -132,4 +132,4 @@ async fn two_processes_never_overdraw(backend: Backend) {
     db.cleanup().await;
 }
 
-on_both_backends!(many_tasks_never_overdraw, two_processes_never_overdraw);
+both_backends!(multi_thread: many_tasks_never_overdraw, two_processes_never_overdraw);

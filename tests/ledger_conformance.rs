@@ -1,10 +1,11 @@
 //! Conformance of the ledger on both back ends: every operation, and every error variant with
 //! its own test.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
+use common::ledger::*;
 use paygate::{
     ledger::{
         AccountStatus, BalanceConstraint, Command, CounterCheck, HoldState, IdempotencyKey, Ledger,
@@ -13,7 +14,6 @@ use paygate::{
     },
     money::{Currency, Money, Sign},
 };
-use support::*;
 
 fn pending_spec(
     from: paygate::ledger::AccountId,
@@ -972,7 +972,7 @@ fn errors_round_trip_through_their_stored_form() {
     }
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     transfer_moves_money_and_keeps_a_running_statement,
     multi_leg_posting_is_atomic,
     linked_postings_are_all_or_nothing,

@@ -1,12 +1,12 @@
 //! Documents and the outbox on both back ends: a ledger command writes versioned documents and
 //! outbox events in the same database transaction as its posting — all of it or none of it.
 
-mod support;
+mod common;
 
+use common::ledger::*;
 use paygate::ledger::{
     Command, DocumentWrite, IdempotencyKey, LedgerError, OutboxEvent, Outcome, verify,
 };
-use support::*;
 
 fn guarded(inner: Command, documents: Vec<DocumentWrite>, events: Vec<OutboxEvent>) -> Command {
     Command::Guarded {
@@ -344,7 +344,7 @@ async fn malformed_documents_and_events_are_refused(backend: Backend) {
     finish(db, ledger).await;
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     a_document_is_created_once_then_written_only_at_its_current_version,
     a_conflict_rolls_back_the_posting_and_the_events_of_its_command,
     concurrent_writers_of_one_version_post_exactly_once,

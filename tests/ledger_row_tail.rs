@@ -3,13 +3,13 @@
 //! folded back into the row, and a process's account cache never outlives another process's
 //! write.
 
-mod support;
+mod common;
 
+use common::ledger::*;
 use paygate::{
     ledger::{AccountId, LedgerError, Metadata, NewHold, verify},
     storage::{self, ROW_TAIL_ENTRIES_MAX},
 };
-use support::*;
 
 async fn row_column(db: &TestDb, column: &str, id: AccountId) -> i64 {
     db.query_i64(&format!(
@@ -142,7 +142,7 @@ async fn another_process_write_is_never_hidden_by_the_cache(backend: Backend) {
     finish_clean(db).await;
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     a_transfer_between_quiet_accounts_rewrites_no_row,
     a_long_tail_is_folded_back_into_the_row,
     another_process_write_is_never_hidden_by_the_cache,
