@@ -8,8 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Accounts, balance, book, card_number, cny, open, open_class_ii, open_class_iii, open_merchant,
-    open_personal, open_plain, request_id, spawn_app, spawn_app_with, top_up, transfer_req,
+    Accounts, Backend, balance, book, card_number, cny, open, open_class_ii, open_class_iii,
+    open_merchant, open_personal, open_plain, request_id, spawn_app, spawn_app_with, top_up,
+    transfer_req,
 };
 use paygate::grpc::pb::{
     AccountEventType, AccountKind, AccountStatus, CaptureHoldRequest, ClearingNetwork,
@@ -37,9 +38,9 @@ fn amount(m: &Option<paygate::grpc::pb::Money>) -> &str {
 
 // ----- opening and reading ------------------------------------------------------------------
 
-#[tokio::test]
-async fn each_openable_kind_opens_active_with_its_own_shape() {
-    let app = spawn_app().await;
+both_backends!(each_openable_kind_opens_active_with_its_own_shape);
+async fn each_openable_kind_opens_active_with_its_own_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
 
     let ii = c
@@ -113,9 +114,9 @@ async fn each_openable_kind_opens_active_with_its_own_shape() {
     assert_eq!(merchant.display_name, "m-1 account");
 }
 
-#[tokio::test]
-async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response() {
-    let app = spawn_app().await;
+both_backends!(a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response);
+async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let number = card_number(424_242);
 
@@ -215,9 +216,9 @@ async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response
     assert!(!everything.contains(middle), "no run of the hidden digits");
 }
 
-#[tokio::test]
-async fn accounts_list_by_owner_and_by_parent_page_by_page_in_id_order() {
-    let app = spawn_app().await;
+both_backends!(accounts_list_by_owner_and_by_parent_page_by_page_in_id_order);
+async fn accounts_list_by_owner_and_by_parent_page_by_page_in_id_order(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let master = open(
         &mut c,
@@ -303,9 +304,9 @@ async fn accounts_list_by_owner_and_by_parent_page_by_page_in_id_order() {
     assert_eq!(masters_only, [master]);
 }
 
-#[tokio::test]
-async fn a_closed_account_is_listed_only_when_closed_ones_are_asked_for() {
-    let app = spawn_app().await;
+both_backends!(a_closed_account_is_listed_only_when_closed_ones_are_asked_for);
+async fn a_closed_account_is_listed_only_when_closed_ones_are_asked_for(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let keep = open_merchant(&mut c, "m-closing").await;
     let gone = open_merchant(&mut c, "m-closing").await;
@@ -357,9 +358,9 @@ async fn a_closed_account_is_listed_only_when_closed_ones_are_asked_for() {
 
 // ----- balances and moving money -------------------------------------------------------------
 
-#[tokio::test]
-async fn a_balance_shows_book_held_pending_available_and_the_class_limit_usage() {
-    let app = spawn_app().await;
+both_backends!(a_balance_shows_book_held_pending_available_and_the_class_limit_usage);
+async fn a_balance_shows_book_held_pending_available_and_the_class_limit_usage(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m-bal").await;
@@ -434,9 +435,9 @@ async fn a_balance_shows_book_held_pending_available_and_the_class_limit_usage()
     );
 }
 
-#[tokio::test]
-async fn a_transfer_moves_money_in_one_posting_and_answers_the_senders_balance() {
-    let app = spawn_app().await;
+both_backends!(a_transfer_moves_money_in_one_posting_and_answers_the_senders_balance);
+async fn a_transfer_moves_money_in_one_posting_and_answers_the_senders_balance(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -474,9 +475,9 @@ async fn a_transfer_moves_money_in_one_posting_and_answers_the_senders_balance()
     }
 }
 
-#[tokio::test]
-async fn a_top_up_pulls_from_the_bound_card_and_a_withdrawal_pushes_back_to_it() {
-    let app = spawn_app().await;
+both_backends!(a_top_up_pulls_from_the_bound_card_and_a_withdrawal_pushes_back_to_it);
+async fn a_top_up_pulls_from_the_bound_card_and_a_withdrawal_pushes_back_to_it(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
 
@@ -549,9 +550,11 @@ async fn a_top_up_pulls_from_the_bound_card_and_a_withdrawal_pushes_back_to_it()
 
 // ----- freezes -------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn freezes_combine_by_direction_and_unfreezing_lifts_them_one_direction_at_a_time() {
-    let app = spawn_app().await;
+both_backends!(freezes_combine_by_direction_and_unfreezing_lifts_them_one_direction_at_a_time);
+async fn freezes_combine_by_direction_and_unfreezing_lifts_them_one_direction_at_a_time(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let freeze = |mode: FreezeMode, reason: &str| FreezeAccountRequest {
@@ -616,9 +619,9 @@ async fn freezes_combine_by_direction_and_unfreezing_lifts_them_one_direction_at
 
 // ----- holds ---------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_hold_reduces_available_until_released() {
-    let app = spawn_app().await;
+both_backends!(a_hold_reduces_available_until_released);
+async fn a_hold_reduces_available_until_released(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "100.00").await;
@@ -665,9 +668,9 @@ async fn a_hold_reduces_available_until_released() {
     assert_eq!(amount(&after.available), "100.00");
 }
 
-#[tokio::test]
-async fn capturing_part_of_a_hold_pays_the_destination_and_releases_the_rest() {
-    let app = spawn_app().await;
+both_backends!(capturing_part_of_a_hold_pays_the_destination_and_releases_the_rest);
+async fn capturing_part_of_a_hold_pays_the_destination_and_releases_the_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let hotel = open_merchant(&mut c, "hotel").await;
@@ -723,9 +726,9 @@ async fn capturing_part_of_a_hold_pays_the_destination_and_releases_the_rest() {
     assert_eq!(last.counterparty_account_id, a);
 }
 
-#[tokio::test]
-async fn a_hold_resolves_at_most_once() {
-    let app = spawn_app().await;
+both_backends!(a_hold_resolves_at_most_once);
+async fn a_hold_resolves_at_most_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -773,9 +776,9 @@ async fn a_hold_resolves_at_most_once() {
 
 // ----- the platform master and its sub-accounts ---------------------------------------------
 
-#[tokio::test]
-async fn a_platform_masters_balance_is_the_sum_of_its_sub_accounts() {
-    let app = spawn_app().await;
+both_backends!(a_platform_masters_balance_is_the_sum_of_its_sub_accounts);
+async fn a_platform_masters_balance_is_the_sum_of_its_sub_accounts(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let master = open(&mut c, open_plain(AccountKind::PlatformMaster, "plat", "")).await;
@@ -808,9 +811,9 @@ async fn a_platform_masters_balance_is_the_sum_of_its_sub_accounts() {
 
 // ----- closing -------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn an_emptied_account_closes_and_then_takes_no_more_money() {
-    let app = spawn_app().await;
+both_backends!(an_emptied_account_closes_and_then_takes_no_more_money);
+async fn an_emptied_account_closes_and_then_takes_no_more_money(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -849,9 +852,9 @@ async fn an_emptied_account_closes_and_then_takes_no_more_money() {
 
 // ----- statements ----------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_statement_has_a_running_balance_in_stable_order_across_pages() {
-    let app = spawn_app().await;
+both_backends!(a_statement_has_a_running_balance_in_stable_order_across_pages);
+async fn a_statement_has_a_running_balance_in_stable_order_across_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -912,16 +915,16 @@ async fn a_statement_has_a_running_balance_in_stable_order_across_pages() {
     assert!(whole.iter().all(|e| e.business_date.len() == 10));
 }
 
-#[tokio::test]
-async fn a_statement_lists_only_entries_posted_in_its_time_range() {
-    let app = spawn_app().await;
+both_backends!(a_statement_lists_only_entries_posted_in_its_time_range);
+async fn a_statement_lists_only_entries_posted_in_its_time_range(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
     top_up(&mut c, &a, "100.00").await;
     for _ in 0..4 {
         // Spread the postings over distinct milliseconds.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        app.clock.advance_ms(5);
         c.transfer(transfer_req(&a, &m, "1.00"))
             .await
             .expect("transfer");
@@ -974,9 +977,12 @@ async fn next_event(stream: &mut tonic::Streaming<WatchAccountResponse>) -> Watc
         .expect("stream open")
 }
 
-#[tokio::test]
-async fn a_watch_starts_with_a_snapshot_then_streams_each_posted_entry() {
-    let app = spawn_app_with(|config| config.accounts.watch_poll_interval_ms = 10).await;
+both_backends!(a_watch_starts_with_a_snapshot_then_streams_each_posted_entry);
+async fn a_watch_starts_with_a_snapshot_then_streams_each_posted_entry(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.accounts.watch_poll_interval_ms = 10
+    })
+    .await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -1015,9 +1021,14 @@ async fn a_watch_starts_with_a_snapshot_then_streams_each_posted_entry() {
     assert!(!posted.cursor.is_empty());
 }
 
-#[tokio::test]
-async fn a_watch_resumed_from_the_last_cursor_delivers_every_later_entry_exactly_once() {
-    let app = spawn_app_with(|config| config.accounts.watch_poll_interval_ms = 10).await;
+both_backends!(a_watch_resumed_from_the_last_cursor_delivers_every_later_entry_exactly_once);
+async fn a_watch_resumed_from_the_last_cursor_delivers_every_later_entry_exactly_once(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |config| {
+        config.accounts.watch_poll_interval_ms = 10
+    })
+    .await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -1099,9 +1110,12 @@ async fn a_watch_resumed_from_the_last_cursor_delivers_every_later_entry_exactly
     assert!(quiet.is_err(), "nothing more: {quiet:?}");
 }
 
-#[tokio::test]
-async fn each_watch_event_carries_the_balance_right_after_it() {
-    let app = spawn_app_with(|config| config.accounts.watch_poll_interval_ms = 10).await;
+both_backends!(each_watch_event_carries_the_balance_right_after_it);
+async fn each_watch_event_carries_the_balance_right_after_it(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.accounts.watch_poll_interval_ms = 10
+    })
+    .await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -1159,9 +1173,14 @@ async fn each_watch_event_carries_the_balance_right_after_it() {
     }
 }
 
-#[tokio::test]
-async fn balance_changes_without_an_entry_stream_as_snapshots_each_with_its_own_id() {
-    let app = spawn_app_with(|config| config.accounts.watch_poll_interval_ms = 10).await;
+both_backends!(balance_changes_without_an_entry_stream_as_snapshots_each_with_its_own_id);
+async fn balance_changes_without_an_entry_stream_as_snapshots_each_with_its_own_id(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |config| {
+        config.accounts.watch_poll_interval_ms = 10
+    })
+    .await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "100.00").await;
@@ -1190,6 +1209,8 @@ async fn balance_changes_without_an_entry_stream_as_snapshots_each_with_its_own_
         .hold
         .expect("hold");
     let held = next_event(&mut stream).await;
+    // The gateway's clock is manual here: let time pass between the changes, as it would.
+    app.clock.advance_ms(1);
     c.release_hold(ReleaseHoldRequest {
         request_id: request_id("release"),
         hold_id: hold.hold_id,
@@ -1224,9 +1245,9 @@ async fn balance_changes_without_an_entry_stream_as_snapshots_each_with_its_own_
     );
 }
 
-#[tokio::test]
-async fn a_class_iii_balance_shows_the_room_left_under_its_cap() {
-    let app = spawn_app().await;
+both_backends!(a_class_iii_balance_shows_the_room_left_under_its_cap);
+async fn a_class_iii_balance_shows_the_room_left_under_its_cap(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_iii(&mut c, 1).await;
     top_up(&mut c, &a, "1234.56").await;
@@ -1249,9 +1270,9 @@ async fn a_class_iii_balance_shows_the_room_left_under_its_cap() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_freezes_in_opposite_directions_combine_into_both() {
-    let app = spawn_app().await;
+both_backends!(multi_thread: concurrent_freezes_in_opposite_directions_combine_into_both);
+async fn concurrent_freezes_in_opposite_directions_combine_into_both(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let mut modes = Vec::new();
     for n in 0..10 {

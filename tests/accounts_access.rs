@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    assert_refused, balance, book, card_number, cny, open, open_class_ii, open_merchant,
+    Backend, assert_refused, balance, book, card_number, cny, open, open_class_ii, open_merchant,
     open_personal, open_plain, request_id, spawn_app, top_up, transfer_req,
 };
 use paygate::grpc::pb::{
@@ -18,9 +18,9 @@ use tonic::Code;
 
 // ----- idempotency ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn the_same_request_id_with_a_different_body_is_refused_as_a_reused_key() {
-    let app = spawn_app().await;
+both_backends!(the_same_request_id_with_a_different_body_is_refused_as_a_reused_key);
+async fn the_same_request_id_with_a_different_body_is_refused_as_a_reused_key(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -46,9 +46,9 @@ async fn the_same_request_id_with_a_different_body_is_refused_as_a_reused_key() 
     assert_eq!(book(&mut c, &m).await, "10.00");
 }
 
-#[tokio::test]
-async fn a_repeated_transfer_answers_the_first_answer_and_moves_money_once() {
-    let app = spawn_app().await;
+both_backends!(a_repeated_transfer_answers_the_first_answer_and_moves_money_once);
+async fn a_repeated_transfer_answers_the_first_answer_and_moves_money_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -82,9 +82,9 @@ async fn a_repeated_transfer_answers_the_first_answer_and_moves_money_once() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_identical_transfers_execute_once() {
-    let app = spawn_app().await;
+both_backends!(concurrent_identical_transfers_execute_once);
+async fn concurrent_identical_transfers_execute_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -114,9 +114,9 @@ async fn concurrent_identical_transfers_execute_once() {
     assert_eq!(book(&mut c, &m).await, "7.00");
 }
 
-#[tokio::test]
-async fn a_repeated_top_up_and_withdrawal_move_money_once() {
-    let app = spawn_app().await;
+both_backends!(a_repeated_top_up_and_withdrawal_move_money_once);
+async fn a_repeated_top_up_and_withdrawal_move_money_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let up = TopUpRequest {
@@ -158,9 +158,9 @@ async fn a_repeated_top_up_and_withdrawal_move_money_once() {
     assert_eq!(entries.len(), 2, "{entries:?}");
 }
 
-#[tokio::test]
-async fn a_repeated_open_opens_one_account_and_counts_once_per_person() {
-    let app = spawn_app().await;
+both_backends!(a_repeated_open_opens_one_account_and_counts_once_per_person);
+async fn a_repeated_open_opens_one_account_and_counts_once_per_person(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let person = "110101199001015555";
     let req = open_personal(AccountKind::ClassIi, "cust", person, &card_number(1));
@@ -191,9 +191,9 @@ async fn a_repeated_open_opens_one_account_and_counts_once_per_person() {
     assert_eq!(listed.len(), 5);
 }
 
-#[tokio::test]
-async fn a_repeated_hold_places_one_hold_and_a_repeated_capture_captures_once() {
-    let app = spawn_app().await;
+both_backends!(a_repeated_hold_places_one_hold_and_a_repeated_capture_captures_once);
+async fn a_repeated_hold_places_one_hold_and_a_repeated_capture_captures_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -242,9 +242,9 @@ async fn a_repeated_hold_places_one_hold_and_a_repeated_capture_captures_once() 
     assert_eq!(balance(&mut c, &a).await.held.expect("held").amount, "0.00");
 }
 
-#[tokio::test]
-async fn request_ids_are_scoped_to_the_caller() {
-    let app = spawn_app().await;
+both_backends!(request_ids_are_scoped_to_the_caller);
+async fn request_ids_are_scoped_to_the_caller(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut core = app.accounts("core-banking").await;
     let mut load = app.accounts("loadtest").await;
     let a = open_class_ii(&mut core, 1).await;
@@ -262,9 +262,9 @@ async fn request_ids_are_scoped_to_the_caller() {
 
 // ----- scope and grants ----------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_mobile_back_end_may_touch_only_the_accounts_it_opened() {
-    let app = spawn_app().await;
+both_backends!(a_mobile_back_end_may_touch_only_the_accounts_it_opened);
+async fn a_mobile_back_end_may_touch_only_the_accounts_it_opened(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut mobile = app.accounts("mobile-backend").await;
     let mut core = app.accounts("core-banking").await;
     let own = open_class_ii(&mut mobile, 1).await;
@@ -393,9 +393,9 @@ async fn a_mobile_back_end_may_touch_only_the_accounts_it_opened() {
     assert_eq!(book(&mut core, &foreign).await, "100.00");
 }
 
-#[tokio::test]
-async fn a_scope_refusal_carries_its_reason_in_the_error_info() {
-    let app = spawn_app().await;
+both_backends!(a_scope_refusal_carries_its_reason_in_the_error_info);
+async fn a_scope_refusal_carries_its_reason_in_the_error_info(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut mobile = app.accounts("mobile-backend").await;
     let mut core = app.accounts("core-banking").await;
     let foreign = open_class_ii(&mut core, 1).await;
@@ -412,9 +412,9 @@ async fn a_scope_refusal_carries_its_reason_in_the_error_info() {
     assert_eq!(md["caller"], "mobile-backend");
 }
 
-#[tokio::test]
-async fn an_auditor_reads_balances_but_cannot_move_money() {
-    let app = spawn_app().await;
+both_backends!(an_auditor_reads_balances_but_cannot_move_money);
+async fn an_auditor_reads_balances_but_cannot_move_money(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut core = app.accounts("core-banking").await;
     let mut auditor = app.accounts("auditor").await;
     let a = open_class_ii(&mut core, 1).await;
@@ -440,9 +440,9 @@ async fn an_auditor_reads_balances_but_cannot_move_money() {
 
 // ----- the ledger stays consistent -----------------------------------------------------------
 
-#[tokio::test]
-async fn after_a_mixed_run_the_ledger_verifies_clean() {
-    let mut app = spawn_app().await;
+both_backends!(after_a_mixed_run_the_ledger_verifies_clean);
+async fn after_a_mixed_run_the_ledger_verifies_clean(backend: Backend) {
+    let mut app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = common::open_class_iii(&mut c, 2).await;
@@ -541,9 +541,9 @@ async fn after_a_mixed_run_the_ledger_verifies_clean() {
     );
 }
 
-#[tokio::test]
-async fn no_caller_moves_money_into_or_out_of_a_bank_internal_account() {
-    let app = spawn_app().await;
+both_backends!(no_caller_moves_money_into_or_out_of_a_bank_internal_account);
+async fn no_caller_moves_money_into_or_out_of_a_bank_internal_account(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("loadtest").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "10.00").await;

@@ -8,9 +8,9 @@ mod common;
 use std::collections::HashMap;
 
 use common::{
-    Accounts, assert_refused, balance, book, card_number, metadata_of, open, open_class_ii,
-    open_class_iii, open_merchant, open_personal, request_id, spawn_app, spawn_app_with, top_up,
-    transfer_req,
+    Accounts, Backend, assert_refused, balance, book, card_number, metadata_of, open,
+    open_class_ii, open_class_iii, open_merchant, open_personal, request_id, spawn_app,
+    spawn_app_with, top_up, transfer_req,
 };
 use paygate::grpc::pb::{
     AccountKind, CaptureHoldRequest, CloseAccountRequest, HoldKind, PlaceHoldRequest, TopUpRequest,
@@ -57,9 +57,9 @@ async fn business_date(c: &mut Accounts, account: &str) -> String {
     balance(c, account).await.business_date
 }
 
-#[tokio::test]
-async fn a_class_ii_account_cannot_send_more_than_its_daily_non_bound_limit() {
-    let app = spawn_app().await;
+both_backends!(a_class_ii_account_cannot_send_more_than_its_daily_non_bound_limit);
+async fn a_class_ii_account_cannot_send_more_than_its_daily_non_bound_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -96,9 +96,9 @@ async fn a_class_ii_account_cannot_send_more_than_its_daily_non_bound_limit() {
     .expect("bound-card flows are unlimited");
 }
 
-#[tokio::test]
-async fn a_class_ii_account_cannot_send_more_than_its_annual_non_bound_limit() {
-    let app = spawn_app_with(|config| {
+both_backends!(a_class_ii_account_cannot_send_more_than_its_annual_non_bound_limit);
+async fn a_class_ii_account_cannot_send_more_than_its_annual_non_bound_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
         config.accounts.class_ii_non_bound_outflow_per_year = "5000.00".into();
     })
     .await;
@@ -127,9 +127,9 @@ async fn a_class_ii_account_cannot_send_more_than_its_annual_non_bound_limit() {
     assert_eq!(book(&mut c, &a).await, "4000.00");
 }
 
-#[tokio::test]
-async fn a_class_ii_account_cannot_receive_more_than_its_daily_non_bound_limit() {
-    let app = spawn_app().await;
+both_backends!(a_class_ii_account_cannot_receive_more_than_its_daily_non_bound_limit);
+async fn a_class_ii_account_cannot_receive_more_than_its_daily_non_bound_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let payer_1 = open_class_ii(&mut c, 1).await;
     let payer_2 = open_class_ii(&mut c, 2).await;
@@ -163,9 +163,9 @@ async fn a_class_ii_account_cannot_receive_more_than_its_daily_non_bound_limit()
     );
 }
 
-#[tokio::test]
-async fn a_class_iii_account_cannot_be_topped_up_above_its_balance_cap() {
-    let app = spawn_app().await;
+both_backends!(a_class_iii_account_cannot_be_topped_up_above_its_balance_cap);
+async fn a_class_iii_account_cannot_be_topped_up_above_its_balance_cap(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_iii(&mut c, 1).await;
     top_up(&mut c, &a, "1500.00").await;
@@ -194,9 +194,9 @@ async fn a_class_iii_account_cannot_be_topped_up_above_its_balance_cap() {
     assert_eq!(book(&mut c, &a).await, "2000.00", "up to the cap exactly");
 }
 
-#[tokio::test]
-async fn a_class_iii_account_cannot_receive_a_transfer_above_its_balance_cap() {
-    let app = spawn_app().await;
+both_backends!(a_class_iii_account_cannot_receive_a_transfer_above_its_balance_cap);
+async fn a_class_iii_account_cannot_receive_a_transfer_above_its_balance_cap(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let payer = open_class_ii(&mut c, 1).await;
     let payee = open_class_iii(&mut c, 2).await;
@@ -226,9 +226,9 @@ async fn a_class_iii_account_cannot_receive_a_transfer_above_its_balance_cap() {
     );
 }
 
-#[tokio::test]
-async fn a_class_iii_account_cannot_send_more_than_its_daily_limit() {
-    let app = spawn_app().await;
+both_backends!(a_class_iii_account_cannot_send_more_than_its_daily_limit);
+async fn a_class_iii_account_cannot_send_more_than_its_daily_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_iii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -254,9 +254,11 @@ async fn a_class_iii_account_cannot_send_more_than_its_daily_limit() {
     assert_eq!(book(&mut c, &a).await, "2000.00");
 }
 
-#[tokio::test]
-async fn a_person_may_hold_at_most_five_class_ii_accounts_and_a_closed_one_frees_a_place() {
-    let app = spawn_app().await;
+both_backends!(a_person_may_hold_at_most_five_class_ii_accounts_and_a_closed_one_frees_a_place);
+async fn a_person_may_hold_at_most_five_class_ii_accounts_and_a_closed_one_frees_a_place(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let person = "110101199001017777";
     let mut opened = Vec::new();
@@ -313,9 +315,9 @@ async fn a_person_may_hold_at_most_five_class_ii_accounts_and_a_closed_one_frees
     limit_refusal(seventh, "CLASS_II_PER_PERSON", "OPEN_ACCOUNTS");
 }
 
-#[tokio::test]
-async fn fifty_concurrent_outflows_are_accepted_up_to_the_daily_limit_exactly() {
-    let app = spawn_app().await;
+both_backends!(fifty_concurrent_outflows_are_accepted_up_to_the_daily_limit_exactly);
+async fn fifty_concurrent_outflows_are_accepted_up_to_the_daily_limit_exactly(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -395,9 +397,11 @@ async fn hold_id(c: &mut Accounts, req: PlaceHoldRequest) -> String {
         .hold_id
 }
 
-#[tokio::test]
-async fn capturing_a_pre_authorisation_counts_against_the_class_ii_daily_outflow_limit() {
-    let app = spawn_app().await;
+both_backends!(capturing_a_pre_authorisation_counts_against_the_class_ii_daily_outflow_limit);
+async fn capturing_a_pre_authorisation_counts_against_the_class_ii_daily_outflow_limit(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "hotel").await;
@@ -428,9 +432,9 @@ async fn capturing_a_pre_authorisation_counts_against_the_class_ii_daily_outflow
     assert_eq!(held, "2000.00", "the hold stays active");
 }
 
-#[tokio::test]
-async fn a_capture_cannot_lift_a_class_iii_account_above_its_balance_cap() {
-    let app = spawn_app().await;
+both_backends!(a_capture_cannot_lift_a_class_iii_account_above_its_balance_cap);
+async fn a_capture_cannot_lift_a_class_iii_account_above_its_balance_cap(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let payer = open_class_ii(&mut c, 1).await;
     let payee = open_class_iii(&mut c, 2).await;
@@ -458,9 +462,9 @@ async fn a_capture_cannot_lift_a_class_iii_account_above_its_balance_cap() {
     assert_eq!(book(&mut c, &payer).await, "5000.00");
 }
 
-#[tokio::test]
-async fn a_judicial_deduction_is_captured_whatever_the_holders_daily_limit() {
-    let app = spawn_app().await;
+both_backends!(a_judicial_deduction_is_captured_whatever_the_holders_daily_limit);
+async fn a_judicial_deduction_is_captured_whatever_the_holders_daily_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let court = open_merchant(&mut c, "court").await;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    Accounts, assert_refused, book, cny, metadata_of, open, open_class_ii, open_merchant,
+    Accounts, Backend, assert_refused, book, cny, metadata_of, open, open_class_ii, open_merchant,
     open_plain, request_id, spawn_app, top_up, transfer_req,
 };
 use paygate::grpc::pb::{
@@ -40,9 +40,9 @@ fn place_hold(account: &str, amount: &str) -> PlaceHoldRequest {
 
 // ----- freezes -------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn an_account_frozen_for_debits_cannot_send_but_still_receives() {
-    let app = spawn_app().await;
+both_backends!(an_account_frozen_for_debits_cannot_send_but_still_receives);
+async fn an_account_frozen_for_debits_cannot_send_but_still_receives(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -68,9 +68,9 @@ async fn an_account_frozen_for_debits_cannot_send_but_still_receives() {
     assert_eq!(book(&mut c, &a).await, "105.00");
 }
 
-#[tokio::test]
-async fn an_account_frozen_for_credits_cannot_receive_but_still_sends() {
-    let app = spawn_app().await;
+both_backends!(an_account_frozen_for_credits_cannot_receive_but_still_sends);
+async fn an_account_frozen_for_credits_cannot_receive_but_still_sends(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -97,9 +97,9 @@ async fn an_account_frozen_for_credits_cannot_receive_but_still_sends() {
     assert_eq!(book(&mut c, &b).await, "105.00");
 }
 
-#[tokio::test]
-async fn an_account_frozen_both_ways_neither_sends_nor_receives_until_unfrozen() {
-    let app = spawn_app().await;
+both_backends!(an_account_frozen_both_ways_neither_sends_nor_receives_until_unfrozen);
+async fn an_account_frozen_both_ways_neither_sends_nor_receives_until_unfrozen(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -128,9 +128,9 @@ async fn an_account_frozen_both_ways_neither_sends_nor_receives_until_unfrozen()
 
 // ----- holds ---------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_hold_larger_than_the_available_balance_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_hold_larger_than_the_available_balance_is_refused);
+async fn a_hold_larger_than_the_available_balance_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "100.00").await;
@@ -152,9 +152,9 @@ async fn a_hold_larger_than_the_available_balance_is_refused() {
         .expect("exactly what is available");
 }
 
-#[tokio::test]
-async fn capturing_more_than_was_held_is_refused_and_the_hold_stays_active() {
-    let app = spawn_app().await;
+both_backends!(capturing_more_than_was_held_is_refused_and_the_hold_stays_active);
+async fn capturing_more_than_was_held_is_refused_and_the_hold_stays_active(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -187,9 +187,9 @@ async fn capturing_more_than_was_held_is_refused_and_the_hold_stays_active() {
 
 // ----- closing -------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn an_account_with_a_balance_cannot_be_closed() {
-    let app = spawn_app().await;
+both_backends!(an_account_with_a_balance_cannot_be_closed);
+async fn an_account_with_a_balance_cannot_be_closed(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "0.01").await;
@@ -206,9 +206,9 @@ async fn an_account_with_a_balance_cannot_be_closed() {
     assert_eq!(book(&mut c, &a).await, "0.01");
 }
 
-#[tokio::test]
-async fn a_platform_master_with_open_sub_accounts_cannot_be_closed() {
-    let app = spawn_app().await;
+both_backends!(a_platform_master_with_open_sub_accounts_cannot_be_closed);
+async fn a_platform_master_with_open_sub_accounts_cannot_be_closed(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let master = open(&mut c, open_plain(AccountKind::PlatformMaster, "p", "")).await;
     open(&mut c, open_plain(AccountKind::PlatformSub, "p", &master)).await;
@@ -226,9 +226,9 @@ async fn a_platform_master_with_open_sub_accounts_cannot_be_closed() {
 
 // ----- request shape -------------------------------------------------------------------------
 
-#[tokio::test]
-async fn an_account_cannot_transfer_to_itself() {
-    let app = spawn_app().await;
+both_backends!(an_account_cannot_transfer_to_itself);
+async fn an_account_cannot_transfer_to_itself(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "10.00").await;
@@ -239,9 +239,9 @@ async fn an_account_cannot_transfer_to_itself() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn an_amount_in_another_currency_than_the_accounts_is_refused() {
-    let app = spawn_app().await;
+both_backends!(an_amount_in_another_currency_than_the_accounts_is_refused);
+async fn an_amount_in_another_currency_than_the_accounts_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -258,9 +258,9 @@ async fn an_amount_in_another_currency_than_the_accounts_is_refused() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn an_amount_with_more_decimals_than_the_currency_has_is_refused() {
-    let app = spawn_app().await;
+both_backends!(an_amount_with_more_decimals_than_the_currency_has_is_refused);
+async fn an_amount_with_more_decimals_than_the_currency_has_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -277,9 +277,9 @@ async fn an_amount_with_more_decimals_than_the_currency_has_is_refused() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn a_zero_or_malformed_amount_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_zero_or_malformed_amount_is_refused);
+async fn a_zero_or_malformed_amount_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -295,9 +295,9 @@ async fn a_zero_or_malformed_amount_is_refused() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn an_unknown_account_is_not_found() {
-    let app = spawn_app().await;
+both_backends!(an_unknown_account_is_not_found);
+async fn an_unknown_account_is_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     top_up(&mut c, &a, "10.00").await;
@@ -332,9 +332,9 @@ async fn an_unknown_account_is_not_found() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn a_malformed_account_id_is_an_invalid_argument() {
-    let app = spawn_app().await;
+both_backends!(a_malformed_account_id_is_an_invalid_argument);
+async fn a_malformed_account_id_is_an_invalid_argument(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
 
     let bad = c
@@ -347,9 +347,9 @@ async fn a_malformed_account_id_is_an_invalid_argument() {
     assert_eq!(metadata_of(&status)["field"], "account_id");
 }
 
-#[tokio::test]
-async fn a_tampered_page_token_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_tampered_page_token_is_refused);
+async fn a_tampered_page_token_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     for _ in 0..3 {
         open_merchant(&mut c, "m-pages").await;
@@ -429,9 +429,9 @@ async fn a_tampered_page_token_is_refused() {
         .expect("the untouched token still works");
 }
 
-#[tokio::test]
-async fn a_negative_page_size_is_an_invalid_argument() {
-    let app = spawn_app().await;
+both_backends!(a_negative_page_size_is_an_invalid_argument);
+async fn a_negative_page_size_is_an_invalid_argument(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
 
     let bad = c
@@ -448,9 +448,9 @@ async fn a_negative_page_size_is_an_invalid_argument() {
 
 // ----- kinds and cards -----------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_transfer_into_a_platform_master_account_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_transfer_into_a_platform_master_account_is_refused);
+async fn a_transfer_into_a_platform_master_account_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let master = open(&mut c, open_plain(AccountKind::PlatformMaster, "p", "")).await;
@@ -472,9 +472,9 @@ async fn a_transfer_into_a_platform_master_account_is_refused() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn a_sub_account_needs_an_open_platform_master_as_its_parent() {
-    let app = spawn_app().await;
+both_backends!(a_sub_account_needs_an_open_platform_master_as_its_parent);
+async fn a_sub_account_needs_an_open_platform_master_as_its_parent(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let merchant = open_merchant(&mut c, "m").await;
 
@@ -489,9 +489,9 @@ async fn a_sub_account_needs_an_open_platform_master_as_its_parent() {
     assert_refused(orphan, Code::InvalidArgument, "INVALID_ARGUMENT");
 }
 
-#[tokio::test]
-async fn a_bank_internal_account_cannot_be_opened_by_a_caller() {
-    let app = spawn_app().await;
+both_backends!(a_bank_internal_account_cannot_be_opened_by_a_caller);
+async fn a_bank_internal_account_cannot_be_opened_by_a_caller(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
 
     let internal = c
@@ -501,9 +501,9 @@ async fn a_bank_internal_account_cannot_be_opened_by_a_caller() {
     assert_refused(internal, Code::InvalidArgument, "KIND_NOT_OPENABLE");
 }
 
-#[tokio::test]
-async fn a_personal_account_needs_an_identity_and_a_valid_card() {
-    let app = spawn_app().await;
+both_backends!(a_personal_account_needs_an_identity_and_a_valid_card);
+async fn a_personal_account_needs_an_identity_and_a_valid_card(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let mut no_identity = common::open_personal(
         AccountKind::ClassIi,
@@ -539,9 +539,9 @@ async fn a_personal_account_needs_an_identity_and_a_valid_card() {
     );
 }
 
-#[tokio::test]
-async fn a_withdrawal_from_an_account_without_a_bound_card_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_withdrawal_from_an_account_without_a_bound_card_is_refused);
+async fn a_withdrawal_from_an_account_without_a_bound_card_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -574,9 +574,9 @@ async fn a_withdrawal_from_an_account_without_a_bound_card_is_refused() {
 
 // ----- funds ---------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn money_beyond_the_available_balance_cannot_leave() {
-    let app = spawn_app().await;
+both_backends!(money_beyond_the_available_balance_cannot_leave);
+async fn money_beyond_the_available_balance_cannot_leave(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -619,9 +619,9 @@ async fn money_beyond_the_available_balance_cannot_leave() {
         .expect("exactly the available amount leaves");
 }
 
-#[tokio::test]
-async fn a_missing_or_overlong_request_id_is_an_invalid_argument() {
-    let app = spawn_app().await;
+both_backends!(a_missing_or_overlong_request_id_is_an_invalid_argument);
+async fn a_missing_or_overlong_request_id_is_an_invalid_argument(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let m = open_merchant(&mut c, "m").await;
@@ -642,9 +642,9 @@ async fn a_missing_or_overlong_request_id_is_an_invalid_argument() {
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
-#[tokio::test]
-async fn an_unknown_hold_is_not_found() {
-    let app = spawn_app().await;
+both_backends!(an_unknown_hold_is_not_found);
+async fn an_unknown_hold_is_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
 
     let release = c
@@ -658,9 +658,11 @@ async fn an_unknown_hold_is_not_found() {
     assert_refused(release, Code::NotFound, "HOLD_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn a_malformed_watch_cursor_and_an_empty_statement_range_are_invalid_arguments() {
-    let app = spawn_app().await;
+both_backends!(a_malformed_watch_cursor_and_an_empty_statement_range_are_invalid_arguments);
+async fn a_malformed_watch_cursor_and_an_empty_statement_range_are_invalid_arguments(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
 

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Accounts, TestApp, assert_refused, book, cny, metadata_of, open_class_ii, open_merchant,
-    request_id, spawn_app, spawn_app_with, top_up,
+    Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, open_class_ii,
+    open_merchant, request_id, spawn_app, spawn_app_with, top_up,
 };
 use paygate::grpc::pb::{
     self, AuthFactor, BalancePayment, BoundCardPayment, BusinessClass, CloseOrderRequest,
@@ -145,9 +145,9 @@ fn refund_req(order: &str, value: &str) -> RefundRequest {
 
 // ----- merchants and orders -----------------------------------------------------------------
 
-#[tokio::test]
-async fn a_caller_acting_for_a_merchant_it_does_not_serve_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_caller_acting_for_a_merchant_it_does_not_serve_is_refused);
+async fn a_caller_acting_for_a_merchant_it_does_not_serve_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "tea-house").await;
     let mut stranger = cashier(&app, PAYER_CALLER).await;
     let refused = assert_refused(
@@ -186,9 +186,9 @@ async fn a_caller_acting_for_a_merchant_it_does_not_serve_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_service_provider_acts_for_its_sub_merchants_only() {
-    let app = spawn_app().await;
+both_backends!(a_service_provider_acts_for_its_sub_merchants_only);
+async fn a_service_provider_acts_for_its_sub_merchants_only(backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut accounts = app.accounts("core-banking").await;
     let mut bank = cashier(&app, "core-banking").await;
     let register = |kind: MerchantType, provider: &str, settlement: &str, callers: Vec<String>| {
@@ -279,9 +279,11 @@ async fn a_service_provider_acts_for_its_sub_merchants_only() {
     );
 }
 
-#[tokio::test]
-async fn a_duplicate_merchant_order_number_is_refused_but_a_replay_answers_the_first_order() {
-    let app = spawn_app().await;
+both_backends!(a_duplicate_merchant_order_number_is_refused_but_a_replay_answers_the_first_order);
+async fn a_duplicate_merchant_order_number_is_refused_but_a_replay_answers_the_first_order(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "dup").await;
     let mut c = cashier(&app, MERCHANT_CALLER).await;
     let req = order_req(&shop.merchant_id, "N-1", "12.34", Scenario::Pos);
@@ -340,9 +342,9 @@ async fn a_duplicate_merchant_order_number_is_refused_but_a_replay_answers_the_f
 
 // ----- paying from the balance --------------------------------------------------------------
 
-#[tokio::test]
-async fn insufficient_balance_is_refused_and_the_order_stays_payable() {
-    let app = spawn_app().await;
+both_backends!(insufficient_balance_is_refused_and_the_order_stays_payable);
+async fn insufficient_balance_is_refused_and_the_order_stays_payable(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "poor").await;
     let (_, payer) = payer(&app, 1, "10.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -360,19 +362,18 @@ async fn insufficient_balance_is_refused_and_the_order_stays_payable() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_order_reads_closed_and_cannot_be_paid() {
-    let app = spawn_app().await;
+both_backends!(an_expired_order_reads_closed_and_cannot_be_paid);
+async fn an_expired_order_reads_closed_and_cannot_be_paid(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "late").await;
     let (_, payer) = payer(&app, 2, "100.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let mut req = order_req(&shop.merchant_id, "E1", "1.00", Scenario::App);
-    let soon = std::time::SystemTime::now() + Duration::from_millis(300);
-    let since = soon.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let soon_ms = app.clock.now_ms() + 300;
     req.expire_time = Some(prost_types::Timestamp {
-        seconds: since.as_secs() as i64,
-        nanos: since.subsec_nanos() as i32,
+        seconds: soon_ms / 1_000,
+        nanos: (soon_ms % 1_000) as i32 * 1_000_000,
     });
     let order = m
         .create_order(req)
@@ -381,7 +382,7 @@ async fn an_expired_order_reads_closed_and_cannot_be_paid() {
         .into_inner()
         .order
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.clock.advance_ms(500);
     assert_refused(
         p.pay(pay_balance(&order.order_id, &payer)).await,
         Code::FailedPrecondition,
@@ -392,9 +393,9 @@ async fn an_expired_order_reads_closed_and_cannot_be_paid() {
     assert_eq!(read.close_reason, "EXPIRED");
 }
 
-#[tokio::test]
-async fn a_closed_order_cannot_be_paid_or_refunded() {
-    let app = spawn_app().await;
+both_backends!(a_closed_order_cannot_be_paid_or_refunded);
+async fn a_closed_order_cannot_be_paid_or_refunded(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "closed").await;
     let (_, payer) = payer(&app, 3, "100.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -431,9 +432,9 @@ async fn a_closed_order_cannot_be_paid_or_refunded() {
     );
 }
 
-#[tokio::test]
-async fn a_balance_payment_splits_the_fee_and_a_second_payment_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_balance_payment_splits_the_fee_and_a_second_payment_is_refused);
+async fn a_balance_payment_splits_the_fee_and_a_second_payment_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "tea").await;
     let (mut accounts, payer) = payer(&app, 4, "500.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -463,9 +464,11 @@ async fn a_balance_payment_splits_the_fee_and_a_second_payment_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_payment_retried_under_its_request_id_answers_the_paid_order_and_charges_once() {
-    let app = spawn_app().await;
+both_backends!(a_payment_retried_under_its_request_id_answers_the_paid_order_and_charges_once);
+async fn a_payment_retried_under_its_request_id_answers_the_paid_order_and_charges_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "retry").await;
     let (mut accounts, payer) = payer(&app, 14, "500.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -506,9 +509,9 @@ async fn a_payment_retried_under_its_request_id_answers_the_paid_order_and_charg
     assert_eq!(book(&mut accounts, &payer).await, "430.00");
 }
 
-#[tokio::test]
-async fn a_close_retried_under_its_request_id_answers_the_closed_order() {
-    let app = spawn_app().await;
+both_backends!(a_close_retried_under_its_request_id_answers_the_closed_order);
+async fn a_close_retried_under_its_request_id_answers_the_closed_order(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "reclose").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "RC1", "1.00").await;
@@ -542,9 +545,9 @@ async fn a_close_retried_under_its_request_id_answers_the_closed_order() {
     );
 }
 
-#[tokio::test]
-async fn the_same_order_paid_concurrently_is_charged_exactly_once() {
-    let app = spawn_app().await;
+both_backends!(the_same_order_paid_concurrently_is_charged_exactly_once);
+async fn the_same_order_paid_concurrently_is_charged_exactly_once(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "race").await;
     let (mut accounts, payer) = payer(&app, 5, "1000.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -570,10 +573,12 @@ async fn the_same_order_paid_concurrently_is_charged_exactly_once() {
     assert_eq!(book(&mut accounts, &payer).await, "990.00");
 }
 
-#[tokio::test]
-async fn a_payment_beyond_the_class_limit_names_the_rule() {
-    let app =
-        spawn_app_with(|c| c.accounts.class_ii_non_bound_outflow_per_day = "50.00".into()).await;
+both_backends!(a_payment_beyond_the_class_limit_names_the_rule);
+async fn a_payment_beyond_the_class_limit_names_the_rule(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.accounts.class_ii_non_bound_outflow_per_day = "50.00".into()
+    })
+    .await;
     let shop = shop(&app, "limit").await;
     let (_, payer) = payer(&app, 6, "500.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -590,9 +595,9 @@ async fn a_payment_beyond_the_class_limit_names_the_rule() {
     );
 }
 
-#[tokio::test]
-async fn yield_balance_is_refused_precisely_until_the_yield_service_lands() {
-    let app = spawn_app().await;
+both_backends!(yield_balance_is_refused_precisely_until_the_yield_service_lands);
+async fn yield_balance_is_refused_precisely_until_the_yield_service_lands(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "yield").await;
     let (_, payer) = payer(&app, 7, "10.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -612,9 +617,9 @@ async fn yield_balance_is_refused_precisely_until_the_yield_service_lands() {
 
 // ----- QR, payment codes and quick pay ------------------------------------------------------
 
-#[tokio::test]
-async fn a_payer_pays_the_order_its_dynamic_qr_names() {
-    let app = spawn_app().await;
+both_backends!(a_payer_pays_the_order_its_dynamic_qr_names);
+async fn a_payer_pays_the_order_its_dynamic_qr_names(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "qr").await;
     let (_, payer) = payer(&app, 8, "100.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -649,9 +654,9 @@ async fn a_payer_pays_the_order_its_dynamic_qr_names() {
     assert_eq!(amount(&payment.fee), "0.08");
 }
 
-#[tokio::test]
-async fn static_merchant_code_payments_stop_at_500_a_day() {
-    let app = spawn_app().await;
+both_backends!(static_merchant_code_payments_stop_at_500_a_day);
+async fn static_merchant_code_payments_stop_at_500_a_day(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "static").await;
     let (_, payer) = payer(&app, 9, "2000.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -695,9 +700,9 @@ async fn static_merchant_code_payments_stop_at_500_a_day() {
     p.pay(scan("50.00")).await.expect("up to the limit");
 }
 
-#[tokio::test]
-async fn a_payment_code_pays_once_and_is_refused_when_reused_or_expired() {
-    let app = spawn_app_with(|c| c.cashier.payment_code_ttl_ms = 400).await;
+both_backends!(a_payment_code_pays_once_and_is_refused_when_reused_or_expired);
+async fn a_payment_code_pays_once_and_is_refused_when_reused_or_expired(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.cashier.payment_code_ttl_ms = 400).await;
     let shop = shop(&app, "pos").await;
     let (mut accounts, payer) = payer(&app, 10, "100.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -756,7 +761,7 @@ async fn a_payment_code_pays_once_and_is_refused_when_reused_or_expired() {
         .into_inner()
         .payment_code
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.clock.advance_ms(600);
     assert_refused(
         m.scan_pay(scan("POS-4", &late.code, "1.00")).await,
         Code::FailedPrecondition,
@@ -765,9 +770,9 @@ async fn a_payment_code_pays_once_and_is_refused_when_reused_or_expired() {
     assert_eq!(book(&mut accounts, &payer).await, "88.00");
 }
 
-#[tokio::test]
-async fn dynamic_code_limits_follow_the_risk_level() {
-    let app = spawn_app().await;
+both_backends!(dynamic_code_limits_follow_the_risk_level);
+async fn dynamic_code_limits_follow_the_risk_level(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "risk").await;
     let (_, payer) = payer(&app, 12, "5000.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -817,9 +822,9 @@ async fn dynamic_code_limits_follow_the_risk_level() {
     m.scan_pay(b_level).await.expect("B allows 5,000 a day");
 }
 
-#[tokio::test]
-async fn bound_card_quick_pay_settles_through_the_network() {
-    let app = spawn_app().await;
+both_backends!(bound_card_quick_pay_settles_through_the_network);
+async fn bound_card_quick_pay_settles_through_the_network(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "card").await;
     let (mut accounts, payer) = payer(&app, 13, "0").await;
     let agreement = accounts
@@ -881,9 +886,9 @@ async fn bound_card_quick_pay_settles_through_the_network() {
     assert_eq!(code, Some(0), "{out}");
 }
 
-#[tokio::test]
-async fn payment_methods_list_what_can_pay_now_with_reasons_for_the_rest() {
-    let app = spawn_app().await;
+both_backends!(payment_methods_list_what_can_pay_now_with_reasons_for_the_rest);
+async fn payment_methods_list_what_can_pay_now_with_reasons_for_the_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "methods").await;
     let (_, payer) = payer(&app, 14, "5.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -926,9 +931,9 @@ async fn payment_methods_list_what_can_pay_now_with_reasons_for_the_rest() {
 
 // ----- refunds ------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn refunds_are_partial_and_repeated_and_never_above_the_paid_amount() {
-    let app = spawn_app().await;
+both_backends!(refunds_are_partial_and_repeated_and_never_above_the_paid_amount);
+async fn refunds_are_partial_and_repeated_and_never_above_the_paid_amount(backend: Backend) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "refunds").await;
     let (mut accounts, payer) = payer(&app, 15, "100.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -1030,9 +1035,11 @@ async fn collect(
     got
 }
 
-#[tokio::test]
-async fn a_subscriber_that_resumes_from_its_cursor_gets_every_event_once_in_order_per_order() {
-    let app = spawn_app().await;
+both_backends!(a_subscriber_that_resumes_from_its_cursor_gets_every_event_once_in_order_per_order);
+async fn a_subscriber_that_resumes_from_its_cursor_gets_every_event_once_in_order_per_order(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let shop = shop(&app, "events").await;
     let (_, payer) = payer(&app, 16, "1000.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -1102,10 +1109,13 @@ fn minor(text: &str) -> i64 {
     whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap()
 }
 
-#[tokio::test]
-async fn after_mixed_payments_and_refunds_the_ledger_verifies_and_each_merchant_balances_to_the_fen()
- {
-    let app = spawn_app().await;
+both_backends!(
+    after_mixed_payments_and_refunds_the_ledger_verifies_and_each_merchant_balances_to_the_fen
+);
+async fn after_mixed_payments_and_refunds_the_ledger_verifies_and_each_merchant_balances_to_the_fen(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let shops = [shop(&app, "books-a").await, shop(&app, "books-b").await];
     let (_, payer) = payer(&app, 17, "5000.00").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
@@ -1143,19 +1153,16 @@ async fn after_mixed_payments_and_refunds_the_ledger_verifies_and_each_merchant_
     }
 }
 
-#[tokio::test]
-async fn an_unpaid_order_is_closed_at_its_expiry_and_the_merchant_is_told() {
-    let app = spawn_app_with(|c| c.cashier.expiry_sweep_interval_ms = 50).await;
+both_backends!(an_unpaid_order_is_closed_at_its_expiry_and_the_merchant_is_told);
+async fn an_unpaid_order_is_closed_at_its_expiry_and_the_merchant_is_told(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.cashier.expiry_sweep_interval_ms = 50).await;
     let shop = shop(&app, "sweep").await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut req = order_req(&shop.merchant_id, "X1", "1.00", Scenario::App);
-    let soon = std::time::SystemTime::now() + Duration::from_millis(200);
-    let since = soon
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after the epoch");
+    let soon_ms = app.clock.now_ms() + 200;
     req.expire_time = Some(prost_types::Timestamp {
-        seconds: since.as_secs() as i64,
-        nanos: since.subsec_nanos() as i32,
+        seconds: soon_ms / 1_000,
+        nanos: (soon_ms % 1_000) as i32 * 1_000_000,
     });
     let order = m
         .create_order(req)
@@ -1165,6 +1172,7 @@ async fn an_unpaid_order_is_closed_at_its_expiry_and_the_merchant_is_told() {
         .order
         .expect("order");
     let paid_later = create(&mut m, &shop.merchant_id, "X2", "1.00").await;
+    app.clock.advance_ms(300);
 
     let events = collect(&mut m, &shop.merchant_id, "", 3).await;
     let read = get_order(&mut m, &order.order_id).await;

@@ -1,10 +1,14 @@
 //! Card refunds whose network declines or never answers. The on-us client always succeeds, so
-//! these run the services in-process over a real SQLite ledger with a scripted clearing client.
+//! these run the services in-process over a real ledger, on both back ends, with a scripted
+//! clearing client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use common::{Backend, db::FreshDatabase};
 use paygate::{
     account::{AccountKind, AccountService, Caller, MoneyText, OpenAccount, PersonIdentity},
     cashier::{
@@ -40,7 +44,7 @@ impl ClearingClient for ScriptedNetwork {
 }
 
 struct World {
-    _dir: tempfile::TempDir,
+    _database: FreshDatabase,
     ledger: Ledger,
     accounts: AccountService,
     cashier: CashierService,
@@ -51,10 +55,10 @@ struct World {
     payer: AccountId,
 }
 
-async fn world(credit_outcome: ClearingOutcome) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
+    let database = FreshDatabase::new(backend).await;
     let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.path().join("paygate.db").display());
+    config.database.url = database.url.clone();
     let storage = storage::connect(&config.database).await.expect("storage");
     let ledger = Ledger::start(
         storage.clone(),
@@ -125,7 +129,7 @@ async fn world(credit_outcome: ClearingOutcome) -> World {
         .await
         .expect("merchant");
     World {
-        _dir: dir,
+        _database: database,
         ledger,
         accounts,
         cashier,
@@ -220,11 +224,16 @@ fn refund(order_id: &str, amount: &str) -> RefundOrder {
     }
 }
 
-#[tokio::test]
-async fn a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_money_back() {
-    let w = world(ClearingOutcome::Failed {
-        reason: "card closed".to_owned(),
-    })
+both_backends!(a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_money_back);
+async fn a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_money_back(
+    backend: Backend,
+) {
+    let w = world(
+        backend,
+        ClearingOutcome::Failed {
+            reason: "card closed".to_owned(),
+        },
+    )
     .await;
     let order_id = paid_order(&w).await;
     let before = merchant_book(&w).await;
@@ -263,9 +272,11 @@ async fn a_card_refund_the_network_declines_fails_and_gives_the_merchant_its_mon
     assert!(report.is_clean(), "{report}");
 }
 
-#[tokio::test]
-async fn a_card_refund_the_network_never_answers_stays_processing_with_the_funds_in_suspense() {
-    let w = world(ClearingOutcome::Unknown).await;
+both_backends!(a_card_refund_the_network_never_answers_stays_processing_with_the_funds_in_suspense);
+async fn a_card_refund_the_network_never_answers_stays_processing_with_the_funds_in_suspense(
+    backend: Backend,
+) {
+    let w = world(backend, ClearingOutcome::Unknown).await;
     let order_id = paid_order(&w).await;
 
     let refunded = w

@@ -3,13 +3,13 @@
 //! `verify` is clean, no balance is negative and money is conserved.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::{process::Stdio, sync::Arc};
 
+use common::ledger::*;
 use paygate::ledger::{LedgerError, verify};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use support::*;
 use tokio::process::Command;
 
 const ACCOUNTS: usize = 4;
@@ -135,4 +135,4 @@ async fn two_processes_never_overdraw(backend: Backend) {
     db.cleanup().await;
 }
 
-on_both_backends!(many_tasks_never_overdraw, two_processes_never_overdraw);
+both_backends!(multi_thread: many_tasks_never_overdraw, two_processes_never_overdraw);

@@ -2,10 +2,9 @@
 //! its own test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
-use std::time::Duration;
-
+use common::ledger::*;
 use paygate::{
     ledger::{
         AccountStatus, BalanceConstraint, Command, CounterCheck, HoldState, IdempotencyKey, Ledger,
@@ -14,7 +13,6 @@ use paygate::{
     },
     money::{Currency, Money, Sign},
 };
-use support::*;
 
 fn pending_spec(
     from: paygate::ledger::AccountId,
@@ -379,7 +377,7 @@ async fn expired_pendings_and_holds_are_swept(backend: Backend) {
     let mut hs = hold_spec(a, 300);
     hs.timeout_ms = Some(1);
     let h = ledger.place_hold(key(), hs).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    ledger.clock().advance_ms(20);
     ledger.sweep_expired().await.unwrap();
     assert_eq!(
         ledger.pending(p.id).await.unwrap().state,
@@ -634,7 +632,7 @@ async fn error_pending_expired(backend: Backend) {
     let mut spec = pending_spec(a, b, 60);
     spec.timeout_ms = 1;
     let p = ledger.create_pending(key(), spec).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    ledger.clock().advance_ms(10);
     // Past its deadline, before or after the sweeper ran: always PendingExpired.
     let err = ledger.post_pending(key(), p.id, None).await.unwrap_err();
     assert_eq!(err, LedgerError::PendingExpired { pending: p.id });
@@ -976,7 +974,7 @@ fn errors_round_trip_through_their_stored_form() {
     }
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     transfer_moves_money_and_keeps_a_running_statement,
     multi_leg_posting_is_atomic,
     linked_postings_are_all_or_nothing,

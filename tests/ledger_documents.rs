@@ -2,12 +2,12 @@
 //! outbox events in the same database transaction as its posting — all of it or none of it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
+use common::ledger::*;
 use paygate::ledger::{
     Command, DocumentWrite, IdempotencyKey, LedgerError, OutboxEvent, Outcome, verify,
 };
-use support::*;
 
 fn guarded(inner: Command, documents: Vec<DocumentWrite>, events: Vec<OutboxEvent>) -> Command {
     Command::Guarded {
@@ -345,7 +345,7 @@ async fn malformed_documents_and_events_are_refused(backend: Backend) {
     finish(db, ledger).await;
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     a_document_is_created_once_then_written_only_at_its_current_version,
     a_conflict_rolls_back_the_posting_and_the_events_of_its_command,
     concurrent_writers_of_one_version_post_exactly_once,

@@ -4,14 +4,14 @@
 //! changes nothing. `PAYGATE_PROPTEST_CASES` raises the case count (default 12 per back end).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
+use common::ledger::*;
 use paygate::ledger::{
     AccountId, AccountStatus, Balance, Command, HoldId, IdempotencyKey, Ledger, LedgerError,
     Metadata, NewHold, NewPending, Outcome, PendingId, Side, TransactionId, verify,
 };
 use proptest::{prelude::*, test_runner::TestRunner};
-use support::*;
 
 const CUSTOMERS: usize = 4;
 

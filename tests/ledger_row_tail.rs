@@ -4,14 +4,14 @@
 //! write.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
+use common::ledger::*;
 use paygate::{
     ledger::store::ROW_TAIL_ENTRIES_MAX,
     ledger::{AccountId, LedgerError, Metadata, NewHold, verify},
     storage,
 };
-use support::*;
 
 async fn row_column(db: &TestDb, column: &str, id: AccountId) -> i64 {
     db.query_i64(&format!(
@@ -148,7 +148,7 @@ async fn another_process_write_is_never_hidden_by_the_cache(backend: Backend) {
     finish_clean(db).await;
 }
 
-on_both_backends!(
+both_backends!(multi_thread:
     a_transfer_between_quiet_accounts_rewrites_no_row,
     a_long_tail_is_folded_back_into_the_row,
     another_process_write_is_never_hidden_by_the_cache,

@@ -1,0 +1,238 @@
+//! Helpers of the gRPC clients: requests with fresh ids, accounts opened in one line, and
+//! assertions on refusals.
+
+use tonic::transport::Channel;
+
+/// An AccountService client over mTLS.
+pub type Accounts = paygate::grpc::pb::account_service_client::AccountServiceClient<Channel>;
+
+/// The `ErrorInfo.reason` of a status, or "" when it has none.
+pub fn reason_of(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// `Money` in CNY.
+pub fn cny(amount: &str) -> paygate::grpc::pb::Money {
+    paygate::grpc::pb::Money {
+        currency: "CNY".to_owned(),
+        amount: amount.to_owned(),
+    }
+}
+
+/// A fresh idempotency key, unique within the test process.
+pub fn request_id(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{tag}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The Luhn check digit that completes `partial` (the number without its last digit).
+pub fn luhn_check_digit(partial: &str) -> char {
+    let sum: u32 = partial
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            // The check digit will take position 0 from the right, so position i here is i + 1.
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    char::from_digit((10 - sum % 10) % 10, 10).expect("a digit")
+}
+
+/// A Luhn-valid 19-digit card number with BIN 622202, distinct for each `n`.
+pub fn card_number(n: u64) -> String {
+    let partial = format!("622202{n:012}");
+    let mut number = partial.clone();
+    number.push(luhn_check_digit(&partial));
+    number
+}
+
+/// A resident identity of a person, distinct for each `document_number`.
+pub fn identity(document_number: &str) -> paygate::grpc::pb::PersonIdentity {
+    paygate::grpc::pb::PersonIdentity {
+        full_name: "张三".to_owned(),
+        document_type: paygate::grpc::pb::IdDocumentType::ResidentIdCard as i32,
+        document_number: document_number.to_owned(),
+        mobile: "13800000000".to_owned(),
+    }
+}
+
+/// A request to open a Class II or Class III account for a person with a bound card.
+pub fn open_personal(
+    kind: paygate::grpc::pb::AccountKind,
+    owner_id: &str,
+    document_number: &str,
+    card: &str,
+) -> paygate::grpc::pb::OpenAccountRequest {
+    paygate::grpc::pb::OpenAccountRequest {
+        request_id: request_id("open"),
+        kind: kind as i32,
+        currency: "CNY".to_owned(),
+        owner_id: owner_id.to_owned(),
+        identity: Some(identity(document_number)),
+        bound_card_number: card.to_owned(),
+        parent_account_id: String::new(),
+        display_name: String::new(),
+    }
+}
+
+/// A request to open an account of a kind without identity or card (merchant, platform).
+pub fn open_plain(
+    kind: paygate::grpc::pb::AccountKind,
+    owner_id: &str,
+    parent: &str,
+) -> paygate::grpc::pb::OpenAccountRequest {
+    paygate::grpc::pb::OpenAccountRequest {
+        request_id: request_id("open"),
+        kind: kind as i32,
+        currency: "CNY".to_owned(),
+        owner_id: owner_id.to_owned(),
+        identity: None,
+        bound_card_number: String::new(),
+        parent_account_id: parent.to_owned(),
+        display_name: format!("{owner_id} account"),
+    }
+}
+
+/// Opens an account and returns its id, panicking on refusal.
+pub async fn open(client: &mut Accounts, req: paygate::grpc::pb::OpenAccountRequest) -> String {
+    client
+        .open_account(req)
+        .await
+        .expect("account opens")
+        .into_inner()
+        .account
+        .expect("account")
+        .account_id
+}
+
+/// Opens a Class II account for a fresh person (document and card derived from `n`).
+pub async fn open_class_ii(client: &mut Accounts, n: u64) -> String {
+    open(
+        client,
+        open_personal(
+            paygate::grpc::pb::AccountKind::ClassIi,
+            &format!("customer-{n}"),
+            &format!("11010119900101{n:04}"),
+            &card_number(n),
+        ),
+    )
+    .await
+}
+
+/// Opens a Class III account for a fresh person (document and card derived from `n`).
+pub async fn open_class_iii(client: &mut Accounts, n: u64) -> String {
+    open(
+        client,
+        open_personal(
+            paygate::grpc::pb::AccountKind::ClassIii,
+            &format!("customer-{n}"),
+            &format!("11010119900101{n:04}"),
+            &card_number(n),
+        ),
+    )
+    .await
+}
+
+/// Opens a merchant settlement account.
+pub async fn open_merchant(client: &mut Accounts, merchant: &str) -> String {
+    open(
+        client,
+        open_plain(
+            paygate::grpc::pb::AccountKind::MerchantSettlement,
+            merchant,
+            "",
+        ),
+    )
+    .await
+}
+
+/// Tops `account` up from its bound card, panicking on refusal.
+pub async fn top_up(client: &mut Accounts, account: &str, amount: &str) {
+    let r = client
+        .top_up(paygate::grpc::pb::TopUpRequest {
+            request_id: request_id("topup"),
+            account_id: account.to_owned(),
+            amount: Some(cny(amount)),
+            memo: String::new(),
+        })
+        .await
+        .expect("top-up accepted")
+        .into_inner();
+    assert_eq!(
+        r.status,
+        paygate::grpc::pb::ProcessingStatus::Succeeded as i32,
+        "the on-us network always succeeds"
+    );
+}
+
+/// A transfer request with a fresh request id.
+pub fn transfer_req(from: &str, to: &str, amount: &str) -> paygate::grpc::pb::TransferRequest {
+    paygate::grpc::pb::TransferRequest {
+        request_id: request_id("transfer"),
+        from_account_id: from.to_owned(),
+        to_account_id: to.to_owned(),
+        amount: Some(cny(amount)),
+        memo: String::new(),
+    }
+}
+
+/// The balance view of `account`.
+pub async fn balance(client: &mut Accounts, account: &str) -> paygate::grpc::pb::Balance {
+    client
+        .get_balance(paygate::grpc::pb::GetBalanceRequest {
+            account_id: account.to_owned(),
+        })
+        .await
+        .expect("balance")
+        .into_inner()
+        .balance
+        .expect("balance view")
+}
+
+/// The book balance of `account` as a decimal string.
+pub async fn book(client: &mut Accounts, account: &str) -> String {
+    balance(client, account).await.book.expect("book").amount
+}
+
+/// The `ErrorInfo.metadata` of a status (empty when it has none).
+pub fn metadata_of(status: &tonic::Status) -> std::collections::HashMap<String, String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.metadata.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts a refusal's gRPC code and `ErrorInfo.reason`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    reason: &str,
+) -> tonic::Status {
+    match result {
+        Ok(answer) => panic!("expected {code:?}/{reason}, got an answer: {answer:?}"),
+        Err(status) => {
+            assert_eq!(
+                (status.code(), reason_of(&status).as_str()),
+                (code, reason),
+                "{status:?}"
+            );
+            status
+        }
+    }
+}
