@@ -1,6 +1,7 @@
 //! Top-up and withdrawal with the bound card, through the clearing client.
 
 use super::*;
+use crate::ledger::{PendingId, TransactionId};
 
 impl AccountService {
     /// Top-up from the account's bound card through the clearing network: reserve, ask the
@@ -101,31 +102,9 @@ impl AccountService {
             amount,
         };
         let outcome = i.clearing.submit(&instruction).await;
-        let (status, transaction, network_reference) = match outcome {
-            ClearingOutcome::Succeeded { network_reference } => {
-                let posted = i
-                    .ledger
-                    .post_pending(
-                        request_id.step_key(&caller.name, "settle"),
-                        pending.id,
-                        None,
-                    )
-                    .await?;
-                (
-                    ProcessingStatus::Succeeded,
-                    Some(posted.id),
-                    network_reference,
-                )
-            }
-            ClearingOutcome::Failed { reason } => {
-                i.ledger
-                    .void_pending(request_id.step_key(&caller.name, "void"), pending.id)
-                    .await?;
-                tracing::info!(%account, %reason, network = i.clearing.network().as_str(), "card movement declined");
-                (ProcessingStatus::Failed, None, String::new())
-            }
-            ClearingOutcome::Unknown => (ProcessingStatus::Processing, None, String::new()),
-        };
+        let (status, transaction, network_reference) = self
+            .settle(caller, request_id, account, pending.id, outcome)
+            .await?;
         Ok(CardMovement {
             status,
             network: i.clearing.network(),
@@ -136,4 +115,38 @@ impl AccountService {
     }
 
     // ----- freezes, holds, closing ---------------------------------------------------------
+
+    /// Settles the reservation on the network's answer: post it (success), void it (declined)
+    /// or leave it reserved for the recovery worker (no answer: PROCESSING).
+    async fn settle(
+        &self,
+        caller: &Caller,
+        request_id: &RequestId,
+        account: AccountId,
+        pending: PendingId,
+        outcome: ClearingOutcome,
+    ) -> Result<(ProcessingStatus, Option<TransactionId>, String), AccountError> {
+        let i = &self.inner;
+        Ok(match outcome {
+            ClearingOutcome::Succeeded { network_reference } => {
+                let posted = i
+                    .ledger
+                    .post_pending(request_id.step_key(&caller.name, "settle"), pending, None)
+                    .await?;
+                (
+                    ProcessingStatus::Succeeded,
+                    Some(posted.id),
+                    network_reference,
+                )
+            }
+            ClearingOutcome::Failed { reason } => {
+                i.ledger
+                    .void_pending(request_id.step_key(&caller.name, "void"), pending)
+                    .await?;
+                tracing::info!(%account, %reason, network = i.clearing.network().as_str(), "card movement declined");
+                (ProcessingStatus::Failed, None, String::new())
+            }
+            ClearingOutcome::Unknown => (ProcessingStatus::Processing, None, String::new()),
+        })
+    }
 }

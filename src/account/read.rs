@@ -35,25 +35,7 @@ impl AccountService {
             "{filter:?}|{}|{include_closed}",
             kind.map_or("", AccountKind::as_str)
         ));
-        let after_id = if page_token.is_empty() {
-            0
-        } else {
-            let payload = self
-                .inner
-                .secrets
-                .open_page_token(page_token)
-                .ok_or(AccountError::InvalidPageToken)?;
-            let (tag, after) = payload
-                .strip_prefix("accounts:")
-                .and_then(|rest| rest.split_once(':'))
-                .ok_or(AccountError::InvalidPageToken)?;
-            if tag != query_tag {
-                return Err(AccountError::InvalidPageToken);
-            }
-            after
-                .parse::<u64>()
-                .map_err(|_| AccountError::InvalidPageToken)?
-        };
+        let after_id = self.list_after_id(page_token, &query_tag)?;
         let rows = self
             .inner
             .ledger
@@ -197,5 +179,28 @@ impl AccountService {
             }
         }
         Ok(total)
+    }
+
+    /// The account id a listing's page token continues after (0 for the first page); a token
+    /// sealed for another query is refused.
+    fn list_after_id(&self, page_token: &str, query_tag: &str) -> Result<u64, AccountError> {
+        if page_token.is_empty() {
+            return Ok(0);
+        }
+        let payload = self
+            .inner
+            .secrets
+            .open_page_token(page_token)
+            .ok_or(AccountError::InvalidPageToken)?;
+        let (tag, after) = payload
+            .strip_prefix("accounts:")
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or(AccountError::InvalidPageToken)?;
+        if tag != query_tag {
+            return Err(AccountError::InvalidPageToken);
+        }
+        after
+            .parse::<u64>()
+            .map_err(|_| AccountError::InvalidPageToken)
     }
 }

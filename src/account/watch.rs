@@ -26,85 +26,19 @@ impl AccountService {
         let service = self.clone();
         let poll = Duration::from_millis(self.inner.config.watch_poll_interval_ms.max(1));
         tokio::spawn(async move {
-            let mut last_balance: Option<(i64, i64, i64, i64)> = None;
+            let mut last_balance = None;
             loop {
-                if position.is_none() {
-                    // A fresh watch starts at the newest entry.
-                    match service.latest_position(&profile).await {
-                        Ok(p) => position = Some(p),
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    }
-                }
-                let after = position.unwrap_or((0, 0));
-                // Balance first, entries second: an entry committed in between shows up as an
-                // entry (with its own running balance), never as a balance change without one.
-                let balance = match service.balance_of(&profile).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let entries = match service
-                    .entries_after(&profile, after, 0, i64::MAX, WATCH_BATCH_MAX)
+                match service
+                    .poll_watch(&profile, &mut position, &mut last_balance, &tx)
                     .await
                 {
-                    Ok(entries) => entries,
+                    Ok(true) => {}
+                    Ok(false) => return,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
-                };
-                let fingerprint_of = |b: &BalanceView| {
-                    (
-                        b.book.minor,
-                        b.held.minor,
-                        b.pending_in.minor,
-                        b.pending_out.minor,
-                    )
-                };
-                let mut fingerprint = fingerprint_of(&balance);
-                let got_entries = !entries.is_empty();
-                for entry in entries {
-                    position = Some((entry.transaction.0, entry.index));
-                    // One poll may bring several entries: each event carries the balance right
-                    // after its own entry (book from the running balance; held and pending as
-                    // of the poll), not the balance after the last one.
-                    let mut after = balance.clone();
-                    let delta = entry.balance_after.minor - balance.book.minor;
-                    after.book = entry.balance_after;
-                    after.available = Money::new(
-                        after.available.currency,
-                        after.available.minor.saturating_add(delta).max(0),
-                    );
-                    after.as_of_ms = entry.posted_at_ms;
-                    fingerprint = fingerprint_of(&after);
-                    let event = WatchEvent {
-                        cursor: format!("{}.{}", entry.transaction, entry.index),
-                        kind: WatchEventKind::EntryPosted,
-                        balance: after,
-                        entry: Some(entry),
-                    };
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
-                    }
                 }
-                if !got_entries && last_balance != Some(fingerprint) {
-                    let (seq, idx) = position.unwrap_or((0, 0));
-                    let event = WatchEvent {
-                        cursor: format!("{seq}.{idx}"),
-                        kind: WatchEventKind::Snapshot,
-                        balance: balance.clone(),
-                        entry: None,
-                    };
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
-                    }
-                }
-                last_balance = Some(fingerprint);
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
                     () = tx.closed() => return,
@@ -112,6 +46,76 @@ impl AccountService {
             }
         });
         Ok(rx)
+    }
+
+    /// One poll of a watch: the entries after `position` (each with the balance right after it)
+    /// or, when there are none and the balance moved, a snapshot. `Ok(false)`: the receiver went.
+    async fn poll_watch(
+        &self,
+        profile: &Profile,
+        position: &mut Option<(u64, u32)>,
+        last_balance: &mut Option<BalanceFingerprint>,
+        tx: &mpsc::Sender<Result<WatchEvent, AccountError>>,
+    ) -> Result<bool, AccountError> {
+        if position.is_none() {
+            // A fresh watch starts at the newest entry.
+            *position = Some(self.latest_position(profile).await?);
+        }
+        let after = position.unwrap_or((0, 0));
+        // Balance first, entries second: an entry committed in between shows up as an
+        // entry (with its own running balance), never as a balance change without one.
+        let balance = self.balance_of(profile).await?;
+        let entries = self
+            .entries_after(profile, after, 0, i64::MAX, WATCH_BATCH_MAX)
+            .await?;
+        let fingerprint_of = |b: &BalanceView| {
+            (
+                b.book.minor,
+                b.held.minor,
+                b.pending_in.minor,
+                b.pending_out.minor,
+            )
+        };
+        let mut fingerprint = fingerprint_of(&balance);
+        let got_entries = !entries.is_empty();
+        for entry in entries {
+            *position = Some((entry.transaction.0, entry.index));
+            // One poll may bring several entries: each event carries the balance right
+            // after its own entry (book from the running balance; held and pending as
+            // of the poll), not the balance after the last one.
+            let mut after = balance.clone();
+            let delta = entry.balance_after.minor - balance.book.minor;
+            after.book = entry.balance_after;
+            after.available = Money::new(
+                after.available.currency,
+                after.available.minor.saturating_add(delta).max(0),
+            );
+            after.as_of_ms = entry.posted_at_ms;
+            fingerprint = fingerprint_of(&after);
+            let event = WatchEvent {
+                cursor: format!("{}.{}", entry.transaction, entry.index),
+                kind: WatchEventKind::EntryPosted,
+                balance: after,
+                entry: Some(entry),
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return Ok(false);
+            }
+        }
+        if !got_entries && *last_balance != Some(fingerprint) {
+            let (seq, idx) = position.unwrap_or((0, 0));
+            let event = WatchEvent {
+                cursor: format!("{seq}.{idx}"),
+                kind: WatchEventKind::Snapshot,
+                balance: balance.clone(),
+                entry: None,
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return Ok(false);
+            }
+        }
+        *last_balance = Some(fingerprint);
+        Ok(true)
     }
 }
 
@@ -135,3 +139,6 @@ pub enum WatchEventKind {
 const WATCH_BUFFER: usize = 64;
 /// Entries read per poll of a watch.
 const WATCH_BATCH_MAX: u32 = 256;
+
+/// Book, held, pending in and pending out: what a snapshot is sent on a change of.
+type BalanceFingerprint = (i64, i64, i64, i64);
