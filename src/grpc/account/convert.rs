@@ -12,7 +12,7 @@ use crate::{
     },
     clearing::Network,
     grpc::{gate::CallContext, pb},
-    ledger::{AccountId, AccountStatus, HoldId, HoldState, RequestId},
+    ledger::{AccountId, AccountStatus, HoldId, HoldState, REQUEST_ID_LEN_MAX, RequestId},
     money::{Currency, Money, Sign},
 };
 
@@ -104,10 +104,10 @@ pub(super) fn freeze_change(
 
 /// The caller's request id, checked once here.
 pub(super) fn request_id_of(text: String) -> Result<RequestId, Status> {
-    RequestId::try_from(text).map_err(|e| {
+    RequestId::try_from(text).map_err(|_| {
         AccountError::invalid(
             "request_id",
-            e.to_string().trim_start_matches("request_id is "),
+            format!("1..={REQUEST_ID_LEN_MAX} printable ASCII characters, no '#'"),
         )
         .into()
     })
