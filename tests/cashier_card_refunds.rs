@@ -85,9 +85,9 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
         scope: AccountScope::All,
     };
     let open = |request_id: &str, kind, owner: &str| OpenAccount {
-        request_id: request_id.to_owned(),
+        request_id: request_id.try_into().expect("request id"),
         kind,
-        currency: String::new(),
+        currency: None,
         owner_id: owner.to_owned(),
         identity: None,
         card_number: None,

@@ -53,6 +53,11 @@ pub enum AccountError {
         network: &'static str,
         reason: String,
     },
+    /// Stored account data that does not decode (a profile whose kind or currency is not one
+    /// this gateway writes): a bug or a damaged database, never the caller's fault. The detail
+    /// is for the log; callers see only that the data is corrupt.
+    #[error("stored account data does not decode: {detail}")]
+    Corrupt { detail: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -89,6 +94,15 @@ impl AccountError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+impl AccountError {
+    /// A [`AccountError::Corrupt`], logged once here with its detail.
+    pub fn corrupt(detail: impl Into<String>) -> AccountError {
+        let detail = detail.into();
+        tracing::error!(%detail, "stored account data does not decode");
+        AccountError::Corrupt { detail }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::{
     account::card::BoundCard,
     account::rules::{LimitRule, LimitWindow},
     config::AccountScope,
-    ledger::{AccountId, AccountStatus, HoldId, HoldState, TransactionId},
+    ledger::{AccountId, AccountStatus, HoldId, HoldState, RequestId, TransactionId},
     money::Money,
 };
 
@@ -108,10 +108,10 @@ pub struct PersonIdentity {
 
 #[derive(Debug, Clone)]
 pub struct OpenAccount {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub kind: AccountKind,
-    /// Empty: the electronic-account currency.
-    pub currency: String,
+    /// `None`: the electronic-account currency.
+    pub currency: Option<crate::money::Currency>,
     pub owner_id: String,
     pub identity: Option<PersonIdentity>,
     pub card_number: Option<String>,
@@ -301,7 +301,7 @@ pub struct StatementPage {
 /// A freeze or unfreeze of an account's directions.
 #[derive(Debug, Clone)]
 pub struct FreezeChange {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub account: AccountId,
     pub no_debit: bool,
     pub no_credit: bool,
@@ -313,16 +313,18 @@ pub struct FreezeChange {
 /// An amount hold to place.
 #[derive(Debug, Clone)]
 pub struct PlaceHold {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub account: AccountId,
-    pub amount: MoneyText,
+    /// In the account's currency (another currency is a mismatch).
+    pub amount: Money,
     pub kind: HoldKind,
     pub reason: String,
     pub external_reference: String,
     pub expires_at_ms: Option<i64>,
 }
 
-/// An amount as a caller writes it: currency code and decimal string.
+/// An amount as a caller writes it: currency code and decimal string (the cashier's requests;
+/// the account service itself takes parsed [`Money`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MoneyText {
     pub currency: String,

@@ -169,6 +169,14 @@ impl From<AccountError> for Status {
                 message,
                 [("network", network.to_owned())],
             ),
+            // The detail is logged where the error is made; the caller learns only that stored
+            // data is damaged.
+            AccountError::Corrupt { .. } => error_status(
+                Code::Internal,
+                "CORRUPT_DATA",
+                "stored account data is corrupt",
+                [],
+            ),
             AccountError::Ledger(e) => Status::from(e),
         }
     }

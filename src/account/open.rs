@@ -1,0 +1,210 @@
+//! OpenAccount: a new account with its profile, in one batch.
+
+use super::*;
+
+impl AccountService {
+    pub async fn open(
+        &self,
+        caller: &Caller,
+        req: OpenAccount,
+    ) -> Result<AccountView, AccountError> {
+        let i = &self.inner;
+        check_text("display_name", &req.display_name, false)?;
+        if req.owner_id.is_empty() || req.owner_id.len() > OWNER_ID_LEN_MAX {
+            return Err(AccountError::invalid(
+                "owner_id",
+                format!("1..={OWNER_ID_LEN_MAX} characters"),
+            ));
+        }
+        let currency = req.currency.unwrap_or(i.rules.currency);
+        let mut metadata = Metadata::from([
+            ("owner".to_owned(), req.owner_id.clone()),
+            ("opened_by".to_owned(), caller.name.clone()),
+        ]);
+        let KindBinding {
+            counters,
+            limit_checks,
+            person_key,
+            bound,
+            parent,
+            metadata: kind_metadata,
+        } = self.bind_kind(caller, &req, currency).await?;
+        metadata.extend(kind_metadata);
+        if req.kind != AccountKind::PlatformSub && req.parent.is_some() {
+            return Err(AccountError::invalid(
+                "parent_account_id",
+                "only platform sub-accounts have a parent",
+            ));
+        }
+        let spec = NewAccount {
+            currency,
+            normal_side: Side::Credit,
+            kind: req.kind.as_str().to_owned(),
+            constraint: BalanceConstraint::DebitsMustNotExceedCredits { overdraft_minor: 0 },
+            metadata,
+            profile: Some(Box::new(NewProfile {
+                kind: req.kind.as_str().to_owned(),
+                currency: currency.code().to_owned(),
+                owner_id: req.owner_id.clone(),
+                display_name: req.display_name.clone(),
+                parent_id: parent.map(|p| p.0),
+                person_key,
+                card_token: bound.as_ref().map(|c| c.token.clone()),
+                card_first_six: bound.as_ref().map(|c| c.first_six.clone()),
+                card_last_four: bound.as_ref().map(|c| c.last_four.clone()),
+                agreement_id: bound.as_ref().map(|c| c.agreement_id.clone()),
+                internal_purpose: None,
+                opened_by: caller.name.clone(),
+            })),
+        };
+        let command = Command::Guarded {
+            inner: Box::new(Command::CreateAccount(spec)),
+            counters,
+            releases: Vec::new(),
+            caps: Vec::new(),
+            documents: Vec::new(),
+            events: Vec::new(),
+        };
+        let account = match self
+            .submit(caller, &req.request_id, command, &limit_checks)
+            .await?
+        {
+            Outcome::Account(a) => a,
+            other => return Err(unexpected(&other)),
+        };
+        // The profile was written in the same batch as the account.
+        let profile = self.profile(account.id).await?;
+        // A replayed request answers with the account as it is now.
+        let (current, _) = i.ledger.account(account.id).await?;
+        Ok(profile.view(current.status))
+    }
+
+    /// What the account's kind binds: a person and card (Class II/III), a parent (platform
+    /// sub-account), with their counters and metadata; bank internal accounts are refused.
+    async fn bind_kind(
+        &self,
+        caller: &Caller,
+        req: &OpenAccount,
+        currency: Currency,
+    ) -> Result<KindBinding, AccountError> {
+        let mut b = KindBinding::default();
+        match req.kind {
+            AccountKind::BankInternal => {
+                return Err(AccountError::KindNotOpenable {
+                    kind: req.kind.as_str(),
+                });
+            }
+            AccountKind::ClassIi | AccountKind::ClassIii => {
+                let person = self.person_binding(caller, req, currency)?;
+                if let Some(check) = person.check {
+                    b.counters.push(check.counter.clone());
+                    b.limit_checks.push(check);
+                }
+                b.metadata.insert("person".to_owned(), person.key.clone());
+                b.metadata
+                    .insert("card".to_owned(), person.card.token.clone());
+                b.metadata
+                    .insert("agreement".to_owned(), person.card.agreement_id.clone());
+                b.person_key = Some(person.key);
+                b.bound = Some(person.card);
+            }
+            AccountKind::PlatformSub => {
+                let (parent_id, counter) = self.sub_account_parent(caller, req, currency).await?;
+                b.counters.push(counter);
+                b.metadata
+                    .insert("parent".to_owned(), parent_id.to_string());
+                b.parent = Some(parent_id);
+            }
+            AccountKind::MerchantSettlement | AccountKind::PlatformMaster => {}
+        }
+        Ok(b)
+    }
+
+    /// A Class II/III account's person and bound card: identity checked, card bound under an
+    /// agreement derived from the request, and the per-person class limit.
+    fn person_binding(
+        &self,
+        caller: &Caller,
+        req: &OpenAccount,
+        currency: Currency,
+    ) -> Result<PersonBinding, AccountError> {
+        let i = &self.inner;
+        if currency != i.rules.currency {
+            return Err(AccountError::invalid(
+                "currency",
+                format!("electronic accounts are kept in {}", i.rules.currency),
+            ));
+        }
+        let identity = req
+            .identity
+            .as_ref()
+            .ok_or_else(|| AccountError::invalid("identity", "required for Class II/III"))?;
+        check_text("identity.full_name", &identity.full_name, true)?;
+        check_text("identity.document_type", &identity.document_type, true)?;
+        check_text("identity.document_number", &identity.document_number, true)?;
+        let number = req.card_number.as_deref().ok_or_else(|| {
+            AccountError::invalid("bound_card_number", "required for Class II/III")
+        })?;
+        let agreement = format!(
+            "AGR{}",
+            &hex::encode(Sha256::digest(
+                format!("{}\0{}", caller.name, req.request_id.as_str()).as_bytes()
+            ))[..24]
+        );
+        let card = card::bind(&i.secrets, number, agreement)
+            .map_err(|e| AccountError::invalid("bound_card_number", e.to_string()))?;
+        let key = i
+            .secrets
+            .person_key(&identity.document_type, &identity.document_number);
+        let check = i.rules.per_person_check(req.kind, &key, 1);
+        Ok(PersonBinding { key, card, check })
+    }
+
+    /// A platform sub-account's parent (an open master in the same currency, in the caller's
+    /// scope) and the counter that caps its sub-accounts.
+    async fn sub_account_parent(
+        &self,
+        caller: &Caller,
+        req: &OpenAccount,
+        currency: Currency,
+    ) -> Result<(AccountId, CounterCheck), AccountError> {
+        let parent_id = req
+            .parent
+            .ok_or_else(|| AccountError::invalid("parent_account_id", "required"))?;
+        let master = self.profile(parent_id).await?;
+        if master.kind != AccountKind::PlatformMaster
+            || master.closed_at_ms.is_some()
+            || master.currency != currency
+        {
+            return Err(AccountError::InvalidParent {
+                parent: parent_id,
+                currency: currency.code().to_owned(),
+            });
+        }
+        self.check_scope(caller, &master)?;
+        let counter = CounterCheck {
+            key: format!("SUB_ACCOUNTS/{parent_id}"),
+            amount_minor: 1,
+            cap_minor: SUB_ACCOUNTS_PER_MASTER_MAX,
+        };
+        Ok((parent_id, counter))
+    }
+}
+
+/// What opening a personal electronic account binds.
+struct PersonBinding {
+    key: String,
+    card: card::BoundCard,
+    check: Option<LimitCheck>,
+}
+
+/// What opening an account of a kind adds to its command and metadata.
+#[derive(Default)]
+struct KindBinding {
+    counters: Vec<CounterCheck>,
+    limit_checks: Vec<LimitCheck>,
+    person_key: Option<String>,
+    bound: Option<card::BoundCard>,
+    parent: Option<AccountId>,
+    metadata: Metadata,
+}
