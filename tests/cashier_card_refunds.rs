@@ -117,7 +117,7 @@ async fn world(credit_outcome: ClearingOutcome) -> World {
                 products: vec![Product {
                     method: Method::BoundCard,
                     scenario: Scenario::App,
-                    fee_rate: "0.0100".to_owned(),
+                    fee_rate: "0.0100".parse().expect("fee rate"),
                 }],
                 allowed_callers: vec!["core-banking".to_owned()],
             },

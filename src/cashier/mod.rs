@@ -391,7 +391,6 @@ impl CashierService {
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &req.products {
-            fee_rate(&p.fee_rate)?;
             if !seen.insert((p.method, p.scenario)) {
                 return Err(CashierError::invalid(
                     "products",
@@ -1711,7 +1710,7 @@ impl CashierService {
                 scenario: order.scenario.as_str(),
             }
         })?;
-        let (fee_minor, net_minor) = split_fee(order.amount_minor, &product.fee_rate)?;
+        let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
         let currency = self.inner.currency;
         let payer_id = payer.id;
         let settlement = AccountId(merchant.settlement_account_id);
@@ -1835,7 +1834,7 @@ impl CashierService {
                 method: Method::BoundCard.as_str(),
                 scenario: order.scenario.as_str(),
             })?;
-        let (fee_minor, net_minor) = split_fee(order.amount_minor, &product.fee_rate)?;
+        let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
         let network = self.inner.accounts.clearing().network().as_str().to_owned();
         // Phase 1: reserve the order, with the payer's class limits counted.
         let checks = self.limit_checks(payer, order.amount_minor, None);
@@ -2081,30 +2080,14 @@ fn payment_metadata(kind: &str, order_id: &str, from: AccountId, to: AccountId) 
 }
 
 /// The fee (rounded half up to the fen) and the merchant's net of an amount.
-pub fn split_fee(amount_minor: i64, rate: &str) -> Result<(i64, i64), CashierError> {
-    let rate = fee_rate(rate)?;
-    let fee = (Decimal::from(amount_minor) * rate)
+pub fn split_fee(amount_minor: i64, rate: FeeRate) -> Result<(i64, i64), CashierError> {
+    let fee = (Decimal::from(amount_minor) * rate.as_decimal())
         .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
         .to_i64()
         .ok_or(CashierError::from(LedgerError::Overflow))?;
     let fee = fee.clamp(0, amount_minor);
+    debug_assert!(fee <= amount_minor);
     Ok((fee, amount_minor - fee))
-}
-
-/// A fee rate: a decimal fraction in [0, 1) with at most 6 places.
-fn fee_rate(text: &str) -> Result<Decimal, CashierError> {
-    let well_formed = !text.is_empty()
-        && text.len() <= 10
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && text.bytes().filter(|b| *b == b'.').count() <= 1;
-    let rate: Option<Decimal> = well_formed.then(|| text.parse().ok()).flatten();
-    match rate {
-        Some(r) if r.scale() <= 6 && r >= Decimal::ZERO && r < Decimal::ONE => Ok(r),
-        _ => Err(CashierError::invalid(
-            "products.fee_rate",
-            "a decimal fraction in [0, 1) with at most 6 places, e.g. \"0.0038\"",
-        )),
-    }
 }
 
 fn check_payer(payer: &AccountFacts) -> Result<(), CashierError> {
@@ -2230,16 +2213,54 @@ fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), Cas
 mod tests {
     use super::*;
 
+    fn rate(text: &str) -> FeeRate {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn fees_round_half_up_to_the_fen_and_never_exceed_the_amount() {
-        assert_eq!(split_fee(10_000, "0.0038").unwrap(), (38, 9_962));
-        assert_eq!(split_fee(132, "0.0038").unwrap(), (1, 131)); // 0.5016 → 1
-        assert_eq!(split_fee(131, "0.0038").unwrap(), (0, 131)); // 0.4978 → 0
-        assert_eq!(split_fee(1, "0").unwrap(), (0, 1));
-        assert!(split_fee(1, "1").is_err());
-        assert!(split_fee(1, "-0.1").is_err());
-        assert!(split_fee(1, "0.1234567").is_err());
-        assert!(split_fee(1, "1e-3").is_err());
+        assert_eq!(split_fee(10_000, rate("0.0038")).unwrap(), (38, 9_962));
+        assert_eq!(split_fee(132, rate("0.0038")).unwrap(), (1, 131)); // 0.5016 → 1
+        assert_eq!(split_fee(131, rate("0.0038")).unwrap(), (0, 131)); // 0.4978 → 0
+        assert_eq!(split_fee(1, rate("0")).unwrap(), (0, 1));
+        assert_eq!(split_fee(0, rate("0.5")).unwrap(), (0, 0));
+        assert_eq!(split_fee(1, rate("0.5")).unwrap(), (1, 0)); // 0.5 → 1, all of it
+        assert_eq!(split_fee(1, rate("0.999999")).unwrap(), (1, 0));
+        assert_eq!(split_fee(3, rate("0.5")).unwrap(), (2, 1)); // 1.5 → 2
+        assert_eq!(
+            split_fee(i64::MAX, rate("0.000001")).unwrap().0,
+            9_223_372_036_855
+        );
+    }
+
+    #[test]
+    fn fee_rates_are_fractions_in_zero_to_one_with_six_places_at_most() {
+        for ok in ["0", "0.0", "0.0038", "0.999999", "0.100000", "00000000.1"] {
+            assert!(ok.parse::<FeeRate>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.0",
+            "-0.1",
+            "0.1234567",
+            "1e-3",
+            "0.1.2",
+            "abc",
+            " 0.1",
+            "0.00000001",
+        ] {
+            assert!(bad.parse::<FeeRate>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fee_rates_keep_their_written_places_in_stored_json() {
+        let r: FeeRate = serde_json::from_str("\"0.0100\"").unwrap();
+        assert_eq!(r.to_string(), "0.0100");
+        assert_eq!(serde_json::to_string(&r).unwrap(), "\"0.0100\"");
+        assert!(serde_json::from_str::<FeeRate>("\"1.5\"").is_err());
+        assert!(serde_json::from_str::<FeeRate>("0.1").is_err());
     }
 
     #[test]

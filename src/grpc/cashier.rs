@@ -9,8 +9,9 @@ use tonic::{Request, Response, Status};
 use crate::{
     cashier::{
         AuthFactor, BusinessClass, CashierError, CashierService, CreateOrder, Event, EventType,
-        MerchantType, Method, MethodOption, OrderKey, OrderStatus, PayOrder, PayWith, Product,
-        RefundKey, RefundOrder, RefundStatus, RegisterMerchant, RiskLevel, ScanPay, Scenario,
+        InvalidFeeRate, MerchantType, Method, MethodOption, OrderKey, OrderStatus, PayOrder,
+        PayWith, Product, RefundKey, RefundOrder, RefundStatus, RegisterMerchant, RiskLevel,
+        ScanPay, Scenario,
     },
     grpc::{
         account::{caller_of, millis, money_pb, money_text, timestamp},
@@ -59,7 +60,9 @@ impl pb::cashier_service_server::CashierService for CashierApi {
                 Ok(Product {
                     method: method_of(p.method, "products.method")?,
                     scenario: scenario_of(p.scenario, "products.scenario")?,
-                    fee_rate: p.fee_rate.clone(),
+                    fee_rate: p.fee_rate.parse().map_err(|e: InvalidFeeRate| {
+                        CashierError::invalid("products.fee_rate", e.to_string())
+                    })?,
                 })
             })
             .collect::<Result<Vec<_>, Status>>()?;
@@ -455,7 +458,7 @@ fn merchant_pb(m: &crate::cashier::Merchant) -> pb::Merchant {
             .map(|p| pb::PaymentProduct {
                 method: method_pb(p.method) as i32,
                 scenario: scenario_pb(p.scenario) as i32,
-                fee_rate: p.fee_rate.clone(),
+                fee_rate: p.fee_rate.to_string(),
             })
             .collect(),
         allowed_callers: m.allowed_callers.clone(),
