@@ -121,12 +121,10 @@ impl CashierService {
     /// named as the first time.
     pub(in crate::cashier) async fn succeeded_before(
         &self,
-        caller: &Caller,
-        request_id: &str,
+        key: &IdempotencyKey,
         print: &str,
     ) -> Result<bool, CashierError> {
-        let key = IdempotencyKey::new(caller.name.clone(), request_id);
-        let answer = self.inner.accounts.answered_request(&key, print).await?;
+        let answer = self.inner.accounts.answered_request(key, print).await?;
         Ok(matches!(answer, Some(Ok(_))))
     }
 
@@ -185,27 +183,21 @@ impl CashierService {
         }
     }
 
-    pub(in crate::cashier) fn amount(&self, text: &MoneyText) -> Result<Money, CashierError> {
-        if text.currency.is_empty() || text.amount.is_empty() {
-            return Err(CashierError::invalid(
-                "amount",
-                "currency and amount are required",
-            ));
-        }
-        let currency = Currency::from_code(&text.currency).map_err(LedgerError::from)?;
-        if currency != self.inner.currency {
+    /// The amount, if it is in the cashier's currency (the edge parsed it; which currency the
+    /// cashier takes is this service's rule).
+    pub(in crate::cashier) fn in_currency(&self, amount: Money) -> Result<Money, CashierError> {
+        if amount.currency != self.inner.currency {
             return Err(CashierError::invalid(
                 "amount",
                 format!("the cashier takes {}", self.inner.currency),
             ));
         }
-        Ok(Money::parse(currency, &text.amount, Sign::Positive).map_err(LedgerError::from)?)
+        Ok(amount)
     }
 
     pub(in crate::cashier) async fn submit(
         &self,
-        caller: &Caller,
-        request_id: &str,
+        key: IdempotencyKey,
         fingerprint: String,
         command: Command,
         checks: &[LimitCheck],
@@ -213,12 +205,7 @@ impl CashierService {
         Ok(self
             .inner
             .accounts
-            .submit_request(
-                IdempotencyKey::new(caller.name.clone(), request_id),
-                &fingerprint,
-                command,
-                checks,
-            )
+            .submit_request(key, &fingerprint, command, checks)
             .await?)
     }
 

@@ -10,7 +10,6 @@ impl CashierService {
         caller: &Caller,
         req: RegisterMerchant,
     ) -> Result<Merchant, CashierError> {
-        check_request_id(&req.request_id)?;
         check_text("name", &req.name, true)?;
         let merchant_id = derive_id("M", &caller.name, &req.request_id);
         let provider = match (req.merchant_type, req.service_provider_id.is_empty()) {
@@ -47,7 +46,7 @@ impl CashierService {
                 None
             }
         };
-        let settlement = parse_account("settlement_account_id", &req.settlement_account_id)?;
+        let settlement = req.settlement_account_id;
         let facts = self.inner.accounts.facts(settlement).await?;
         if facts.kind != AccountKind::MerchantSettlement || facts.closed {
             return Err(CashierError::invalid(
@@ -122,8 +121,7 @@ impl CashierService {
         }
         let command = guarded(Command::NoOp, Vec::new(), documents, Vec::new());
         self.submit(
-            caller,
-            &req.request_id,
+            req.request_id.key(&caller.name),
             fingerprint("RegisterMerchant", &req),
             command,
             &[],

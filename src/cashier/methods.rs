@@ -11,9 +11,8 @@ impl CashierService {
         &self,
         caller: &Caller,
         order_id: &str,
-        payer_account_id: &str,
+        payer_id: AccountId,
     ) -> Result<Vec<MethodOption>, CashierError> {
-        let payer_id = parse_account("payer_account_id", payer_account_id)?;
         let (stored, _) = self.order_doc(order_id).await?;
         let order = stored.as_of(self.now_ms());
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;

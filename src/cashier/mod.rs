@@ -24,6 +24,7 @@ mod methods;
 mod orders;
 mod pay;
 mod refunds;
+mod requests;
 mod sweeper;
 
 use documents::{event_of, guarded, write_doc};
@@ -37,6 +38,7 @@ use tokio::sync::mpsc;
 
 pub use error::CashierError;
 pub use model::*;
+pub use requests::*;
 
 use crate::{
     account::{
@@ -47,13 +49,11 @@ use crate::{
     config::CashierConfig,
     ledger::{
         AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, IdempotencyKey, Ledger,
-        LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, Side,
+        LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, RequestId, Side,
     },
     money::{Currency, Money, Sign},
 };
 
-/// Longest caller-chosen request id.
-pub const REQUEST_ID_LEN_MAX: usize = 64;
 /// Longest merchant order and refund number.
 pub const MERCHANT_NO_LEN_MAX: usize = 64;
 /// Longest name, subject or reason.
@@ -115,89 +115,6 @@ struct Inner {
     limits: BarcodeLimits,
     fee_income: AccountId,
     card_suspense: AccountId,
-}
-
-/// A merchant registration.
-#[derive(Debug, Clone, Serialize)]
-pub struct RegisterMerchant {
-    pub request_id: String,
-    pub name: String,
-    pub merchant_type: MerchantType,
-    pub service_provider_id: String,
-    pub settlement_account_id: String,
-    pub products: Vec<Product>,
-    pub allowed_callers: Vec<String>,
-}
-
-/// An order to create.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreateOrder {
-    pub request_id: String,
-    pub merchant_id: String,
-    pub merchant_order_no: String,
-    pub amount: MoneyText,
-    pub subject: String,
-    pub scenario: Option<Scenario>,
-    pub expires_at_ms: Option<i64>,
-}
-
-/// How a payer pays.
-#[derive(Debug, Clone, Serialize)]
-pub enum PayWith {
-    Balance,
-    YieldBalance {
-        product_id: String,
-    },
-    BoundCard {
-        agreement_id: String,
-    },
-    MerchantQr {
-        qr_payload: String,
-        amount: Option<MoneyText>,
-        factors: Vec<AuthFactor>,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PayOrder {
-    pub request_id: String,
-    pub order_id: String,
-    pub payer_account_id: String,
-    pub with: PayWith,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanPay {
-    pub request_id: String,
-    pub merchant_id: String,
-    pub merchant_order_no: String,
-    pub payment_code: String,
-    pub amount: MoneyText,
-    pub subject: String,
-    pub scenario: Option<Scenario>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RefundOrder {
-    pub request_id: String,
-    pub order_id: String,
-    pub merchant_refund_no: String,
-    pub amount: MoneyText,
-    pub reason: String,
-}
-
-/// An order key.
-#[derive(Debug, Clone)]
-pub enum OrderKey {
-    Id(String),
-    MerchantNo { merchant_id: String, no: String },
-}
-
-/// A refund key.
-#[derive(Debug, Clone)]
-pub enum RefundKey {
-    Id(String),
-    MerchantNo { merchant_id: String, no: String },
 }
 
 impl CashierService {
@@ -292,20 +209,9 @@ fn not_permitted(caller: &Caller, merchant: &str) -> CashierError {
     }
 }
 
-fn parse_account(field: &'static str, text: &str) -> Result<AccountId, CashierError> {
-    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CashierError::invalid(field, "an account id"));
-    }
-    text.parse::<u64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .map(AccountId)
-        .ok_or_else(|| CashierError::invalid(field, "an account id"))
-}
-
 /// An id derived from the caller's idempotency key, so a replayed request finds what the first
 /// one created.
-fn derive_id(prefix: &str, caller: &str, request_id: &str) -> String {
+fn derive_id(prefix: &str, caller: &str, request_id: &RequestId) -> String {
     let digest = Sha256::digest(format!("{prefix}\0{caller}\0{request_id}"));
     format!("{prefix}{}", hex::encode(&digest[..12]))
 }
@@ -331,20 +237,6 @@ fn fingerprint<T: Serialize>(method: &str, request: &T) -> String {
 
 fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn check_request_id(request_id: &str) -> Result<(), CashierError> {
-    if request_id.is_empty()
-        || request_id.len() > REQUEST_ID_LEN_MAX
-        || request_id.contains('#')
-        || !request_id.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(CashierError::invalid(
-            "request_id",
-            format!("1..={REQUEST_ID_LEN_MAX} printable ASCII characters, no '#'"),
-        ));
-    }
-    Ok(())
 }
 
 fn check_no(field: &'static str, no: &str) -> Result<(), CashierError> {
@@ -427,6 +319,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), "\"0.0100\"");
         assert!(serde_json::from_str::<FeeRate>("\"1.5\"").is_err());
         assert!(serde_json::from_str::<FeeRate>("0.1").is_err());
+    }
+
+    #[test]
+    fn stored_network_names_read_as_the_domain_enum() {
+        let n: ClearingNetwork = serde_json::from_str("\"ON_US\"").unwrap();
+        assert_eq!(n, ClearingNetwork::OnUs);
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"ON_US\"");
+        let stored = r#"{"method":"BOUND_CARD","payer_account_id":7,"masked_card_number":"","fee_minor":1,"net_minor":99,"network":"ON_US","network_reference":"","transaction_id":"","risk_level":null,"failure_reason":""}"#;
+        let payment: Payment = serde_json::from_str(stored).unwrap();
+        assert_eq!(payment.network, Some(ClearingNetwork::OnUs));
+        assert_eq!(serde_json::to_string(&payment).unwrap(), stored);
     }
 
     #[test]

@@ -159,6 +159,22 @@ pub enum EventType {
     RefundFailed,
 }
 
+/// The clearing network a payment went through. Stored under its proto enum name, so order
+/// documents written when this was a string (`"ON_US"`) read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClearingNetwork {
+    OnUs,
+}
+
+impl From<crate::clearing::Network> for ClearingNetwork {
+    fn from(network: crate::clearing::Network) -> ClearingNetwork {
+        match network {
+            crate::clearing::Network::OnUs => ClearingNetwork::OnUs,
+        }
+    }
+}
+
 /// Most decimal places of a fee rate, and the longest text of one.
 pub const FEE_RATE_SCALE_MAX: u32 = 6;
 pub const FEE_RATE_LEN_MAX: usize = 10;
@@ -259,8 +275,8 @@ pub struct Payment {
     pub masked_card_number: String,
     pub fee_minor: i64,
     pub net_minor: i64,
-    /// "ON_US" when a network was involved.
-    pub network: Option<String>,
+    /// The clearing network, when one was involved (stored as its name, e.g. `"ON_US"`).
+    pub network: Option<ClearingNetwork>,
     pub network_reference: String,
     /// Journal transaction (the ledger fills it in when the posting commits).
     pub transaction_id: String,
@@ -352,9 +368,6 @@ pub struct DeliveredEvent {
     pub cursor: String,
     pub event: Event,
 }
-
-/// An amount as a caller writes it.
-pub use crate::account::MoneyText;
 
 /// A payment method option for an order and payer.
 #[derive(Debug, Clone)]

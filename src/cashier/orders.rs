@@ -10,15 +10,12 @@ impl CashierService {
         caller: &Caller,
         req: CreateOrder,
     ) -> Result<Order, CashierError> {
-        check_request_id(&req.request_id)?;
         let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         check_no("merchant_order_no", &req.merchant_order_no)?;
         check_text("subject", &req.subject, true)?;
-        let scenario = req
-            .scenario
-            .ok_or_else(|| CashierError::invalid("scenario", "required"))?;
-        let amount = self.amount(&req.amount)?;
+        let scenario = req.scenario;
+        let amount = self.in_currency(req.amount)?;
         let now = self.now_ms();
         let expires_at_ms = match req.expires_at_ms {
             None => now.saturating_add(ms(self.inner.config.order_expiry_default_ms)),
@@ -84,8 +81,7 @@ impl CashierService {
             vec![event],
         );
         self.submit(
-            caller,
-            &req.request_id,
+            req.request_id.key(&caller.name),
             fingerprint("CreateOrder", &req),
             command,
             &[],
@@ -116,19 +112,21 @@ impl CashierService {
     pub async fn close_order(
         &self,
         caller: &Caller,
-        request_id: &str,
-        order_id: &str,
-        reason: &str,
+        req: CloseOrder,
     ) -> Result<Order, CashierError> {
-        check_request_id(request_id)?;
+        let CloseOrder {
+            request_id,
+            order_id,
+            reason,
+        } = &req;
         check_text("reason", reason, false)?;
-        let request = (request_id, order_id, reason);
-        let print = fingerprint("CloseOrder", &request);
+        let key = request_id.key(&caller.name);
+        let print = fingerprint("CloseOrder", &(request_id, order_id, reason));
         let (stored, version) = self.order_doc(order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         // A retry of a close that went through answers the order as it stands.
-        if self.succeeded_before(caller, request_id, &print).await? {
+        if self.succeeded_before(&key, &print).await? {
             return self.replayed_order(order_id).await;
         }
         let now = self.now_ms();
@@ -136,19 +134,19 @@ impl CashierService {
         match order.status {
             OrderStatus::Created => {
                 order.status = OrderStatus::Closed;
-                order.close_reason = reason.to_owned();
+                order.close_reason = reason.clone();
                 order.closed_at_ms = Some(now);
             }
             // Expired unpaid: record the close it already is.
             OrderStatus::Closed if stored.status == OrderStatus::Created => {}
             OrderStatus::Closed => {
                 return Err(CashierError::OrderClosed {
-                    order: order_id.to_owned(),
+                    order: order_id.clone(),
                 });
             }
             OrderStatus::Processing | OrderStatus::Succeeded | OrderStatus::Failed => {
                 return Err(CashierError::OrderAlreadyPaid {
-                    order: order_id.to_owned(),
+                    order: order_id.clone(),
                 });
             }
         }
@@ -160,7 +158,7 @@ impl CashierService {
             vec![write_doc(KIND_ORDER, order_id, version, &order)?],
             vec![event],
         );
-        self.submit(caller, request_id, print, command, &[])
+        self.submit(key, print, command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
         Ok(self.order_doc(order_id).await?.0.as_of(self.now_ms()))

@@ -6,7 +6,6 @@ impl CashierService {
     // Over 70 lines: its steps (validate, build the documents and postings, submit, answer)
     // share many locals; breaking it into named steps is pending (architecture issue, item 1).
     pub async fn refund(&self, caller: &Caller, req: RefundOrder) -> Result<Refund, CashierError> {
-        check_request_id(&req.request_id)?;
         check_text("reason", &req.reason, false)?;
         if !req.merchant_refund_no.is_empty() {
             check_no("merchant_refund_no", &req.merchant_refund_no)?;
@@ -15,7 +14,7 @@ impl CashierService {
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         let refund_id = derive_id("R", &caller.name, &req.request_id);
-        let amount = self.amount(&req.amount)?;
+        let amount = self.in_currency(req.amount)?;
         let mut order = stored.as_of(self.now_ms());
         match order.status {
             OrderStatus::Succeeded => {}
@@ -145,8 +144,7 @@ impl CashierService {
         }
         let outcome = self
             .submit(
-                caller,
-                &req.request_id,
+                req.request_id.key(&caller.name),
                 fingerprint("Refund", &req),
                 command,
                 &[],
@@ -189,7 +187,7 @@ impl CashierService {
     pub(in crate::cashier) async fn finish_card_refund(
         &self,
         caller: &Caller,
-        request_id: &str,
+        request_id: &RequestId,
         refund_id: &str,
         outcome: ClearingOutcome,
     ) -> Result<(), CashierError> {
@@ -260,8 +258,7 @@ impl CashierService {
         );
         let step_id = format!("{request_id}#{step}");
         self.submit(
-            caller,
-            &step_id,
+            request_id.step_key(&caller.name, step),
             fingerprint("CardRefund", &step_id),
             command,
             &[],

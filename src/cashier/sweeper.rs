@@ -59,19 +59,9 @@ impl CashierService {
                 documents.push(write_doc(KIND_ORDER, order_id, version, &order)?);
             }
             let command = guarded(Command::NoOp, Vec::new(), documents, events);
-            let system = Caller {
-                name: SYSTEM_CALLER.to_owned(),
-                scope: crate::config::AccountScope::All,
-            };
-            let request_id = format!("expire/{}", entry.id);
+            let key = IdempotencyKey::new(SYSTEM_CALLER, format!("expire/{}", entry.id));
             match self
-                .submit(
-                    &system,
-                    &request_id,
-                    fingerprint("Expire", &entry.id),
-                    command,
-                    &[],
-                )
+                .submit(key, fingerprint("Expire", &entry.id), command, &[])
                 .await
             {
                 Ok(_) => {}

@@ -10,14 +10,13 @@ impl CashierService {
     // Over 70 lines: its steps (validate, build the documents and postings, submit, answer)
     // share many locals; breaking it into named steps is pending (architecture issue, item 1).
     pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
-        check_request_id(&req.request_id)?;
-        let payer_id = parse_account("payer_account_id", &req.payer_account_id)?;
+        let payer_id = req.payer_account_id;
         let print = fingerprint("Pay", &req);
         // A retry of a payment that went through answers the order as it stands: checked
         // before `payable_order`, which the first request's own payment now fails.
         if let Some(order_id) = paid_order_id(caller, &req)
             && self
-                .succeeded_before(caller, &req.request_id, &print)
+                .succeeded_before(&req.request_id.key(&caller.name), &print)
                 .await?
         {
             return self.replayed_order(&order_id).await;
@@ -89,7 +88,7 @@ impl CashierService {
                     let amount = amount.as_ref().ok_or_else(|| {
                         CashierError::invalid("merchant_qr.amount", "required for a static code")
                     })?;
-                    let amount = self.amount(amount)?;
+                    let amount = self.in_currency(*amount)?;
                     let (merchant, _) = self.merchant_doc(merchant_id).await?;
                     let order = self.new_paid_order(
                         &merchant,
@@ -241,7 +240,7 @@ impl CashierService {
             events,
         };
         match self
-            .submit(caller, request_id, fingerprint, command, &checks)
+            .submit(request_id.key(&caller.name), fingerprint, command, &checks)
             .await
         {
             Ok(_) => self.replayed_order(&order.order_id).await,
@@ -262,7 +261,7 @@ impl CashierService {
 
 pub(in crate::cashier) struct Charge<'a> {
     pub(in crate::cashier) caller: &'a Caller,
-    pub(in crate::cashier) request_id: &'a str,
+    pub(in crate::cashier) request_id: &'a RequestId,
     pub(in crate::cashier) fingerprint: String,
     pub(in crate::cashier) merchant: &'a Merchant,
     pub(in crate::cashier) order: Order,

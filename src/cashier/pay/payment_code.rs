@@ -6,12 +6,14 @@ impl CashierService {
     pub async fn issue_payment_code(
         &self,
         caller: &Caller,
-        request_id: &str,
-        payer_account_id: &str,
-        factors: &[AuthFactor],
+        req: IssuePaymentCode,
     ) -> Result<PaymentCode, CashierError> {
-        check_request_id(request_id)?;
-        let payer_id = parse_account("payer_account_id", payer_account_id)?;
+        let IssuePaymentCode {
+            request_id,
+            payer_account_id: payer_id,
+            factors,
+        } = &req;
+        let payer_id = *payer_id;
         let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
         check_payer(&payer)?;
         let request_key = format!("{}/{request_id}", caller.name);
@@ -35,10 +37,10 @@ impl CashierService {
             ],
             Vec::new(),
         );
-        let request = (request_id, payer_account_id, factors);
+        // Fingerprinted as the wire tuple it was: (request id, account id text, factors).
+        let request = (request_id, payer_id.to_string(), factors);
         self.submit(
-            caller,
-            request_id,
+            request_id.key(&caller.name),
             fingerprint("IssuePaymentCode", &request),
             command,
             &[],
@@ -58,15 +60,14 @@ impl CashierService {
     }
 
     pub async fn scan_pay(&self, caller: &Caller, req: ScanPay) -> Result<Order, CashierError> {
-        check_request_id(&req.request_id)?;
         let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         check_no("merchant_order_no", &req.merchant_order_no)?;
         check_text("subject", &req.subject, true)?;
-        if req.scenario != Some(Scenario::Pos) {
+        if req.scenario != Scenario::Pos {
             return Err(CashierError::invalid("scenario", "must be POS"));
         }
-        let amount = self.amount(&req.amount)?;
+        let amount = self.in_currency(req.amount)?;
         if req.payment_code.is_empty()
             || req.payment_code.len() > 32
             || !req.payment_code.bytes().all(|b| b.is_ascii_digit())

@@ -13,7 +13,7 @@ impl CashierService {
     pub(in crate::cashier) async fn quick_pay(
         &self,
         caller: &Caller,
-        request_id: &str,
+        request_id: &RequestId,
         print: String,
         merchant: &Merchant,
         mut order: Order,
@@ -43,7 +43,7 @@ impl CashierService {
                 scenario: order.scenario.as_str(),
             })?;
         let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
-        let network = self.inner.accounts.clearing().network().as_str().to_owned();
+        let network = ClearingNetwork::from(self.inner.accounts.clearing().network());
         // Phase 1: reserve the order, with the payer's class limits counted.
         let checks = self.limit_checks(payer, order.amount_minor, None);
         let now = self.now_ms();
@@ -71,7 +71,7 @@ impl CashierService {
             events: vec![event],
         };
         match self
-            .submit(caller, request_id, print, reserve, &checks)
+            .submit(request_id.key(&caller.name), print, reserve, &checks)
             .await
         {
             Ok(_) => {}
@@ -104,7 +104,6 @@ impl CashierService {
         };
         let outcome = self.inner.accounts.clearing().submit(&instruction).await;
         let now = self.now_ms();
-        let settle_key = format!("{request_id}#settle");
         let (command, _) = match outcome {
             ClearingOutcome::Unknown => return Ok(order.as_of(now)),
             ClearingOutcome::Succeeded { network_reference } => {
@@ -174,7 +173,12 @@ impl CashierService {
         };
         let settle_print = format!("settle:{}", order.order_id);
         match self
-            .submit(caller, &settle_key, settle_print, command, &[])
+            .submit(
+                request_id.step_key(&caller.name, "settle"),
+                settle_print,
+                command,
+                &[],
+            )
             .await
         {
             Ok(_) => {}
