@@ -3,8 +3,6 @@
 use super::*;
 
 impl CashierService {
-    // Over 70 lines: its steps (validate, build the documents and postings, submit, answer)
-    // share many locals; breaking it into named steps is pending (architecture issue, item 1).
     pub async fn refund(&self, caller: &Caller, req: RefundOrder) -> Result<Refund, CashierError> {
         check_text("reason", &req.reason, false)?;
         if !req.merchant_refund_no.is_empty() {
@@ -15,23 +13,63 @@ impl CashierService {
         self.check_merchant(caller, &merchant).await?;
         let refund_id = derive_id("R", &caller.name, &req.request_id);
         let amount = self.in_currency(req.amount)?;
-        let mut order = stored.as_of(self.now_ms());
+        let order = stored.as_of(self.now_ms());
+        let payment = match self.refundable(&order, &refund_id, amount).await? {
+            Refundable::Payment(payment) => payment,
+            Refundable::Replay(refund) => return Ok(refund),
+        };
+        let target = RefundTarget {
+            merchant: &merchant,
+            order,
+            order_version: version,
+            payment: &payment,
+            refund_id: &refund_id,
+            amount,
+        };
+        let command = self.refund_command(&req, target).await?;
+        let outcome = self
+            .submit(
+                req.request_id.key(&caller.name),
+                fingerprint("Refund", &req),
+                command,
+                &[],
+            )
+            .await
+            .map_err(|e| self.conflict_is(e, "refund"))?;
+        if payment.method == Method::BoundCard && matches!(outcome, Outcome::Posted(_)) {
+            self.credit_card(caller, &req.request_id, &refund_id, &payment, amount)
+                .await?;
+        }
+        self.load_linked::<Refund>(KIND_REFUND, &refund_id)
+            .await?
+            .map(|(r, _)| r)
+            .ok_or(CashierError::RefundNotFound { refund: refund_id })
+    }
+
+    /// Whether `amount` can be refunded of `order` now; a replay of a refund that did go
+    /// through answers with it even when the order no longer allows it.
+    async fn refundable(
+        &self,
+        order: &Order,
+        refund_id: &str,
+        amount: Money,
+    ) -> Result<Refundable, CashierError> {
         match order.status {
             OrderStatus::Succeeded => {}
             OrderStatus::Closed => {
                 return Err(CashierError::OrderClosed {
-                    order: req.order_id.clone(),
+                    order: order.order_id.clone(),
                 });
             }
             OrderStatus::Created | OrderStatus::Processing | OrderStatus::Failed => {
                 // A replay of a refund that did succeed still answers with it.
                 if let Some((refund, _)) =
-                    self.load_linked::<Refund>(KIND_REFUND, &refund_id).await?
+                    self.load_linked::<Refund>(KIND_REFUND, refund_id).await?
                 {
-                    return Ok(refund);
+                    return Ok(Refundable::Replay(refund));
                 }
                 return Err(CashierError::OrderNotPaid {
-                    order: req.order_id.clone(),
+                    order: order.order_id.clone(),
                 });
             }
         }
@@ -41,12 +79,12 @@ impl CashierService {
         })?;
         let refundable = order.amount_minor - order.refunded_minor;
         if amount.minor > refundable {
-            if let Some((refund, _)) = self.load_linked::<Refund>(KIND_REFUND, &refund_id).await? {
-                return Ok(refund);
+            if let Some((refund, _)) = self.load_linked::<Refund>(KIND_REFUND, refund_id).await? {
+                return Ok(Refundable::Replay(refund));
             }
             let m = |minor: i64| Money::new(amount.currency, minor).to_decimal_string();
             return Err(CashierError::RefundExceedsPaid {
-                order: req.order_id.clone(),
+                order: order.order_id.clone(),
                 paid: m(order.amount_minor),
                 refunded: m(order.refunded_minor),
                 refundable: m(refundable),
@@ -59,6 +97,24 @@ impl CashierService {
                 format!("at most {REFUNDS_PER_ORDER_MAX} refunds per order"),
             ));
         }
+        Ok(Refundable::Payment(payment))
+    }
+
+    /// The refund's command: the refund document, the order's new refunded amount and event,
+    /// and the posting settlement → payer side, under the payer's balance caps.
+    async fn refund_command(
+        &self,
+        req: &RefundOrder,
+        t: RefundTarget<'_>,
+    ) -> Result<Command, CashierError> {
+        let RefundTarget {
+            merchant,
+            mut order,
+            order_version,
+            payment,
+            refund_id,
+            amount,
+        } = t;
         let now = self.now_ms();
         // Back along the original method: balance-funded payments go back to the payer's
         // account; a card payment goes back through the card's clearing suspense (the network
@@ -74,7 +130,7 @@ impl CashierService {
         // A card refund is complete only when the network has credited the card.
         let by_card = payment.method == Method::BoundCard;
         let refund = Refund {
-            refund_id: refund_id.clone(),
+            refund_id: refund_id.to_owned(),
             order_id: order.order_id.clone(),
             merchant_id: merchant.merchant_id.clone(),
             merchant_refund_no: req.merchant_refund_no.clone(),
@@ -101,8 +157,8 @@ impl CashierService {
         };
         let event = event_of(&order, event_type, Some(&refund), now)?;
         let mut documents = vec![
-            write_doc(KIND_ORDER, &order.order_id, version, &order)?,
-            write_doc(KIND_REFUND, &refund_id, 0, &refund)?,
+            write_doc(KIND_ORDER, &order.order_id, order_version, &order)?,
+            write_doc(KIND_REFUND, refund_id, 0, &refund)?,
         ];
         if !req.merchant_refund_no.is_empty() {
             documents.push(write_doc(
@@ -112,78 +168,45 @@ impl CashierService {
                 &refund_id,
             )?);
         }
-        let tx = NewTransaction {
-            entries: vec![
-                NewEntry {
-                    account: settlement,
-                    side: Side::Debit,
-                    amount,
-                },
-                NewEntry {
-                    account: payer_side,
-                    side: Side::Credit,
-                    amount,
-                },
-            ],
-            metadata: payment_metadata("REFUND", &order.order_id, settlement, payer_side),
-            counters: Vec::new(),
-        };
-        let caps = if payer_side == self.inner.card_suspense {
-            Vec::new()
-        } else {
-            self.inner
-                .accounts
-                .facts(payer_side)
-                .await?
-                .balance_caps
-                .clone()
-        };
+        let tx = refund_posting("REFUND", &order.order_id, settlement, payer_side, amount);
         let mut command = guarded(Command::Post(tx), Vec::new(), documents, vec![event]);
-        if let Command::Guarded { caps: c, .. } = &mut command {
-            *c = caps;
-        }
-        let outcome = self
-            .submit(
-                req.request_id.key(&caller.name),
-                fingerprint("Refund", &req),
-                command,
-                &[],
-            )
-            .await
-            .map_err(|e| self.conflict_is(e, "refund"))?;
-        if payment.method == Method::BoundCard
-            && let (Some(token), Outcome::Posted(_)) = (
-                self.inner
-                    .accounts
-                    .facts(AccountId(payment.payer_account_id))
-                    .await?
-                    .card_token,
-                &outcome,
-            )
+        if let Command::Guarded { caps, .. } = &mut command
+            && payer_side != self.inner.card_suspense
         {
-            // The suspense now owes the card: the network credits it (on-us: at once).
-            let instruction = CardInstruction {
-                reference: format!("RF{refund_id}"),
-                direction: CardDirection::CreditCard,
-                card_token: token,
-                amount,
-            };
-            let outcome = self.inner.accounts.clearing().submit(&instruction).await;
-            self.finish_card_refund(caller, &req.request_id, &refund_id, outcome)
-                .await?;
+            *caps = self.inner.accounts.facts(payer_side).await?.balance_caps;
         }
-        self.load_linked::<Refund>(KIND_REFUND, &refund_id)
-            .await?
-            .map(|(r, _)| r)
-            .ok_or(CashierError::RefundNotFound { refund: refund_id })
+        Ok(command)
+    }
+
+    /// The suspense now owes the card: the network credits it (on-us: at once), and what it
+    /// answered is recorded.
+    async fn credit_card(
+        &self,
+        caller: &Caller,
+        request_id: &RequestId,
+        refund_id: &str,
+        payment: &Payment,
+        amount: Money,
+    ) -> Result<(), CashierError> {
+        let payer = AccountId(payment.payer_account_id);
+        let Some(token) = self.inner.accounts.facts(payer).await?.card_token else {
+            return Ok(());
+        };
+        let instruction = CardInstruction {
+            reference: format!("RF{refund_id}"),
+            direction: CardDirection::CreditCard,
+            card_token: token,
+            amount,
+        };
+        let outcome = self.inner.accounts.clearing().submit(&instruction).await;
+        self.finish_card_refund(caller, request_id, refund_id, outcome)
+            .await
     }
 
     /// Records what the network answered for a card refund, in one batch with its event:
     /// credited → SUCCEEDED; declined → FAILED and the money goes back from the card suspense to
     /// the merchant (the order's refundable amount with it); no answer → it stays PROCESSING
     /// with the funds in the suspense, for the recovery worker of the clearing networks.
-    // Over 70 lines: its steps (validate, build the documents and postings, submit, answer)
-    // share many locals; breaking it into named steps is pending (architecture issue, item 1).
     pub(in crate::cashier) async fn finish_card_refund(
         &self,
         caller: &Caller,
@@ -215,33 +238,8 @@ impl CashierService {
                 refund.status = RefundStatus::Failed;
                 refund.failure_reason = reason;
                 order.refunded_minor -= refund.amount_minor;
-                let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
-                let settlement = AccountId(merchant.settlement_account_id);
-                let currency = Currency::from_code(&refund.currency)
-                    .map_err(|e| CashierError::invalid("currency", e.to_string()))?;
-                let amount = Money::new(currency, refund.amount_minor);
-                let tx = NewTransaction {
-                    entries: vec![
-                        NewEntry {
-                            account: self.inner.card_suspense,
-                            side: Side::Debit,
-                            amount,
-                        },
-                        NewEntry {
-                            account: settlement,
-                            side: Side::Credit,
-                            amount,
-                        },
-                    ],
-                    metadata: payment_metadata(
-                        "REFUND_RETURNED",
-                        &order.order_id,
-                        self.inner.card_suspense,
-                        settlement,
-                    ),
-                    counters: Vec::new(),
-                };
-                (Command::Post(tx), EventType::RefundFailed, "return")
+                let returned = self.returned_to_merchant(&order, &refund).await?;
+                (returned, EventType::RefundFailed, "return")
             }
         };
         refund.completed_at_ms = Some(now);
@@ -268,6 +266,27 @@ impl CashierService {
         Ok(())
     }
 
+    /// A declined card refund: the card suspense gives the merchant its money back.
+    async fn returned_to_merchant(
+        &self,
+        order: &Order,
+        refund: &Refund,
+    ) -> Result<Command, CashierError> {
+        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let settlement = AccountId(merchant.settlement_account_id);
+        let currency = Currency::from_code(&refund.currency)
+            .map_err(|e| CashierError::invalid("currency", e.to_string()))?;
+        let amount = Money::new(currency, refund.amount_minor);
+        let tx = refund_posting(
+            "REFUND_RETURNED",
+            &order.order_id,
+            self.inner.card_suspense,
+            settlement,
+            amount,
+        );
+        Ok(Command::Post(tx))
+    }
+
     pub async fn get_refund(
         &self,
         caller: &Caller,
@@ -291,5 +310,47 @@ impl CashierService {
         let (merchant, _) = self.merchant_doc(&refund.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         Ok(refund)
+    }
+}
+
+/// What a refund is of: the paid order, its payment and the amount.
+struct RefundTarget<'a> {
+    merchant: &'a Merchant,
+    order: Order,
+    order_version: u64,
+    payment: &'a Payment,
+    refund_id: &'a str,
+    amount: Money,
+}
+
+/// Whether a refund goes ahead, or is a replay of one that already did.
+enum Refundable {
+    Payment(Payment),
+    Replay(Refund),
+}
+
+/// The two legs of a refund or its return: `from` debited, `to` credited.
+fn refund_posting(
+    kind: &str,
+    order_id: &str,
+    from: AccountId,
+    to: AccountId,
+    amount: Money,
+) -> NewTransaction {
+    NewTransaction {
+        entries: vec![
+            NewEntry {
+                account: from,
+                side: Side::Debit,
+                amount,
+            },
+            NewEntry {
+                account: to,
+                side: Side::Credit,
+                amount,
+            },
+        ],
+        metadata: payment_metadata(kind, order_id, from, to),
+        counters: Vec::new(),
     }
 }
