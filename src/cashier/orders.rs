@@ -3,8 +3,6 @@
 use super::*;
 
 impl CashierService {
-    // Over 70 lines: its steps (validate, build the documents and postings, submit, answer)
-    // share many locals; breaking it into named steps is pending (architecture issue, item 1).
     pub async fn create_order(
         &self,
         caller: &Caller,
@@ -17,22 +15,7 @@ impl CashierService {
         let scenario = req.scenario;
         let amount = self.in_currency(req.amount)?;
         let now = self.now_ms();
-        let expires_at_ms = match req.expires_at_ms {
-            None => now.saturating_add(ms(self.inner.config.order_expiry_default_ms)),
-            Some(at) if at <= now => {
-                return Err(CashierError::invalid(
-                    "expire_time",
-                    "must be in the future",
-                ));
-            }
-            Some(at) if at - now > ms(self.inner.config.order_expiry_max_ms) => {
-                return Err(CashierError::invalid(
-                    "expire_time",
-                    format!("at most {} ms ahead", self.inner.config.order_expiry_max_ms),
-                ));
-            }
-            Some(at) => at,
-        };
+        let expires_at_ms = self.expiry_of(req.expires_at_ms, now)?;
         let order_id = derive_id("O", &caller.name, &req.request_id);
         let qr_payload = if merchant.product(Method::MerchantQr, scenario).is_some() {
             format!("{QR_ORDER_PREFIX}{order_id}")
@@ -59,27 +42,7 @@ impl CashierService {
             closed_at_ms: None,
             event_sequence: 1,
         };
-        let event = event_of(&order, EventType::OrderCreated, None, now)?;
-        let command = guarded(
-            Command::NoOp,
-            Vec::new(),
-            vec![
-                write_doc(KIND_ORDER, &order_id, 0, &order)?,
-                write_doc(
-                    KIND_ORDER_NO,
-                    &no_key(&merchant.merchant_id, &req.merchant_order_no),
-                    0,
-                    &order_id,
-                )?,
-                write_doc(
-                    KIND_ORDER_EXPIRY,
-                    &expiry_key(expires_at_ms, &order_id),
-                    0,
-                    &order_id,
-                )?,
-            ],
-            vec![event],
-        );
+        let command = new_order_command(&order)?;
         self.submit(
             req.request_id.key(&caller.name),
             fingerprint("CreateOrder", &req),
@@ -89,6 +52,24 @@ impl CashierService {
         .await
         .map_err(|e| self.conflict_is(e, "order"))?;
         Ok(self.order_doc(&order_id).await?.0.as_of(self.now_ms()))
+    }
+
+    /// When an order expires: the default ahead of `now`, or the caller's time if it is in the
+    /// future and not too far.
+    fn expiry_of(&self, asked_ms: Option<i64>, now: i64) -> Result<i64, CashierError> {
+        let config = &self.inner.config;
+        match asked_ms {
+            None => Ok(now.saturating_add(ms(config.order_expiry_default_ms))),
+            Some(at) if at <= now => Err(CashierError::invalid(
+                "expire_time",
+                "must be in the future",
+            )),
+            Some(at) if at - now > ms(config.order_expiry_max_ms) => Err(CashierError::invalid(
+                "expire_time",
+                format!("at most {} ms ahead", config.order_expiry_max_ms),
+            )),
+            Some(at) => Ok(at),
+        }
     }
 
     pub async fn order(&self, caller: &Caller, key: OrderKey) -> Result<Order, CashierError> {
@@ -163,4 +144,31 @@ impl CashierService {
             .map_err(|e| self.conflict_is(e, "order"))?;
         Ok(self.order_doc(order_id).await?.0.as_of(self.now_ms()))
     }
+}
+
+/// A new order's command: the order, its number and its expiry-queue entry, with its
+/// ORDER_CREATED event.
+fn new_order_command(order: &Order) -> Result<Command, CashierError> {
+    let order_id = &order.order_id;
+    let event = event_of(order, EventType::OrderCreated, None, order.created_at_ms)?;
+    Ok(guarded(
+        Command::NoOp,
+        Vec::new(),
+        vec![
+            write_doc(KIND_ORDER, order_id, 0, order)?,
+            write_doc(
+                KIND_ORDER_NO,
+                &no_key(&order.merchant_id, &order.merchant_order_no),
+                0,
+                order_id,
+            )?,
+            write_doc(
+                KIND_ORDER_EXPIRY,
+                &expiry_key(order.expires_at_ms, order_id),
+                0,
+                order_id,
+            )?,
+        ],
+        vec![event],
+    ))
 }
