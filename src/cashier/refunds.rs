@@ -129,25 +129,7 @@ impl CashierService {
         let settlement = AccountId(merchant.settlement_account_id);
         // A card refund is complete only when the network has credited the card.
         let by_card = payment.method == Method::BoundCard;
-        let refund = Refund {
-            refund_id: refund_id.to_owned(),
-            order_id: order.order_id.clone(),
-            merchant_id: merchant.merchant_id.clone(),
-            merchant_refund_no: req.merchant_refund_no.clone(),
-            currency: amount.currency.code().to_owned(),
-            amount_minor: amount.minor,
-            fee_refunded_minor: 0,
-            status: if by_card {
-                RefundStatus::Processing
-            } else {
-                RefundStatus::Succeeded
-            },
-            reason: req.reason.clone(),
-            failure_reason: String::new(),
-            transaction_id: String::new(),
-            created_at_ms: now,
-            completed_at_ms: (!by_card).then_some(now),
-        };
+        let refund = new_refund(req, merchant, &order, refund_id, amount, by_card, now);
         order.refunded_minor += amount.minor;
         order.event_sequence += 1;
         let event_type = if by_card {
@@ -352,5 +334,37 @@ fn refund_posting(
         ],
         metadata: payment_metadata(kind, order_id, from, to),
         counters: Vec::new(),
+    }
+}
+
+/// A refund document as it is created: SUCCEEDED at once, or PROCESSING until the network
+/// credits the card.
+fn new_refund(
+    req: &RefundOrder,
+    merchant: &Merchant,
+    order: &Order,
+    refund_id: &str,
+    amount: Money,
+    by_card: bool,
+    now: i64,
+) -> Refund {
+    Refund {
+        refund_id: refund_id.to_owned(),
+        order_id: order.order_id.clone(),
+        merchant_id: merchant.merchant_id.clone(),
+        merchant_refund_no: req.merchant_refund_no.clone(),
+        currency: amount.currency.code().to_owned(),
+        amount_minor: amount.minor,
+        fee_refunded_minor: 0,
+        status: if by_card {
+            RefundStatus::Processing
+        } else {
+            RefundStatus::Succeeded
+        },
+        reason: req.reason.clone(),
+        failure_reason: String::new(),
+        transaction_id: String::new(),
+        created_at_ms: now,
+        completed_at_ms: (!by_card).then_some(now),
     }
 }
