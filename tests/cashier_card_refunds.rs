@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use common::{Backend, db::FreshDatabase};
 use paygate::{
-    account::{AccountKind, AccountService, Caller, MoneyText, OpenAccount, PersonIdentity},
+    account::{AccountKind, AccountService, Caller, OpenAccount, PersonIdentity},
     cashier::{
         CashierService, CreateOrder, PayOrder, PayWith, RefundOrder, RegisterMerchant,
         model::{EventType, MerchantType, Method, OrderStatus, Product, RefundStatus, Scenario},
     },
     clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome, Network},
     config::{AccountScope, Config},
-    ledger::{AccountId, Ledger, verify},
+    ledger::{AccountId, Ledger, RequestId, verify},
+    money::{Currency, Money, Sign},
     secrets::Secrets,
     storage,
 };
@@ -113,15 +114,15 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
         .register_merchant(
             &bank,
             RegisterMerchant {
-                request_id: "register".to_owned(),
+                request_id: rid("register"),
                 name: "Card Shop".to_owned(),
                 merchant_type: MerchantType::Normal,
                 service_provider_id: String::new(),
-                settlement_account_id: shop.id.to_string(),
+                settlement_account_id: shop.id,
                 products: vec![Product {
                     method: Method::BoundCard,
                     scenario: Scenario::App,
-                    fee_rate: "0.0100".to_owned(),
+                    fee_rate: "0.0100".parse().expect("fee rate"),
                 }],
                 allowed_callers: vec!["core-banking".to_owned()],
             },
@@ -146,11 +147,13 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     }
 }
 
-fn cny(amount: &str) -> MoneyText {
-    MoneyText {
-        currency: "CNY".to_owned(),
-        amount: amount.to_owned(),
-    }
+fn cny(amount: &str) -> Money {
+    let currency = Currency::from_code("CNY").expect("CNY");
+    Money::parse(currency, amount, Sign::Positive).expect("amount")
+}
+
+fn rid(text: &str) -> RequestId {
+    RequestId::try_from(text).expect("request id")
 }
 
 /// An order of 100.00 paid by bound-card quick pay (the merchant receives 99.00 after the fee).
@@ -160,12 +163,12 @@ async fn paid_order(w: &World) -> String {
         .create_order(
             &w.bank,
             CreateOrder {
-                request_id: "order".to_owned(),
+                request_id: rid("order"),
                 merchant_id: w.merchant_id.clone(),
                 merchant_order_no: "CARD-1".to_owned(),
                 amount: cny("100.00"),
                 subject: "shoes".to_owned(),
-                scenario: Some(Scenario::App),
+                scenario: Scenario::App,
                 expires_at_ms: None,
             },
         )
@@ -176,9 +179,9 @@ async fn paid_order(w: &World) -> String {
         .pay(
             &w.bank,
             PayOrder {
-                request_id: "pay".to_owned(),
+                request_id: rid("pay"),
                 order_id: order.order_id.clone(),
-                payer_account_id: w.payer.to_string(),
+                payer_account_id: w.payer,
                 with: PayWith::BoundCard {
                     agreement_id: w.agreement.clone(),
                 },
@@ -216,7 +219,7 @@ async fn event_types(w: &World) -> Vec<EventType> {
 
 fn refund(order_id: &str, amount: &str) -> RefundOrder {
     RefundOrder {
-        request_id: "refund".to_owned(),
+        request_id: rid("refund"),
         order_id: order_id.to_owned(),
         merchant_refund_no: String::new(),
         amount: cny(amount),

@@ -1,7 +1,12 @@
-//! Why the cashier refused a request. The gRPC layer maps every variant (and every account or
-//! ledger error inside [`CashierError::Account`]) to a status with a stable reason.
+//! Why the cashier refused a request. The gRPC layer maps every variant to a status with a
+//! stable reason.
+//!
+//! Flat: a lower layer's refusal is wrapped at most once, and converted in one place
+//! ([`From<AccountError>`]): the account service's ledger errors become
+//! [`CashierError::Ledger`], its invalid arguments the cashier's own, and the rest
+//! [`CashierError::Account`] — so `Account` never holds an `AccountError::Ledger`.
 
-use crate::account::AccountError;
+use crate::{account::AccountError, ledger::LedgerError};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CashierError {
@@ -64,14 +69,37 @@ pub enum CashierError {
     /// Another request changed the same order at the same moment; retry with a new request id.
     #[error("{what} was changed by a concurrent request; read it again")]
     Conflict { what: String },
-    /// Refused by the account service or the ledger (boxed: it is large).
+    /// Refused by the account service (never its `Ledger` variant; see `From<AccountError>`).
     #[error(transparent)]
-    Account(Box<AccountError>),
+    Account(AccountError),
+    /// Refused by the ledger (funds, limits, a document changed meanwhile, shutting down …).
+    #[error(transparent)]
+    Ledger(LedgerError),
+    /// A stored document or event does not decode: a bug or a damaged database, never the
+    /// caller's fault. The detail goes to the log only.
+    #[error("stored {kind} {id} does not decode")]
+    Corrupt { kind: String, id: String },
 }
 
 impl From<AccountError> for CashierError {
     fn from(e: AccountError) -> Self {
-        CashierError::Account(Box::new(e))
+        match e {
+            AccountError::Ledger(e) => CashierError::Ledger(e),
+            AccountError::InvalidArgument { field, reason } => {
+                CashierError::InvalidArgument { field, reason }
+            }
+            e @ (AccountError::KindNotOpenable { .. }
+            | AccountError::AccountNotFound { .. }
+            | AccountError::HoldNotFound { .. }
+            | AccountError::OutOfScope { .. }
+            | AccountError::TransferToSelf
+            | AccountError::MasterNotPostable { .. }
+            | AccountError::NoBoundCard { .. }
+            | AccountError::InvalidParent { .. }
+            | AccountError::LimitExceeded { .. }
+            | AccountError::InvalidPageToken
+            | AccountError::ClearingDeclined { .. }) => CashierError::Account(e),
+        }
     }
 }
 
@@ -86,12 +114,22 @@ impl CashierError {
 
 impl From<crate::ledger::store::StorageError> for CashierError {
     fn from(e: crate::ledger::store::StorageError) -> Self {
-        CashierError::from(AccountError::from(e))
+        CashierError::Ledger(LedgerError::from(e))
     }
 }
 
-impl From<crate::ledger::LedgerError> for CashierError {
-    fn from(e: crate::ledger::LedgerError) -> Self {
-        CashierError::from(AccountError::Ledger(e))
+impl From<LedgerError> for CashierError {
+    fn from(e: LedgerError) -> Self {
+        CashierError::Ledger(e)
+    }
+}
+
+impl CashierError {
+    /// A stored record of `kind` and `id` that does not decode.
+    pub fn corrupt(kind: &str, id: impl Into<String>) -> CashierError {
+        CashierError::Corrupt {
+            kind: kind.to_owned(),
+            id: id.into(),
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! refunds, payment codes). No gRPC and no SQL types here: documents are JSON bodies written by
 //! ledger commands (see [`crate::ledger::DocumentWrite`]).
 
+use std::{fmt, str::FromStr};
+
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::TransactionId;
@@ -156,13 +159,90 @@ pub enum EventType {
     RefundFailed,
 }
 
+/// The clearing network a payment went through. Stored under its proto enum name, so order
+/// documents written when this was a string (`"ON_US"`) read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClearingNetwork {
+    OnUs,
+}
+
+impl From<crate::clearing::Network> for ClearingNetwork {
+    fn from(network: crate::clearing::Network) -> ClearingNetwork {
+        match network {
+            crate::clearing::Network::OnUs => ClearingNetwork::OnUs,
+        }
+    }
+}
+
+/// Most decimal places of a fee rate, and the longest text of one.
+pub const FEE_RATE_SCALE_MAX: u32 = 6;
+pub const FEE_RATE_LEN_MAX: usize = 10;
+
+/// A fee rate: a decimal fraction in [0, 1) with at most [`FEE_RATE_SCALE_MAX`] places, e.g.
+/// `0.0038`. Parsed once, at the edge; stored as its decimal string (so documents written
+/// before this type read unchanged), keeping the places it was written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FeeRate(Decimal);
+
+/// Why a text is not a [`FeeRate`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a decimal fraction in [0, 1) with at most 6 places, e.g. \"0.0038\"")]
+pub struct InvalidFeeRate;
+
+impl FeeRate {
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+}
+
+impl FromStr for FeeRate {
+    type Err = InvalidFeeRate;
+
+    fn from_str(text: &str) -> Result<FeeRate, InvalidFeeRate> {
+        let well_formed = !text.is_empty()
+            && text.len() <= FEE_RATE_LEN_MAX
+            && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && text.bytes().filter(|b| *b == b'.').count() <= 1;
+        let rate: Option<Decimal> = well_formed.then(|| text.parse().ok()).flatten();
+        match rate {
+            Some(r)
+                if r.scale() <= FEE_RATE_SCALE_MAX && r >= Decimal::ZERO && r < Decimal::ONE =>
+            {
+                Ok(FeeRate(r))
+            }
+            _ => Err(InvalidFeeRate),
+        }
+    }
+}
+
+impl TryFrom<String> for FeeRate {
+    type Error = InvalidFeeRate;
+
+    fn try_from(text: String) -> Result<FeeRate, InvalidFeeRate> {
+        text.parse()
+    }
+}
+
+impl From<FeeRate> for String {
+    fn from(rate: FeeRate) -> String {
+        rate.to_string()
+    }
+}
+
+impl fmt::Display for FeeRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// A signed payment product (支付产品): method × scenario with its fee rate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
     pub method: Method,
     pub scenario: Scenario,
-    /// Decimal fraction, e.g. "0.0038".
-    pub fee_rate: String,
+    pub fee_rate: FeeRate,
 }
 
 /// A merchant document.
@@ -195,8 +275,8 @@ pub struct Payment {
     pub masked_card_number: String,
     pub fee_minor: i64,
     pub net_minor: i64,
-    /// "ON_US" when a network was involved.
-    pub network: Option<String>,
+    /// The clearing network, when one was involved (stored as its name, e.g. `"ON_US"`).
+    pub network: Option<ClearingNetwork>,
     pub network_reference: String,
     /// Journal transaction (the ledger fills it in when the posting commits).
     pub transaction_id: String,
@@ -288,9 +368,6 @@ pub struct DeliveredEvent {
     pub cursor: String,
     pub event: Event,
 }
-
-/// An amount as a caller writes it.
-pub use crate::account::MoneyText;
 
 /// A payment method option for an order and payer.
 #[derive(Debug, Clone)]

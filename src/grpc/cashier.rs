@@ -8,16 +8,21 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     cashier::{
-        AuthFactor, BusinessClass, CashierError, CashierService, CreateOrder, Event, EventType,
-        MerchantType, Method, MethodOption, OrderKey, OrderStatus, PayOrder, PayWith, Product,
-        RefundKey, RefundOrder, RefundStatus, RegisterMerchant, RiskLevel, ScanPay, Scenario,
+        AuthFactor, BusinessClass, CashierError, CashierService, ClearingNetwork, CloseOrder,
+        CreateOrder, Event, EventType, IssuePaymentCode, MerchantType, Method, MethodOption,
+        OrderKey, OrderStatus, PayOrder, RefundKey, RefundOrder, RefundStatus, RegisterMerchant,
+        RiskLevel, ScanPay, Scenario,
     },
     grpc::{
-        account::{caller_of, millis, money_pb, money_text, timestamp},
+        account::{caller_of, money_pb, timestamp},
         pb,
     },
     money::{Currency, Money},
 };
+
+mod requests;
+
+use requests::account_id;
 
 /// Most methods one ListPaymentMethods page returns (there are only a handful).
 const METHODS_PAGE_MAX: usize = 16;
@@ -43,41 +48,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::RegisterMerchantRequest>,
     ) -> Result<Response<pb::RegisterMerchantResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let merchant_type = match pb::MerchantType::try_from(r.merchant_type) {
-            Ok(pb::MerchantType::Normal) => MerchantType::Normal,
-            Ok(pb::MerchantType::ServiceProvider) => MerchantType::ServiceProvider,
-            Ok(pb::MerchantType::SubMerchant) => MerchantType::SubMerchant,
-            Ok(pb::MerchantType::Unspecified) | Err(_) => {
-                return Err(CashierError::invalid("merchant_type", "required").into());
-            }
-        };
-        let products = r
-            .products
-            .iter()
-            .map(|p| {
-                Ok(Product {
-                    method: method_of(p.method, "products.method")?,
-                    scenario: scenario_of(p.scenario, "products.scenario")?,
-                    fee_rate: p.fee_rate.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        let merchant = self
-            .service
-            .register_merchant(
-                &caller,
-                RegisterMerchant {
-                    request_id: r.request_id,
-                    name: r.name,
-                    merchant_type,
-                    service_provider_id: r.service_provider_id,
-                    settlement_account_id: r.settlement_account_id,
-                    products,
-                    allowed_callers: r.allowed_callers,
-                },
-            )
-            .await?;
+        let req = RegisterMerchant::try_from(request.into_inner())?;
+        let merchant = self.service.register_merchant(&caller, req).await?;
         Ok(Response::new(pb::RegisterMerchantResponse {
             merchant: Some(merchant_pb(&merchant)),
         }))
@@ -102,27 +74,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::CreateOrderRequest>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let scenario = if r.scenario == 0 {
-            None
-        } else {
-            Some(scenario_of(r.scenario, "scenario")?)
-        };
-        let order = self
-            .service
-            .create_order(
-                &caller,
-                CreateOrder {
-                    request_id: r.request_id,
-                    merchant_id: r.merchant_id,
-                    merchant_order_no: r.merchant_order_no,
-                    amount: money_text(r.amount),
-                    subject: r.subject,
-                    scenario,
-                    expires_at_ms: r.expire_time.as_ref().map(millis),
-                },
-            )
-            .await?;
+        let req = CreateOrder::try_from(request.into_inner())?;
+        let order = self.service.create_order(&caller, req).await?;
         Ok(Response::new(pb::CreateOrderResponse {
             order: Some(order_pb(&order)),
         }))
@@ -154,11 +107,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::CloseOrderRequest>,
     ) -> Result<Response<pb::CloseOrderResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let order = self
-            .service
-            .close_order(&caller, &r.request_id, &r.order_id, &r.reason)
-            .await?;
+        let req = CloseOrder::try_from(request.into_inner())?;
+        let order = self.service.close_order(&caller, req).await?;
         Ok(Response::new(pb::CloseOrderResponse {
             order: Some(order_pb(&order)),
         }))
@@ -177,9 +127,10 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         if !r.page_token.is_empty() {
             return Err(Status::from(crate::account::AccountError::InvalidPageToken));
         }
+        let payer = account_id("payer_account_id", &r.payer_account_id)?;
         let options = self
             .service
-            .payment_methods(&caller, &r.order_id, &r.payer_account_id)
+            .payment_methods(&caller, &r.order_id, payer)
             .await?;
         Ok(Response::new(pb::ListPaymentMethodsResponse {
             methods: options
@@ -196,34 +147,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::PayRequest>,
     ) -> Result<Response<pb::PayResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let with = match r.method {
-            Some(pb::pay_request::Method::Balance(_)) => PayWith::Balance,
-            Some(pb::pay_request::Method::YieldBalance(y)) => PayWith::YieldBalance {
-                product_id: y.product_id,
-            },
-            Some(pb::pay_request::Method::BoundCard(c)) => PayWith::BoundCard {
-                agreement_id: c.agreement_id,
-            },
-            Some(pb::pay_request::Method::MerchantQr(q)) => PayWith::MerchantQr {
-                qr_payload: q.qr_payload,
-                amount: q.amount.map(|m| money_text(Some(m))),
-                factors: factors_of(&q.verified_factors)?,
-            },
-            None => return Err(CashierError::invalid("method", "required").into()),
-        };
-        let order = self
-            .service
-            .pay(
-                &caller,
-                PayOrder {
-                    request_id: r.request_id,
-                    order_id: r.order_id,
-                    payer_account_id: r.payer_account_id,
-                    with,
-                },
-            )
-            .await?;
+        let req = PayOrder::try_from(request.into_inner())?;
+        let order = self.service.pay(&caller, req).await?;
         Ok(Response::new(pb::PayResponse {
             order: Some(order_pb(&order)),
         }))
@@ -234,12 +159,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::IssuePaymentCodeRequest>,
     ) -> Result<Response<pb::IssuePaymentCodeResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let factors = factors_of(&r.verified_factors)?;
-        let code = self
-            .service
-            .issue_payment_code(&caller, &r.request_id, &r.payer_account_id, &factors)
-            .await?;
+        let req = IssuePaymentCode::try_from(request.into_inner())?;
+        let code = self.service.issue_payment_code(&caller, req).await?;
         Ok(Response::new(pb::IssuePaymentCodeResponse {
             payment_code: Some(pb::PaymentCode {
                 code: code.code,
@@ -256,27 +177,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::ScanPayRequest>,
     ) -> Result<Response<pb::ScanPayResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let scenario = if r.scenario == 0 {
-            None
-        } else {
-            Some(scenario_of(r.scenario, "scenario")?)
-        };
-        let order = self
-            .service
-            .scan_pay(
-                &caller,
-                ScanPay {
-                    request_id: r.request_id,
-                    merchant_id: r.merchant_id,
-                    merchant_order_no: r.merchant_order_no,
-                    payment_code: r.payment_code,
-                    amount: money_text(r.amount),
-                    subject: r.subject,
-                    scenario,
-                },
-            )
-            .await?;
+        let req = ScanPay::try_from(request.into_inner())?;
+        let order = self.service.scan_pay(&caller, req).await?;
         Ok(Response::new(pb::ScanPayResponse {
             order: Some(order_pb(&order)),
         }))
@@ -287,20 +189,8 @@ impl pb::cashier_service_server::CashierService for CashierApi {
         request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::RefundResponse>, Status> {
         let caller = caller_of(&request)?;
-        let r = request.into_inner();
-        let refund = self
-            .service
-            .refund(
-                &caller,
-                RefundOrder {
-                    request_id: r.request_id,
-                    order_id: r.order_id,
-                    merchant_refund_no: r.merchant_refund_no,
-                    amount: money_text(r.amount),
-                    reason: r.reason,
-                },
-            )
-            .await?;
+        let req = RefundOrder::try_from(request.into_inner())?;
+        let refund = self.service.refund(&caller, req).await?;
         Ok(Response::new(pb::RefundResponse {
             refund: Some(refund_pb(&refund)),
         }))
@@ -346,6 +236,10 @@ impl pb::cashier_service_server::CashierService for CashierApi {
 }
 
 // ----- conversions ---------------------------------------------------------------------------
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> Status {
+    CashierError::invalid(field, reason).into()
+}
 
 fn scenario_of(value: i32, field: &'static str) -> Result<Scenario, Status> {
     Ok(match pb::Scenario::try_from(value) {
@@ -455,7 +349,7 @@ fn merchant_pb(m: &crate::cashier::Merchant) -> pb::Merchant {
             .map(|p| pb::PaymentProduct {
                 method: method_pb(p.method) as i32,
                 scenario: scenario_pb(p.scenario) as i32,
-                fee_rate: p.fee_rate.clone(),
+                fee_rate: p.fee_rate.to_string(),
             })
             .collect(),
         allowed_callers: m.allowed_callers.clone(),
@@ -493,10 +387,9 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
             yield_product_id: String::new(),
             fee: Some(money(&o.currency, p.fee_minor)),
             net_amount: Some(money(&o.currency, p.net_minor)),
-            network: if p.network.is_some() {
-                pb::ClearingNetwork::OnUs
-            } else {
-                pb::ClearingNetwork::Unspecified
+            network: match p.network {
+                Some(ClearingNetwork::OnUs) => pb::ClearingNetwork::OnUs,
+                None => pb::ClearingNetwork::Unspecified,
             } as i32,
             network_reference: p.network_reference.clone(),
             transaction_id: p.transaction_id.clone(),

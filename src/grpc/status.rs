@@ -320,7 +320,17 @@ impl From<CashierError> for Status {
             CashierError::Conflict { .. } => {
                 error_status(Code::Aborted, "CONCURRENT_MODIFICATION", message, [])
             }
-            CashierError::Account(e) => Status::from(*e),
+            CashierError::Account(e) => Status::from(e),
+            CashierError::Ledger(e) => Status::from(e),
+            CashierError::Corrupt { .. } => {
+                // The detail is in the log; callers learn only that it was ours, not theirs.
+                error_status(
+                    Code::Internal,
+                    "CORRUPT_DATA",
+                    "internal error: stored data could not be read",
+                    [],
+                )
+            }
         }
     }
 }

@@ -1,0 +1,315 @@
+//! Shared internals: loading and writing documents and events, permissions, submitting a
+//! command and naming a lost race.
+
+use super::*;
+
+impl CashierService {
+    pub(in crate::cashier) fn is_bank(&self, caller: &Caller) -> bool {
+        self.inner.config.bank_callers.contains(&caller.name)
+    }
+
+    /// A caller acts for a merchant when it is one of the bank's callers, one of the merchant's
+    /// allowed callers, or (for a sub-merchant) one of its service provider's.
+    pub(in crate::cashier) async fn check_merchant(
+        &self,
+        caller: &Caller,
+        merchant: &Merchant,
+    ) -> Result<(), CashierError> {
+        if self.is_bank(caller) || merchant.allowed_callers.contains(&caller.name) {
+            return Ok(());
+        }
+        if let Some(provider_id) = &merchant.service_provider_id {
+            let (provider, _) = self.merchant_doc(provider_id).await?;
+            if provider.allowed_callers.contains(&caller.name) {
+                return Ok(());
+            }
+        }
+        Err(not_permitted(caller, &merchant.merchant_id))
+    }
+
+    /// Now, by the ledger's clock.
+    pub(in crate::cashier) fn now_ms(&self) -> i64 {
+        self.inner.ledger.now_ms()
+    }
+
+    /// A document that may describe a posting: its body, with the journal transaction of the
+    /// command that wrote it linked in (see [`Linked`]).
+    pub(in crate::cashier) async fn load_linked<T: DeserializeOwned + Linked>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(T, u64)>, CashierError> {
+        if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
+            return Ok(None);
+        }
+        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
+            return Ok(None);
+        };
+        let mut value: T = decode_document(kind, id, &doc.body)?;
+        value.link_transaction(doc.transaction);
+        Ok(Some((value, doc.version)))
+    }
+
+    pub(in crate::cashier) async fn load<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(T, u64)>, CashierError> {
+        if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
+            return Ok(None);
+        }
+        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
+            return Ok(None);
+        };
+        let value = decode_document(kind, id, &doc.body)?;
+        Ok(Some((value, doc.version)))
+    }
+
+    pub(in crate::cashier) async fn merchant_doc(
+        &self,
+        id: &str,
+    ) -> Result<(Merchant, u64), CashierError> {
+        self.load(KIND_MERCHANT, id)
+            .await?
+            .ok_or_else(|| CashierError::MerchantNotFound {
+                merchant: id.to_owned(),
+            })
+    }
+
+    pub(in crate::cashier) async fn order_doc(
+        &self,
+        id: &str,
+    ) -> Result<(Order, u64), CashierError> {
+        self.load_linked(KIND_ORDER, id)
+            .await?
+            .ok_or_else(|| CashierError::OrderNotFound {
+                order: id.to_owned(),
+            })
+    }
+
+    /// An order that can be paid now, with its version.
+    pub(in crate::cashier) async fn payable_order(
+        &self,
+        id: &str,
+    ) -> Result<(Order, u64), CashierError> {
+        if id.is_empty() {
+            return Err(CashierError::invalid("order_id", "required"));
+        }
+        let (stored, version) = self.order_doc(id).await?;
+        let order = stored.clone().as_of(self.now_ms());
+        match order.status {
+            OrderStatus::Created => Ok((stored, version)),
+            OrderStatus::Closed if order.close_reason == "EXPIRED" => {
+                Err(CashierError::OrderExpired {
+                    order: id.to_owned(),
+                })
+            }
+            OrderStatus::Closed => Err(CashierError::OrderClosed {
+                order: id.to_owned(),
+            }),
+            OrderStatus::Processing | OrderStatus::Succeeded | OrderStatus::Failed => {
+                Err(CashierError::OrderAlreadyPaid {
+                    order: id.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// True when this caller's request with this id already succeeded; a different request
+    /// under the same id is refused (`IDEMPOTENCY_KEY_REUSED`). A stored refusal answers
+    /// false: the request then goes the usual way and the ledger answers the refusal again,
+    /// named as the first time.
+    pub(in crate::cashier) async fn succeeded_before(
+        &self,
+        key: &IdempotencyKey,
+        print: &str,
+    ) -> Result<bool, CashierError> {
+        let answer = self.inner.accounts.answered_request(key, print).await?;
+        Ok(matches!(answer, Some(Ok(_))))
+    }
+
+    pub(in crate::cashier) async fn replayed_order(&self, id: &str) -> Result<Order, CashierError> {
+        Ok(self.order_doc(id).await?.0.as_of(self.now_ms()))
+    }
+
+    /// The payer, in the caller's scope, able to pay this order's currency.
+    pub(in crate::cashier) async fn payer(
+        &self,
+        caller: &Caller,
+        id: AccountId,
+        order: &Order,
+    ) -> Result<AccountFacts, CashierError> {
+        let payer = self.inner.accounts.facts_in_scope(caller, id).await?;
+        check_payer(&payer)?;
+        if payer.currency.code() != order.currency {
+            return Err(CashierError::from(LedgerError::CurrencyMismatch {
+                account: id,
+                expected: payer.currency,
+                actual: Currency::from_code(&order.currency).unwrap_or(payer.currency),
+            }));
+        }
+        Ok(payer)
+    }
+
+    pub(in crate::cashier) fn new_paid_order(
+        &self,
+        merchant: &Merchant,
+        order_id: &str,
+        merchant_order_no: &str,
+        amount: Money,
+        subject: &str,
+        scenario: Scenario,
+    ) -> Order {
+        let now = self.now_ms();
+        Order {
+            order_id: order_id.to_owned(),
+            merchant_id: merchant.merchant_id.clone(),
+            merchant_order_no: merchant_order_no.to_owned(),
+            currency: amount.currency.code().to_owned(),
+            amount_minor: amount.minor,
+            subject: subject.to_owned(),
+            scenario,
+            status: OrderStatus::Created,
+            cashier_token: hex::encode(&Sha256::digest(format!("cashier\0{order_id}"))[..16]),
+            qr_payload: String::new(),
+            payment: None,
+            refunded_minor: 0,
+            close_reason: String::new(),
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(ms(self.inner.config.order_expiry_default_ms)),
+            paid_at_ms: None,
+            closed_at_ms: None,
+            event_sequence: 0,
+        }
+    }
+
+    /// The amount, if it is in the cashier's currency (the edge parsed it; which currency the
+    /// cashier takes is this service's rule).
+    pub(in crate::cashier) fn in_currency(&self, amount: Money) -> Result<Money, CashierError> {
+        if amount.currency != self.inner.currency {
+            return Err(CashierError::invalid(
+                "amount",
+                format!("the cashier takes {}", self.inner.currency),
+            ));
+        }
+        Ok(amount)
+    }
+
+    pub(in crate::cashier) async fn submit(
+        &self,
+        key: IdempotencyKey,
+        fingerprint: String,
+        command: Command,
+        checks: &[LimitCheck],
+    ) -> Result<Outcome, CashierError> {
+        Ok(self
+            .inner
+            .accounts
+            .submit_request(key, &fingerprint, command, checks)
+            .await?)
+    }
+
+    /// Names a lost document race: a duplicate number, a used code, or an order that another
+    /// request changed first.
+    pub(in crate::cashier) fn conflict_is(&self, error: CashierError, what: &str) -> CashierError {
+        let CashierError::Ledger(LedgerError::DocumentConflict { kind, id }) = &error else {
+            return error;
+        };
+        let (kind, id) = (kind.clone(), id.clone());
+        let split = |id: &str| {
+            let (merchant, no) = id.split_once('/').unwrap_or(("", id));
+            (merchant.to_owned(), no.to_owned())
+        };
+        match kind.as_str() {
+            KIND_ORDER_NO => {
+                let (merchant, merchant_order_no) = split(&id);
+                CashierError::DuplicateMerchantOrderNo {
+                    merchant,
+                    merchant_order_no,
+                }
+            }
+            KIND_REFUND_NO => {
+                let (merchant, merchant_refund_no) = split(&id);
+                CashierError::DuplicateMerchantRefundNo {
+                    merchant,
+                    merchant_refund_no,
+                }
+            }
+            KIND_PAYMENT_CODE => CashierError::PaymentCodeUsed,
+            _ => CashierError::Conflict {
+                what: format!("{what} ({kind} {id})"),
+            },
+        }
+    }
+}
+
+pub(in crate::cashier) fn guarded(
+    inner: Command,
+    counters: Vec<CounterCheck>,
+    documents: Vec<DocumentWrite>,
+    events: Vec<OutboxEvent>,
+) -> Command {
+    Command::Guarded {
+        inner: Box::new(inner),
+        counters,
+        releases: Vec::new(),
+        caps: Vec::new(),
+        documents,
+        events,
+    }
+}
+
+pub(in crate::cashier) fn decode_document<T: DeserializeOwned>(
+    kind: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, CashierError> {
+    serde_json::from_str(body).map_err(|e| {
+        tracing::error!(kind, id, error = %e, "unreadable document");
+        CashierError::corrupt(kind, id)
+    })
+}
+
+pub(in crate::cashier) fn write_doc<T: Serialize>(
+    kind: &str,
+    id: &str,
+    expected_version: u64,
+    value: &T,
+) -> Result<DocumentWrite, CashierError> {
+    let body = serde_json::to_string(value).map_err(|e| {
+        tracing::error!(kind, error = %e, "document could not be encoded");
+        CashierError::from(LedgerError::Storage)
+    })?;
+    Ok(DocumentWrite {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        expected_version,
+        body,
+    })
+}
+
+/// The outbox event of an order change; its id is the order id and the order's event sequence.
+pub(in crate::cashier) fn event_of(
+    order: &Order,
+    event_type: EventType,
+    refund: Option<&Refund>,
+    now: i64,
+) -> Result<OutboxEvent, CashierError> {
+    let event = Event {
+        event_id: format!("{}:{}", order.order_id, order.event_sequence),
+        event_type,
+        order_sequence: order.event_sequence,
+        order: order.clone(),
+        refund: refund.cloned(),
+        event_time_ms: now,
+    };
+    let body = serde_json::to_string(&event).map_err(|e| {
+        tracing::error!(error = %e, "event could not be encoded");
+        CashierError::from(LedgerError::Storage)
+    })?;
+    Ok(OutboxEvent {
+        stream: order.merchant_id.clone(),
+        key: order.order_id.clone(),
+        body,
+    })
+}

@@ -1,0 +1,156 @@
+//! ListPaymentMethods: every method for an order and payer, with why one is unavailable.
+
+use super::*;
+
+impl CashierService {
+    /// Every payment method for an order and payer, available ones first, each unavailable one
+    /// with its reason.
+    pub async fn payment_methods(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        payer_id: AccountId,
+    ) -> Result<Vec<MethodOption>, CashierError> {
+        let (stored, _) = self.order_doc(order_id).await?;
+        let order = stored.as_of(self.now_ms());
+        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
+        let ctx = Offer {
+            headroom: self.outflow_headroom(&payer).await?,
+            refusals: [order_refusal(&order), payer_refusal(&payer)],
+            order,
+            merchant,
+            payer,
+        };
+        let mut options = Vec::new();
+        for method in [
+            Method::Balance,
+            Method::BoundCard,
+            Method::MerchantQr,
+            Method::YieldBalance,
+        ] {
+            options.push(self.method_option(&ctx, method).await?);
+        }
+        options.sort_by_key(|o| !o.available);
+        Ok(options)
+    }
+
+    /// One method for the order and payer: the first reason it is unavailable, if any, and
+    /// what the payer could spend with it.
+    async fn method_option(
+        &self,
+        ctx: &Offer,
+        method: Method,
+    ) -> Result<MethodOption, CashierError> {
+        let mut o = MethodOption {
+            method,
+            available: true,
+            unavailable_reason: String::new(),
+            unavailable_message: String::new(),
+            spendable_minor: None,
+            agreement_id: String::new(),
+            masked_card_number: String::new(),
+        };
+        for (r, m) in ctx.refusals.iter().flatten() {
+            refuse(&mut o, r, m);
+        }
+        if ctx.merchant.product(method, ctx.order.scenario).is_none() {
+            refuse(
+                &mut o,
+                "PRODUCT_NOT_SIGNED",
+                "the merchant is not signed for this method in this scenario",
+            );
+        }
+        let (amount_minor, headroom) = (ctx.order.amount_minor, ctx.headroom);
+        match method {
+            Method::YieldBalance => refuse(
+                &mut o,
+                "METHOD_NOT_AVAILABLE",
+                "the yield service (余额增值) is not available on this gateway yet",
+            ),
+            Method::BoundCard => match &ctx.payer.card {
+                Some(card) => {
+                    o.agreement_id = card.agreement_id.clone();
+                    o.masked_card_number = card.masked();
+                    if headroom < amount_minor {
+                        let message = "the payer's class limits leave too little";
+                        refuse(&mut o, "LIMIT_EXCEEDED", message);
+                    }
+                    o.spendable_minor = Some(headroom.max(0));
+                }
+                None => refuse(&mut o, "NO_BOUND_CARD", "the payer has no bound card"),
+            },
+            Method::Balance | Method::MerchantQr => {
+                let barcode = if method == Method::MerchantQr {
+                    self.barcode_headroom(&ctx.payer, RiskLevel::C).await?
+                } else {
+                    i64::MAX
+                };
+                let available = ctx.payer.available.minor;
+                let spendable = available.min(headroom).min(barcode).max(0);
+                if available < amount_minor {
+                    refuse(
+                        &mut o,
+                        "INSUFFICIENT_FUNDS",
+                        "the balance is less than the amount",
+                    );
+                } else if spendable < amount_minor {
+                    refuse(
+                        &mut o,
+                        "LIMIT_EXCEEDED",
+                        "the payer's limits leave too little",
+                    );
+                }
+                o.spendable_minor = Some(spendable);
+            }
+            Method::PaymentCode => {}
+        }
+        Ok(o)
+    }
+}
+
+/// What the methods are offered for.
+struct Offer {
+    order: Order,
+    merchant: Merchant,
+    payer: AccountFacts,
+    /// What the payer's class limits leave to spend.
+    headroom: i64,
+    /// Reasons every method is unavailable (the order's, the payer's).
+    refusals: [Option<(&'static str, &'static str)>; 2],
+}
+
+/// Marks an option unavailable, keeping the first reason given.
+fn refuse(o: &mut MethodOption, reason: &str, message: &str) {
+    if o.available {
+        o.available = false;
+        o.unavailable_reason = reason.to_owned();
+        o.unavailable_message = message.to_owned();
+    }
+}
+
+fn order_refusal(order: &Order) -> Option<(&'static str, &'static str)> {
+    match order.status {
+        OrderStatus::Created => None,
+        OrderStatus::Closed => Some(("ORDER_CLOSED", "the order is closed")),
+        OrderStatus::Processing | OrderStatus::Succeeded | OrderStatus::Failed => Some((
+            "ORDER_ALREADY_PAID",
+            "the order is already paid or being paid",
+        )),
+    }
+}
+
+fn payer_refusal(payer: &AccountFacts) -> Option<(&'static str, &'static str)> {
+    if payer.closed || payer.status == AccountStatus::Closed {
+        Some(("ACCOUNT_CLOSED", "the payer account is closed"))
+    } else if matches!(payer.status, AccountStatus::Frozen { no_debit: true, .. }) {
+        Some(("ACCOUNT_FROZEN", "the payer account is frozen for debits"))
+    } else if !payer.kind.is_electronic() {
+        Some((
+            "INVALID_ARGUMENT",
+            "the payer is not a personal electronic account",
+        ))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,195 @@
+//! Paying from the payer's balance, and the one balance charge every balance-funded method
+//! (balance, merchant QR, payment code) ends in.
+
+use super::super::*;
+
+/// One balance charge: who pays which order of which merchant, and what else commits with it.
+pub(in crate::cashier) struct Charge<'a> {
+    pub(in crate::cashier) caller: &'a Caller,
+    pub(in crate::cashier) request_id: &'a RequestId,
+    pub(in crate::cashier) fingerprint: String,
+    pub(in crate::cashier) merchant: &'a Merchant,
+    pub(in crate::cashier) order: Order,
+    pub(in crate::cashier) order_version: u64,
+    pub(in crate::cashier) payer: &'a AccountFacts,
+    pub(in crate::cashier) method: Method,
+    pub(in crate::cashier) barcode: Option<Barcode>,
+    pub(in crate::cashier) created_now: bool,
+    pub(in crate::cashier) extra: Vec<DocumentWrite>,
+}
+
+impl CashierService {
+    /// Pay an existing order from the payer's balance.
+    pub(in crate::cashier) async fn pay_balance(
+        &self,
+        caller: &Caller,
+        req: &PayOrder,
+        print: String,
+    ) -> Result<Order, CashierError> {
+        let (order, version) = self.payable_order(&req.order_id).await?;
+        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let payer = self.payer(caller, req.payer_account_id, &order).await?;
+        self.charge(Charge {
+            caller,
+            request_id: &req.request_id,
+            fingerprint: print,
+            merchant: &merchant,
+            order,
+            order_version: version,
+            payer: &payer,
+            method: Method::Balance,
+            barcode: None,
+            created_now: false,
+            extra: Vec::new(),
+        })
+        .await
+    }
+
+    /// One payment from the payer's balance: payer debit, merchant credit net of fee, fee to the
+    /// bank's fee income — one journal transaction with the order's new state, its events and
+    /// any other documents (order number, consumed code), under the payer's limits.
+    pub(in crate::cashier) async fn charge(&self, c: Charge<'_>) -> Result<Order, CashierError> {
+        let product = signed_product(c.merchant, c.method, c.order.scenario)?;
+        let (fee_minor, net_minor) = split_fee(c.order.amount_minor, product.fee_rate)?;
+        let settlement = AccountId(c.merchant.settlement_account_id);
+        let entries = self.payment_entries(
+            c.payer.id,
+            settlement,
+            c.order.amount_minor,
+            net_minor,
+            fee_minor,
+        );
+        let checks = self.limit_checks(c.payer, c.order.amount_minor, c.barcode);
+        let payment = Payment {
+            method: c.method,
+            payer_account_id: c.payer.id.0,
+            masked_card_number: String::new(),
+            fee_minor,
+            net_minor,
+            network: None,
+            network_reference: String::new(),
+            transaction_id: String::new(),
+            risk_level: match c.barcode {
+                Some(Barcode::Dynamic(r)) => Some(r),
+                Some(Barcode::Static) | None => None,
+            },
+            failure_reason: String::new(),
+        };
+        let (order, events) = self.paid(c.order, payment, c.created_now)?;
+        let mut documents = vec![write_doc(
+            KIND_ORDER,
+            &order.order_id,
+            c.order_version,
+            &order,
+        )?];
+        documents.extend(c.extra);
+        let tx = NewTransaction {
+            entries,
+            metadata: payment_metadata("PAYMENT", &order.order_id, c.payer.id, settlement),
+            counters: Vec::new(),
+        };
+        let command = Command::Guarded {
+            inner: Box::new(Command::Post(tx)),
+            counters: checks.iter().map(|c| c.counter.clone()).collect(),
+            releases: Vec::new(),
+            caps: Vec::new(),
+            documents,
+            events,
+        };
+        let key = c.request_id.key(&c.caller.name);
+        self.submit_payment(key, c.fingerprint, command, &checks, &order.order_id)
+            .await
+    }
+
+    /// The order paid now with `payment`, and its events (created first when it is new).
+    fn paid(
+        &self,
+        mut order: Order,
+        payment: Payment,
+        created_now: bool,
+    ) -> Result<(Order, Vec<OutboxEvent>), CashierError> {
+        let now = self.now_ms();
+        let mut events = Vec::new();
+        if created_now {
+            order.event_sequence += 1;
+            events.push(event_of(&order, EventType::OrderCreated, None, now)?);
+        }
+        order.status = OrderStatus::Succeeded;
+        order.paid_at_ms = Some(now);
+        order.payment = Some(payment);
+        order.event_sequence += 1;
+        events.push(event_of(&order, EventType::PaymentSucceeded, None, now)?);
+        Ok((order, events))
+    }
+
+    /// The postings of a payment of `amount_minor` from `from`: the merchant's net and the
+    /// bank's fee (legs of zero left out).
+    pub(in crate::cashier) fn payment_entries(
+        &self,
+        from: AccountId,
+        settlement: AccountId,
+        amount_minor: i64,
+        net_minor: i64,
+        fee_minor: i64,
+    ) -> Vec<NewEntry> {
+        let currency = self.inner.currency;
+        let leg = |account, side, minor| NewEntry {
+            account,
+            side,
+            amount: Money::new(currency, minor),
+        };
+        let mut entries = vec![
+            leg(from, Side::Debit, amount_minor),
+            leg(settlement, Side::Credit, net_minor),
+            leg(self.inner.fee_income, Side::Credit, fee_minor),
+        ];
+        entries.retain(|e| e.amount.minor > 0);
+        entries
+    }
+
+    /// Submits a payment of an order; a lost race for the order says what the order is now.
+    pub(in crate::cashier) async fn submit_payment(
+        &self,
+        key: IdempotencyKey,
+        fingerprint: String,
+        command: Command,
+        checks: &[LimitCheck],
+        order_id: &str,
+    ) -> Result<Order, CashierError> {
+        match self.submit(key, fingerprint, command, checks).await {
+            Ok(_) => self.replayed_order(order_id).await,
+            Err(e) => Err(self.payment_refused(e, order_id).await),
+        }
+    }
+
+    /// Why a payment of an order was refused; a lost race for the order says what the order
+    /// is now.
+    pub(in crate::cashier) async fn payment_refused(
+        &self,
+        error: CashierError,
+        order_id: &str,
+    ) -> CashierError {
+        let error = self.conflict_is(error, "order");
+        if let CashierError::Conflict { .. } = error
+            && let Err(now) = self.payable_order(order_id).await
+        {
+            return now;
+        }
+        error
+    }
+}
+
+/// The merchant's signed product for a method in a scenario.
+pub(in crate::cashier) fn signed_product(
+    merchant: &Merchant,
+    method: Method,
+    scenario: Scenario,
+) -> Result<&Product, CashierError> {
+    merchant
+        .product(method, scenario)
+        .ok_or_else(|| CashierError::ProductNotSigned {
+            merchant: merchant.merchant_id.clone(),
+            method: method.as_str(),
+            scenario: scenario.as_str(),
+        })
+}

@@ -1,0 +1,86 @@
+//! Pay: the payer pays an order (balance, merchant QR, bound card). Each method is its own
+//! file; every balance-funded one ends in the one balance charge of `balance.rs`.
+
+mod balance;
+mod payment_code;
+mod qr;
+mod quick_pay;
+
+pub(in crate::cashier) use balance::{Charge, signed_product};
+
+use super::*;
+
+impl CashierService {
+    pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
+        let print = fingerprint("Pay", &req);
+        // A retry of a payment that went through answers the order as it stands: checked
+        // before `payable_order`, which the first request's own payment now fails.
+        if let Some(order_id) = paid_order_id(caller, &req)
+            && self
+                .succeeded_before(&req.request_id.key(&caller.name), &print)
+                .await?
+        {
+            return self.replayed_order(&order_id).await;
+        }
+        match &req.with {
+            PayWith::YieldBalance { .. } => Err(CashierError::MethodNotAvailable {
+                method: Method::YieldBalance.as_str(),
+                reason: "the yield service (余额增值) is not available on this gateway yet"
+                    .to_owned(),
+            }),
+            PayWith::Balance => self.pay_balance(caller, &req, print).await,
+            PayWith::MerchantQr {
+                qr_payload,
+                amount,
+                factors,
+            } => {
+                let qr = MerchantQrPay {
+                    payload: qr_payload,
+                    amount: *amount,
+                    risk: RiskLevel::from_factors(factors),
+                };
+                self.pay_merchant_qr(caller, &req, qr, print).await
+            }
+            PayWith::BoundCard { agreement_id } => {
+                let (order, version) = self.payable_order(&req.order_id).await?;
+                let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+                let payer = self.payer(caller, req.payer_account_id, &order).await?;
+                let card = quick_pay::CardPay {
+                    caller,
+                    request_id: &req.request_id,
+                    print,
+                    merchant: &merchant,
+                    payer: &payer,
+                    agreement_id,
+                };
+                self.quick_pay(card, order, version).await
+            }
+        }
+    }
+}
+
+/// A merchant-QR payment as the request states it.
+pub(in crate::cashier) struct MerchantQrPay<'a> {
+    pub(in crate::cashier) payload: &'a str,
+    pub(in crate::cashier) amount: Option<Money>,
+    pub(in crate::cashier) risk: RiskLevel,
+}
+
+/// The order a `Pay` request pays (for a static merchant code, the one it creates); `None`
+/// when the request names none it could have paid.
+fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
+    let id = match &req.with {
+        PayWith::Balance | PayWith::BoundCard { .. } => req.order_id.clone(),
+        PayWith::MerchantQr { qr_payload, .. } => {
+            if let Some(id) = qr_payload.strip_prefix(QR_ORDER_PREFIX) {
+                id.to_owned()
+            } else if qr_payload.starts_with(QR_MERCHANT_PREFIX) {
+                derive_id("O", &caller.name, &req.request_id)
+            } else {
+                return None;
+            }
+        }
+        PayWith::YieldBalance { .. } => return None,
+    };
+    (!id.is_empty()).then_some(id)
+}

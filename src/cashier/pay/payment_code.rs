@@ -1,0 +1,129 @@
+//! Consumer-presented payment codes (付款码): IssuePaymentCode and ScanPay.
+
+use super::*;
+
+impl CashierService {
+    pub async fn issue_payment_code(
+        &self,
+        caller: &Caller,
+        req: IssuePaymentCode,
+    ) -> Result<PaymentCode, CashierError> {
+        let IssuePaymentCode {
+            request_id,
+            payer_account_id: payer_id,
+            factors,
+        } = &req;
+        let payer_id = *payer_id;
+        let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
+        check_payer(&payer)?;
+        let request_key = format!("{}/{request_id}", caller.name);
+        let now = self.now_ms();
+        // 18 digits, as wallets render them: "28" and 16 random digits.
+        let code = format!("28{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
+        let doc = PaymentCode {
+            code: code.clone(),
+            payer_account_id: payer_id.0,
+            risk_level: RiskLevel::from_factors(factors),
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(ms(self.inner.config.payment_code_ttl_ms)),
+            used_by_order: None,
+        };
+        let command = guarded(
+            Command::NoOp,
+            Vec::new(),
+            vec![
+                write_doc(KIND_PAYMENT_CODE, &code, 0, &doc)?,
+                write_doc(KIND_CODE_REQUEST, &request_key, 0, &code)?,
+            ],
+            Vec::new(),
+        );
+        // Fingerprinted as the wire tuple it was: (request id, account id text, factors).
+        let request = (request_id, payer_id.to_string(), factors);
+        self.submit(
+            request_id.key(&caller.name),
+            fingerprint("IssuePaymentCode", &request),
+            command,
+            &[],
+        )
+        .await
+        .map_err(|e| self.conflict_is(e, "payment code"))?;
+        // A replay answers with the code the first request issued.
+        let (code, _) = self
+            .load::<String>(KIND_CODE_REQUEST, &request_key)
+            .await?
+            .ok_or(CashierError::PaymentCodeInvalid)?;
+        let (doc, _) = self
+            .load::<PaymentCode>(KIND_PAYMENT_CODE, &code)
+            .await?
+            .ok_or(CashierError::PaymentCodeInvalid)?;
+        Ok(doc)
+    }
+
+    pub async fn scan_pay(&self, caller: &Caller, req: ScanPay) -> Result<Order, CashierError> {
+        let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
+        self.check_merchant(caller, &merchant).await?;
+        check_no("merchant_order_no", &req.merchant_order_no)?;
+        check_text("subject", &req.subject, true)?;
+        if req.scenario != Scenario::Pos {
+            return Err(CashierError::invalid("scenario", "must be POS"));
+        }
+        let amount = self.in_currency(req.amount)?;
+        if req.payment_code.is_empty()
+            || req.payment_code.len() > 32
+            || !req.payment_code.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(CashierError::PaymentCodeInvalid);
+        }
+        let (mut code, code_version) = self
+            .load::<PaymentCode>(KIND_PAYMENT_CODE, &req.payment_code)
+            .await?
+            .ok_or(CashierError::PaymentCodeInvalid)?;
+        let order_id = derive_id("O", &caller.name, &req.request_id);
+        if let Some(used_by) = &code.used_by_order {
+            if *used_by == order_id {
+                // This very request already paid with it: answer as the first time.
+                return self.replayed_order(&order_id).await;
+            }
+            return Err(CashierError::PaymentCodeUsed);
+        }
+        if self.now_ms() >= code.expires_at_ms {
+            return Err(CashierError::PaymentCodeExpired);
+        }
+        let payer_id = AccountId(code.payer_account_id);
+        let payer = self.inner.accounts.facts(payer_id).await?;
+        check_payer(&payer)?;
+        let mut order = self.new_paid_order(
+            &merchant,
+            &order_id,
+            &req.merchant_order_no,
+            amount,
+            &req.subject,
+            Scenario::Pos,
+        );
+        order.qr_payload.clear();
+        code.used_by_order = Some(order_id.clone());
+        let extra = vec![
+            write_doc(
+                KIND_ORDER_NO,
+                &no_key(&merchant.merchant_id, &req.merchant_order_no),
+                0,
+                &order_id,
+            )?,
+            write_doc(KIND_PAYMENT_CODE, &req.payment_code, code_version, &code)?,
+        ];
+        self.charge(Charge {
+            caller,
+            request_id: &req.request_id,
+            fingerprint: fingerprint("ScanPay", &req),
+            merchant: &merchant,
+            order,
+            order_version: 0,
+            payer: &payer,
+            method: Method::PaymentCode,
+            barcode: Some(Barcode::Dynamic(code.risk_level)),
+            created_now: true,
+            extra,
+        })
+        .await
+    }
+}

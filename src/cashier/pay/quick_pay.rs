@@ -1,0 +1,200 @@
+//! Bound-card quick pay (快捷支付) through the clearing network.
+
+use super::*;
+
+/// A bound-card payment as the request states it.
+pub(in crate::cashier) struct CardPay<'a> {
+    pub(in crate::cashier) caller: &'a Caller,
+    pub(in crate::cashier) request_id: &'a RequestId,
+    pub(in crate::cashier) print: String,
+    pub(in crate::cashier) merchant: &'a Merchant,
+    pub(in crate::cashier) payer: &'a AccountFacts,
+    pub(in crate::cashier) agreement_id: &'a str,
+}
+
+impl CashierService {
+    /// Bound-card quick pay (快捷支付) through the clearing network, two-phase: the order is
+    /// reserved (PROCESSING, so nothing else can pay it), the network debits the card, and the
+    /// settlement posts card suspense → merchant net + fee income with the order's final state
+    /// in one transaction; a decline marks the order FAILED; no answer leaves it PROCESSING.
+    pub(in crate::cashier) async fn quick_pay(
+        &self,
+        card: CardPay<'_>,
+        order: Order,
+        version: u64,
+    ) -> Result<Order, CashierError> {
+        let (masked_card_number, token) = agreed_card(card.payer, card.agreement_id)?;
+        let product = signed_product(card.merchant, Method::BoundCard, order.scenario)?;
+        let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
+        let payment = Payment {
+            method: Method::BoundCard,
+            payer_account_id: card.payer.id.0,
+            masked_card_number,
+            fee_minor,
+            net_minor,
+            network: Some(ClearingNetwork::from(
+                self.inner.accounts.clearing().network(),
+            )),
+            network_reference: String::new(),
+            transaction_id: String::new(),
+            risk_level: None,
+            failure_reason: String::new(),
+        };
+        let order_id = order.order_id.clone();
+        self.reserve_card_payment(&card, order, version, payment)
+            .await?;
+        // The reservation may be a replay: continue from the order as stored.
+        let (order, version) = self.order_doc(&order_id).await?;
+        if order.status != OrderStatus::Processing {
+            return Ok(order.as_of(self.now_ms()));
+        }
+        let Some(payment) = order.payment.clone() else {
+            tracing::error!(order = %order.order_id, "a PROCESSING order without its payment");
+            return Err(CashierError::corrupt(KIND_ORDER, &order.order_id));
+        };
+        let amount = Money::new(self.inner.currency, order.amount_minor);
+        let instruction = CardInstruction {
+            reference: format!("QP{}", order.order_id),
+            direction: CardDirection::DebitCard,
+            card_token: token,
+            amount,
+        };
+        let outcome = self.inner.accounts.clearing().submit(&instruction).await;
+        let command = match outcome {
+            ClearingOutcome::Unknown => return Ok(order.as_of(self.now_ms())),
+            ClearingOutcome::Succeeded { network_reference } => {
+                self.card_paid(card.merchant, order, version, payment, network_reference)?
+            }
+            ClearingOutcome::Failed { reason } => {
+                tracing::info!(order = %order.order_id, %reason, "quick pay declined");
+                card_declined(order, version, payment, self.now_ms())?
+            }
+        };
+        self.submit_card_settlement(&card, command, &order_id).await
+    }
+
+    /// Phase 1: the order PROCESSING with its payment, the payer's class limits counted.
+    async fn reserve_card_payment(
+        &self,
+        card: &CardPay<'_>,
+        mut order: Order,
+        version: u64,
+        payment: Payment,
+    ) -> Result<(), CashierError> {
+        let checks = self.limit_checks(card.payer, order.amount_minor, None);
+        let now = self.now_ms();
+        order.status = OrderStatus::Processing;
+        order.payment = Some(payment);
+        order.event_sequence += 1;
+        let event = event_of(&order, EventType::PaymentProcessing, None, now)?;
+        let reserve = Command::Guarded {
+            inner: Box::new(Command::NoOp),
+            counters: checks.iter().map(|c| c.counter.clone()).collect(),
+            releases: Vec::new(),
+            caps: Vec::new(),
+            documents: vec![write_doc(KIND_ORDER, &order.order_id, version, &order)?],
+            events: vec![event],
+        };
+        let key = card.request_id.key(&card.caller.name);
+        match self.submit(key, card.print.clone(), reserve, &checks).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.payment_refused(e, &order.order_id).await),
+        }
+    }
+
+    /// The network debited the card: card suspense → merchant net + fee income, with the order
+    /// SUCCEEDED.
+    fn card_paid(
+        &self,
+        merchant: &Merchant,
+        mut order: Order,
+        version: u64,
+        mut payment: Payment,
+        network_reference: String,
+    ) -> Result<Command, CashierError> {
+        let now = self.now_ms();
+        payment.network_reference = network_reference;
+        payment.transaction_id = String::new();
+        let settlement = AccountId(merchant.settlement_account_id);
+        let entries = self.payment_entries(
+            self.inner.card_suspense,
+            settlement,
+            order.amount_minor,
+            payment.net_minor,
+            payment.fee_minor,
+        );
+        order.payment = Some(payment);
+        order.status = OrderStatus::Succeeded;
+        order.paid_at_ms = Some(now);
+        order.event_sequence += 1;
+        let event = event_of(&order, EventType::PaymentSucceeded, None, now)?;
+        let tx = NewTransaction {
+            entries,
+            metadata: payment_metadata(
+                "PAYMENT",
+                &order.order_id,
+                self.inner.card_suspense,
+                settlement,
+            ),
+            counters: Vec::new(),
+        };
+        Ok(guarded(
+            Command::Post(tx),
+            Vec::new(),
+            vec![write_doc(KIND_ORDER, &order.order_id, version, &order)?],
+            vec![event],
+        ))
+    }
+
+    /// Phase 2 under the request's `settle` step; a concurrent retry that settled first is fine.
+    async fn submit_card_settlement(
+        &self,
+        card: &CardPay<'_>,
+        command: Command,
+        order_id: &str,
+    ) -> Result<Order, CashierError> {
+        let key = card.request_id.step_key(&card.caller.name, "settle");
+        let settle_print = format!("settle:{order_id}");
+        match self.submit(key, settle_print, command, &[]).await {
+            Ok(_) => {}
+            // Settled by a concurrent retry of the same request.
+            Err(CashierError::Ledger(LedgerError::DocumentConflict { .. })) => {}
+            Err(e) => return Err(e),
+        }
+        self.replayed_order(order_id).await
+    }
+}
+
+/// The payer's masked card number and card token, if `agreement_id` is its quick-pay agreement.
+fn agreed_card(payer: &AccountFacts, agreement_id: &str) -> Result<(String, String), CashierError> {
+    let no_card = || AccountError::NoBoundCard { account: payer.id };
+    let card = payer.card.as_ref().ok_or_else(no_card)?;
+    let token = payer.card_token.clone().ok_or_else(no_card)?;
+    if card.agreement_id != agreement_id {
+        return Err(CashierError::invalid(
+            "bound_card.agreement_id",
+            "not the payer's quick-pay agreement",
+        ));
+    }
+    Ok((card.masked(), token))
+}
+
+/// The network declined: the order FAILED, nothing posted.
+fn card_declined(
+    mut order: Order,
+    version: u64,
+    mut payment: Payment,
+    now: i64,
+) -> Result<Command, CashierError> {
+    payment.failure_reason = "CLEARING_DECLINED".to_owned();
+    order.payment = Some(payment);
+    order.status = OrderStatus::Failed;
+    order.event_sequence += 1;
+    let event = event_of(&order, EventType::PaymentFailed, None, now)?;
+    Ok(guarded(
+        Command::NoOp,
+        Vec::new(),
+        vec![write_doc(KIND_ORDER, &order.order_id, version, &order)?],
+        vec![event],
+    ))
+}
