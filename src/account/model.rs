@@ -323,14 +323,6 @@ pub struct PlaceHold {
     pub expires_at_ms: Option<i64>,
 }
 
-/// An amount as a caller writes it: currency code and decimal string (the cashier's requests;
-/// the account service itself takes parsed [`Money`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MoneyText {
-    pub currency: String,
-    pub amount: String,
-}
-
 /// An account as another service (the cashier) sees it when moving money with it.
 #[derive(Debug, Clone)]
 pub struct AccountFacts {

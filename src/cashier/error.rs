@@ -98,7 +98,8 @@ impl From<AccountError> for CashierError {
             | AccountError::InvalidParent { .. }
             | AccountError::LimitExceeded { .. }
             | AccountError::InvalidPageToken
-            | AccountError::ClearingDeclined { .. }) => CashierError::Account(e),
+            | AccountError::ClearingDeclined { .. }
+            | AccountError::Corrupt { .. }) => CashierError::Account(e),
         }
     }
 }

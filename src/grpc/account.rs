@@ -12,7 +12,7 @@ use self::convert::{
     account_id, account_kind, account_pb, balance_pb, entry_pb, freeze_change, hold_id, hold_pb,
     money_of, network_pb, processing_pb, request_id_of,
 };
-pub(crate) use self::convert::{caller_of, millis, money_pb, money_text, timestamp};
+pub(crate) use self::convert::{caller_of, millis, money_pb, timestamp};
 use crate::{
     account::{
         AccountError, AccountService, CardMovement, ListBy, OpenAccount, PlaceHold, WatchEventKind,

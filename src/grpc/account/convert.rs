@@ -7,7 +7,7 @@ use tonic::{Request, Status};
 use crate::{
     account::{
         self, AccountError, AccountKind, AccountView, BalanceView, Caller, EntryType, FreezeChange,
-        HoldKind, HoldView, MoneyText, OpenAccount, PersonIdentity, PlaceHold, ProcessingStatus,
+        HoldKind, HoldView, OpenAccount, PersonIdentity, PlaceHold, ProcessingStatus,
         StatementEntry,
     },
     clearing::Network,
@@ -187,15 +187,6 @@ impl TryFrom<pb::PlaceHoldRequest> for PlaceHold {
             expires_at_ms: r.expire_time.map(|t| millis(&t)),
         })
     }
-}
-
-pub(crate) fn money_text(money: Option<pb::Money>) -> MoneyText {
-    money
-        .map(|m| MoneyText {
-            currency: m.currency,
-            amount: m.amount,
-        })
-        .unwrap_or_default()
 }
 
 pub(crate) fn money_pb(money: Money) -> pb::Money {
