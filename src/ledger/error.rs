@@ -1,6 +1,6 @@
 //! Every way a ledger request can fail, each its own variant with a stable reason string.
-//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`,
-//! `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
+//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Corrupt`,
+//! `Overloaded`, `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
 //! retry may succeed).
 
 use serde::{Deserialize, Serialize};
@@ -100,6 +100,10 @@ pub enum LedgerError {
     ShuttingDown,
     #[error("internal storage error")]
     Storage,
+    /// Stored data that does not decode: a bug or a damaged database, never the caller's fault.
+    /// Like `Storage`, its text names no table, column or SQL (the detail is in the log).
+    #[error("stored data is unreadable")]
+    Corrupt,
 }
 
 impl LedgerError {
@@ -135,6 +139,7 @@ impl LedgerError {
             LedgerError::Overloaded => "OVERLOADED",
             LedgerError::ShuttingDown => "SHUTTING_DOWN",
             LedgerError::Storage => "STORAGE",
+            LedgerError::Corrupt => "CORRUPT_DATA",
         }
     }
 
@@ -146,6 +151,7 @@ impl LedgerError {
             LedgerError::Overloaded
                 | LedgerError::ShuttingDown
                 | LedgerError::Storage
+                | LedgerError::Corrupt
                 // Lost a race on a document: the same request may succeed against the new state.
                 | LedgerError::DocumentConflict { .. }
         )
@@ -176,6 +182,10 @@ impl From<super::store::StorageError> for LedgerError {
     fn from(e: super::store::StorageError) -> Self {
         // The detail (which may name tables or SQL) stays in the log.
         tracing::error!(error = ?e, "ledger storage failure");
-        LedgerError::Storage
+        if e.is_corrupt() {
+            LedgerError::Corrupt
+        } else {
+            LedgerError::Storage
+        }
     }
 }

@@ -69,11 +69,11 @@ fn to_i64(v: u64) -> i64 {
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
-    u64::try_from(v).map_err(|_| StorageError::new(format!("negative {what} in storage")))
+    u64::try_from(v).map_err(|_| StorageError::corrupt(format!("negative {what} in storage")))
 }
 
 fn corrupt(what: &str) -> StorageError {
-    StorageError::new(format!("unreadable {what} in storage"))
+    StorageError::corrupt(format!("unreadable {what} in storage"))
 }
 
 fn currency_of(code: &str) -> Result<Currency, StorageError> {

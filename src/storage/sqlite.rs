@@ -50,7 +50,7 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
         .await?;
     let row = rows
         .first()
-        .ok_or_else(|| StorageError::new("chain head row is missing"))?;
+        .ok_or_else(|| StorageError::corrupt("chain head row is missing"))?;
     head_of(row)
 }
 

@@ -83,7 +83,7 @@ pub(super) fn sub(a: i64, b: i64) -> Result<i64, LedgerError> {
     debug_assert!(r >= 0, "released more than was reserved");
     if r < 0 {
         tracing::error!("released more than was reserved");
-        return Err(LedgerError::Storage);
+        return Err(LedgerError::Corrupt);
     }
     Ok(r)
 }

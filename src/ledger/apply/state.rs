@@ -45,7 +45,7 @@ impl StoredOutcome {
         }
         self.outcome.clone().ok_or_else(|| {
             tracing::error!(scope = %key.scope, "stored idempotent outcome is unreadable");
-            LedgerError::Storage
+            LedgerError::Corrupt
         })
     }
 }
