@@ -1,7 +1,8 @@
 //! Every way a ledger request can fail, each its own variant with a stable reason string.
-//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Corrupt`,
-//! `Overloaded`, `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
-//! retry may succeed).
+//! Refusals that depend on state are stored as the idempotent outcome of a request; `Storage`,
+//! `Corrupt`, `Overloaded`, `ShuttingDown` and `DocumentConflict` never are (nothing of the
+//! request was written, and a retry may succeed), nor are malformed requests (nothing was
+//! decided: a corrected request may reuse the key).
 
 use serde::{Deserialize, Serialize};
 
@@ -143,18 +144,35 @@ impl LedgerError {
         }
     }
 
-    /// Whether this failure is a final answer to the request, stored under its idempotency key.
-    /// Transient failures (queue full, shutdown, storage) are not: a retry may succeed.
-    pub fn is_stored_outcome(&self) -> bool {
-        !matches!(
+    /// Whether this refusal judges the request alone (malformed, `INVALID_ARGUMENT`), not the
+    /// state it met: nothing was decided, so a corrected request may reuse the key.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
             self,
-            LedgerError::Overloaded
+            LedgerError::UnknownCurrency { .. }
+                | LedgerError::InvalidAmount
+                | LedgerError::AmountScale { .. }
+                | LedgerError::AmountNotPositive
+                | LedgerError::Unbalanced { .. }
+                | LedgerError::TooFewEntries { .. }
+                | LedgerError::InvalidRequest { .. }
+        )
+    }
+
+    /// Whether this failure is a final answer to the request, stored under its idempotency key.
+    /// Transient failures (queue full, shutdown, storage) are not: a retry may succeed; nor are
+    /// malformed requests ([`LedgerError::is_invalid_argument`]).
+    pub fn is_stored_outcome(&self) -> bool {
+        !self.is_invalid_argument()
+            && !matches!(
+                self,
+                LedgerError::Overloaded
                 | LedgerError::ShuttingDown
                 | LedgerError::Storage
                 | LedgerError::Corrupt
                 // Lost a race on a document: the same request may succeed against the new state.
                 | LedgerError::DocumentConflict { .. }
-        )
+            )
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> LedgerError {
