@@ -146,6 +146,8 @@ impl LedgerError {
 
     /// Whether this refusal judges the request alone (malformed, `INVALID_ARGUMENT`), not the
     /// state it met: nothing was decided, so a corrected request may reuse the key.
+    /// `InvalidRequest` is not among them yet: some of its checks read state (a posted amount
+    /// beyond its pending), so its answer is stored and a replay answers the same.
     pub fn is_invalid_argument(&self) -> bool {
         matches!(
             self,
@@ -155,7 +157,6 @@ impl LedgerError {
                 | LedgerError::AmountNotPositive
                 | LedgerError::Unbalanced { .. }
                 | LedgerError::TooFewEntries { .. }
-                | LedgerError::InvalidRequest { .. }
         )
     }
 
