@@ -71,25 +71,7 @@ async fn load_needs(
         counters: Vec::new(),
         documents: Vec::new(),
     };
-    let keys: Vec<_> = needs.idempotency.iter().collect();
-    for chunk in keys.chunks(BIND_PARAMS_MAX / 2) {
-        // The keys drive the join (one primary-key probe each): SQLite answers
-        // `(scope, key) IN (VALUES …)` with a scan of the whole table.
-        let mut qb = QueryBuilder::<'static, Db>::new(
-            "SELECT i.scope, i.key, i.request_hash, i.outcome, i.created_at_ms FROM (",
-        );
-        qb.push_values(chunk, |mut b, k| {
-            b.push_bind(k.scope.clone());
-            b.push_bind(k.key.clone());
-        });
-        qb.push(
-            ") AS v CROSS JOIN idempotency_keys i \
-             WHERE i.scope = v.column1 AND i.key = v.column2",
-        );
-        for row in qb.build().fetch_all(&mut *conn).await? {
-            loaded.idempotency.push(stored_idempotency_of(&row)?);
-        }
-    }
+    load_idempotency(conn, needs, &mut loaded).await?;
 
     let mut account_ids: std::collections::BTreeSet<i64> =
         needs.accounts.iter().map(|a| to_i64(a.0)).collect();
@@ -111,45 +93,97 @@ async fn load_needs(
             loaded.holds.push(h);
         }
     }
-    if !needs.transactions.is_empty() {
-        let ids: Vec<i64> = needs.transactions.iter().map(|t| to_i64(t.0)).collect();
-        let heads = select_in_i64(
-            conn,
-            "SELECT t.seq, r.seq AS reversed_by FROM journal_transactions t \
-             LEFT JOIN journal_transactions r ON r.reverses = t.seq",
-            "t.seq",
-            &ids,
-            "",
-        )
-        .await?;
-        let entries = select_in_i64(
-            conn,
-            "SELECT seq, idx, account_id, side, currency, amount_minor, balance_after_minor \
-             FROM journal_entries",
-            "seq",
-            &ids,
-            " ORDER BY seq, idx",
-        )
-        .await?;
-        let mut by_seq: std::collections::BTreeMap<u64, Vec<Entry>> = Default::default();
-        for row in &entries {
-            let e = entry_row_of(row)?;
-            account_ids.insert(to_i64(e.entry.account.0));
-            by_seq.entry(e.seq).or_default().push(e.entry);
-        }
-        for row in &heads {
-            let seq = to_u64(row.try_get("seq")?, "seq")?;
-            let reversed_by: Option<i64> = row.try_get("reversed_by")?;
-            loaded.transactions.push(ReversalTarget {
-                id: TransactionId(seq),
-                entries: by_seq.remove(&seq).unwrap_or_default(),
-                reversed_by: reversed_by
-                    .map(|r| to_u64(r, "seq"))
-                    .transpose()?
-                    .map(TransactionId),
-            });
+    load_reversal_targets(conn, needs, &mut loaded, &mut account_ids).await?;
+    load_counters_and_documents(conn, needs, &mut loaded).await?;
+    load_accounts(conn, account_ids, cache, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// The idempotency records of the batch's keys.
+async fn load_idempotency(
+    conn: &mut DbConn,
+    needs: &BatchNeeds,
+    loaded: &mut LoadedBatch,
+) -> Result<(), StorageError> {
+    let keys: Vec<_> = needs.idempotency.iter().collect();
+    for chunk in keys.chunks(BIND_PARAMS_MAX / 2) {
+        // The keys drive the join (one primary-key probe each): SQLite answers
+        // `(scope, key) IN (VALUES …)` with a scan of the whole table.
+        let mut qb = QueryBuilder::<'static, Db>::new(
+            "SELECT i.scope, i.key, i.request_hash, i.outcome, i.created_at_ms FROM (",
+        );
+        qb.push_values(chunk, |mut b, k| {
+            b.push_bind(k.scope.clone());
+            b.push_bind(k.key.clone());
+        });
+        qb.push(
+            ") AS v CROSS JOIN idempotency_keys i \
+             WHERE i.scope = v.column1 AND i.key = v.column2",
+        );
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            loaded.idempotency.push(stored_idempotency_of(&row)?);
         }
     }
+    Ok(())
+}
+
+/// The transactions the batch may reverse, with their entries and any reversal; their accounts
+/// join `account_ids`.
+async fn load_reversal_targets(
+    conn: &mut DbConn,
+    needs: &BatchNeeds,
+    loaded: &mut LoadedBatch,
+    account_ids: &mut std::collections::BTreeSet<i64>,
+) -> Result<(), StorageError> {
+    if needs.transactions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = needs.transactions.iter().map(|t| to_i64(t.0)).collect();
+    let heads = select_in_i64(
+        conn,
+        "SELECT t.seq, r.seq AS reversed_by FROM journal_transactions t \
+         LEFT JOIN journal_transactions r ON r.reverses = t.seq",
+        "t.seq",
+        &ids,
+        "",
+    )
+    .await?;
+    let entries = select_in_i64(
+        conn,
+        "SELECT seq, idx, account_id, side, currency, amount_minor, balance_after_minor \
+         FROM journal_entries",
+        "seq",
+        &ids,
+        " ORDER BY seq, idx",
+    )
+    .await?;
+    let mut by_seq: std::collections::BTreeMap<u64, Vec<Entry>> = Default::default();
+    for row in &entries {
+        let e = entry_row_of(row)?;
+        account_ids.insert(to_i64(e.entry.account.0));
+        by_seq.entry(e.seq).or_default().push(e.entry);
+    }
+    for row in &heads {
+        let seq = to_u64(row.try_get("seq")?, "seq")?;
+        let reversed_by: Option<i64> = row.try_get("reversed_by")?;
+        loaded.transactions.push(ReversalTarget {
+            id: TransactionId(seq),
+            entries: by_seq.remove(&seq).unwrap_or_default(),
+            reversed_by: reversed_by
+                .map(|r| to_u64(r, "seq"))
+                .transpose()?
+                .map(TransactionId),
+        });
+    }
+    Ok(())
+}
+
+/// The counters and document versions the batch's commands check.
+async fn load_counters_and_documents(
+    conn: &mut DbConn,
+    needs: &BatchNeeds,
+    loaded: &mut LoadedBatch,
+) -> Result<(), StorageError> {
     if !needs.counters.is_empty() {
         let keys: Vec<&String> = needs.counters.iter().collect();
         for chunk in keys.chunks(BIND_PARAMS_MAX) {
@@ -184,6 +218,17 @@ async fn load_needs(
             ));
         }
     }
+    Ok(())
+}
+
+/// The batch's accounts: from the cache when it is valid for this head, the rest read (and
+/// locked on PostgreSQL) in sorted id order.
+async fn load_accounts(
+    conn: &mut DbConn,
+    account_ids: std::collections::BTreeSet<i64>,
+    cache: &mut crate::storage::AccountCache,
+    loaded: &mut LoadedBatch,
+) -> Result<(), StorageError> {
     // Accounts this process already holds as of this very head come from its cache; the rest
     // are read (sorted ids, locked in that order on PostgreSQL, so batches never deadlock).
     let mut missing: Vec<i64> = Vec::new();
@@ -203,5 +248,5 @@ async fn load_needs(
         loaded.accounts.extend(read);
         loaded.accounts.sort_by_key(|a| a.account.id);
     }
-    Ok(loaded)
+    Ok(())
 }

@@ -52,6 +52,32 @@ async fn write_batch(
     tail: Option<&str>,
 ) -> Result<(), StorageError> {
     let mut stmts = Statements::new();
+    push_account_writes(&mut stmts, w)?;
+    push_profile_writes(&mut stmts, w);
+    push_journal_writes(&mut stmts, w);
+    push_pending_and_hold_writes(&mut stmts, w);
+    push_state_writes(&mut stmts, w);
+    if let Some(head) = &w.head {
+        let qb = stmts.start("UPDATE ledger_head SET batches_committed = batches_committed + 1, last_seq = ");
+        qb.push_bind(to_i64(head.last_seq));
+        qb.push(", last_hash = ");
+        qb.push_bind(hash_to_hex(&head.last_hash));
+        qb.push(", next_account_id = ");
+        qb.push_bind(to_i64(head.next_account_id));
+        qb.push(", next_pending_id = ");
+        qb.push_bind(to_i64(head.next_pending_id));
+        qb.push(", next_hold_id = ");
+        qb.push_bind(to_i64(head.next_hold_id));
+        qb.push(" WHERE id = 1");
+    }
+    if let Some(tail) = tail {
+        stmts.start(tail);
+    }
+    stmts.run(conn).await
+}
+
+/// The account rows to rewrite, each with its full balances as of the batch's new head.
+fn push_account_writes(stmts: &mut Statements, w: &BatchWrites) -> Result<(), StorageError> {
     // A written row holds the account's full balances as of the batch's new head.
     let posted_through_seq = match (&w.head, w.accounts.is_empty()) {
         (Some(head), _) => to_i64(head.last_seq),
@@ -88,7 +114,11 @@ async fn write_batch(
              held_minor = excluded.held_minor",
         );
     }
-    push_profile_writes(&mut stmts, w);
+    Ok(())
+}
+
+/// The journal: transactions and their entries.
+fn push_journal_writes(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.transactions.chunks(BIND_PARAMS_MAX / 7) {
         let qb = stmts.start(
             "INSERT INTO journal_transactions \
@@ -119,6 +149,10 @@ async fn write_batch(
                 .push_bind(e.balance_after_minor);
         });
     }
+}
+
+/// New and resolved pendings and holds, and the expiry queue.
+fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.new_pendings.chunks(BIND_PARAMS_MAX / 8) {
         let qb = stmts.start(
             "INSERT INTO pendings (id, debit_account, credit_account, currency, amount_minor, \
@@ -198,6 +232,10 @@ async fn write_batch(
             first = false;
         }
     }
+}
+
+/// Counters, idempotency records, documents and outbox events.
+fn push_state_writes(stmts: &mut Statements, w: &BatchWrites) {
     let updated_at_ms = w
         .idempotency
         .first()
@@ -257,21 +295,4 @@ async fn write_batch(
                 .push_bind(e.transaction.map(|t| to_i64(t.0)));
         });
     }
-    if let Some(head) = &w.head {
-        let qb = stmts.start("UPDATE ledger_head SET batches_committed = batches_committed + 1, last_seq = ");
-        qb.push_bind(to_i64(head.last_seq));
-        qb.push(", last_hash = ");
-        qb.push_bind(hash_to_hex(&head.last_hash));
-        qb.push(", next_account_id = ");
-        qb.push_bind(to_i64(head.next_account_id));
-        qb.push(", next_pending_id = ");
-        qb.push_bind(to_i64(head.next_pending_id));
-        qb.push(", next_hold_id = ");
-        qb.push_bind(to_i64(head.next_hold_id));
-        qb.push(" WHERE id = 1");
-    }
-    if let Some(tail) = tail {
-        stmts.start(tail);
-    }
-    stmts.run(conn).await
 }
