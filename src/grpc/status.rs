@@ -458,6 +458,15 @@ impl From<LedgerError> for Status {
                     [],
                 );
             }
+            LedgerError::Corrupt => {
+                // Stored data does not decode: ours to repair, not the caller's; no detail leaves.
+                return error_status(
+                    Code::Internal,
+                    "CORRUPT_DATA",
+                    "internal error: stored data is unreadable",
+                    [],
+                );
+            }
         };
         error_status(code, reason, message, metadata)
     }

@@ -99,13 +99,22 @@ async fn execute(
             }
         }
         (committed, _) => {
-            if let Err(e) = committed {
-                tracing::error!(error = ?e, batch_size = size, "ledger batch failed; nothing written");
-            } else {
-                tracing::error!(batch_size = size, "ledger batch produced no answers");
-            }
+            let answer = match committed {
+                Err(e) => {
+                    tracing::error!(error = ?e, batch_size = size, "ledger batch failed; nothing written");
+                    if e.is_corrupt() {
+                        LedgerError::Corrupt
+                    } else {
+                        LedgerError::Storage
+                    }
+                }
+                Ok(()) => {
+                    tracing::error!(batch_size = size, "ledger batch produced no answers");
+                    LedgerError::Storage
+                }
+            };
             for sub in batch.drain(..) {
-                let _ = sub.reply.send(Err(LedgerError::Storage));
+                let _ = sub.reply.send(Err(answer.clone()));
             }
         }
     }

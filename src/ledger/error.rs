@@ -1,7 +1,8 @@
 //! Every way a ledger request can fail, each its own variant with a stable reason string.
-//! Domain failures are stored as the idempotent outcome of a request; `Storage`, `Overloaded`,
-//! `ShuttingDown` and `DocumentConflict` never are (nothing of the request was written, and a
-//! retry may succeed).
+//! Refusals that depend on state are stored as the idempotent outcome of a request; `Storage`,
+//! `Corrupt`, `Overloaded`, `ShuttingDown` and `DocumentConflict` never are (nothing of the
+//! request was written, and a retry may succeed), nor are malformed requests (nothing was
+//! decided: a corrected request may reuse the key).
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,10 @@ pub enum LedgerError {
     ShuttingDown,
     #[error("internal storage error")]
     Storage,
+    /// Stored data that does not decode: a bug or a damaged database, never the caller's fault.
+    /// Like `Storage`, its text names no table, column or SQL (the detail is in the log).
+    #[error("stored data is unreadable")]
+    Corrupt,
 }
 
 impl LedgerError {
@@ -135,20 +140,40 @@ impl LedgerError {
             LedgerError::Overloaded => "OVERLOADED",
             LedgerError::ShuttingDown => "SHUTTING_DOWN",
             LedgerError::Storage => "STORAGE",
+            LedgerError::Corrupt => "CORRUPT_DATA",
         }
     }
 
-    /// Whether this failure is a final answer to the request, stored under its idempotency key.
-    /// Transient failures (queue full, shutdown, storage) are not: a retry may succeed.
-    pub fn is_stored_outcome(&self) -> bool {
-        !matches!(
+    /// Whether this refusal judges the request alone (malformed, `INVALID_ARGUMENT`), not the
+    /// state it met: nothing was decided, so a corrected request may reuse the key.
+    /// `InvalidRequest` is not among them yet: some of its checks read state (a posted amount
+    /// beyond its pending), so its answer is stored and a replay answers the same.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
             self,
-            LedgerError::Overloaded
+            LedgerError::UnknownCurrency { .. }
+                | LedgerError::InvalidAmount
+                | LedgerError::AmountScale { .. }
+                | LedgerError::AmountNotPositive
+                | LedgerError::Unbalanced { .. }
+                | LedgerError::TooFewEntries { .. }
+        )
+    }
+
+    /// Whether this failure is a final answer to the request, stored under its idempotency key.
+    /// Transient failures (queue full, shutdown, storage) are not: a retry may succeed; nor are
+    /// malformed requests ([`LedgerError::is_invalid_argument`]).
+    pub fn is_stored_outcome(&self) -> bool {
+        !self.is_invalid_argument()
+            && !matches!(
+                self,
+                LedgerError::Overloaded
                 | LedgerError::ShuttingDown
                 | LedgerError::Storage
+                | LedgerError::Corrupt
                 // Lost a race on a document: the same request may succeed against the new state.
                 | LedgerError::DocumentConflict { .. }
-        )
+            )
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> LedgerError {
@@ -176,6 +201,10 @@ impl From<super::store::StorageError> for LedgerError {
     fn from(e: super::store::StorageError) -> Self {
         // The detail (which may name tables or SQL) stays in the log.
         tracing::error!(error = ?e, "ledger storage failure");
-        LedgerError::Storage
+        if e.is_corrupt() {
+            LedgerError::Corrupt
+        } else {
+            LedgerError::Storage
+        }
     }
 }

@@ -65,9 +65,9 @@ pub fn hash_to_hex(hash: &[u8; 32]) -> String {
 
 /// A 32-byte hash from its hex form.
 pub fn hash_from_hex(text: &str) -> Result<[u8; 32], StorageError> {
-    let bytes = hex::decode(text).map_err(|_| StorageError::new("stored hash is not hex"))?;
+    let bytes = hex::decode(text).map_err(|_| StorageError::corrupt("stored hash is not hex"))?;
     <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| StorageError::new("stored hash is not 32 bytes"))
+        .map_err(|_| StorageError::corrupt("stored hash is not 32 bytes"))
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ struct Recomputed {
 }
 
 /// Recomputes everything; problems go into the report, storage failures are errors.
+// Over 70 lines: one pass over the journal pages, then the accounts, pendings and holds against
+// what that pass summed; splitting it would pass its running state through every step.
 pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError> {
     let mut report = VerifyReport::default();
     let mut accounts: HashMap<AccountId, (Account, Balance)> = HashMap::new();

@@ -31,6 +31,9 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
 }
 
 include!("common.rs");
+include!("common_load.rs");
+include!("common_write.rs");
+include!("common_read.rs");
 include!("profiles_sql.rs");
 include!("documents_sql.rs");
 

@@ -50,11 +50,14 @@ async fn lock_head(conn: &mut DbConn) -> Result<ChainHead, StorageError> {
         .await?;
     let row = rows
         .first()
-        .ok_or_else(|| StorageError::new("chain head row is missing"))?;
+        .ok_or_else(|| StorageError::corrupt("chain head row is missing"))?;
     head_of(row)
 }
 
 include!("common.rs");
+include!("common_load.rs");
+include!("common_write.rs");
+include!("common_read.rs");
 include!("profiles_sql.rs");
 include!("documents_sql.rs");
 

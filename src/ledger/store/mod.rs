@@ -38,13 +38,29 @@ pub const SCAN_PAGE_ROWS_MAX: u32 = 10_000;
 /// A failure of the database or of its contents. `Display` is deliberately generic.
 pub struct StorageError {
     detail: String,
+    /// The database answered, but what it holds does not decode (a bug or a damaged database).
+    corrupt: bool,
 }
 
 impl StorageError {
     pub fn new(detail: impl Into<String>) -> StorageError {
         StorageError {
             detail: detail.into(),
+            corrupt: false,
         }
+    }
+
+    /// Stored data that does not decode: an unreadable column, a value out of its domain.
+    pub fn corrupt(detail: impl Into<String>) -> StorageError {
+        StorageError {
+            detail: detail.into(),
+            corrupt: true,
+        }
+    }
+
+    /// Whether the stored data itself is at fault (rather than the database or the connection).
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
     }
 
     /// The full detail, for logs only.
@@ -61,7 +77,8 @@ impl fmt::Display for StorageError {
 
 impl fmt::Debug for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StorageError({})", self.detail)
+        let kind = if self.corrupt { "corrupt" } else { "database" };
+        write!(f, "StorageError({kind}: {})", self.detail)
     }
 }
 
@@ -69,7 +86,13 @@ impl std::error::Error for StorageError {}
 
 impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
-        StorageError::new(format!("database: {e}"))
+        match e {
+            // The row was read but a column does not decode into its type.
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StorageError::corrupt(format!("database: {e}"))
+            }
+            e => StorageError::new(format!("database: {e}")),
+        }
     }
 }
 

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::store::NewProfile;
 use crate::money::{Currency, Money};
 
+mod documents;
+mod request_id;
+
+pub use documents::*;
+pub use request_id::*;
+
 /// Most entries (legs) in one journal transaction.
 pub const ENTRIES_PER_TRANSACTION_MAX: usize = 64;
 /// Most transactions in one `post_linked` call.
@@ -520,72 +526,6 @@ impl IdempotencyKey {
     }
 }
 
-/// Longest caller-chosen request id.
-pub const REQUEST_ID_LEN_MAX: usize = 64;
-
-/// A caller-chosen request id: the idempotency key of a mutating call, 1..=64 printable ASCII
-/// characters without `#` (which separates the steps of one request). Parsed once, at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RequestId(String);
-
-/// Why a text is not a [`RequestId`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("request_id is 1..={REQUEST_ID_LEN_MAX} printable ASCII characters, no '#'")]
-pub struct InvalidRequestId;
-
-impl RequestId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The idempotency key of this request for `caller`.
-    pub fn key(&self, caller: &str) -> IdempotencyKey {
-        IdempotencyKey::new(caller, self.0.clone())
-    }
-
-    /// The idempotency key of a later step of this request (settle or void after a
-    /// reservation, a refund's network answer …).
-    pub fn step_key(&self, caller: &str, step: &str) -> IdempotencyKey {
-        IdempotencyKey::new(caller, format!("{}#{step}", self.0))
-    }
-}
-
-impl TryFrom<String> for RequestId {
-    type Error = InvalidRequestId;
-
-    fn try_from(text: String) -> Result<RequestId, InvalidRequestId> {
-        if text.is_empty()
-            || text.len() > REQUEST_ID_LEN_MAX
-            || text.contains('#')
-            || !text.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(InvalidRequestId);
-        }
-        Ok(RequestId(text))
-    }
-}
-
-impl TryFrom<&str> for RequestId {
-    type Error = InvalidRequestId;
-
-    fn try_from(text: &str) -> Result<RequestId, InvalidRequestId> {
-        RequestId::try_from(text.to_owned())
-    }
-}
-
-impl From<RequestId> for String {
-    fn from(id: RequestId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// One line of an account statement, in (transaction, entry) order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementLine {
@@ -597,64 +537,4 @@ pub struct StatementLine {
     /// Book balance on the account's normal side right after this line (running balance).
     pub balance_after: Money,
     pub created_at_ms: i64,
-}
-
-/// Most document writes and outbox events carried by one command.
-pub const DOCUMENTS_PER_COMMAND_MAX: usize = 8;
-pub const EVENTS_PER_COMMAND_MAX: usize = 8;
-/// Longest document kind and document id, outbox stream and outbox key (bytes).
-pub const DOCUMENT_KIND_LEN_MAX: usize = 32;
-pub const DOCUMENT_ID_LEN_MAX: usize = 160;
-/// Longest document body and outbox event body (bytes of JSON).
-pub const DOCUMENT_BODY_LEN_MAX: usize = 65_536;
-/// Most outbox events returned by one read.
-pub const OUTBOX_PAGE_MAX: u32 = 1_000;
-
-/// A versioned document written in the same database transaction as a command (an order's
-/// state, a refund, a consumed payment code). The ledger gives the body no meaning; it only
-/// guarantees optimistic concurrency: the write applies when the stored version is
-/// `expected_version` (0 = the document must not exist yet) and stores version + 1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocumentWrite {
-    pub kind: String,
-    pub id: String,
-    pub expected_version: u64,
-    /// JSON text.
-    pub body: String,
-}
-
-/// An event appended to the transactional outbox in the same database transaction as the
-/// change it describes. Readers follow one stream by its global sequence (the cursor).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxEvent {
-    /// Who reads it (e.g. a merchant id).
-    pub stream: String,
-    /// What it is about (e.g. an order id); events of one key keep their order.
-    pub key: String,
-    /// JSON text.
-    pub body: String,
-}
-
-/// A document as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredDocument {
-    pub kind: String,
-    pub id: String,
-    pub version: u64,
-    pub body: String,
-    pub updated_at_ms: i64,
-    /// The journal transaction the command that wrote this version posted, if it posted one.
-    pub transaction: Option<TransactionId>,
-}
-
-/// An outbox event as stored, with its global sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    pub seq: u64,
-    pub stream: String,
-    pub key: String,
-    pub body: String,
-    pub created_at_ms: i64,
-    /// The journal transaction the command that appended this event posted, if it posted one.
-    pub transaction: Option<TransactionId>,
 }

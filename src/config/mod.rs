@@ -1,0 +1,110 @@
+//! The one typed configuration tree: loaded once at start (defaults, then a TOML file, then
+//! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
+
+mod load;
+mod server;
+mod services;
+mod storage;
+
+pub use load::ConfigError;
+pub use server::*;
+pub use services::*;
+pub use storage::*;
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting of the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub admin: AdminConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub limits: LimitsConfig,
+    pub ledger: LedgerConfig,
+    pub secrets: SecretsConfig,
+    pub accounts: AccountsConfig,
+    pub cashier: CashierConfig,
+    /// The callers this gateway knows: who they are (certificate identities) and what they may call.
+    pub callers: Vec<CallerConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            admin: AdminConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            limits: LimitsConfig::default(),
+            ledger: LedgerConfig::default(),
+            secrets: SecretsConfig::default(),
+            accounts: AccountsConfig::default(),
+            cashier: CashierConfig::default(),
+            callers: default_callers(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn a_repeated_identity_is_refused() {
+        let mut config = Config::default();
+        config.callers[1].identities = vec!["core-banking".into()];
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_malformed_grant_is_refused() {
+        let mut config = Config::default();
+        config.callers[0].grants = vec!["AccountService*".into()];
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
+    fn only_sectioned_environment_variables_are_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYGATE_CONFIG", "elsewhere.toml");
+            jail.set_env("PAYGATE_TEST_PG_URL", "postgres://nowhere");
+            jail.set_env("PAYGATE_SERVER__LISTEN", "127.0.0.1:6000");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.listen.port(), 6000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let mut config = Config::default();
+        config.limits.inflight_calls_max = 0;
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The annotated example in the repository is exactly the defaults, so it cannot drift.
+    #[test]
+    fn the_example_file_spells_out_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("paygate.example.toml");
+        let text = std::fs::read_to_string(path).expect("example file");
+        let parsed: Config = toml::from_str(&text).expect("example parses");
+        assert_eq!(parsed, Config::default());
+    }
+}

@@ -1,0 +1,146 @@
+//! The front end: listener, TLS, admin endpoint, logs, call limits and the server secret.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// After a shutdown signal, how long in-flight calls may take to finish before they are cut.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub server_cert: PathBuf,
+    /// Server private key (PEM).
+    pub server_key: PathBuf,
+    /// CA that client certificates must chain to (PEM). Nothing else is trusted.
+    pub client_ca: PathBuf,
+    /// Create a development PKI in `dev_pki_dir` when the files above are all missing.
+    /// Never enable this in production: bring your own PKI (see certs/README.md).
+    pub generate_dev_pki: bool,
+    /// Where the development PKI is written.
+    pub dev_pki_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Serve Prometheus metrics (`/metrics`) and liveness (`/livez`, `/readyz`) over plain HTTP.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `paygate=debug,info`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Front-end limits, all explicit: nothing is left to a library default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request or response message, in bytes.
+    pub message_size_max_bytes: usize,
+    /// HTTP/2 concurrent streams per connection.
+    pub concurrent_streams_max: u32,
+    /// HTTP/2 keepalive ping interval and the time to wait for its answer.
+    pub keepalive_interval_ms: u64,
+    pub keepalive_timeout_ms: u64,
+    /// Upper bound of any call; a caller's shorter `grpc-timeout` wins.
+    pub call_timeout_ms: u64,
+    /// Calls executing at once across all connections; beyond it calls are shed with RESOURCE_EXHAUSTED.
+    pub inflight_calls_max: usize,
+    /// Default per-caller rate limit (token bucket), calls per second and burst.
+    pub caller_rate_per_s: u32,
+    pub caller_burst: u32,
+}
+
+/// The server secret from which card tokens, person keys and page-token signatures derive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 32 random bytes as hex. Back it up with the database: card tokens depend on it.
+    pub key_file: PathBuf,
+    /// Create the file on first start when it does not exist (development default).
+    pub generate_if_missing: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            server_cert: PathBuf::from("certs/server.pem"),
+            server_key: PathBuf::from("certs/server.key"),
+            client_ca: PathBuf::from("certs/ca.pem"),
+            generate_dev_pki: true,
+            dev_pki_dir: PathBuf::from("certs"),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            message_size_max_bytes: 4 * 1024 * 1024,
+            concurrent_streams_max: 256,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
+            call_timeout_ms: 30_000,
+            inflight_calls_max: 4_096,
+            caller_rate_per_s: 20_000,
+            caller_burst: 40_000,
+        }
+    }
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            key_file: PathBuf::from("data/secret.key"),
+            generate_if_missing: true,
+        }
+    }
+}

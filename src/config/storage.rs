@@ -1,0 +1,83 @@
+//! The database and the ledger's batching, expiry and retention.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (embedded default) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Connection pool size ceiling.
+    pub connections_max: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout_ms: u64,
+    /// SQLite `PRAGMA synchronous`: FULL (default; an acknowledged posting survives power loss) or NORMAL.
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Accounts a process keeps in memory between its own batches (used only while no other
+    /// process has written; 0 turns the cache off). About 300 bytes each.
+    pub account_cache_entries_max: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Most requests gathered into one database transaction (group commit).
+    pub batch_size_max: usize,
+    /// Requests waiting for a batch; beyond it submissions are refused with RESOURCE_EXHAUSTED.
+    pub queue_depth_max: usize,
+    /// How long idempotency keys (and their stored answers) are kept.
+    pub idempotency_retention_days: u32,
+    /// How often expired pending transfers and holds are voided.
+    pub expiry_sweep_interval_ms: u64,
+    /// Most expired items voided per sweep.
+    pub expiry_sweep_items_max: u32,
+    /// Longest timeout a two-phase pending transfer may ask for.
+    pub pending_timeout_max_ms: u64,
+    /// Longest timeout a hold may ask for (a hold without timeout lasts until released).
+    pub hold_timeout_max_ms: u64,
+    /// How often idempotency keys older than the retention are deleted.
+    pub idempotency_purge_interval_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/paygate.db".to_owned(),
+            connections_max: 8,
+            acquire_timeout_ms: 5_000,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            account_cache_entries_max: 1_000_000,
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            batch_size_max: 1_024,
+            queue_depth_max: 65_536,
+            idempotency_retention_days: 30,
+            expiry_sweep_interval_ms: 1_000,
+            expiry_sweep_items_max: 1_000,
+            pending_timeout_max_ms: 7 * 24 * 3_600_000,
+            hold_timeout_max_ms: 366 * 24 * 3_600_000,
+            idempotency_purge_interval_ms: 3_600_000,
+        }
+    }
+}
