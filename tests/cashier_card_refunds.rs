@@ -105,7 +105,7 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     let mut person = open("open-payer", AccountKind::ClassIi, "c-1");
     person.identity = Some(PersonIdentity {
         full_name: "Li Si".to_owned(),
-        document_type: "ID_DOCUMENT_TYPE_RESIDENT_ID_CARD".to_owned(),
+        document_type: Some(paygate::account::IdDocumentType::ResidentIdCard),
         document_number: "110105194912310021".to_owned(),
     });
     person.card_number = Some("6222021234567890128".to_owned());

@@ -102,8 +102,40 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct PersonIdentity {
     pub full_name: String,
-    pub document_type: String,
+    /// `None` when the caller named none (refused for Class II/III).
+    pub document_type: Option<IdDocumentType>,
     pub document_number: String,
+}
+
+/// The kind of identity document a person is known by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdDocumentType {
+    /// Resident identity card (居民身份证).
+    ResidentIdCard,
+    Passport,
+    /// Mainland travel permit for Hong Kong and Macao residents (港澳居民来往内地通行证).
+    HkMacaoPermit,
+    /// Mainland travel permit for Taiwan residents (台湾居民来往大陆通行证).
+    TaiwanPermit,
+    /// Foreigner's permanent residence ID card (外国人永久居留身份证).
+    ForeignPermanentResident,
+}
+
+impl IdDocumentType {
+    /// The text the person key is derived from (see `Secrets::person_key`). Frozen: these are
+    /// the codes keys were first derived with, and a changed code would give every existing
+    /// person a new key, silently resetting the per-person account counts.
+    pub fn person_key_code(self) -> &'static str {
+        match self {
+            IdDocumentType::ResidentIdCard => "ID_DOCUMENT_TYPE_RESIDENT_ID_CARD",
+            IdDocumentType::Passport => "ID_DOCUMENT_TYPE_PASSPORT",
+            IdDocumentType::HkMacaoPermit => "ID_DOCUMENT_TYPE_HK_MACAO_PERMIT",
+            IdDocumentType::TaiwanPermit => "ID_DOCUMENT_TYPE_TAIWAN_PERMIT",
+            IdDocumentType::ForeignPermanentResident => {
+                "ID_DOCUMENT_TYPE_FOREIGN_PERMANENT_RESIDENT"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -140,7 +140,9 @@ impl AccountService {
             .as_ref()
             .ok_or_else(|| AccountError::invalid("identity", "required for Class II/III"))?;
         check_text("identity.full_name", &identity.full_name, true)?;
-        check_text("identity.document_type", &identity.document_type, true)?;
+        let document_type = identity
+            .document_type
+            .ok_or_else(|| AccountError::invalid("identity.document_type", "required"))?;
         check_text("identity.document_number", &identity.document_number, true)?;
         let number = req.card_number.as_deref().ok_or_else(|| {
             AccountError::invalid("bound_card_number", "required for Class II/III")
@@ -155,7 +157,7 @@ impl AccountService {
             .map_err(|e| AccountError::invalid("bound_card_number", e.to_string()))?;
         let key = i
             .secrets
-            .person_key(&identity.document_type, &identity.document_number);
+            .person_key(document_type.person_key_code(), &identity.document_number);
         let check = i.rules.per_person_check(req.kind, &key, 1);
         Ok(PersonBinding { key, card, check })
     }

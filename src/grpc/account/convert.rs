@@ -7,8 +7,8 @@ use tonic::{Request, Status};
 use crate::{
     account::{
         self, AccountError, AccountKind, AccountView, BalanceView, Caller, EntryType, FreezeChange,
-        HoldKind, HoldView, OpenAccount, PersonIdentity, PlaceHold, ProcessingStatus,
-        StatementEntry,
+        HoldKind, HoldView, IdDocumentType, OpenAccount, PersonIdentity, PlaceHold,
+        ProcessingStatus, StatementEntry,
     },
     clearing::Network,
     grpc::{gate::CallContext, pb},
@@ -142,11 +142,7 @@ impl TryFrom<pb::OpenAccountRequest> for OpenAccount {
         };
         let identity = r.identity.map(|i| PersonIdentity {
             full_name: i.full_name,
-            document_type: pb::IdDocumentType::try_from(i.document_type)
-                .ok()
-                .filter(|t| *t != pb::IdDocumentType::Unspecified)
-                .map(|t| t.as_str_name().to_owned())
-                .unwrap_or_default(),
+            document_type: document_type_of(i.document_type),
             document_number: i.document_number,
         });
         Ok(OpenAccount {
@@ -186,6 +182,20 @@ impl TryFrom<pb::PlaceHoldRequest> for PlaceHold {
             external_reference: r.external_reference,
             expires_at_ms: r.expire_time.map(|t| millis(&t)),
         })
+    }
+}
+
+/// The identity document type of the wire (`None` when unset or unknown).
+fn document_type_of(wire: i32) -> Option<IdDocumentType> {
+    match pb::IdDocumentType::try_from(wire).ok()? {
+        pb::IdDocumentType::Unspecified => None,
+        pb::IdDocumentType::ResidentIdCard => Some(IdDocumentType::ResidentIdCard),
+        pb::IdDocumentType::Passport => Some(IdDocumentType::Passport),
+        pb::IdDocumentType::HkMacaoPermit => Some(IdDocumentType::HkMacaoPermit),
+        pb::IdDocumentType::TaiwanPermit => Some(IdDocumentType::TaiwanPermit),
+        pb::IdDocumentType::ForeignPermanentResident => {
+            Some(IdDocumentType::ForeignPermanentResident)
+        }
     }
 }
 
