@@ -13,6 +13,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+mod yields;
+pub use yields::*;
+
 /// Every setting of the gateway.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +30,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub accounts: AccountsConfig,
     pub cashier: CashierConfig,
+    pub yields: YieldsConfig,
     /// The callers this gateway knows: who they are (certificate identities) and what they may call.
     pub callers: Vec<CallerConfig>,
 }
@@ -285,6 +289,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             accounts: AccountsConfig::default(),
             cashier: CashierConfig::default(),
+            yields: YieldsConfig::default(),
             callers: default_callers(),
         }
     }
@@ -434,7 +439,15 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.AccountService/ListEntries",
                 "paygate.v1.AccountService/WatchAccount",
                 "paygate.v1.CashierService/*",
-                "paygate.v1.YieldService/*",
+                "paygate.v1.YieldService/ListProducts",
+                "paygate.v1.YieldService/GetProduct",
+                "paygate.v1.YieldService/Subscribe",
+                "paygate.v1.YieldService/Redeem",
+                "paygate.v1.YieldService/GetHolding",
+                "paygate.v1.YieldService/ListIncome",
+                "paygate.v1.YieldService/ListRedemptions",
+                "paygate.v1.YieldService/SetAutoSweep",
+                "paygate.v1.YieldService/GetAutoSweep",
             ],
         ),
         caller("merchant-gateway", &["paygate.v1.CashierService/*"]),
@@ -453,6 +466,8 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.YieldService/GetProduct",
                 "paygate.v1.YieldService/GetHolding",
                 "paygate.v1.YieldService/ListIncome",
+                "paygate.v1.YieldService/ListRedemptions",
+                "paygate.v1.YieldService/GetAutoSweep",
             ],
         ),
     ]
@@ -496,6 +511,7 @@ impl Config {
     /// Checks everything that can be checked without touching the outside world.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        self.yields.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         if !(1024..=64 * 1024 * 1024).contains(&l.message_size_max_bytes) {
             return invalid("limits.message_size_max_bytes must be within 1 KiB..=64 MiB".into());
