@@ -1,13 +1,15 @@
 //! The yield service, black-box over mutual TLS: failure paths first, then FAST redemptions
 //! under concurrency, then a two-week scenario whose daily income is checked to the fen against
 //! a table computed by hand (see the comments), with the fund tying every day.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
 use paygate::grpc::pb::{
-    self, yield_service_client::YieldServiceClient, AccrueIncomeRequest, GetHoldingRequest,
-    PublishDailyRateRequest, RedeemMode, RedeemRequest, RegisterProductRequest, SubscribeRequest,
+    self, AccrueIncomeRequest, GetHoldingRequest, PublishDailyRateRequest, RedeemMode,
+    RedeemRequest, RegisterProductRequest, SubscribeRequest,
+    yield_service_client::YieldServiceClient,
 };
 use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
 use tonic::{Code, transport::Channel};
@@ -120,7 +122,8 @@ fn advance_to(app: &TestApp, date: Date) {
     let target_ms = i64::try_from(target.unix_timestamp_nanos() / 1_000_000).expect("ms");
     let now = app.clock.now_ms();
     assert!(target_ms > now, "the clock only moves forward");
-    app.clock.advance_ms(u64::try_from(target_ms - now).expect("delta"));
+    app.clock
+        .advance_ms(u64::try_from(target_ms - now).expect("delta"));
 }
 
 /// The next Monday after the clock's date.
@@ -192,7 +195,11 @@ async fn refusals_write_nothing_and_name_the_rule(backend: Backend) {
             ..subscribe_req(&a, "MMF1", "10.00")
         },
     ] {
-        assert_refused(y.subscribe(bad).await, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_refused(
+            y.subscribe(bad).await,
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        );
     }
     assert_refused(
         y.redeem(redeem_req(&a, "MMF1", "1.00", RedeemMode::Unspecified))
@@ -220,8 +227,16 @@ async fn refusals_write_nothing_and_name_the_rule(backend: Backend) {
 
     // Replay: the same request answers the first answer; another body under the id is refused.
     let req = subscribe_req(&a, "MMF1", "300.00");
-    let first = y.subscribe(req.clone()).await.expect("subscribes").into_inner();
-    let again = y.subscribe(req.clone()).await.expect("replayed").into_inner();
+    let first = y
+        .subscribe(req.clone())
+        .await
+        .expect("subscribes")
+        .into_inner();
+    let again = y
+        .subscribe(req.clone())
+        .await
+        .expect("replayed")
+        .into_inner();
     assert_eq!(first, again);
     assert_refused(
         y.subscribe(SubscribeRequest {
@@ -234,7 +249,10 @@ async fn refusals_write_nothing_and_name_the_rule(backend: Backend) {
     );
     assert_eq!(book(&mut accounts, &a).await, "200.00");
     let h = holding(&mut y, &a, "MMF1").await;
-    assert_eq!((h.shares.as_str(), h.pending_shares.as_str()), ("300.00", "300.00"));
+    assert_eq!(
+        (h.shares.as_str(), h.pending_shares.as_str()),
+        ("300.00", "300.00")
+    );
     assert_refused(
         y.redeem(redeem_req(&a, "MMF1", "300.01", RedeemMode::Fast))
             .await,
@@ -317,7 +335,10 @@ async fn refusals_write_nothing_and_name_the_rule(backend: Backend) {
         Some("YIELD_FAST_REDEMPTION")
     );
     let h = holding(&mut y, &rich, "MMF1").await;
-    assert_eq!(h.fast_redeem_remaining.expect("remaining").amount, "1000.00");
+    assert_eq!(
+        h.fast_redeem_remaining.expect("remaining").amount,
+        "1000.00"
+    );
     let (code, out) = app.ledger_verify();
     assert_eq!(code, Some(0), "{out}");
 }
@@ -383,16 +404,76 @@ enum Op {
 /// 0.32; fund = 16,468.74 × 0.66 / 10,000 = 1.0869 → 1.08, rounding 0.01.
 type Row = ([(i64, i64); 3], i64, i64, [i64; 3], [i64; 3]);
 const TABLE: [Row; 10] = [
-    ([(0, 0), (0, 0), (0, 0)], 0, 0, [1000000, 333333, 490000], [1000000, 166667, 10000]),
-    ([(1000000, 64), (333333, 21), (0, 0)], 85, 0, [1123520, 333354, 490000], [876544, 166667, 10000]),
-    ([(923520, 60), (233354, 15), (490000, 32)], 108, 1, [923580, 233369, 490032], [1076544, 266667, 10000]),
-    ([(923580, 59), (233369, 14), (440032, 28)], 102, 1, [923639, 233383, 440060], [1076544, 266667, 60000]),
-    ([(923639, 61), (233383, 15), (440060, 29)], 107, 2, [923700, 311175, 490089], [1076544, 188890, 10000]),
-    ([(873700, 56), (311175, 20), (490089, 31)], 108, 1, [873756, 311195, 590120], [1126544, 188890, 10000]),
-    ([(573756, 37), (311195, 20), (490120, 31)], 88, 0, [573793, 311215, 590151], [1426544, 188890, 10000]),
-    ([(573793, 37), (311215, 20), (590151, 38)], 97, 2, [573830, 411235, 590189], [1426544, 88890, 10000]),
-    ([(573830, 36), (401235, 25), (590189, 37)], 99, 1, [573866, 401260, 590226], [1426544, 98890, 10000]),
-    ([(573866, 37), (401260, 26), (590226, 38)], 101, 0, [573903, 401286, 590264], [1426544, 98890, 10000]),
+    (
+        [(0, 0), (0, 0), (0, 0)],
+        0,
+        0,
+        [1000000, 333333, 490000],
+        [1000000, 166667, 10000],
+    ),
+    (
+        [(1000000, 64), (333333, 21), (0, 0)],
+        85,
+        0,
+        [1123520, 333354, 490000],
+        [876544, 166667, 10000],
+    ),
+    (
+        [(923520, 60), (233354, 15), (490000, 32)],
+        108,
+        1,
+        [923580, 233369, 490032],
+        [1076544, 266667, 10000],
+    ),
+    (
+        [(923580, 59), (233369, 14), (440032, 28)],
+        102,
+        1,
+        [923639, 233383, 440060],
+        [1076544, 266667, 60000],
+    ),
+    (
+        [(923639, 61), (233383, 15), (440060, 29)],
+        107,
+        2,
+        [923700, 311175, 490089],
+        [1076544, 188890, 10000],
+    ),
+    (
+        [(873700, 56), (311175, 20), (490089, 31)],
+        108,
+        1,
+        [873756, 311195, 590120],
+        [1126544, 188890, 10000],
+    ),
+    (
+        [(573756, 37), (311195, 20), (490120, 31)],
+        88,
+        0,
+        [573793, 311215, 590151],
+        [1426544, 188890, 10000],
+    ),
+    (
+        [(573793, 37), (311215, 20), (590151, 38)],
+        97,
+        2,
+        [573830, 411235, 590189],
+        [1426544, 88890, 10000],
+    ),
+    (
+        [(573830, 36), (401235, 25), (590189, 37)],
+        99,
+        1,
+        [573866, 401260, 590226],
+        [1426544, 98890, 10000],
+    ),
+    (
+        [(573866, 37), (401260, 26), (590226, 38)],
+        101,
+        0,
+        [573903, 401286, 590264],
+        [1426544, 98890, 10000],
+    ),
 ];
 const RATES: [&str; 10] = [
     "0.6543", "0.6421", "0.6600", "0.6389", "0.6712", "0.6500", "0.6455", "0.6601", "0.6333",
@@ -401,7 +482,11 @@ const RATES: [&str; 10] = [
 
 fn ops_of(day: usize) -> Vec<Op> {
     match day {
-        0 => vec![Op::Sub(0, "10000.00"), Op::Sub(1, "3333.33"), Op::Sweep(2, "100.00")],
+        0 => vec![
+            Op::Sub(0, "10000.00"),
+            Op::Sub(1, "3333.33"),
+            Op::Sweep(2, "100.00"),
+        ],
         1 => vec![Op::Sub(0, "1234.56")],
         2 => vec![Op::Normal(1, "1000.00"), Op::Fast(0, "2000.00")],
         3 => vec![Op::Normal(2, "500.00")],
@@ -482,10 +567,22 @@ async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
         let summary = accrue(&mut op, "MMF1", *date).await;
         let (row, fund, rounding, shares, cash) = TABLE[i];
         assert!(summary.complete);
-        assert_eq!(minor(&summary.fund_total.clone().expect("total").amount), fund, "day {i}");
-        assert_eq!(minor(&summary.rounding.clone().expect("rounding").amount), rounding, "day {i}");
+        assert_eq!(
+            minor(&summary.fund_total.clone().expect("total").amount),
+            fund,
+            "day {i}"
+        );
+        assert_eq!(
+            minor(&summary.rounding.clone().expect("rounding").amount),
+            rounding,
+            "day {i}"
+        );
         let paid: i64 = row.iter().map(|(_, inc)| inc).sum();
-        assert_eq!(minor(&summary.holders_income.clone().expect("income").amount), paid, "day {i}");
+        assert_eq!(
+            minor(&summary.holders_income.clone().expect("income").amount),
+            paid,
+            "day {i}"
+        );
         let eligible: i64 = row.iter().map(|(el, _)| el).sum();
         assert_eq!(minor(&summary.eligible_shares), eligible, "day {i}");
         for (h, account) in holders.iter().enumerate() {
@@ -496,7 +593,11 @@ async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
                 row[h].1,
                 "day {i} holder {h} income"
             );
-            assert_eq!(minor(&book(&mut accounts, account).await), cash[h], "day {i} holder {h} cash");
+            assert_eq!(
+                minor(&book(&mut accounts, account).await),
+                cash[h],
+                "day {i} holder {h} cash"
+            );
         }
     }
     // Re-running a date posts nothing.
@@ -541,9 +642,11 @@ async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
         .into_inner()
         .redemptions;
     assert_eq!(redemptions.len(), 2);
-    assert!(redemptions
-        .iter()
-        .all(|r| r.status == pb::RedemptionStatus::Succeeded as i32));
+    assert!(
+        redemptions
+            .iter()
+            .all(|r| r.status == pb::RedemptionStatus::Succeeded as i32)
+    );
     // The 7-day yields come from the last 7 published rates.
     let product = op
         .get_product(pb::GetProductRequest {

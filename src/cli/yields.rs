@@ -60,10 +60,14 @@ async fn execute(cmd: YieldCommand, config: &Config) -> Result<(), String> {
         let secrets =
             Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)
                 .map_err(|e| e.to_string())?;
-        let accounts =
-            AccountService::start(ledger.clone(), Arc::new(OnUsClient), secrets, &config.accounts)
-                .await
-                .map_err(|e| e.to_string())?;
+        let accounts = AccountService::start(
+            ledger.clone(),
+            Arc::new(OnUsClient),
+            secrets,
+            &config.accounts,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let yields = YieldService::start(ledger.clone(), accounts, &config.yields)
             .await
             .map_err(|e| e.to_string())?;

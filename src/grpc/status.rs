@@ -8,7 +8,10 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    account::AccountError, cashier::CashierError, grpc::gate::Refusal, ledger::LedgerError,
+    account::AccountError,
+    cashier::CashierError,
+    grpc::gate::Refusal,
+    ledger::LedgerError,
     yields::{YieldError, format_date},
 };
 
@@ -532,7 +535,10 @@ impl From<YieldError> for Status {
                 fp,
                 "RATE_NOT_PUBLISHED",
                 message,
-                [("product_id", product), ("business_date", format_date(date))],
+                [
+                    ("product_id", product),
+                    ("business_date", format_date(date)),
+                ],
             ),
             YieldError::NotABusinessDate { date } => error_status(
                 fp,
@@ -561,7 +567,7 @@ impl From<YieldError> for Status {
             YieldError::InvalidPageToken => {
                 error_status(Code::InvalidArgument, "INVALID_PAGE_TOKEN", message, [])
             }
-            YieldError::Account(e) => Status::from(e),
+            YieldError::Account(e) => Status::from(*e),
             YieldError::Ledger(e) => Status::from(e),
         }
     }

@@ -320,7 +320,9 @@ impl pb::yield_service_server::YieldService for YieldApi {
         let products = page
             .items
             .iter()
-            .filter(|v| r.currency.is_empty() || v.product.min_subscription.currency.code() == r.currency)
+            .filter(|v| {
+                r.currency.is_empty() || v.product.min_subscription.currency.code() == r.currency
+            })
             .map(product_pb)
             .collect();
         Ok(Response::new(pb::ListProductsResponse {
@@ -391,7 +393,15 @@ impl pb::yield_service_server::YieldService for YieldApi {
         let end = optional_date("end_date", &r.end_date)?;
         let page = self
             .service
-            .list_income(&caller, account, &product, start, end, r.page_size, &r.page_token)
+            .list_income(
+                &caller,
+                account,
+                &product,
+                start,
+                end,
+                r.page_size,
+                &r.page_token,
+            )
             .await?;
         Ok(Response::new(pb::ListIncomeResponse {
             income: page.items.iter().map(income_pb).collect(),

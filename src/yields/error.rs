@@ -24,7 +24,9 @@ pub enum YieldError {
     #[error("insufficient shares: held {held}, requested {requested}")]
     InsufficientShares { held: Money, requested: Money },
     /// The FAST (T+0) redemption cap of the investor, fund and business date.
-    #[error("FAST redemption cap {limit} for {date}: used {used}, requested {requested}, remaining {remaining}")]
+    #[error(
+        "FAST redemption cap {limit} for {date}: used {used}, requested {requested}, remaining {remaining}"
+    )]
     FastCapExceeded {
         date: Date,
         limit: Money,
@@ -51,8 +53,9 @@ pub enum YieldError {
     SweepNotFound { account: String },
     #[error("the page token is not one this gateway issued for this query")]
     InvalidPageToken,
+    /// Boxed: the account service's refusals are large and rare here.
     #[error(transparent)]
-    Account(#[from] AccountError),
+    Account(Box<AccountError>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -75,5 +78,11 @@ impl YieldError {
 impl From<crate::ledger::store::StorageError> for YieldError {
     fn from(e: crate::ledger::store::StorageError) -> Self {
         YieldError::Ledger(LedgerError::from(e))
+    }
+}
+
+impl From<AccountError> for YieldError {
+    fn from(e: AccountError) -> Self {
+        YieldError::Account(Box::new(e))
     }
 }

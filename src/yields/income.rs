@@ -88,7 +88,9 @@ impl YieldService {
     ) -> Result<AccrualProgress, YieldError> {
         let p = &product.product_id;
         let progress_id = ids::accrual(p, date);
-        if let Some((done, _)) = self.load::<AccrualProgress>(KIND_ACCRUAL, &progress_id).await?
+        if let Some((done, _)) = self
+            .load::<AccrualProgress>(KIND_ACCRUAL, &progress_id)
+            .await?
             && done.complete
         {
             return Ok(done);
@@ -123,7 +125,9 @@ impl YieldService {
             if progress.complete {
                 return Ok(progress);
             }
-            let step = self.accrual_step(product, progress, version, &accrued).await;
+            let step = self
+                .accrual_step(product, progress, version, &accrued)
+                .await;
             match step {
                 Ok(()) | Err(YieldError::Ledger(LedgerError::DocumentConflict { .. })) => {}
                 Err(e) => return Err(e),
@@ -253,7 +257,10 @@ impl YieldService {
             progress.holders_paid += 1;
             transactions.push(income_tx(product, h, date, Money::new(c, income)));
         }
-        documents.insert(0, write_doc(KIND_ACCRUAL, &ids::accrual(p, date), version, progress)?);
+        documents.insert(
+            0,
+            write_doc(KIND_ACCRUAL, &ids::accrual(p, date), version, progress)?,
+        );
         Ok(Command::Guarded {
             inner: Box::new(if transactions.is_empty() {
                 Command::NoOp
@@ -312,7 +319,12 @@ impl YieldService {
             releases: Vec::new(),
             caps: Vec::new(),
             documents: vec![
-                write_doc(KIND_ACCRUAL, &ids::accrual(p, progress.date), version, progress)?,
+                write_doc(
+                    KIND_ACCRUAL,
+                    &ids::accrual(p, progress.date),
+                    version,
+                    progress,
+                )?,
                 write_doc(
                     KIND_ACCRUED,
                     p,

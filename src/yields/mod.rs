@@ -19,7 +19,9 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
-use time::{Date, Duration, Weekday, format_description::BorrowedFormatItem, macros::format_description};
+use time::{
+    Date, Duration, Weekday, format_description::BorrowedFormatItem, macros::format_description,
+};
 
 pub use error::YieldError;
 pub use model::*;
@@ -146,7 +148,9 @@ impl YieldService {
         match requested {
             0 => Ok(c.page_size_default),
             n if n < 0 => Err(YieldError::invalid("page_size", "must not be negative")),
-            n => Ok(u32::try_from(n).unwrap_or(c.page_size_max).min(c.page_size_max)),
+            n => Ok(u32::try_from(n)
+                .unwrap_or(c.page_size_max)
+                .min(c.page_size_max)),
         }
     }
 
@@ -320,11 +324,12 @@ pub(crate) const UNCAPPED: i64 = i64::MAX;
 
 /// Whether a ledger refusal is a document written by someone else first (rebuild and retry).
 pub(crate) fn is_conflict(e: &YieldError) -> bool {
-    matches!(
-        e,
-        YieldError::Ledger(LedgerError::DocumentConflict { .. })
-            | YieldError::Account(crate::account::AccountError::Ledger(
-                LedgerError::DocumentConflict { .. }
-            ))
-    )
+    match e {
+        YieldError::Ledger(LedgerError::DocumentConflict { .. }) => true,
+        YieldError::Account(a) => matches!(
+            **a,
+            crate::account::AccountError::Ledger(LedgerError::DocumentConflict { .. })
+        ),
+        _ => false,
+    }
 }

@@ -10,8 +10,7 @@ use crate::{
 
 use super::{
     KIND_PRODUCT, Page, Product, ProductAccounts, ProductStatus, ProductView, RegisterProduct,
-    SYSTEM_SCOPE, YieldError, YieldService, internal_account, model::PRODUCT_ID_LEN_MAX,
-    write_doc,
+    SYSTEM_SCOPE, YieldError, YieldService, internal_account, model::PRODUCT_ID_LEN_MAX, write_doc,
 };
 
 /// Longest product name, fund code and fund manager (characters).

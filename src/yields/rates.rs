@@ -169,16 +169,13 @@ pub fn seven_day_yields(rates: &[StoredRate]) -> (Option<Decimal>, Option<Decima
     let sum: Decimal = rates.iter().map(|r| r.income_per_10k).sum();
     let simple = (sum / n * Decimal::from(365) / ten_thousand)
         .round_dp_with_strategy(YIELD_SCALE, RoundingStrategy::MidpointNearestEven);
-    let product = rates
-        .iter()
-        .try_fold(Decimal::ONE, |acc, r| {
-            acc.checked_mul(Decimal::ONE + r.income_per_10k / ten_thousand)
-        });
+    let product = rates.iter().try_fold(Decimal::ONE, |acc, r| {
+        acc.checked_mul(Decimal::ONE + r.income_per_10k / ten_thousand)
+    });
     let exponent = Decimal::from(365) / Decimal::from(7);
-    let compound = product
-        .and_then(|p| p.checked_powd(exponent))
-        .map(|g| {
-            (g - Decimal::ONE).round_dp_with_strategy(YIELD_SCALE, RoundingStrategy::MidpointNearestEven)
-        });
+    let compound = product.and_then(|p| p.checked_powd(exponent)).map(|g| {
+        (g - Decimal::ONE)
+            .round_dp_with_strategy(YIELD_SCALE, RoundingStrategy::MidpointNearestEven)
+    });
     (Some(simple), compound)
 }

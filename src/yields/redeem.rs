@@ -17,8 +17,8 @@
 use crate::{
     account::Caller,
     ledger::{
-        AccountId, Command, CounterCheck, LedgerError, Metadata, NewEntry, NewTransaction,
-        Outcome, Side,
+        AccountId, Command, CounterCheck, LedgerError, Metadata, NewEntry, NewTransaction, Outcome,
+        Side,
     },
     money::Money,
 };

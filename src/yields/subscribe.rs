@@ -113,7 +113,8 @@ impl YieldService {
                 metadata,
                 counters: Vec::new(),
             };
-            let mut counters: Vec<CounterCheck> = checks.iter().map(|c| c.counter.clone()).collect();
+            let mut counters: Vec<CounterCheck> =
+                checks.iter().map(|c| c.counter.clone()).collect();
             counters.push(CounterCheck {
                 key: keys::shares_in(&product.product_id, facts.id, today),
                 amount_minor: amount.minor,

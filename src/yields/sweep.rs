@@ -22,8 +22,8 @@ use crate::{
 
 use super::{
     AutoSweep, CONFLICT_RETRIES_MAX, DueDoc, EndOfDay, KIND_DUE, KIND_REDEMPTION, KIND_SWEEP,
-    Redemption, RedeemMode, RedemptionStatus, SYSTEM_SCOPE, SetAutoSweep, YieldError,
-    YieldService, format_date, keys, write_doc,
+    RedeemMode, Redemption, RedemptionStatus, SYSTEM_SCOPE, SetAutoSweep, YieldError, YieldService,
+    format_date, keys, write_doc,
 };
 
 /// Documents read per page by the end-of-day run.
@@ -106,8 +106,8 @@ impl YieldService {
                 .documents_after(KIND_SWEEP, &after, EOD_PAGE)
                 .await?;
             for doc in &docs {
-                let sweep: AutoSweep = serde_json::from_str(&doc.body)
-                    .map_err(|_| YieldError::corrupt(KIND_SWEEP))?;
+                let sweep: AutoSweep =
+                    serde_json::from_str(&doc.body).map_err(|_| YieldError::corrupt(KIND_SWEEP))?;
                 if sweep.enabled && self.sweep_one(&sweep, date).await? {
                     done.sweeps += 1;
                 }
@@ -186,7 +186,12 @@ impl YieldService {
         }
     }
 
-    async fn settle_one(&self, due_id: &str, due: DueDoc, version: u64) -> Result<bool, YieldError> {
+    async fn settle_one(
+        &self,
+        due_id: &str,
+        due: DueDoc,
+        version: u64,
+    ) -> Result<bool, YieldError> {
         let product = self.product_doc(&due.product_id).await?;
         let Some((mut redemption, r_version)) = self
             .load::<Redemption>(KIND_REDEMPTION, &due.redemption_doc_id)
@@ -259,4 +264,3 @@ impl YieldService {
         }
     }
 }
-
