@@ -346,14 +346,22 @@ async fn refusals_write_nothing_and_name_the_rule(backend: Backend) {
 both_backends!(multi_thread: concurrent_fast_redemptions_never_pass_the_cap);
 
 async fn concurrent_fast_redemptions_never_pass_the_cap(backend: Backend) {
+    // The product comes from configuration this time.
     let app = spawn_app_with(backend, |c| {
         c.accounts.class_ii_non_bound_outflow_per_day = "100000.00".into();
+        c.yields.products.push(paygate::config::ProductConfig {
+            product_id: "MMF1".into(),
+            name: "Configured money fund".into(),
+            fund_code: String::new(),
+            fund_manager: String::new(),
+            min_subscription: "1.00".into(),
+            fast_redeem_daily_cap: None,
+        });
     })
     .await;
     let mut op = yields(&app, OPERATOR).await;
     let mut accounts = app.accounts(OPERATOR).await;
     advance_to(&app, next_monday(&app));
-    register(&mut op, "MMF1", pb::ProductStatus::Open, "1.00").await;
     let a = open_class_ii(&mut accounts, 7).await;
     top_up(&mut accounts, &a, "20000.00").await;
     op.subscribe(subscribe_req(&a, "MMF1", "20000.00"))
@@ -535,7 +543,9 @@ async fn run_op(app: &TestApp, y: &mut Yields, holders: &[String], op: Op) {
 both_backends!(two_weeks_of_income_tie_to_the_fen);
 
 async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Two holders per accrual step, so each date takes several steps (and the progress
+    // document carries the run from one to the next).
+    let app = spawn_app_with(backend, |c| c.yields.accrual_chunk_holders = 2).await;
     let mut op = yields(&app, OPERATOR).await;
     let mut accounts = app.accounts(OPERATOR).await;
     let monday = next_monday(&app);

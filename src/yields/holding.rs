@@ -273,10 +273,13 @@ impl YieldService {
                 done = true;
                 break;
             }
-            items.push(
-                serde_json::from_str(&doc.body)
-                    .map_err(|_| YieldError::corrupt(KIND_REDEMPTION))?,
-            );
+            let mut r: Redemption = serde_json::from_str(&doc.body)
+                .map_err(|_| YieldError::corrupt(KIND_REDEMPTION))?;
+            // The document's version was written by the posting that credited the account.
+            if r.status == super::RedemptionStatus::Succeeded {
+                r.credit_transaction = doc.transaction;
+            }
+            items.push(r);
             last_id = doc.id.clone();
         }
         Ok(Page {

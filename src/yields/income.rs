@@ -386,3 +386,23 @@ fn income_tx(product: &Product, h: &HoldingDoc, date: Date, income: Money) -> Ne
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn income_is_truncated_to_the_fen() {
+        let r = Decimal::from_str("0.6543").expect("rate");
+        // 10,000.00 shares earn 0.6543 yuan: 65 fen, the 0.43 fen left to the rounding.
+        assert_eq!(income_minor(1_000_000, r), 65);
+        assert_eq!(
+            income_minor(333_333, Decimal::from_str("0.6421").expect("rate")),
+            21
+        );
+        assert_eq!(income_minor(0, r), 0);
+        assert_eq!(income_minor(152, r), 0);
+    }
+}

@@ -24,33 +24,7 @@ impl YieldService {
         caller: &Caller,
         r: RegisterProduct,
     ) -> Result<ProductView, YieldError> {
-        check_product_id(&r.product_id)?;
-        for (field, text) in [
-            ("name", &r.name),
-            ("fund_code", &r.fund_code),
-            ("fund_manager", &r.fund_manager),
-        ] {
-            if text.chars().count() > PRODUCT_TEXT_LEN_MAX {
-                return Err(YieldError::invalid(
-                    field,
-                    format!("at most {PRODUCT_TEXT_LEN_MAX} characters"),
-                ));
-            }
-        }
-        if r.name.trim().is_empty() {
-            return Err(YieldError::invalid("name", "required"));
-        }
-        let currency = self.currency();
-        for (field, m) in [
-            ("min_subscription", Some(r.min_subscription)),
-            ("fast_redeem_daily_cap", r.fast_redeem_daily_cap),
-        ] {
-            if let Some(m) = m
-                && m.currency != currency
-            {
-                return Err(YieldError::invalid(field, format!("must be in {currency}")));
-            }
-        }
+        self.check_register(&r)?;
         if let Some((existing, _)) = self.load::<Product>(KIND_PRODUCT, &r.product_id).await? {
             return if same_definition(&existing, &r, self.inner.fast_cap) {
                 self.product(&existing.product_id).await
@@ -101,6 +75,37 @@ impl YieldService {
             });
         }
         self.product(&stored.product_id).await
+    }
+
+    fn check_register(&self, r: &RegisterProduct) -> Result<(), YieldError> {
+        check_product_id(&r.product_id)?;
+        for (field, text) in [
+            ("name", &r.name),
+            ("fund_code", &r.fund_code),
+            ("fund_manager", &r.fund_manager),
+        ] {
+            if text.chars().count() > PRODUCT_TEXT_LEN_MAX {
+                return Err(YieldError::invalid(
+                    field,
+                    format!("at most {PRODUCT_TEXT_LEN_MAX} characters"),
+                ));
+            }
+        }
+        if r.name.trim().is_empty() {
+            return Err(YieldError::invalid("name", "required"));
+        }
+        let currency = self.currency();
+        for (field, m) in [
+            ("min_subscription", Some(r.min_subscription)),
+            ("fast_redeem_daily_cap", r.fast_redeem_daily_cap),
+        ] {
+            if let Some(m) = m
+                && m.currency != currency
+            {
+                return Err(YieldError::invalid(field, format!("must be in {currency}")));
+            }
+        }
+        Ok(())
     }
 
     /// Registers a product of the configuration, unless it exists.

@@ -96,40 +96,7 @@ impl YieldService {
         };
         let now = self.ledger().now_ms();
         let doc_id = ids::redemption(p, r.account, now, id);
-        let leg = |account, side| NewEntry {
-            account,
-            side,
-            amount: r.shares,
-        };
-        let mut entries = vec![
-            leg(holding, Side::Debit),
-            leg(product.accounts.settlement, Side::Credit),
-        ];
-        let mut counters = vec![CounterCheck {
-            key: keys::shares_out(p, r.account, today),
-            amount_minor: r.shares.minor,
-            cap_minor: UNCAPPED,
-        }];
-        let (status, payee) = match r.mode {
-            RedeemMode::Normal => {
-                counters.push(CounterCheck {
-                    key: keys::pending_out(p, r.account),
-                    amount_minor: r.shares.minor,
-                    cap_minor: UNCAPPED,
-                });
-                (RedemptionStatus::Pending, r.account)
-            }
-            RedeemMode::Fast => {
-                entries.push(leg(self.inner.advance, Side::Debit));
-                entries.push(leg(r.account, Side::Credit));
-                counters.push(CounterCheck {
-                    key: keys::fast(p, r.account, today),
-                    amount_minor: r.shares.minor,
-                    cap_minor: product.fast_redeem_daily_cap.minor,
-                });
-                (RedemptionStatus::Succeeded, self.inner.advance)
-            }
-        };
+        let (entries, counters, status, payee) = self.redeem_legs(r, product, holding, today);
         let redemption = Redemption {
             redemption_id: id.to_owned(),
             account: r.account,
@@ -176,6 +143,57 @@ impl YieldService {
             ],
             events: Vec::new(),
         })
+    }
+
+    /// The legs and counters of a redemption by mode, with its status and who the fund pays.
+    fn redeem_legs(
+        &self,
+        r: &Redeem,
+        product: &Product,
+        holding: AccountId,
+        today: time::Date,
+    ) -> (
+        Vec<NewEntry>,
+        Vec<CounterCheck>,
+        RedemptionStatus,
+        AccountId,
+    ) {
+        let p = &product.product_id;
+        let leg = |account, side| NewEntry {
+            account,
+            side,
+            amount: r.shares,
+        };
+        let mut entries = vec![
+            leg(holding, Side::Debit),
+            leg(product.accounts.settlement, Side::Credit),
+        ];
+        let mut counters = vec![CounterCheck {
+            key: keys::shares_out(p, r.account, today),
+            amount_minor: r.shares.minor,
+            cap_minor: UNCAPPED,
+        }];
+        let (status, payee) = match r.mode {
+            RedeemMode::Normal => {
+                counters.push(CounterCheck {
+                    key: keys::pending_out(p, r.account),
+                    amount_minor: r.shares.minor,
+                    cap_minor: UNCAPPED,
+                });
+                (RedemptionStatus::Pending, r.account)
+            }
+            RedeemMode::Fast => {
+                entries.push(leg(self.inner.advance, Side::Debit));
+                entries.push(leg(r.account, Side::Credit));
+                counters.push(CounterCheck {
+                    key: keys::fast(p, r.account, today),
+                    amount_minor: r.shares.minor,
+                    cap_minor: product.fast_redeem_daily_cap.minor,
+                });
+                (RedemptionStatus::Succeeded, self.inner.advance)
+            }
+        };
+        (entries, counters, status, payee)
     }
 
     /// Names the ledger's refusal by the rule it enforces here.

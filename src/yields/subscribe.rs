@@ -86,48 +86,16 @@ impl YieldService {
         let checks = rules.outflow_checks(facts.kind, facts.id, amount.minor, today);
         for attempt in 0.. {
             let (holding, new_doc) = self.holding_for_write(facts.id, product, today).await?;
-            let mut metadata = Metadata::from([
-                ("type".to_owned(), "yield_subscribe".to_owned()),
-                ("product".to_owned(), product.product_id.clone()),
-                ("account".to_owned(), facts.id.to_string()),
-                ("date".to_owned(), format_date(today)),
-                ("subscription".to_owned(), subscription_id.to_owned()),
-            ]);
-            metadata.insert(
-                "income_start".to_owned(),
-                format_date(self.next_business_day(today)),
+            let command = self.subscribe_command(
+                facts,
+                product,
+                amount,
+                holding,
+                new_doc,
+                subscription_id,
+                &checks,
+                today,
             );
-            let tx = NewTransaction {
-                entries: vec![
-                    NewEntry {
-                        account: facts.id,
-                        side: Side::Debit,
-                        amount,
-                    },
-                    NewEntry {
-                        account: holding,
-                        side: Side::Credit,
-                        amount,
-                    },
-                ],
-                metadata,
-                counters: Vec::new(),
-            };
-            let mut counters: Vec<CounterCheck> =
-                checks.iter().map(|c| c.counter.clone()).collect();
-            counters.push(CounterCheck {
-                key: keys::shares_in(&product.product_id, facts.id, today),
-                amount_minor: amount.minor,
-                cap_minor: UNCAPPED,
-            });
-            let command = Command::Guarded {
-                inner: Box::new(Command::Post(tx)),
-                counters,
-                releases: Vec::new(),
-                caps: Vec::new(),
-                documents: new_doc.into_iter().collect(),
-                events: Vec::new(),
-            };
             let result = self
                 .inner
                 .accounts
@@ -141,6 +109,64 @@ impl YieldService {
             }
         }
         Err(YieldError::corrupt("subscribe retries"))
+    }
+}
+
+impl YieldService {
+    /// The subscription's posting with its limit counters and (first time) the holding document.
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe_command(
+        &self,
+        facts: &AccountFacts,
+        product: &Product,
+        amount: Money,
+        holding: crate::ledger::AccountId,
+        new_doc: Option<crate::ledger::DocumentWrite>,
+        subscription_id: &str,
+        checks: &[crate::account::rules::LimitCheck],
+        today: Date,
+    ) -> Command {
+        let mut metadata = Metadata::from([
+            ("type".to_owned(), "yield_subscribe".to_owned()),
+            ("product".to_owned(), product.product_id.clone()),
+            ("account".to_owned(), facts.id.to_string()),
+            ("date".to_owned(), format_date(today)),
+            ("subscription".to_owned(), subscription_id.to_owned()),
+        ]);
+        metadata.insert(
+            "income_start".to_owned(),
+            format_date(self.next_business_day(today)),
+        );
+        let tx = NewTransaction {
+            entries: vec![
+                NewEntry {
+                    account: facts.id,
+                    side: Side::Debit,
+                    amount,
+                },
+                NewEntry {
+                    account: holding,
+                    side: Side::Credit,
+                    amount,
+                },
+            ],
+            metadata,
+            counters: Vec::new(),
+        };
+        let mut counters: Vec<CounterCheck> = checks.iter().map(|c| c.counter.clone()).collect();
+        counters.push(CounterCheck {
+            key: keys::shares_in(&product.product_id, facts.id, today),
+            amount_minor: amount.minor,
+            cap_minor: UNCAPPED,
+        });
+        Command::Guarded {
+            inner: Box::new(Command::Post(tx)),
+            counters,
+            releases: Vec::new(),
+            caps: Vec::new(),
+            documents: new_doc.into_iter().collect(),
+            events: Vec::new(),
+        }
     }
 }
 

@@ -223,27 +223,7 @@ impl YieldService {
                 amount_minor: due.amount.minor,
             });
         }
-        let tx = NewTransaction {
-            entries: vec![
-                NewEntry {
-                    account: product.accounts.settlement,
-                    side: Side::Debit,
-                    amount: due.amount,
-                },
-                NewEntry {
-                    account: due.payee,
-                    side: Side::Credit,
-                    amount: due.amount,
-                },
-            ],
-            metadata: Metadata::from([
-                ("type".to_owned(), "yield_redeem_settle".to_owned()),
-                ("product".to_owned(), due.product_id.clone()),
-                ("mode".to_owned(), due.mode.as_str().to_owned()),
-                ("redemption".to_owned(), redemption.redemption_id.clone()),
-            ]),
-            counters: Vec::new(),
-        };
+        let tx = settle_tx(product.accounts.settlement, &due, &redemption.redemption_id);
         let command = Command::Guarded {
             inner: Box::new(Command::Post(tx)),
             counters: Vec::new(),
@@ -262,5 +242,34 @@ impl YieldService {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The settlement posting of a due redemption: the fund pays the account or repays the advance.
+fn settle_tx(
+    settlement: crate::ledger::AccountId,
+    due: &DueDoc,
+    redemption_id: &str,
+) -> NewTransaction {
+    NewTransaction {
+        entries: vec![
+            NewEntry {
+                account: settlement,
+                side: Side::Debit,
+                amount: due.amount,
+            },
+            NewEntry {
+                account: due.payee,
+                side: Side::Credit,
+                amount: due.amount,
+            },
+        ],
+        metadata: Metadata::from([
+            ("type".to_owned(), "yield_redeem_settle".to_owned()),
+            ("product".to_owned(), due.product_id.clone()),
+            ("mode".to_owned(), due.mode.as_str().to_owned()),
+            ("redemption".to_owned(), redemption_id.to_owned()),
+        ]),
+        counters: Vec::new(),
     }
 }
