@@ -544,11 +544,19 @@ both_backends!(two_weeks_of_income_tie_to_the_fen);
 
 async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
     // Two holders per accrual step, so each date takes several steps (and the progress
-    // document carries the run from one to the next).
-    let app = spawn_app_with(backend, |c| c.yields.accrual_chunk_holders = 2).await;
+    // document carries the run from one to the next). The first app only tells the date.
+    let app = spawn_app(backend).await;
+    let monday = next_monday(&app);
+    // The second Wednesday is a bank holiday: no business date, no rate, no accrual.
+    let holiday = monday + Duration::days(9);
+    drop(app);
+    let app = spawn_app_with(backend, |c| {
+        c.yields.accrual_chunk_holders = 2;
+        c.yields.holidays = vec![holiday.to_string()];
+    })
+    .await;
     let mut op = yields(&app, OPERATOR).await;
     let mut accounts = app.accounts(OPERATOR).await;
-    let monday = next_monday(&app);
     advance_to(&app, monday);
     register(&mut op, "MMF1", pb::ProductStatus::Open, "1.00").await;
     let mut holders = Vec::new();
@@ -557,12 +565,28 @@ async fn two_weeks_of_income_tie_to_the_fen(backend: Backend) {
         top_up(&mut accounts, &a, cash).await;
         holders.push(a);
     }
-    // Business days: two weeks, Monday to Friday.
-    let days: Vec<Date> = (0..14)
+    assert_refused(
+        op.publish_daily_rate(PublishDailyRateRequest {
+            request_id: request_id("rate"),
+            product_id: "MMF1".into(),
+            business_date: holiday.to_string(),
+            income_per_ten_thousand_shares: "0.6".into(),
+        })
+        .await,
+        Code::FailedPrecondition,
+        "NOT_A_BUSINESS_DATE",
+    );
+    // Ten business dates: two weeks and a day, less the weekend days and the holiday.
+    let days: Vec<Date> = (0..21)
         .map(|i| monday + Duration::days(i))
-        .filter(|d| !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday))
+        .filter(|d| !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) && *d != holiday)
+        .take(10)
         .collect();
     for (i, date) in days.iter().enumerate() {
+        // The day's business happens on the day (not on the weekend or holiday before it).
+        if today(&app) < *date {
+            advance_to(&app, *date);
+        }
         for o in ops_of(i) {
             run_op(&app, &mut op, &holders, o).await;
         }

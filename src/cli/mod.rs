@@ -151,7 +151,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
             ledger::run(command, &config).await
         }
         Command::Yield(command) => {
-            telemetry::init_logging(&config.log);
+            telemetry::init_logging(&crate::config::LogConfig {
+                filter: "warn".to_owned(),
+                ..config.log.clone()
+            });
             yields::run(command, &config).await
         }
         Command::Config {
