@@ -10,8 +10,8 @@ pub const ACCRUAL_CHUNK_HOLDERS_MAX: u32 = 7;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct YieldsConfig {
-    /// FAST (T+0) redemption cap per investor (account) per fund per business date, in the
-    /// accounts' currency (rule: CSRC + PBOC 2018, 10,000.00). A product may set its own.
+    /// FAST (T+0) redemption cap per investor (account) per fund per calendar day (自然日), in
+    /// the accounts' currency (rule: CSRC + PBOC 2018, 10,000.00). A product may set its own.
     pub fast_redeem_daily_cap: String,
     /// Bank holidays ("YYYY-MM-DD") besides Saturdays and Sundays: no business date, no rate,
     /// no accrual; NORMAL redemptions due on one are credited on the next business date.
