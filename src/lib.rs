@@ -9,6 +9,8 @@
 //! - [`admin`]: metrics and liveness over plain HTTP.
 //! - [`account`]: the account service (electronic accounts, sub-accounts, holds, limits,
 //!   statements); no gRPC types.
+//! - [`yields`]: the yield service (余额增值: products, subscribe, redeem, daily income, sweep);
+//!   no gRPC types.
 //! - [`clearing`]: clearing-network clients behind one trait (on-us so far).
 //! - [`ledger`]: the double-entry ledger core (batched, two-phase, idempotent) every service
 //!   posts through. It owns the storage port ([`ledger::store`]) and the one write path: a
@@ -37,3 +39,4 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod yields;

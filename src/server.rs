@@ -24,13 +24,14 @@ use crate::{
             self, account_service_server::AccountServiceServer,
             cashier_service_server::CashierServiceServer, yield_service_server::YieldServiceServer,
         },
-        services::YieldApi,
+        yields::YieldApi,
     },
     ledger::{Ledger, LedgerError},
     secrets::{SecretError, Secrets},
     storage::{self, LedgerStore, StorageError},
     telemetry::Metrics,
     tls::{self, TlsError},
+    yields::{YieldError, YieldService},
 };
 
 /// Why the gateway could not start or stopped with an error.
@@ -59,6 +60,8 @@ pub enum ServeError {
     Account(#[from] AccountError),
     #[error("cashier: {0}")]
     Cashier(#[from] CashierError),
+    #[error("yield service: {0}")]
+    Yield(#[from] YieldError),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -72,6 +75,7 @@ pub struct Gateway {
     ledger: Ledger,
     accounts: AccountService,
     cashier: CashierService,
+    yields: YieldService,
 }
 
 impl Gateway {
@@ -105,6 +109,7 @@ impl Gateway {
         )
         .await?;
         let cashier = CashierService::start(accounts.clone(), ledger.clone(), &config.cashier)?;
+        let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields).await?;
         let listener = bind(config.server.listen).await?;
         let admin_listener = if config.admin.enabled {
             Some(bind(config.admin.listen).await?)
@@ -121,6 +126,7 @@ impl Gateway {
             ledger,
             accounts,
             cashier,
+            yields,
         })
     }
 
@@ -155,6 +161,7 @@ impl Gateway {
             ledger,
             accounts,
             cashier,
+            yields,
         } = self;
         let limits = &config.limits;
         let message_size_max = limits.message_size_max_bytes;
@@ -241,7 +248,7 @@ impl Gateway {
                     .max_encoding_message_size(message_size_max),
             )
             .add_service(
-                YieldServiceServer::new(YieldApi)
+                YieldServiceServer::new(YieldApi::new(yields))
                     .max_decoding_message_size(message_size_max)
                     .max_encoding_message_size(message_size_max),
             )

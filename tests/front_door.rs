@@ -78,14 +78,14 @@ async fn an_authorized_caller_sees_serving_health_and_reaches_the_services() {
     let account = health_check(channel.clone(), "paygate.v1.AccountService")
         .await
         .expect("health of AccountService");
-    let unimplemented = YieldServiceClient::new(channel)
+    let invalid = YieldServiceClient::new(channel)
         .get_product(GetProductRequest::default())
         .await
-        .expect_err("the yield issue has not landed");
+        .expect_err("an empty product id is refused by the handler");
 
     assert_eq!(overall, ServingStatus::Serving as i32);
     assert_eq!(account, ServingStatus::Serving as i32);
-    assert_eq!(unimplemented.code(), Code::Unimplemented);
+    assert_eq!(invalid.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]
@@ -100,11 +100,11 @@ async fn a_caller_without_the_grant_is_permission_denied() {
     let allowed = YieldServiceClient::new(channel)
         .get_product(GetProductRequest::default())
         .await
-        .expect_err("reaches the (unimplemented) handler");
+        .expect_err("reaches the handler, which refuses an empty product id");
 
     assert_eq!(denied.code(), Code::PermissionDenied);
     assert_eq!(reason_of(&denied), "METHOD_NOT_GRANTED");
-    assert_eq!(allowed.code(), Code::Unimplemented);
+    assert_eq!(allowed.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]
@@ -173,12 +173,12 @@ async fn a_caller_over_its_rate_is_resource_exhausted() {
             .clone()
             .get_product(GetProductRequest::default())
             .await
-            .expect_err("unimplemented or limited");
+            .expect_err("invalid or limited");
         codes.push((status.code(), reason_of(&status)));
     }
 
-    assert_eq!(codes[0].0, Code::Unimplemented);
-    assert_eq!(codes[1].0, Code::Unimplemented);
+    assert_eq!(codes[0].0, Code::InvalidArgument);
+    assert_eq!(codes[1].0, Code::InvalidArgument);
     assert_eq!(
         codes[2],
         (Code::ResourceExhausted, "RATE_LIMITED".to_owned())
@@ -279,7 +279,7 @@ async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
     let status = client
         .get_product(request)
         .await
-        .expect_err("unimplemented");
+        .expect_err("an empty product id is invalid");
     let (live_status, live) = app.admin_get("/livez").await;
     let (_, metrics) = app.admin_get("/metrics").await;
 
@@ -293,7 +293,7 @@ async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
     assert!(live_status.contains("200"), "{live_status}");
     assert_eq!(live.trim(), "ok");
     assert!(
-        metrics.contains(r#"paygate_grpc_calls_total{method="paygate.v1.YieldService/GetProduct",code="UNIMPLEMENTED"} 1"#),
+        metrics.contains(r#"paygate_grpc_calls_total{method="paygate.v1.YieldService/GetProduct",code="INVALID_ARGUMENT"} 1"#),
         "{metrics}"
     );
 }

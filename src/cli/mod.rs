@@ -5,8 +5,9 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 mod ledger;
+mod yields;
 
-use self::ledger::LedgerCommand;
+use self::{ledger::LedgerCommand, yields::YieldCommand};
 use crate::{
     config::Config,
     server::Gateway,
@@ -43,6 +44,9 @@ pub enum Command {
     /// The ledger: `verify` the hash chain and every balance.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Balance yield: `accrue` a business date's income.
+    #[command(subcommand)]
+    Yield(YieldCommand),
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -145,6 +149,13 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 ..config.log.clone()
             });
             ledger::run(command, &config).await
+        }
+        Command::Yield(command) => {
+            telemetry::init_logging(&crate::config::LogConfig {
+                filter: "warn".to_owned(),
+                ..config.log.clone()
+            });
+            yields::run(command, &config).await
         }
         Command::Config {
             command: ConfigCommand::Show,

@@ -5,11 +5,13 @@ mod load;
 mod server;
 mod services;
 mod storage;
+mod yields;
 
 pub use load::ConfigError;
 pub use server::*;
 pub use services::*;
 pub use storage::*;
+pub use yields::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub accounts: AccountsConfig,
     pub cashier: CashierConfig,
+    pub yields: YieldsConfig,
     /// The callers this gateway knows: who they are (certificate identities) and what they may call.
     pub callers: Vec<CallerConfig>,
 }
@@ -44,6 +47,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             accounts: AccountsConfig::default(),
             cashier: CashierConfig::default(),
+            yields: YieldsConfig::default(),
             callers: default_callers(),
         }
     }

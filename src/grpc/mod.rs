@@ -4,8 +4,8 @@
 pub mod account;
 pub mod cashier;
 pub mod gate;
-pub mod services;
 pub mod status;
+pub mod yields;
 
 /// Generated code of the `paygate.v1` contract.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

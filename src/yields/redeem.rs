@@ -1,0 +1,271 @@
+//! Redeem (赎回). NORMAL takes the shares now and owes the cash through the fund's settlement
+//! account; the end-of-day run credits the account on the next business date. FAST (T+0)
+//! credits the account now from the bank's advance account (垫支), within the per-investor,
+//! per-fund, per-business-date cap, a ledger counter checked in the same batch (so concurrent
+//! FAST redemptions never pass it); the fund repays the advance on the next business date.
+//!
+//! Postings (shares are minor units at 1.00 per share):
+//!
+//! ```text
+//! NORMAL now:     Dr holding      Cr fund settlement
+//! NORMAL settle:  Dr settlement   Cr account
+//! FAST now:       Dr holding      Cr fund settlement
+//!                 Dr bank advance Cr account
+//! FAST settle:    Dr settlement   Cr bank advance
+//! ```
+
+use crate::{
+    account::Caller,
+    ledger::{
+        AccountId, Command, CounterCheck, LedgerError, Metadata, NewEntry, NewTransaction, Outcome,
+        Side,
+    },
+    money::Money,
+};
+
+use super::{
+    DueDoc, KIND_DUE, KIND_REDEMPTION, Product, ProductStatus, Redeem, RedeemMode, Redemption,
+    RedemptionStatus, UNCAPPED, YieldError, YieldService, format_date, ids, keys, parse_date,
+    short_hash, write_doc,
+};
+
+impl YieldService {
+    /// Redeems for a caller's request (idempotent on its request id).
+    pub async fn redeem(&self, caller: &Caller, r: Redeem) -> Result<Redemption, YieldError> {
+        let key = r.request_id.key(&caller.name);
+        let fingerprint = format!(
+            "redeem|{}|{}|{}|{}|{}",
+            r.account,
+            r.product_id,
+            r.shares.currency,
+            r.shares.minor,
+            r.mode.as_str()
+        );
+        let product = self.product_doc(&r.product_id).await?;
+        if let Some(answer) = self.ledger().answered_request(&key, &fingerprint).await? {
+            return answer
+                .map_err(|e| self.name_refusal(e, &product, &r))
+                .and_then(|o| redemption_of(&o));
+        }
+        if product.status == ProductStatus::Closed {
+            return Err(YieldError::ProductNotOpen {
+                product: product.product_id.clone(),
+                status: product.status.as_str(),
+            });
+        }
+        if r.shares.currency != self.currency() {
+            return Err(YieldError::invalid("shares", "in the product's currency"));
+        }
+        let facts = self
+            .inner
+            .accounts
+            .facts_in_scope(caller, r.account)
+            .await?;
+        let Some(holding) = self.holding_doc(r.account, &product.product_id).await? else {
+            return Err(YieldError::InsufficientShares {
+                held: Money::zero(self.currency()),
+                requested: r.shares,
+            });
+        };
+        let id = short_hash(&[&caller.name, r.request_id.as_str()]);
+        let command = self.redeem_command(&r, &product, holding.holding_account, &id, &facts)?;
+        let result = self
+            .ledger()
+            .submit_request(key, &fingerprint, command)
+            .await;
+        match result {
+            Ok(outcome) => redemption_of(&outcome),
+            Err(e) => Err(self.name_refusal(e, &product, &r)),
+        }
+    }
+
+    fn redeem_command(
+        &self,
+        r: &Redeem,
+        product: &Product,
+        holding: AccountId,
+        id: &str,
+        facts: &crate::account::AccountFacts,
+    ) -> Result<Command, YieldError> {
+        let p = &product.product_id;
+        let today = self.today();
+        let settle_date = self.next_business_day(today);
+        let credit_date = match r.mode {
+            RedeemMode::Normal => settle_date,
+            RedeemMode::Fast => today,
+        };
+        let now = self.ledger().now_ms();
+        let doc_id = ids::redemption(p, r.account, now, id);
+        let (entries, counters, status, payee) = self.redeem_legs(r, product, holding, today);
+        let redemption = Redemption {
+            redemption_id: id.to_owned(),
+            account: r.account,
+            product_id: p.clone(),
+            shares: r.shares,
+            mode: r.mode,
+            status,
+            credit_date,
+            requested_at_ms: now,
+            credit_transaction: None,
+            credited_at_ms: (r.mode == RedeemMode::Fast).then_some(now),
+        };
+        let due = DueDoc {
+            redemption_doc_id: doc_id.clone(),
+            product_id: p.clone(),
+            payee,
+            amount: r.shares,
+            mode: r.mode,
+            settled: false,
+        };
+        let metadata = Metadata::from([
+            ("type".to_owned(), "yield_redeem".to_owned()),
+            ("product".to_owned(), p.clone()),
+            ("account".to_owned(), r.account.to_string()),
+            ("mode".to_owned(), r.mode.as_str().to_owned()),
+            ("credit_date".to_owned(), format_date(credit_date)),
+            ("redemption".to_owned(), id.to_owned()),
+        ]);
+        Ok(Command::Guarded {
+            inner: Box::new(Command::Post(NewTransaction {
+                entries,
+                metadata,
+                counters: Vec::new(),
+            })),
+            counters,
+            releases: Vec::new(),
+            caps: match r.mode {
+                RedeemMode::Fast => facts.balance_caps.clone(),
+                RedeemMode::Normal => Vec::new(),
+            },
+            documents: vec![
+                write_doc(KIND_REDEMPTION, &doc_id, 0, &redemption)?,
+                write_doc(KIND_DUE, &ids::due(settle_date, p, id), 0, &due)?,
+            ],
+            events: Vec::new(),
+        })
+    }
+
+    /// The legs and counters of a redemption by mode, with its status and who the fund pays.
+    fn redeem_legs(
+        &self,
+        r: &Redeem,
+        product: &Product,
+        holding: AccountId,
+        today: time::Date,
+    ) -> (
+        Vec<NewEntry>,
+        Vec<CounterCheck>,
+        RedemptionStatus,
+        AccountId,
+    ) {
+        let p = &product.product_id;
+        let leg = |account, side| NewEntry {
+            account,
+            side,
+            amount: r.shares,
+        };
+        let mut entries = vec![
+            leg(holding, Side::Debit),
+            leg(product.accounts.settlement, Side::Credit),
+        ];
+        let mut counters = vec![CounterCheck {
+            key: keys::shares_out(p, r.account, today),
+            amount_minor: r.shares.minor,
+            cap_minor: UNCAPPED,
+        }];
+        let (status, payee) = match r.mode {
+            RedeemMode::Normal => {
+                counters.push(CounterCheck {
+                    key: keys::pending_out(p, r.account),
+                    amount_minor: r.shares.minor,
+                    cap_minor: UNCAPPED,
+                });
+                (RedemptionStatus::Pending, r.account)
+            }
+            RedeemMode::Fast => {
+                entries.push(leg(self.inner.advance, Side::Debit));
+                entries.push(leg(r.account, Side::Credit));
+                counters.push(CounterCheck {
+                    key: keys::fast(p, r.account, today),
+                    amount_minor: r.shares.minor,
+                    cap_minor: product.fast_redeem_daily_cap.minor,
+                });
+                (RedemptionStatus::Succeeded, self.inner.advance)
+            }
+        };
+        (entries, counters, status, payee)
+    }
+
+    /// Names the ledger's refusal by the rule it enforces here.
+    fn name_refusal(&self, e: LedgerError, product: &Product, r: &Redeem) -> YieldError {
+        let c = self.currency();
+        match e {
+            LedgerError::InsufficientFunds { available, .. } if available.currency == c => {
+                YieldError::InsufficientShares {
+                    held: available,
+                    requested: r.shares,
+                }
+            }
+            LedgerError::LimitExceeded {
+                key,
+                cap_minor,
+                used_minor,
+                requested_minor,
+            } if key.contains("/fast/") => YieldError::FastCapExceeded {
+                date: key
+                    .rsplit('/')
+                    .next()
+                    .and_then(|d| parse_date("date", d).ok())
+                    .unwrap_or_else(|| self.today()),
+                limit: Money::new(c, cap_minor),
+                used: Money::new(c, used_minor),
+                requested: Money::new(c, requested_minor),
+                remaining: Money::new(c, (cap_minor - used_minor).max(0)),
+            },
+            other => {
+                let _ = product;
+                YieldError::Ledger(other)
+            }
+        }
+    }
+}
+
+fn redemption_of(outcome: &Outcome) -> Result<Redemption, YieldError> {
+    let Outcome::Posted(p) = outcome else {
+        return Err(YieldError::corrupt("redemption outcome"));
+    };
+    let m = |k: &str| {
+        p.metadata
+            .get(k)
+            .cloned()
+            .ok_or_else(|| YieldError::corrupt("redemption metadata"))
+    };
+    let shares = p
+        .entries
+        .first()
+        .ok_or_else(|| YieldError::corrupt("redemption entries"))?
+        .amount;
+    let mode = match m("mode")?.as_str() {
+        "FAST" => RedeemMode::Fast,
+        _ => RedeemMode::Normal,
+    };
+    let account = m("account")?
+        .parse()
+        .map(AccountId)
+        .map_err(|_| YieldError::corrupt("redemption account"))?;
+    Ok(Redemption {
+        redemption_id: m("redemption")?,
+        account,
+        product_id: m("product")?,
+        shares,
+        mode,
+        status: match mode {
+            RedeemMode::Fast => RedemptionStatus::Succeeded,
+            RedeemMode::Normal => RedemptionStatus::Pending,
+        },
+        credit_date: parse_date("credit_date", &m("credit_date")?)?,
+        requested_at_ms: p.created_at_ms,
+        credit_transaction: (mode == RedeemMode::Fast).then_some(p.id),
+        credited_at_ms: (mode == RedeemMode::Fast).then_some(p.created_at_ms),
+    })
+}
