@@ -295,9 +295,11 @@ fn verify(dir: &Path, database_url: &str) {
     );
 }
 
-/// Every ledger account has a profile, and the ledger's status agrees with the profile's close
-/// time and freeze reason — read straight from the database, so a profile written outside the
-/// account's batch (and lost to a crash) shows up here even if no answer mentions it.
+/// Every ledger account the account service opened (its kinds: the yield service keeps ledger
+/// accounts of its own, without profiles) has a profile, and the ledger's status agrees with the
+/// profile's close time and freeze reason — read straight from the database, so a profile
+/// written outside the account's batch (and lost to a crash) shows up here even if no answer
+/// mentions it.
 async fn check_rows(database_url: &str) -> usize {
     sqlx::any::install_default_drivers();
     let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(database_url)
@@ -305,7 +307,9 @@ async fn check_rows(database_url: &str) -> usize {
         .expect("database");
     let rows = sqlx::query(
         "SELECT a.id, a.status, p.account_id, p.closed_at_ms, p.freeze_reason \
-         FROM accounts a LEFT JOIN account_profiles p ON p.account_id = a.id",
+         FROM accounts a LEFT JOIN account_profiles p ON p.account_id = a.id \
+         WHERE a.kind IN ('CLASS_II', 'CLASS_III', 'MERCHANT_SETTLEMENT', 'PLATFORM_MASTER', \
+         'PLATFORM_SUB', 'BANK_INTERNAL')",
     )
     .fetch_all(&mut db)
     .await
