@@ -4,10 +4,12 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use futures::FutureExt;
-use tokio::{net::TcpListener, sync::watch};
+use futures::{FutureExt, future::Shared};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Server, ServerTlsConfig};
+use tonic::transport::{Server, ServerTlsConfig, server::Router};
+use tonic_health::server::HealthReporter;
+use tower::layer::util::{Identity, Stack};
 
 use crate::{
     account::{AccountError, AccountService},
@@ -15,7 +17,7 @@ use crate::{
     cashier::{CashierError, CashierService},
     clearing::on_us::OnUsClient,
     clock::Clock,
-    config::Config,
+    config::{Config, LimitsConfig},
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
@@ -165,22 +167,10 @@ impl Gateway {
         } = self;
         let limits = &config.limits;
         let message_size_max = limits.message_size_max_bytes;
-
-        let (stopping_tx, stopping_rx) = watch::channel(false);
-        let shutdown = shutdown
-            .then(move |()| async move {
-                let _ = stopping_tx.send(true);
-            })
-            .shared();
+        let (shutdown, stopping) = broadcast_shutdown(shutdown);
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<AccountServiceServer<AccountApi>>()
-            .await;
-        health
-            .set_serving::<CashierServiceServer<CashierApi>>()
-            .await;
-        health.set_serving::<YieldServiceServer<YieldApi>>().await;
+        set_paygate_serving(&health).await;
         // Each reflection version lists everything served: paygate, health, and both
         // reflection versions (its own is added by the builder).
         let reflection_v1 = reflection()
@@ -206,84 +196,146 @@ impl Gateway {
             .unwrap_or_default();
         tracing::info!(%addr, "paygate serving gRPC over mutual TLS");
 
-        let health_on_stop = health.clone();
-        let signal = {
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.await;
-                tracing::info!("shutdown requested; draining in-flight calls");
-                health_on_stop
-                    .set_not_serving::<AccountServiceServer<AccountApi>>()
-                    .await;
-                health_on_stop
-                    .set_not_serving::<CashierServiceServer<CashierApi>>()
-                    .await;
-                health_on_stop
-                    .set_not_serving::<YieldServiceServer<YieldApi>>()
-                    .await;
-            }
-        };
-
-        let serve = Server::builder()
-            .tls_config(tls)?
-            .timeout(Duration::from_millis(limits.call_timeout_ms))
-            .max_concurrent_streams(limits.concurrent_streams_max)
-            .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
-            .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
-            .http2_max_header_list_size(HEADER_LIST_SIZE_MAX_BYTES)
-            .tcp_nodelay(true)
-            .accept_http1(false)
-            .layer(GateLayer::new(gate))
+        let signal = drain_signal(shutdown.clone(), health.clone());
+        let router = grpc_server(tls, limits, gate)?
             .add_service(health_service)
             .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(
-                AccountServiceServer::new(AccountApi::new(accounts))
-                    .max_decoding_message_size(message_size_max)
-                    .max_encoding_message_size(message_size_max),
-            )
-            .add_service(
-                CashierServiceServer::new(CashierApi::new(cashier.clone()))
-                    .max_decoding_message_size(message_size_max)
-                    .max_encoding_message_size(message_size_max),
-            )
-            .add_service(
-                YieldServiceServer::new(YieldApi::new(yields))
-                    .max_decoding_message_size(message_size_max)
-                    .max_encoding_message_size(message_size_max),
-            )
-            .serve_with_incoming_shutdown(incoming(listener), signal);
+            .add_service(reflection_v1alpha);
+        let serve =
+            add_paygate_services(router, accounts, cashier.clone(), yields, message_size_max)
+                .serve_with_incoming_shutdown(incoming(listener), signal);
 
-        let grace = Duration::from_millis(config.server.shutdown_grace_ms);
-        let mut stopping = stopping_rx;
-        let grace_expired = async move {
-            while !*stopping.borrow_and_update() {
-                if stopping.changed().await.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-            tokio::time::sleep(grace).await;
-        };
-        let result = tokio::select! {
-            result = serve => result.map_err(ServeError::from),
-            () = grace_expired => {
-                tracing::warn!(grace_ms = config.server.shutdown_grace_ms, "grace period over; cutting remaining calls");
-                Ok(())
-            }
-        };
-        if let Some(task) = admin_task {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
-            }
-        }
+        let result = serve_within_grace(serve, stopping, config.server.shutdown_grace_ms).await;
+        join_admin(admin_task).await;
         // Every call has ended: finish the queued ledger batches, then close the database.
         expiry_sweeper.abort();
         ledger.shutdown().await;
         store.close().await;
         tracing::info!("paygate stopped");
         result
+    }
+}
+
+/// The caller's shutdown future, shareable between the gRPC and admin listeners, and a watch
+/// that turns true once it has resolved (the grace period counts from then).
+fn broadcast_shutdown(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (
+    Shared<impl Future<Output = ()> + Send + 'static>,
+    watch::Receiver<bool>,
+) {
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let shutdown = shutdown
+        .then(move |()| async move {
+            let _ = stopping_tx.send(true);
+        })
+        .shared();
+    (shutdown, stopping_rx)
+}
+
+/// Reports the three paygate services as serving.
+async fn set_paygate_serving(health: &HealthReporter) {
+    health
+        .set_serving::<AccountServiceServer<AccountApi>>()
+        .await;
+    health
+        .set_serving::<CashierServiceServer<CashierApi>>()
+        .await;
+    health.set_serving::<YieldServiceServer<YieldApi>>().await;
+}
+
+/// Resolves when `shutdown` does, after reporting the paygate services as not serving; the gRPC
+/// server then stops accepting and drains.
+async fn drain_signal(shutdown: impl Future<Output = ()>, health: HealthReporter) {
+    shutdown.await;
+    tracing::info!("shutdown requested; draining in-flight calls");
+    health
+        .set_not_serving::<AccountServiceServer<AccountApi>>()
+        .await;
+    health
+        .set_not_serving::<CashierServiceServer<CashierApi>>()
+        .await;
+    health
+        .set_not_serving::<YieldServiceServer<YieldApi>>()
+        .await;
+}
+
+/// The gRPC server with mutual TLS, the configured limits and the front door's gate.
+fn grpc_server(
+    tls: ServerTlsConfig,
+    limits: &LimitsConfig,
+    gate: Arc<GateState>,
+) -> Result<Server<Stack<GateLayer, Identity>>, tonic::transport::Error> {
+    Ok(Server::builder()
+        .tls_config(tls)?
+        .timeout(Duration::from_millis(limits.call_timeout_ms))
+        .max_concurrent_streams(limits.concurrent_streams_max)
+        .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+        .http2_max_header_list_size(HEADER_LIST_SIZE_MAX_BYTES)
+        .tcp_nodelay(true)
+        .accept_http1(false)
+        .layer(GateLayer::new(gate)))
+}
+
+/// Adds the account, cashier and yield services, each capped at `message_size_max` bytes.
+fn add_paygate_services<L>(
+    router: Router<L>,
+    accounts: AccountService,
+    cashier: CashierService,
+    yields: YieldService,
+    message_size_max: usize,
+) -> Router<L> {
+    router
+        .add_service(
+            AccountServiceServer::new(AccountApi::new(accounts))
+                .max_decoding_message_size(message_size_max)
+                .max_encoding_message_size(message_size_max),
+        )
+        .add_service(
+            CashierServiceServer::new(CashierApi::new(cashier))
+                .max_decoding_message_size(message_size_max)
+                .max_encoding_message_size(message_size_max),
+        )
+        .add_service(
+            YieldServiceServer::new(YieldApi::new(yields))
+                .max_decoding_message_size(message_size_max)
+                .max_encoding_message_size(message_size_max),
+        )
+}
+
+/// Runs `serve` to its end, or until `grace_ms` after `stopping` turns true, whichever is first.
+async fn serve_within_grace(
+    serve: impl Future<Output = Result<(), tonic::transport::Error>>,
+    mut stopping: watch::Receiver<bool>,
+    grace_ms: u64,
+) -> Result<(), ServeError> {
+    let grace = Duration::from_millis(grace_ms);
+    let grace_expired = async move {
+        while !*stopping.borrow_and_update() {
+            if stopping.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serve => result.map_err(ServeError::from),
+        () = grace_expired => {
+            tracing::warn!(grace_ms, "grace period over; cutting remaining calls");
+            Ok(())
+        }
+    }
+}
+
+/// Waits for the admin listener, if any, logging how it stopped.
+async fn join_admin(admin_task: Option<JoinHandle<std::io::Result<()>>>) {
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+        }
     }
 }
 

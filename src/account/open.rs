@@ -42,20 +42,14 @@ impl AccountService {
             kind: req.kind.as_str().to_owned(),
             constraint: BalanceConstraint::DebitsMustNotExceedCredits { overdraft_minor: 0 },
             metadata,
-            profile: Some(Box::new(NewProfile {
-                kind: req.kind.as_str().to_owned(),
-                currency: currency.code().to_owned(),
-                owner_id: req.owner_id.clone(),
-                display_name: req.display_name.clone(),
-                parent_id: parent.map(|p| p.0),
+            profile: Some(Box::new(new_profile(
+                caller,
+                &req,
+                currency,
+                parent,
                 person_key,
-                card_token: bound.as_ref().map(|c| c.token.clone()),
-                card_first_six: bound.as_ref().map(|c| c.first_six.clone()),
-                card_last_four: bound.as_ref().map(|c| c.last_four.clone()),
-                agreement_id: bound.as_ref().map(|c| c.agreement_id.clone()),
-                internal_purpose: None,
-                opened_by: caller.name.clone(),
-            })),
+                bound.as_ref(),
+            ))),
         };
         let command = Command::Guarded {
             inner: Box::new(Command::CreateAccount(spec)),
@@ -198,6 +192,31 @@ struct PersonBinding {
     key: String,
     card: card::BoundCard,
     check: Option<LimitCheck>,
+}
+
+/// The profile row of a new account of `req`'s kind.
+fn new_profile(
+    caller: &Caller,
+    req: &OpenAccount,
+    currency: Currency,
+    parent: Option<AccountId>,
+    person_key: Option<String>,
+    bound: Option<&card::BoundCard>,
+) -> NewProfile {
+    NewProfile {
+        kind: req.kind.as_str().to_owned(),
+        currency: currency.code().to_owned(),
+        owner_id: req.owner_id.clone(),
+        display_name: req.display_name.clone(),
+        parent_id: parent.map(|p| p.0),
+        person_key,
+        card_token: bound.map(|c| c.token.clone()),
+        card_first_six: bound.map(|c| c.first_six.clone()),
+        card_last_four: bound.map(|c| c.last_four.clone()),
+        agreement_id: bound.map(|c| c.agreement_id.clone()),
+        internal_purpose: None,
+        opened_by: caller.name.clone(),
+    }
 }
 
 /// What opening an account of a kind adds to its command and metadata.

@@ -41,22 +41,7 @@ impl AccountService {
                 .rules
                 .inflow_checks(target.kind, to, amount.minor, date),
         );
-        let tx = NewTransaction {
-            entries: vec![
-                NewEntry {
-                    account: from,
-                    side: Side::Debit,
-                    amount,
-                },
-                NewEntry {
-                    account: to,
-                    side: Side::Credit,
-                    amount,
-                },
-            ],
-            metadata: movement_metadata(EntryType::Transfer, memo, Some(from), Some(to)),
-            counters: Vec::new(),
-        };
+        let tx = transfer_transaction(from, to, amount, memo);
         let command = Command::Guarded {
             inner: Box::new(Command::Post(tx)),
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
@@ -74,5 +59,30 @@ impl AccountService {
             posted_at_ms: posted.created_at_ms,
             balance: self.balance_of(&source).await?,
         })
+    }
+}
+
+/// The two legs of a transfer of `amount` from `from` to `to`.
+fn transfer_transaction(
+    from: AccountId,
+    to: AccountId,
+    amount: Money,
+    memo: &str,
+) -> NewTransaction {
+    NewTransaction {
+        entries: vec![
+            NewEntry {
+                account: from,
+                side: Side::Debit,
+                amount,
+            },
+            NewEntry {
+                account: to,
+                side: Side::Credit,
+                amount,
+            },
+        ],
+        metadata: movement_metadata(EntryType::Transfer, memo, Some(from), Some(to)),
+        counters: Vec::new(),
     }
 }

@@ -6,7 +6,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -15,8 +15,8 @@ use crate::{
     clock::Clock,
     config::Config,
     ledger::{
-        Account, BalanceConstraint, IdempotencyKey, Ledger, LedgerError, Metadata, NewAccount,
-        NewEntry, NewTransaction, Side, verify,
+        Account, AccountId, BalanceConstraint, IdempotencyKey, Ledger, LedgerError, Metadata,
+        NewAccount, NewEntry, NewTransaction, Side, verify,
     },
     money::{Currency, Money},
     storage,
@@ -160,6 +160,43 @@ async fn run_stress(
 ) -> Result<ExitCode, LedgerError> {
     let storage = storage::connect(&config.database).await?;
     let ledger = Ledger::start(storage.clone(), &config.ledger, Clock::system()).await?;
+    let ids = Arc::new(setup_accounts(&ledger, accounts, funding_minor, label).await?);
+    let tally = Arc::new(StressTally::default());
+    let scope = format!("stress-{}-{}", label, uuid::Uuid::new_v4());
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency as usize);
+    for t in 0..concurrency {
+        let share = transfers / u64::from(concurrency)
+            + u64::from(u64::from(t) < transfers % u64::from(concurrency));
+        tasks.push(tokio::spawn(submit_transfers(
+            ledger.clone(),
+            ids.clone(),
+            tally.clone(),
+            scope.clone(),
+            t,
+            share,
+            funding_minor,
+        )));
+    }
+    for task in tasks {
+        if task.await.is_err() {
+            tally.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let elapsed = started.elapsed();
+    ledger.shutdown().await;
+    storage.close().await;
+    Ok(report_stress(&tally, elapsed))
+}
+
+/// The source account and `accounts` customer accounts, each funded with `funding_minor` from
+/// the source; returns the customers' ids.
+async fn setup_accounts(
+    ledger: &Ledger,
+    accounts: u32,
+    funding_minor: i64,
+    label: &str,
+) -> Result<Vec<AccountId>, LedgerError> {
     let setup = |k: String| IdempotencyKey::new("stress-setup", format!("{label}-{k}"));
     let source = ledger
         .create_account(
@@ -199,80 +236,72 @@ async fn run_stress(
             .await?;
         customers.push(a);
     }
-    let ids: Arc<Vec<_>> = Arc::new(customers.iter().map(|a| a.id).collect());
-    let ok = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let scope = format!("stress-{}-{}", label, uuid::Uuid::new_v4());
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(concurrency as usize);
-    for t in 0..concurrency {
-        let share = transfers / u64::from(concurrency)
-            + u64::from(u64::from(t) < transfers % u64::from(concurrency));
-        let (ledger, ids, ok, refused, failed, scope) = (
-            ledger.clone(),
-            ids.clone(),
-            ok.clone(),
-            refused.clone(),
-            failed.clone(),
-            scope.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::from_os_rng();
-            for n in 0..share {
-                let from = rng.random_range(0..ids.len());
-                let mut to = rng.random_range(0..ids.len() - 1);
-                if to >= from {
-                    to += 1;
-                }
-                // Between a quarter and three quarters of an opening balance: two such debits
-                // of one account interleaved wrongly would overdraw it.
-                let amount = rng
-                    .random_range(funding_minor / 4..=funding_minor * 3 / 4)
-                    .max(1);
-                let key = IdempotencyKey::new(scope.clone(), format!("{t}-{n}"));
-                match ledger.post(key, transfer(ids[from], ids[to], amount)).await {
-                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
-                    Err(LedgerError::InsufficientFunds { .. }) => {
-                        refused.fetch_add(1, Ordering::Relaxed)
-                    }
-                    Err(e) => {
-                        eprintln!("stress: unexpected {e}");
-                        failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-            }
-        }));
-    }
-    for task in tasks {
-        if task.await.is_err() {
-            failed.fetch_add(1, Ordering::Relaxed);
+    Ok(customers.iter().map(|a| a.id).collect())
+}
+
+/// What the submitters got back, counted as they go.
+#[derive(Default)]
+struct StressTally {
+    ok: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Submitter `t`: posts `share` random transfers between two distinct accounts of `ids`.
+async fn submit_transfers(
+    ledger: Ledger,
+    ids: Arc<Vec<AccountId>>,
+    tally: Arc<StressTally>,
+    scope: String,
+    t: u32,
+    share: u64,
+    funding_minor: i64,
+) {
+    let mut rng = StdRng::from_os_rng();
+    for n in 0..share {
+        let from = rng.random_range(0..ids.len());
+        let mut to = rng.random_range(0..ids.len() - 1);
+        if to >= from {
+            to += 1;
         }
+        // Between a quarter and three quarters of an opening balance: two such debits
+        // of one account interleaved wrongly would overdraw it.
+        let amount = rng
+            .random_range(funding_minor / 4..=funding_minor * 3 / 4)
+            .max(1);
+        let key = IdempotencyKey::new(scope.clone(), format!("{t}-{n}"));
+        match ledger.post(key, transfer(ids[from], ids[to], amount)).await {
+            Ok(_) => tally.ok.fetch_add(1, Ordering::Relaxed),
+            Err(LedgerError::InsufficientFunds { .. }) => {
+                tally.refused.fetch_add(1, Ordering::Relaxed)
+            }
+            Err(e) => {
+                eprintln!("stress: unexpected {e}");
+                tally.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
-    let elapsed = started.elapsed();
-    ledger.shutdown().await;
-    storage.close().await;
+}
+
+/// Prints the tally; success only when nothing failed.
+fn report_stress(tally: &StressTally, elapsed: Duration) -> ExitCode {
     let (ok, refused, failed) = (
-        ok.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
+        tally.ok.load(Ordering::Relaxed),
+        tally.refused.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
     );
     println!(
         "stress: {ok} posted, {refused} refused for insufficient funds, {failed} failed, in {} ms",
         elapsed.as_millis()
     );
-    Ok(if failed == 0 {
+    if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
-fn transfer(
-    from: crate::ledger::AccountId,
-    to: crate::ledger::AccountId,
-    minor: i64,
-) -> NewTransaction {
+fn transfer(from: AccountId, to: AccountId, minor: i64) -> NewTransaction {
     NewTransaction {
         entries: vec![
             NewEntry {

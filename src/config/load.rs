@@ -53,6 +53,7 @@ impl Config {
     }
 
     /// Every count, interval and timeout that must be greater than zero.
+    // Over 70 lines: one row per setting in a flat table (as rustfmt lays it out); no logic.
     fn validate_positive(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         let l = &self.limits;

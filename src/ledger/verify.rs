@@ -11,8 +11,8 @@ use std::{
 use super::{
     error::LedgerError,
     hash::{self, hash_to_hex},
-    model::{Account, AccountId, Balance, Side},
-    store::{LedgerStore, SCAN_PAGE_ROWS_MAX},
+    model::{Account, AccountId, Balance, Side, TransactionId},
+    store::{EntryRow, LedgerStore, SCAN_PAGE_ROWS_MAX, TransactionRow},
 };
 use crate::money::Currency;
 
@@ -88,10 +88,25 @@ struct Recomputed {
 }
 
 /// Recomputes everything; problems go into the report, storage failures are errors.
-// Over 70 lines: one pass over the journal pages, then the accounts, pendings and holds against
-// what that pass summed; splitting it would pass its running state through every step.
 pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError> {
     let mut report = VerifyReport::default();
+    let accounts = load_accounts(store).await?;
+    report.accounts = accounts.len() as u64;
+    let mut chain = JournalPass::default();
+    check_journal(store, &accounts, &mut chain, &mut report).await?;
+    check_chain_head(store, &chain, &mut report).await?;
+    let mut sums = chain.sums;
+    sum_open_pendings(store, &mut sums, &mut report).await?;
+    sum_open_holds(store, &mut sums, &mut report).await?;
+    compare_accounts(&accounts, &sums, &mut report);
+    check_currency_nets(&mut report);
+    Ok(report)
+}
+
+/// Every account with its stored balance, by id.
+async fn load_accounts(
+    store: &dyn LedgerStore,
+) -> Result<HashMap<AccountId, (Account, Balance)>, LedgerError> {
     let mut accounts: HashMap<AccountId, (Account, Balance)> = HashMap::new();
     let mut after = 0u64;
     loop {
@@ -102,11 +117,34 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
             accounts.insert(a.id, (a, b));
         }
     }
-    report.accounts = accounts.len() as u64;
+    Ok(accounts)
+}
 
-    let mut sums: HashMap<AccountId, Recomputed> = HashMap::new();
-    let mut prev_hash = hash::GENESIS_HASH;
-    let mut expected_seq = 1u64;
+/// The running state of the pass over the journal: the per-account sums so far, the hash the
+/// next transaction must chain from, and the sequence it must have.
+struct JournalPass {
+    sums: HashMap<AccountId, Recomputed>,
+    prev_hash: [u8; 32],
+    expected_seq: u64,
+}
+
+impl Default for JournalPass {
+    fn default() -> Self {
+        JournalPass {
+            sums: HashMap::new(),
+            prev_hash: hash::GENESIS_HASH,
+            expected_seq: 1,
+        }
+    }
+}
+
+/// The journal pass: every transaction in sequence order, page by page.
+async fn check_journal(
+    store: &dyn LedgerStore,
+    accounts: &HashMap<AccountId, (Account, Balance)>,
+    chain: &mut JournalPass,
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
     let mut after_seq = 0u64;
     loop {
         let page = store
@@ -115,101 +153,143 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
         let Some(last) = page.last() else { break };
         after_seq = last.0.posted.id.0;
         for (row, entries) in page {
-            let t = &row.posted;
-            report.transactions += 1;
-            report.entries += entries.len() as u64;
-            if t.id.0 != expected_seq {
+            check_transaction(&row, &entries, accounts, chain, report);
+        }
+    }
+    Ok(())
+}
+
+/// One transaction: its sequence, its place in the hash chain, and its entries.
+fn check_transaction(
+    row: &TransactionRow,
+    entries: &[EntryRow],
+    accounts: &HashMap<AccountId, (Account, Balance)>,
+    chain: &mut JournalPass,
+    report: &mut VerifyReport,
+) {
+    let t = &row.posted;
+    report.transactions += 1;
+    report.entries += entries.len() as u64;
+    if t.id.0 != chain.expected_seq {
+        report.problem(format!(
+            "sequence gap: expected {}, found {}",
+            chain.expected_seq, t.id
+        ));
+    }
+    chain.expected_seq = t.id.0 + 1;
+    if row.prev_hash != hash_to_hex(&chain.prev_hash) {
+        report.problem(format!(
+            "transaction {}: previous hash does not chain",
+            t.id
+        ));
+    }
+    let computed = hash::transaction_hash(
+        &chain.prev_hash,
+        t.id,
+        t.kind,
+        t.reverses,
+        t.created_at_ms,
+        &t.metadata,
+        &t.entries,
+    );
+    if hash_to_hex(&computed) != t.hash {
+        report.problem(format!("transaction {}: hash mismatch", t.id));
+    }
+    chain.prev_hash = computed;
+    if entries.len() < 2 {
+        report.problem(format!("transaction {}: fewer than two entries", t.id));
+    }
+    let mut net: BTreeMap<Currency, i128> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        check_entry(t.id, i, e, accounts, &mut chain.sums, &mut net, report);
+    }
+    if net.values().any(|n| *n != 0) {
+        report.problem(format!("transaction {} does not balance", t.id));
+    }
+}
+
+/// The `i`th entry of transaction `id`: adds it to its account's sums and the transaction's
+/// net, and checks it against its account and its running balance.
+fn check_entry(
+    id: TransactionId,
+    i: usize,
+    e: &EntryRow,
+    accounts: &HashMap<AccountId, (Account, Balance)>,
+    sums: &mut HashMap<AccountId, Recomputed>,
+    net: &mut BTreeMap<Currency, i128>,
+    report: &mut VerifyReport,
+) {
+    if e.index as usize != i {
+        report.problem(format!("transaction {id}: entry index gap"));
+    }
+    if e.entry.amount.minor <= 0 {
+        report.problem(format!("transaction {id}: non-positive amount"));
+    }
+    let signed = i128::from(e.entry.amount.minor);
+    let s = sums.entry(e.entry.account).or_default();
+    match e.entry.side {
+        Side::Debit => {
+            *net.entry(e.entry.amount.currency).or_default() += signed;
+            s.posted_debits += signed;
+        }
+        Side::Credit => {
+            *net.entry(e.entry.amount.currency).or_default() -= signed;
+            s.posted_credits += signed;
+        }
+    }
+    match accounts.get(&e.entry.account) {
+        None => report.problem(format!(
+            "transaction {id}: unknown account {}",
+            e.entry.account
+        )),
+        Some((a, _)) => {
+            if a.currency != e.entry.amount.currency {
                 report.problem(format!(
-                    "sequence gap: expected {expected_seq}, found {}",
-                    t.id
+                    "transaction {id}: currency differs from account {}",
+                    a.id
                 ));
             }
-            expected_seq = t.id.0 + 1;
-            if row.prev_hash != hash_to_hex(&prev_hash) {
+            let running = match a.normal_side {
+                Side::Debit => s.posted_debits - s.posted_credits,
+                Side::Credit => s.posted_credits - s.posted_debits,
+            };
+            if running != i128::from(e.balance_after_minor) {
                 report.problem(format!(
-                    "transaction {}: previous hash does not chain",
-                    t.id
+                    "transaction {id} entry {}: running balance of account {} is {}, \
+                     recomputed {running}",
+                    e.index, a.id, e.balance_after_minor
                 ));
-            }
-            let computed = hash::transaction_hash(
-                &prev_hash,
-                t.id,
-                t.kind,
-                t.reverses,
-                t.created_at_ms,
-                &t.metadata,
-                &t.entries,
-            );
-            if hash_to_hex(&computed) != t.hash {
-                report.problem(format!("transaction {}: hash mismatch", t.id));
-            }
-            prev_hash = computed;
-            if entries.len() < 2 {
-                report.problem(format!("transaction {}: fewer than two entries", t.id));
-            }
-            let mut net: BTreeMap<Currency, i128> = BTreeMap::new();
-            for (i, e) in entries.iter().enumerate() {
-                if e.index as usize != i {
-                    report.problem(format!("transaction {}: entry index gap", t.id));
-                }
-                if e.entry.amount.minor <= 0 {
-                    report.problem(format!("transaction {}: non-positive amount", t.id));
-                }
-                let signed = i128::from(e.entry.amount.minor);
-                let s = sums.entry(e.entry.account).or_default();
-                match e.entry.side {
-                    Side::Debit => {
-                        *net.entry(e.entry.amount.currency).or_default() += signed;
-                        s.posted_debits += signed;
-                    }
-                    Side::Credit => {
-                        *net.entry(e.entry.amount.currency).or_default() -= signed;
-                        s.posted_credits += signed;
-                    }
-                }
-                match accounts.get(&e.entry.account) {
-                    None => report.problem(format!(
-                        "transaction {}: unknown account {}",
-                        t.id, e.entry.account
-                    )),
-                    Some((a, _)) => {
-                        if a.currency != e.entry.amount.currency {
-                            report.problem(format!(
-                                "transaction {}: currency differs from account {}",
-                                t.id, a.id
-                            ));
-                        }
-                        let running = match a.normal_side {
-                            Side::Debit => s.posted_debits - s.posted_credits,
-                            Side::Credit => s.posted_credits - s.posted_debits,
-                        };
-                        if running != i128::from(e.balance_after_minor) {
-                            report.problem(format!(
-                                "transaction {} entry {}: running balance of account {} is {}, \
-                                 recomputed {running}",
-                                t.id, e.index, a.id, e.balance_after_minor
-                            ));
-                        }
-                    }
-                }
-            }
-            if net.values().any(|n| *n != 0) {
-                report.problem(format!("transaction {} does not balance", t.id));
             }
         }
     }
+}
+
+/// The chain head must name the journal's last transaction and hash.
+async fn check_chain_head(
+    store: &dyn LedgerStore,
+    chain: &JournalPass,
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
     let head = store.chain_head().await?;
-    if head.last_seq != expected_seq - 1 {
+    if head.last_seq != chain.expected_seq - 1 {
         report.problem(format!(
             "chain head says {} transactions, journal has {}",
             head.last_seq,
-            expected_seq - 1
+            chain.expected_seq - 1
         ));
     }
-    if head.last_hash != prev_hash {
+    if head.last_hash != chain.prev_hash {
         report.problem("chain head hash differs from the last transaction's".to_owned());
     }
+    Ok(())
+}
 
+/// Adds every open pending to its two accounts' pending sums.
+async fn sum_open_pendings(
+    store: &dyn LedgerStore,
+    sums: &mut HashMap<AccountId, Recomputed>,
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
     let mut after_id = 0u64;
     loop {
         let page = store
@@ -223,6 +303,15 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
             sums.entry(p.credit_account).or_default().pending_credits += i128::from(p.amount.minor);
         }
     }
+    Ok(())
+}
+
+/// Adds every open hold to its account's held sum.
+async fn sum_open_holds(
+    store: &dyn LedgerStore,
+    sums: &mut HashMap<AccountId, Recomputed>,
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
     let mut after_id = 0u64;
     loop {
         let page = store.open_holds_page(after_id, SCAN_PAGE_ROWS_MAX).await?;
@@ -233,7 +322,16 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
             sums.entry(h.account).or_default().held += i128::from(h.amount.minor);
         }
     }
+    Ok(())
+}
 
+/// Each account, in id order: its stored balance against the recomputed sums, its floor, and
+/// its share of its currency's net.
+fn compare_accounts(
+    accounts: &HashMap<AccountId, (Account, Balance)>,
+    sums: &HashMap<AccountId, Recomputed>,
+    report: &mut VerifyReport,
+) {
     let mut ids: Vec<&AccountId> = accounts.keys().collect();
     ids.sort();
     for id in ids {
@@ -269,6 +367,10 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
             .entry(a.currency.code().to_owned())
             .or_default() += r.posted_debits - r.posted_credits;
     }
+}
+
+/// Every currency's net posted debits − credits must be zero.
+fn check_currency_nets(report: &mut VerifyReport) {
     let broken: Vec<String> = report
         .net_by_currency
         .iter()
@@ -278,5 +380,4 @@ pub async fn verify(store: &dyn LedgerStore) -> Result<VerifyReport, LedgerError
     for b in broken {
         report.problem(b);
     }
-    Ok(report)
 }

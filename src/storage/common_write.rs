@@ -153,6 +153,16 @@ fn push_journal_writes(stmts: &mut Statements, w: &BatchWrites) {
 
 /// New and resolved pendings and holds, and the expiry queue.
 fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
+    push_new_pendings(stmts, w);
+    push_new_holds(stmts, w);
+    push_pending_resolutions(stmts, w);
+    push_hold_resolutions(stmts, w);
+    push_expiries_added(stmts, w);
+    push_expiries_removed(stmts, w);
+}
+
+/// New pendings.
+fn push_new_pendings(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.new_pendings.chunks(BIND_PARAMS_MAX / 8) {
         let qb = stmts.start(
             "INSERT INTO pendings (id, debit_account, credit_account, currency, amount_minor, \
@@ -169,6 +179,10 @@ fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
                 .push_bind(p.created_at_ms);
         });
     }
+}
+
+/// New holds.
+fn push_new_holds(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.new_holds.chunks(BIND_PARAMS_MAX / 7) {
         let qb = stmts.start(
             "INSERT INTO holds (id, account_id, currency, amount_minor, expires_at_ms, metadata, \
@@ -184,6 +198,10 @@ fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
                 .push_bind(h.created_at_ms);
         });
     }
+}
+
+/// Resolved pendings.
+fn push_pending_resolutions(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.pending_resolutions.chunks(BIND_PARAMS_MAX / 5) {
         let qb = stmts.start(
             "INSERT INTO pending_resolutions (pending_id, state, posted_minor, transaction_seq, \
@@ -197,6 +215,10 @@ fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
                 .push_bind(r.resolved_at_ms);
         });
     }
+}
+
+/// Resolved holds.
+fn push_hold_resolutions(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.hold_resolutions.chunks(BIND_PARAMS_MAX / 5) {
         let qb = stmts.start(
             "INSERT INTO hold_resolutions (hold_id, state, captured_minor, transaction_seq, \
@@ -210,6 +232,10 @@ fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
                 .push_bind(r.resolved_at_ms);
         });
     }
+}
+
+/// Items joining the expiry queue.
+fn push_expiries_added(stmts: &mut Statements, w: &BatchWrites) {
     for chunk in w.expiries_added.chunks(BIND_PARAMS_MAX / 3) {
         let qb = stmts.start("INSERT INTO expiry_queue (item_kind, item_id, expires_at_ms) ");
         qb.push_values(chunk, |mut b, (item, at)| {
@@ -217,6 +243,10 @@ fn push_pending_and_hold_writes(stmts: &mut Statements, w: &BatchWrites) {
             b.push_bind(kind).push_bind(id).push_bind(*at);
         });
     }
+}
+
+/// Items leaving the expiry queue.
+fn push_expiries_removed(stmts: &mut Statements, w: &BatchWrites) {
     // Short chunks: each item is one term of an OR chain (SQLite limits expression depth).
     for chunk in w.expiries_removed.chunks(EXPRESSION_TERMS_MAX) {
         // One primary-key probe per item (a row-value IN list is a scan on SQLite).
