@@ -92,7 +92,8 @@ pub async fn start(db: &TestDb) -> Ledger {
     Ledger::start(
         db.storage.clone(),
         &ledger_config(),
-        paygate::clock::Clock::system(),
+        // Manual: tests advance it through deadlines instead of sleeping.
+        paygate::clock::Clock::manual_from_now(),
     )
     .await
     .expect("ledger starts")
