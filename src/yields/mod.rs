@@ -57,13 +57,14 @@ struct Inner {
     currency: Currency,
     fast_cap: Money,
     holidays: BTreeSet<Date>,
-    /// The bank's own account that advances FAST redemptions (垫支), repaid by the funds.
-    advance: AccountId,
+    /// The bank's own account that advances FAST redemptions (垫支), repaid by the funds:
+    /// created on first use (a gateway that sells no yield product opens no yield accounts).
+    advance: tokio::sync::OnceCell<AccountId>,
 }
 
 impl YieldService {
-    /// Builds the service: the bank's advance account and the configured products (both
-    /// idempotently: the same accounts on every start).
+    /// Builds the service and registers the configured products (idempotently: the same
+    /// accounts on every start).
     pub async fn start(
         ledger: Ledger,
         accounts: AccountService,
@@ -80,8 +81,6 @@ impl YieldService {
             .iter()
             .map(|d| parse_date("yields.holidays", d))
             .collect::<Result<BTreeSet<_>, _>>()?;
-        let advance =
-            internal_account(&ledger, currency, &format!("yield/advance/{currency}")).await?;
         let service = YieldService {
             inner: Arc::new(Inner {
                 ledger,
@@ -90,13 +89,25 @@ impl YieldService {
                 currency,
                 fast_cap,
                 holidays,
-                advance,
+                advance: tokio::sync::OnceCell::new(),
             }),
         };
         for p in &config.products {
             service.register_configured(p).await?;
         }
         Ok(service)
+    }
+
+    /// The bank's advance account (垫支) in the products' currency, created idempotently the
+    /// first time it is needed.
+    async fn advance_account(&self) -> Result<AccountId, YieldError> {
+        let currency = self.inner.currency;
+        let purpose = format!("yield/advance/{currency}");
+        self.inner
+            .advance
+            .get_or_try_init(|| internal_account(self.ledger(), currency, &purpose))
+            .await
+            .copied()
     }
 
     /// The currency of every product (the electronic accounts' currency).

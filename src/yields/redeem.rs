@@ -68,7 +68,14 @@ impl YieldService {
             });
         };
         let id = short_hash(&[&caller.name, r.request_id.as_str()]);
-        let command = self.redeem_command(&r, &product, holding.holding_account, &id, &facts)?;
+        let advance = self.advance_account().await?;
+        let command = self.redeem_command(
+            &r,
+            &product,
+            [holding.holding_account, advance],
+            &id,
+            &facts,
+        )?;
         let result = self
             .ledger()
             .submit_request(key, &fingerprint, command)
@@ -83,7 +90,7 @@ impl YieldService {
         &self,
         r: &Redeem,
         product: &Product,
-        holding: AccountId,
+        [holding, advance]: [AccountId; 2],
         id: &str,
         facts: &crate::account::AccountFacts,
     ) -> Result<Command, YieldError> {
@@ -96,7 +103,8 @@ impl YieldService {
         };
         let now = self.ledger().now_ms();
         let doc_id = ids::redemption(p, r.account, now, id);
-        let (entries, counters, status, payee) = self.redeem_legs(r, product, holding, today);
+        let (entries, counters, status, payee) =
+            self.redeem_legs(r, product, [holding, advance], today);
         let redemption = Redemption {
             redemption_id: id.to_owned(),
             account: r.account,
@@ -150,7 +158,7 @@ impl YieldService {
         &self,
         r: &Redeem,
         product: &Product,
-        holding: AccountId,
+        [holding, advance]: [AccountId; 2],
         today: time::Date,
     ) -> (
         Vec<NewEntry>,
@@ -183,14 +191,14 @@ impl YieldService {
                 (RedemptionStatus::Pending, r.account)
             }
             RedeemMode::Fast => {
-                entries.push(leg(self.inner.advance, Side::Debit));
+                entries.push(leg(advance, Side::Debit));
                 entries.push(leg(r.account, Side::Credit));
                 counters.push(CounterCheck {
                     key: keys::fast(p, r.account, today),
                     amount_minor: r.shares.minor,
                     cap_minor: product.fast_redeem_daily_cap.minor,
                 });
-                (RedemptionStatus::Succeeded, self.inner.advance)
+                (RedemptionStatus::Succeeded, advance)
             }
         };
         (entries, counters, status, payee)
