@@ -276,16 +276,7 @@ pub(in crate::cashier) fn write_doc<T: Serialize>(
     expected_version: u64,
     value: &T,
 ) -> Result<DocumentWrite, CashierError> {
-    let body = serde_json::to_string(value).map_err(|e| {
-        tracing::error!(kind, error = %e, "document could not be encoded");
-        CashierError::from(LedgerError::Storage)
-    })?;
-    Ok(DocumentWrite {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-        expected_version,
-        body,
-    })
+    Ok(DocumentWrite::json(kind, id, expected_version, value)?)
 }
 
 /// The outbox event of an order change; its id is the order id and the order's event sequence.

@@ -226,16 +226,7 @@ pub(crate) fn write_doc<T: Serialize>(
     expected_version: u64,
     value: &T,
 ) -> Result<DocumentWrite, YieldError> {
-    let body = serde_json::to_string(value).map_err(|e| {
-        tracing::error!(kind, error = %e, "document could not be encoded");
-        YieldError::Ledger(LedgerError::Storage)
-    })?;
-    Ok(DocumentWrite {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-        expected_version,
-        body,
-    })
+    Ok(DocumentWrite::json(kind, id, expected_version, value)?)
 }
 
 pub fn parse_date(field: &'static str, text: &str) -> Result<Date, YieldError> {

@@ -28,6 +28,28 @@ pub struct DocumentWrite {
     pub body: String,
 }
 
+impl DocumentWrite {
+    /// A write of `value` as its JSON text. A value that does not encode is a bug in the
+    /// service's types, answered as an internal error (and logged).
+    pub fn json<T: Serialize>(
+        kind: &str,
+        id: &str,
+        expected_version: u64,
+        value: &T,
+    ) -> Result<DocumentWrite, crate::ledger::LedgerError> {
+        let body = serde_json::to_string(value).map_err(|e| {
+            tracing::error!(kind, error = %e, "document could not be encoded");
+            crate::ledger::LedgerError::Storage
+        })?;
+        Ok(DocumentWrite {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            expected_version,
+            body,
+        })
+    }
+}
+
 /// An event appended to the transactional outbox in the same database transaction as the
 /// change it describes. Readers follow one stream by its global sequence (the cursor).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
