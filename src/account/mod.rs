@@ -38,8 +38,7 @@ use crate::{
     ledger::{
         AccountId, AccountStatus, Balance, BalanceCap, BalanceConstraint, Command, CounterCheck,
         CounterRelease, Hold, HoldId, IdempotencyKey, Ledger, LedgerError, Metadata, NewAccount,
-        NewEntry, NewHold, NewPending, NewTransaction, Outcome, RequestId, STATEMENT_PAGE_MAX,
-        Side,
+        NewHold, NewPending, NewTransaction, Outcome, RequestId, STATEMENT_PAGE_MAX, Side,
         store::{
             NewProfile, PROFILE_PAGE_MAX, ProfileFilter, ProfileQuery, ProfileRow, StatementQuery,
         },

@@ -69,20 +69,10 @@ fn transfer_transaction(
     amount: Money,
     memo: &str,
 ) -> NewTransaction {
-    NewTransaction {
-        entries: vec![
-            NewEntry {
-                account: from,
-                side: Side::Debit,
-                amount,
-            },
-            NewEntry {
-                account: to,
-                side: Side::Credit,
-                amount,
-            },
-        ],
-        metadata: movement_metadata(EntryType::Transfer, memo, Some(from), Some(to)),
-        counters: Vec::new(),
-    }
+    NewTransaction::transfer(
+        from,
+        to,
+        amount,
+        movement_metadata(EntryType::Transfer, memo, Some(from), Some(to)),
+    )
 }

@@ -319,22 +319,7 @@ fn refund_posting(
     to: AccountId,
     amount: Money,
 ) -> NewTransaction {
-    NewTransaction {
-        entries: vec![
-            NewEntry {
-                account: from,
-                side: Side::Debit,
-                amount,
-            },
-            NewEntry {
-                account: to,
-                side: Side::Credit,
-                amount,
-            },
-        ],
-        metadata: payment_metadata(kind, order_id, from, to),
-        counters: Vec::new(),
-    }
+    NewTransaction::transfer(from, to, amount, payment_metadata(kind, order_id, from, to))
 }
 
 /// A refund document as it is created: SUCCEEDED at once, or PROCESSING until the network

@@ -16,7 +16,7 @@ use crate::{
     config::Config,
     ledger::{
         Account, AccountId, BalanceConstraint, IdempotencyKey, Ledger, LedgerError, Metadata,
-        NewAccount, NewEntry, NewTransaction, Side, verify,
+        NewAccount, NewTransaction, Side, verify,
     },
     money::{Currency, Money},
     storage,
@@ -302,20 +302,5 @@ fn report_stress(tally: &StressTally, elapsed: Duration) -> ExitCode {
 }
 
 fn transfer(from: AccountId, to: AccountId, minor: i64) -> NewTransaction {
-    NewTransaction {
-        entries: vec![
-            NewEntry {
-                account: from,
-                side: Side::Debit,
-                amount: Money::new(Currency::CNY, minor),
-            },
-            NewEntry {
-                account: to,
-                side: Side::Credit,
-                amount: Money::new(Currency::CNY, minor),
-            },
-        ],
-        metadata: Metadata::new(),
-        counters: Vec::new(),
-    }
+    NewTransaction::transfer(from, to, Money::new(Currency::CNY, minor), Metadata::new())
 }

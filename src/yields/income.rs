@@ -290,26 +290,16 @@ impl YieldService {
         progress.complete = true;
         let rounding = Money::new(self.currency(), progress.rounding_minor.max(0));
         let inner = if rounding.minor > 0 {
-            Command::Post(NewTransaction {
-                entries: vec![
-                    NewEntry {
-                        account: product.accounts.income,
-                        side: Side::Debit,
-                        amount: rounding,
-                    },
-                    NewEntry {
-                        account: product.accounts.rounding,
-                        side: Side::Credit,
-                        amount: rounding,
-                    },
-                ],
-                metadata: Metadata::from([
+            Command::Post(NewTransaction::transfer(
+                product.accounts.income,
+                product.accounts.rounding,
+                rounding,
+                Metadata::from([
                     ("type".to_owned(), "yield_income_rounding".to_owned()),
                     ("product".to_owned(), p.clone()),
                     ("date".to_owned(), format_date(progress.date)),
                 ]),
-                counters: Vec::new(),
-            })
+            ))
         } else {
             Command::NoOp
         };

@@ -7,8 +7,8 @@ use time::Date;
 use crate::{
     account::{AccountFacts, AccountKind, Caller},
     ledger::{
-        Command, CounterCheck, IdempotencyKey, Metadata, NewEntry, NewTransaction, Outcome, Posted,
-        Side, TransactionId,
+        Command, CounterCheck, IdempotencyKey, Metadata, NewTransaction, Outcome, Posted, Side,
+        TransactionId,
     },
     money::Money,
 };
@@ -137,22 +137,7 @@ impl YieldService {
             "income_start".to_owned(),
             format_date(self.next_business_day(today)),
         );
-        let tx = NewTransaction {
-            entries: vec![
-                NewEntry {
-                    account: facts.id,
-                    side: Side::Debit,
-                    amount,
-                },
-                NewEntry {
-                    account: holding,
-                    side: Side::Credit,
-                    amount,
-                },
-            ],
-            metadata,
-            counters: Vec::new(),
-        };
+        let tx = NewTransaction::transfer(facts.id, holding, amount, metadata);
         let mut counters: Vec<CounterCheck> = checks.iter().map(|c| c.counter.clone()).collect();
         counters.push(CounterCheck {
             key: keys::shares_in(&product.product_id, facts.id, today),

@@ -13,10 +13,7 @@ use time::{Date, Duration};
 
 use crate::{
     account::Caller,
-    ledger::{
-        Command, CounterRelease, IdempotencyKey, LedgerError, Metadata, NewEntry, NewTransaction,
-        Side,
-    },
+    ledger::{Command, CounterRelease, IdempotencyKey, LedgerError, Metadata, NewTransaction},
     money::Money,
 };
 
@@ -251,25 +248,15 @@ fn settle_tx(
     due: &DueDoc,
     redemption_id: &str,
 ) -> NewTransaction {
-    NewTransaction {
-        entries: vec![
-            NewEntry {
-                account: settlement,
-                side: Side::Debit,
-                amount: due.amount,
-            },
-            NewEntry {
-                account: due.payee,
-                side: Side::Credit,
-                amount: due.amount,
-            },
-        ],
-        metadata: Metadata::from([
+    NewTransaction::transfer(
+        settlement,
+        due.payee,
+        due.amount,
+        Metadata::from([
             ("type".to_owned(), "yield_redeem_settle".to_owned()),
             ("product".to_owned(), due.product_id.clone()),
             ("mode".to_owned(), due.mode.as_str().to_owned()),
             ("redemption".to_owned(), redemption_id.to_owned()),
         ]),
-        counters: Vec::new(),
-    }
+    )
 }

@@ -338,6 +338,29 @@ pub struct NewTransaction {
     pub counters: Vec<CounterCheck>,
 }
 
+impl NewTransaction {
+    /// The common two-leg posting: `amount` debited from `from` and credited to `to`, with no
+    /// counters.
+    pub fn transfer(from: AccountId, to: AccountId, amount: Money, metadata: Metadata) -> Self {
+        NewTransaction {
+            entries: vec![
+                NewEntry {
+                    account: from,
+                    side: Side::Debit,
+                    amount,
+                },
+                NewEntry {
+                    account: to,
+                    side: Side::Credit,
+                    amount,
+                },
+            ],
+            metadata,
+            counters: Vec::new(),
+        }
+    }
+}
+
 /// What a journal transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
