@@ -1,6 +1,8 @@
 //! The clock every deadline, expiry and timestamp reads: the system's wall clock in production,
-//! a manual one in tests, which advance it instead of sleeping. One clock is made at start and
-//! passed down (the ledger owns it; services read it through the ledger).
+//! a manual one in tests, which advance it instead of sleeping, and a rehearsal clock (the
+//! system's, shifted to start at a chosen instant: `clock.start`) for walking a sandbox through
+//! business dates. One clock is made at start and passed down (the ledger owns it; services
+//! read it through the ledger).
 
 use std::{
     sync::{
@@ -14,20 +16,35 @@ use std::{
 /// share one time.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    /// `None`: the system clock.
+    /// `None`: the system clock (shifted by `offset_ms`).
     manual: Option<Arc<AtomicI64>>,
+    /// Added to the system clock (zero but for a rehearsal clock).
+    offset_ms: i64,
 }
 
 impl Clock {
     /// The system's wall clock.
     pub fn system() -> Clock {
-        Clock { manual: None }
+        Clock {
+            manual: None,
+            offset_ms: 0,
+        }
+    }
+
+    /// The system's clock shifted so that it reads `start_ms` now and runs on at real speed
+    /// from there: a rehearsal of other business dates, never production.
+    pub fn starting_at(start_ms: i64) -> Clock {
+        Clock {
+            manual: None,
+            offset_ms: start_ms.saturating_sub(system_now_ms()),
+        }
     }
 
     /// A clock that stands still at `start_ms` until [`Clock::advance_ms`] moves it.
     pub fn manual(start_ms: i64) -> Clock {
         Clock {
             manual: Some(Arc::new(AtomicI64::new(start_ms))),
+            offset_ms: 0,
         }
     }
 
@@ -40,7 +57,7 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.manual {
             Some(at) => at.load(Ordering::SeqCst),
-            None => system_now_ms(),
+            None => system_now_ms().saturating_add(self.offset_ms),
         }
     }
 
@@ -57,6 +74,11 @@ impl Clock {
     /// Whether this is a manual (test) clock.
     pub fn is_manual(&self) -> bool {
         self.manual.is_some()
+    }
+
+    /// Whether this clock is the system's own, unshifted (production).
+    pub fn is_system(&self) -> bool {
+        self.manual.is_none() && self.offset_ms == 0
     }
 }
 

@@ -64,6 +64,8 @@ pub enum ServeError {
     Cashier(#[from] CashierError),
     #[error("yield service: {0}")]
     Yield(#[from] YieldError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -84,7 +86,14 @@ impl Gateway {
     /// Loads TLS (creating the development PKI on first start when configured to), and binds the
     /// gRPC and admin listeners. Port 0 picks a free port; see [`Gateway::local_addr`].
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
-        Gateway::bind_with_clock(config, Clock::system()).await
+        let clock = config.clock.clock()?;
+        if !clock.is_system() {
+            tracing::warn!(
+                clock_start = %config.clock.start,
+                "clock.start is set: a rehearsal clock, not the system's (never in production)"
+            );
+        }
+        Gateway::bind_with_clock(config, clock).await
     }
 
     /// [`Gateway::bind`] with a given clock: tests pass a manual one and advance it instead of
@@ -110,8 +119,13 @@ impl Gateway {
             &config.accounts,
         )
         .await?;
-        let cashier = CashierService::start(accounts.clone(), ledger.clone(), &config.cashier)?;
         let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields).await?;
+        let cashier = CashierService::start(
+            accounts.clone(),
+            ledger.clone(),
+            yields.clone(),
+            &config.cashier,
+        )?;
         let listener = bind(config.server.listen).await?;
         let admin_listener = if config.admin.enabled {
             Some(bind(config.admin.listen).await?)

@@ -15,9 +15,8 @@ use paygate::grpc::pb::{
     CreateOrderRequest, GetOrderRequest, GetRefundRequest, IssuePaymentCodeRequest,
     ListPaymentMethodsRequest, MerchantQrPayment, MerchantType, OrderEventType, OrderStatus,
     PayRequest, PaymentMethodType, PaymentProduct, RefundRequest, RegisterMerchantRequest,
-    ScanPayRequest, Scenario, SubscribeEventsRequest, YieldBalancePayment,
-    cashier_service_client::CashierServiceClient, get_order_request, get_refund_request,
-    pay_request,
+    ScanPayRequest, Scenario, SubscribeEventsRequest, cashier_service_client::CashierServiceClient,
+    get_order_request, get_refund_request, pay_request,
 };
 use tonic::{Code, transport::Channel};
 
@@ -593,26 +592,6 @@ async fn a_payment_beyond_the_class_limit_names_the_rule(backend: Backend) {
         metadata_of(&refused)["limit_rule"],
         "CLASS_II_NON_BOUND_OUTFLOW"
     );
-}
-
-both_backends!(yield_balance_is_refused_precisely_until_the_yield_service_lands);
-async fn yield_balance_is_refused_precisely_until_the_yield_service_lands(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let shop = shop(&app, "yield").await;
-    let (_, payer) = payer(&app, 7, "10.00").await;
-    let mut m = cashier(&app, MERCHANT_CALLER).await;
-    let mut p = cashier(&app, PAYER_CALLER).await;
-    let order = create(&mut m, &shop.merchant_id, "Y1", "1.00").await;
-    let mut req = pay_balance(&order.order_id, &payer);
-    req.method = Some(pay_request::Method::YieldBalance(YieldBalancePayment {
-        product_id: "MMF1".into(),
-    }));
-    let refused = assert_refused(
-        p.pay(req).await,
-        Code::FailedPrecondition,
-        "METHOD_NOT_AVAILABLE",
-    );
-    assert_eq!(metadata_of(&refused)["method"], "YIELD_BALANCE");
 }
 
 // ----- QR, payment codes and quick pay ------------------------------------------------------

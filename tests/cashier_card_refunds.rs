@@ -21,6 +21,7 @@ use paygate::{
     money::{Currency, Money, Sign},
     secrets::Secrets,
     storage,
+    yields::YieldService,
 };
 
 /// Pulls from cards always succeed; pushes to cards answer what the test scripted.
@@ -79,8 +80,11 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     )
     .await
     .expect("accounts");
-    let cashier =
-        CashierService::start(accounts.clone(), ledger.clone(), &config.cashier).expect("cashier");
+    let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields)
+        .await
+        .expect("yields");
+    let cashier = CashierService::start(accounts.clone(), ledger.clone(), yields, &config.cashier)
+        .expect("cashier");
     let bank = Caller {
         name: "core-banking".to_owned(),
         scope: AccountScope::All,

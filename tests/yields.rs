@@ -532,6 +532,7 @@ async fn run_op(app: &TestApp, y: &mut Yields, holders: &[String], op: Op) {
                 product_id: "MMF1".into(),
                 keep_balance: Some(cny(keep)),
                 enabled: true,
+                top_up_payments: false,
             })
             .await
             .expect("sweep set");

@@ -52,7 +52,9 @@ impl AccountService {
             .await?)
     }
 
-    pub(super) fn name_refusal(
+    /// Names a ledger refusal by the account rule it broke (a limit among `checks`, a frozen or
+    /// closed account …); the other refusals stay the ledger's.
+    pub fn name_refusal(
         &self,
         result: Result<Outcome, LedgerError>,
         checks: &[LimitCheck],

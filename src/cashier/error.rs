@@ -6,7 +6,7 @@
 //! [`CashierError::Ledger`], its invalid arguments the cashier's own, and the rest
 //! [`CashierError::Account`] — so `Account` never holds an `AccountError::Ledger`.
 
-use crate::{account::AccountError, ledger::LedgerError};
+use crate::{account::AccountError, ledger::LedgerError, yields::YieldError};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CashierError {
@@ -60,18 +60,17 @@ pub enum CashierError {
     PaymentCodeExpired,
     #[error("payment code was already used")]
     PaymentCodeUsed,
-    /// A method that depends on a service not available yet (yield balance).
-    #[error("payment method {method} is not available: {reason}")]
-    MethodNotAvailable {
-        method: &'static str,
-        reason: String,
-    },
     /// Another request changed the same order at the same moment; retry with a new request id.
     #[error("{what} was changed by a concurrent request; read it again")]
     Conflict { what: String },
     /// Refused by the account service (never its `Ledger` variant; see `From<AccountError>`).
     #[error(transparent)]
     Account(AccountError),
+    /// Refused by a yield rule while paying with yield: no such product, a closed one, too
+    /// few shares, the FAST cap (never its `Ledger`, `Account` or `InvalidArgument` variants;
+    /// see `From<YieldError>`).
+    #[error(transparent)]
+    Yield(YieldError),
     /// Refused by the ledger (funds, limits, a document changed meanwhile, shutting down …).
     #[error(transparent)]
     Ledger(LedgerError),
@@ -100,6 +99,31 @@ impl From<AccountError> for CashierError {
             | AccountError::InvalidPageToken
             | AccountError::ClearingDeclined { .. }
             | AccountError::Corrupt { .. }) => CashierError::Account(e),
+        }
+    }
+}
+
+impl From<YieldError> for CashierError {
+    fn from(e: YieldError) -> Self {
+        match e {
+            YieldError::Ledger(e) => CashierError::Ledger(e),
+            YieldError::Account(e) => CashierError::from(*e),
+            YieldError::InvalidArgument { field, reason } => {
+                CashierError::InvalidArgument { field, reason }
+            }
+            e @ (YieldError::ProductNotFound { .. }
+            | YieldError::ProductExists { .. }
+            | YieldError::ProductNotOpen { .. }
+            | YieldError::BelowMinimum { .. }
+            | YieldError::InsufficientShares { .. }
+            | YieldError::FastCapExceeded { .. }
+            | YieldError::RateAlreadyPublished { .. }
+            | YieldError::RateNotPublished { .. }
+            | YieldError::NotABusinessDate { .. }
+            | YieldError::AccrualOutOfOrder { .. }
+            | YieldError::HoldingNotFound { .. }
+            | YieldError::SweepNotFound { .. }
+            | YieldError::InvalidPageToken) => CashierError::Yield(e),
         }
     }
 }

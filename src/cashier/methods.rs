@@ -50,6 +50,7 @@ impl CashierService {
             spendable_minor: None,
             agreement_id: String::new(),
             masked_card_number: String::new(),
+            yield_product_id: String::new(),
         };
         for (r, m) in ctx.refusals.iter().flatten() {
             refuse(&mut o, r, m);
@@ -63,11 +64,26 @@ impl CashierService {
         }
         let (amount_minor, headroom) = (ctx.order.amount_minor, ctx.headroom);
         match method {
-            Method::YieldBalance => refuse(
-                &mut o,
-                "METHOD_NOT_AVAILABLE",
-                "the yield service (余额增值) is not available on this gateway yet",
-            ),
+            Method::YieldBalance => match self.inner.yields.pay_source(ctx.payer.id).await? {
+                Some((product, redeemable)) => {
+                    o.yield_product_id = product;
+                    let spendable = redeemable.minor.min(headroom).max(0);
+                    if redeemable.minor < amount_minor {
+                        let message =
+                            "the yield holding (within today's FAST cap) is less than the amount";
+                        refuse(&mut o, "INSUFFICIENT_SHARES", message);
+                    } else if spendable < amount_minor {
+                        let message = "the payer's limits leave too little";
+                        refuse(&mut o, "LIMIT_EXCEEDED", message);
+                    }
+                    o.spendable_minor = Some(spendable);
+                }
+                None => refuse(
+                    &mut o,
+                    "HOLDING_NOT_FOUND",
+                    "the payer holds no yield shares",
+                ),
+            },
             Method::BoundCard => match &ctx.payer.card {
                 Some(card) => {
                     o.agreement_id = card.agreement_id.clone();

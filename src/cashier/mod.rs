@@ -53,6 +53,7 @@ use crate::{
         LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, RequestId, Side,
     },
     money::{Currency, Money, Sign},
+    yields::{PaymentFunding, YieldService},
 };
 
 /// Longest merchant order and refund number.
@@ -111,6 +112,8 @@ pub struct CashierService {
 struct Inner {
     accounts: AccountService,
     ledger: Ledger,
+    /// Pays with yield (余额增值): funds YIELD_BALANCE payments and tops up short balance ones.
+    yields: YieldService,
     config: CashierConfig,
     currency: Currency,
     limits: BarcodeLimits,
@@ -122,6 +125,7 @@ impl CashierService {
     pub fn start(
         accounts: AccountService,
         ledger: Ledger,
+        yields: YieldService,
         config: &CashierConfig,
     ) -> Result<CashierService, CashierError> {
         let currency = accounts.rules().currency;
@@ -156,6 +160,7 @@ impl CashierService {
             inner: Arc::new(Inner {
                 accounts,
                 ledger,
+                yields,
                 config: config.clone(),
                 currency,
                 limits,

@@ -282,6 +282,19 @@ pub struct Payment {
     pub transaction_id: String,
     pub risk_level: Option<RiskLevel>,
     pub failure_reason: String,
+    /// The FAST redemption that funded the payment, in its own posting: all of it for
+    /// YIELD_BALANCE, the part the balance could not cover for a topped-up balance payment
+    /// (orders stored before it existed: none; not written when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_funding: Option<YieldFunding>,
+}
+
+/// A payment's funding from a yield holding (余额增值).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YieldFunding {
+    pub product_id: String,
+    pub redemption_id: String,
+    pub redeemed_minor: i64,
 }
 
 /// An order document. Its per-order event sequence is `event_sequence`.
@@ -379,6 +392,8 @@ pub struct MethodOption {
     pub spendable_minor: Option<i64>,
     pub agreement_id: String,
     pub masked_card_number: String,
+    /// The product YIELD_BALANCE would redeem from.
+    pub yield_product_id: String,
 }
 
 /// A record that names the journal transaction it describes. The ledger links a document or

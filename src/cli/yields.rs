@@ -9,7 +9,6 @@ use clap::Subcommand;
 use crate::{
     account::AccountService,
     clearing::on_us::OnUsClient,
-    clock::Clock,
     config::Config,
     ledger::Ledger,
     secrets::Secrets,
@@ -53,7 +52,8 @@ async fn execute(cmd: YieldCommand, config: &Config) -> Result<(), String> {
     let store = storage::connect(&config.database)
         .await
         .map_err(|e| e.to_string())?;
-    let ledger = Ledger::start(store.clone(), &config.ledger, Clock::system())
+    let clock = config.clock.clock().map_err(|e| e.to_string())?;
+    let ledger = Ledger::start(store.clone(), &config.ledger, clock)
         .await
         .map_err(|e| e.to_string())?;
     let result = async {

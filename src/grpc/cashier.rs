@@ -384,7 +384,11 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
             method: method_pb(p.method) as i32,
             payer_account_id: p.payer_account_id.to_string(),
             masked_card_number: p.masked_card_number.clone(),
-            yield_product_id: String::new(),
+            yield_product_id: p
+                .yield_funding
+                .as_ref()
+                .map(|f| f.product_id.clone())
+                .unwrap_or_default(),
             fee: Some(money(&o.currency, p.fee_minor)),
             net_amount: Some(money(&o.currency, p.net_minor)),
             network: match p.network {
@@ -397,6 +401,15 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
                 .risk_level
                 .map_or(pb::BarcodeRiskLevel::Unspecified, risk_pb) as i32,
             failure_reason: p.failure_reason.clone(),
+            yield_redeemed: p
+                .yield_funding
+                .as_ref()
+                .map(|f| money(&o.currency, f.redeemed_minor)),
+            yield_redemption_id: p
+                .yield_funding
+                .as_ref()
+                .map(|f| f.redemption_id.clone())
+                .unwrap_or_default(),
         }),
         refunded_amount: Some(money(&o.currency, o.refunded_minor)),
         close_reason: o.close_reason.clone(),
@@ -440,7 +453,7 @@ fn option_pb(o: &MethodOption) -> pb::PaymentMethodOption {
         spendable: o.spendable_minor.map(|m| money("CNY", m)),
         agreement_id: o.agreement_id.clone(),
         masked_card_number: o.masked_card_number.clone(),
-        yield_product_id: String::new(),
+        yield_product_id: o.yield_product_id.clone(),
     }
 }
 

@@ -154,6 +154,7 @@ impl TryFrom<pb::SetAutoSweepRequest> for SetAutoSweep {
                 product_id: product_id(r.product_id)?,
                 keep_balance: money("keep_balance", r.keep_balance, Sign::NonNegative)?,
                 enabled: r.enabled,
+                top_up_payments: r.top_up_payments,
             },
         })
     }
@@ -284,6 +285,7 @@ fn sweep_pb(s: &AutoSweep) -> pb::AutoSweep {
         product_id: s.product_id.clone(),
         keep_balance: Some(money_pb(s.keep_balance)),
         enabled: s.enabled,
+        top_up_payments: s.top_up_payments,
     }
 }
 

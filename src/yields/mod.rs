@@ -6,6 +6,7 @@
 //! counters written in the same batch as the postings.
 
 pub mod error;
+pub mod fund_payment;
 pub mod holding;
 pub mod income;
 pub mod model;
@@ -24,6 +25,7 @@ use time::{
 };
 
 pub use error::YieldError;
+pub use fund_payment::PaymentFunding;
 pub use model::*;
 
 use crate::{

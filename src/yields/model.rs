@@ -263,6 +263,10 @@ pub struct AutoSweep {
     pub product_id: String,
     pub keep_balance: Money,
     pub enabled: bool,
+    /// Whether a balance payment the balance cannot cover redeems the difference FAST from
+    /// this product, in the payment's own posting (settings stored before it existed: off).
+    #[serde(default)]
+    pub top_up_payments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,8 @@
 use crate::{
     account::Caller,
     ledger::{
-        AccountId, Command, CounterCheck, LedgerError, Metadata, NewEntry, NewTransaction, Outcome,
-        Side,
+        AccountId, Command, CounterCheck, DocumentWrite, LedgerError, Metadata, NewEntry,
+        NewTransaction, Outcome, Side,
     },
     money::Money,
 };
@@ -96,35 +96,16 @@ impl YieldService {
     ) -> Result<Command, YieldError> {
         let p = &product.product_id;
         let today = self.today();
-        let settle_date = self.next_business_day(today);
-        let credit_date = match r.mode {
-            RedeemMode::Normal => settle_date,
-            RedeemMode::Fast => today,
-        };
-        let now = self.ledger().now_ms();
-        let doc_id = ids::redemption(p, r.account, now, id);
-        let (entries, counters, status, payee) =
-            self.redeem_legs(r, product, [holding, advance], today);
-        let redemption = Redemption {
-            redemption_id: id.to_owned(),
-            account: r.account,
-            product_id: p.clone(),
-            shares: r.shares,
-            mode: r.mode,
-            status,
-            credit_date,
-            requested_at_ms: now,
-            credit_transaction: None,
-            credited_at_ms: (r.mode == RedeemMode::Fast).then_some(now),
-        };
-        let due = DueDoc {
-            redemption_doc_id: doc_id.clone(),
-            product_id: p.clone(),
-            payee,
-            amount: r.shares,
-            mode: r.mode,
-            settled: false,
-        };
+        let (entries, counters, _, payee) = self.redeem_legs(
+            r.account,
+            r.shares,
+            r.mode,
+            product,
+            [holding, advance],
+            today,
+        );
+        let (documents, credit_date) =
+            self.redemption_records(r.account, p, r.shares, r.mode, id, payee)?;
         let metadata = Metadata::from([
             ("type".to_owned(), "yield_redeem".to_owned()),
             ("product".to_owned(), p.clone()),
@@ -145,18 +126,64 @@ impl YieldService {
                 RedeemMode::Fast => facts.balance_caps.clone(),
                 RedeemMode::Normal => Vec::new(),
             },
-            documents: vec![
-                write_doc(KIND_REDEMPTION, &doc_id, 0, &redemption)?,
-                write_doc(KIND_DUE, &ids::due(settle_date, p, id), 0, &due)?,
-            ],
+            documents,
             events: Vec::new(),
         })
     }
 
-    /// The legs and counters of a redemption by mode, with its status and who the fund pays.
-    fn redeem_legs(
+    /// The records of a redemption made now: the redemption itself and the fund's due payment
+    /// on the next business date (to the account for NORMAL, to the bank's advance for FAST);
+    /// with the date the account is credited.
+    pub(super) fn redemption_records(
         &self,
-        r: &Redeem,
+        account: AccountId,
+        product_id: &str,
+        shares: Money,
+        mode: RedeemMode,
+        id: &str,
+        payee: AccountId,
+    ) -> Result<(Vec<DocumentWrite>, time::Date), YieldError> {
+        let today = self.today();
+        let settle_date = self.next_business_day(today);
+        let (status, credit_date) = match mode {
+            RedeemMode::Normal => (RedemptionStatus::Pending, settle_date),
+            RedeemMode::Fast => (RedemptionStatus::Succeeded, today),
+        };
+        let now = self.ledger().now_ms();
+        let doc_id = ids::redemption(product_id, account, now, id);
+        let redemption = Redemption {
+            redemption_id: id.to_owned(),
+            account,
+            product_id: product_id.to_owned(),
+            shares,
+            mode,
+            status,
+            credit_date,
+            requested_at_ms: now,
+            credit_transaction: None,
+            credited_at_ms: (mode == RedeemMode::Fast).then_some(now),
+        };
+        let due = DueDoc {
+            redemption_doc_id: doc_id.clone(),
+            product_id: product_id.to_owned(),
+            payee,
+            amount: shares,
+            mode,
+            settled: false,
+        };
+        let documents = vec![
+            write_doc(KIND_REDEMPTION, &doc_id, 0, &redemption)?,
+            write_doc(KIND_DUE, &ids::due(settle_date, product_id, id), 0, &due)?,
+        ];
+        Ok((documents, credit_date))
+    }
+
+    /// The legs and counters of a redemption by mode, with its status and who the fund pays.
+    pub(super) fn redeem_legs(
+        &self,
+        account: AccountId,
+        shares: Money,
+        mode: RedeemMode,
         product: &Product,
         [holding, advance]: [AccountId; 2],
         today: time::Date,
@@ -170,32 +197,32 @@ impl YieldService {
         let leg = |account, side| NewEntry {
             account,
             side,
-            amount: r.shares,
+            amount: shares,
         };
         let mut entries = vec![
             leg(holding, Side::Debit),
             leg(product.accounts.settlement, Side::Credit),
         ];
         let mut counters = vec![CounterCheck {
-            key: keys::shares_out(p, r.account, today),
-            amount_minor: r.shares.minor,
+            key: keys::shares_out(p, account, today),
+            amount_minor: shares.minor,
             cap_minor: UNCAPPED,
         }];
-        let (status, payee) = match r.mode {
+        let (status, payee) = match mode {
             RedeemMode::Normal => {
                 counters.push(CounterCheck {
-                    key: keys::pending_out(p, r.account),
-                    amount_minor: r.shares.minor,
+                    key: keys::pending_out(p, account),
+                    amount_minor: shares.minor,
                     cap_minor: UNCAPPED,
                 });
-                (RedemptionStatus::Pending, r.account)
+                (RedemptionStatus::Pending, account)
             }
             RedeemMode::Fast => {
                 entries.push(leg(advance, Side::Debit));
-                entries.push(leg(r.account, Side::Credit));
+                entries.push(leg(account, Side::Credit));
                 counters.push(CounterCheck {
-                    key: keys::fast(p, r.account, today),
-                    amount_minor: r.shares.minor,
+                    key: keys::fast(p, account, today),
+                    amount_minor: shares.minor,
                     cap_minor: product.fast_redeem_daily_cap.minor,
                 });
                 (RedemptionStatus::Succeeded, advance)
@@ -214,28 +241,43 @@ impl YieldService {
                     requested: r.shares,
                 }
             }
-            LedgerError::LimitExceeded {
-                key,
-                cap_minor,
-                used_minor,
-                requested_minor,
-            } if key.contains("/fast/") => YieldError::FastCapExceeded {
-                date: key
-                    .rsplit('/')
-                    .next()
-                    .and_then(|d| parse_date("date", d).ok())
-                    .unwrap_or_else(|| self.today()),
-                limit: Money::new(c, cap_minor),
-                used: Money::new(c, used_minor),
-                requested: Money::new(c, requested_minor),
-                remaining: Money::new(c, (cap_minor - used_minor).max(0)),
-            },
+            e @ LedgerError::LimitExceeded { .. } if is_fast_cap(&e) => self.fast_cap_refusal(e),
             other => {
                 let _ = product;
                 YieldError::Ledger(other)
             }
         }
     }
+
+    /// The FAST cap refusal, from the ledger's refusal of the cap counter.
+    pub(super) fn fast_cap_refusal(&self, e: LedgerError) -> YieldError {
+        let c = self.currency();
+        let LedgerError::LimitExceeded {
+            key,
+            cap_minor,
+            used_minor,
+            requested_minor,
+        } = e
+        else {
+            return YieldError::Ledger(e);
+        };
+        YieldError::FastCapExceeded {
+            date: key
+                .rsplit('/')
+                .next()
+                .and_then(|d| parse_date("date", d).ok())
+                .unwrap_or_else(|| self.today()),
+            limit: Money::new(c, cap_minor),
+            used: Money::new(c, used_minor),
+            requested: Money::new(c, requested_minor),
+            remaining: Money::new(c, (cap_minor - used_minor).max(0)),
+        }
+    }
+}
+
+/// Whether a ledger refusal is the FAST cap counter's.
+pub(super) fn is_fast_cap(e: &LedgerError) -> bool {
+    matches!(e, LedgerError::LimitExceeded { key, .. } if key.contains("/fast/"))
 }
 
 fn redemption_of(outcome: &Outcome) -> Result<Redemption, YieldError> {

@@ -16,6 +16,9 @@ pub(in crate::cashier) struct Charge<'a> {
     pub(in crate::cashier) barcode: Option<Barcode>,
     pub(in crate::cashier) created_now: bool,
     pub(in crate::cashier) extra: Vec<DocumentWrite>,
+    /// A FAST redemption paying for it (all of it for YIELD_BALANCE); for the other methods
+    /// none, and a top-up is added when the balance is short and the payer opted in.
+    pub(in crate::cashier) funding: Option<PaymentFunding>,
 }
 
 impl CashierService {
@@ -41,24 +44,38 @@ impl CashierService {
             barcode: None,
             created_now: false,
             extra: Vec::new(),
+            funding: None,
         })
         .await
     }
 
     /// One payment from the payer's balance: payer debit, merchant credit net of fee, fee to the
     /// bank's fee income — one journal transaction with the order's new state, its events and
-    /// any other documents (order number, consumed code), under the payer's limits.
-    pub(in crate::cashier) async fn charge(&self, c: Charge<'_>) -> Result<Order, CashierError> {
+    /// any other documents (order number, consumed code), under the payer's limits. A FAST
+    /// redemption that funds it (pay with yield, or a top-up) posts its legs first in the same
+    /// transaction, with its counters and records in the same batch.
+    pub(in crate::cashier) async fn charge(
+        &self,
+        mut c: Charge<'_>,
+    ) -> Result<Order, CashierError> {
         let product = signed_product(c.merchant, c.method, c.order.scenario)?;
         let (fee_minor, net_minor) = split_fee(c.order.amount_minor, product.fee_rate)?;
         let settlement = AccountId(c.merchant.settlement_account_id);
-        let entries = self.payment_entries(
+        if c.funding.is_none() {
+            c.funding = self.top_up(&c).await?;
+        }
+        let mut entries = c
+            .funding
+            .as_ref()
+            .map(|f| f.entries.clone())
+            .unwrap_or_default();
+        entries.extend(self.payment_entries(
             c.payer.id,
             settlement,
             c.order.amount_minor,
             net_minor,
             fee_minor,
-        );
+        ));
         let checks = self.limit_checks(c.payer, c.order.amount_minor, c.barcode);
         let payment = Payment {
             method: c.method,
@@ -74,6 +91,11 @@ impl CashierService {
                 Some(Barcode::Static) | None => None,
             },
             failure_reason: String::new(),
+            yield_funding: c.funding.as_ref().map(|f| YieldFunding {
+                product_id: f.product_id.clone(),
+                redemption_id: f.redemption_id.clone(),
+                redeemed_minor: f.amount.minor,
+            }),
         };
         let (order, events) = self.paid(c.order, payment, c.created_now)?;
         let mut documents = vec![write_doc(
@@ -83,21 +105,34 @@ impl CashierService {
             &order,
         )?];
         documents.extend(c.extra);
+        let mut metadata = payment_metadata("PAYMENT", &order.order_id, c.payer.id, settlement);
+        let mut counters: Vec<CounterCheck> = checks.iter().map(|c| c.counter.clone()).collect();
+        if let Some(f) = &c.funding {
+            metadata.insert("yield_product".to_owned(), f.product_id.clone());
+            metadata.insert("redemption".to_owned(), f.redemption_id.clone());
+            counters.extend(f.counters.iter().cloned());
+            documents.extend(f.documents.iter().cloned());
+        }
         let tx = NewTransaction {
             entries,
-            metadata: payment_metadata("PAYMENT", &order.order_id, c.payer.id, settlement),
+            metadata,
             counters: Vec::new(),
         };
         let command = Command::Guarded {
             inner: Box::new(Command::Post(tx)),
-            counters: checks.iter().map(|c| c.counter.clone()).collect(),
+            counters,
             releases: Vec::new(),
             caps: Vec::new(),
             documents,
             events,
         };
         let key = c.request_id.key(&c.caller.name);
-        self.submit_payment(key, c.fingerprint, command, &checks, &order.order_id)
+        let payment = PaymentSubmit {
+            checks: &checks,
+            order_id: &order.order_id,
+            funding: c.funding.as_ref(),
+        };
+        self.submit_payment(key, c.fingerprint, command, payment)
             .await
     }
 
@@ -147,18 +182,31 @@ impl CashierService {
         entries
     }
 
-    /// Submits a payment of an order; a lost race for the order says what the order is now.
+    /// Submits a payment of an order; a refusal is named by the rule it broke (the payer's
+    /// limits, the yield rules of its funding) and a lost race for the order says what the
+    /// order is now.
     pub(in crate::cashier) async fn submit_payment(
         &self,
         key: IdempotencyKey,
         fingerprint: String,
         command: Command,
-        checks: &[LimitCheck],
-        order_id: &str,
+        p: PaymentSubmit<'_>,
     ) -> Result<Order, CashierError> {
-        match self.submit(key, fingerprint, command, checks).await {
-            Ok(_) => self.replayed_order(order_id).await,
-            Err(e) => Err(self.payment_refused(e, order_id).await),
+        let result = self
+            .inner
+            .ledger
+            .submit_request(key, &fingerprint, command)
+            .await;
+        let result = match result {
+            Err(e) => match self.inner.yields.funding_refused(e, p.funding) {
+                Ok(refusal) => return Err(refusal.into()),
+                Err(e) => Err(e),
+            },
+            ok => ok,
+        };
+        match self.inner.accounts.name_refusal(result, p.checks) {
+            Ok(_) => self.replayed_order(p.order_id).await,
+            Err(e) => Err(self.payment_refused(e.into(), p.order_id).await),
         }
     }
 
@@ -177,6 +225,13 @@ impl CashierService {
         }
         error
     }
+}
+
+/// What a payment's refusal is named with.
+pub(in crate::cashier) struct PaymentSubmit<'a> {
+    pub(in crate::cashier) checks: &'a [LimitCheck],
+    pub(in crate::cashier) order_id: &'a str,
+    pub(in crate::cashier) funding: Option<&'a PaymentFunding>,
 }
 
 /// The merchant's signed product for a method in a scenario.

@@ -1,10 +1,11 @@
 //! Pay: the payer pays an order (balance, merchant QR, bound card). Each method is its own
-//! file; every balance-funded one ends in the one balance charge of `balance.rs`.
+//! file; every balance-funded one (yield too) ends in the one balance charge of `balance.rs`.
 
 mod balance;
 mod payment_code;
 mod qr;
 mod quick_pay;
+mod yield_balance;
 
 pub(in crate::cashier) use balance::{Charge, signed_product};
 
@@ -23,11 +24,10 @@ impl CashierService {
             return self.replayed_order(&order_id).await;
         }
         match &req.with {
-            PayWith::YieldBalance { .. } => Err(CashierError::MethodNotAvailable {
-                method: Method::YieldBalance.as_str(),
-                reason: "the yield service (余额增值) is not available on this gateway yet"
-                    .to_owned(),
-            }),
+            PayWith::YieldBalance { product_id } => {
+                self.pay_yield_balance(caller, &req, product_id, print)
+                    .await
+            }
             PayWith::Balance => self.pay_balance(caller, &req, print).await,
             PayWith::MerchantQr {
                 qr_payload,
@@ -70,7 +70,9 @@ pub(in crate::cashier) struct MerchantQrPay<'a> {
 /// when the request names none it could have paid.
 fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
     let id = match &req.with {
-        PayWith::Balance | PayWith::BoundCard { .. } => req.order_id.clone(),
+        PayWith::Balance | PayWith::BoundCard { .. } | PayWith::YieldBalance { .. } => {
+            req.order_id.clone()
+        }
         PayWith::MerchantQr { qr_payload, .. } => {
             if let Some(id) = qr_payload.strip_prefix(QR_ORDER_PREFIX) {
                 id.to_owned()
@@ -80,7 +82,6 @@ fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
                 return None;
             }
         }
-        PayWith::YieldBalance { .. } => return None,
     };
     (!id.is_empty()).then_some(id)
 }

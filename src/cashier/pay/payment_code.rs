@@ -123,6 +123,7 @@ impl CashierService {
             barcode: Some(Barcode::Dynamic(code.risk_level)),
             created_now: true,
             extra,
+            funding: None,
         })
         .await
     }

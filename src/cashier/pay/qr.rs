@@ -60,6 +60,7 @@ impl CashierService {
             barcode: Some(Barcode::Dynamic(qr.risk)),
             created_now: false,
             extra: Vec::new(),
+            funding: None,
         })
         .await
     }
@@ -106,6 +107,7 @@ impl CashierService {
             barcode: Some(Barcode::Static),
             created_now: true,
             extra,
+            funding: None,
         })
         .await
     }

@@ -39,6 +39,7 @@ impl CashierService {
             transaction_id: String::new(),
             risk_level: None,
             failure_reason: String::new(),
+            yield_funding: None,
         };
         let order_id = order.order_id.clone();
         self.reserve_card_payment(&card, order, version, payment)

@@ -135,15 +135,10 @@ impl From<CashierError> for Status {
             CashierError::PaymentCodeUsed => {
                 error_status(Code::FailedPrecondition, "PAYMENT_CODE_USED", message, [])
             }
-            CashierError::MethodNotAvailable { method, .. } => error_status(
-                Code::FailedPrecondition,
-                "METHOD_NOT_AVAILABLE",
-                message,
-                [("method", method.to_owned())],
-            ),
             CashierError::Conflict { .. } => {
                 error_status(Code::Aborted, "CONCURRENT_MODIFICATION", message, [])
             }
+            CashierError::Yield(e) => Status::from(e),
             CashierError::Account(e) => Status::from(e),
             CashierError::Ledger(e) => Status::from(e),
             CashierError::Corrupt { .. } => {
