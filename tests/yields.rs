@@ -5,135 +5,13 @@
 
 mod common;
 
-use common::*;
+use common::{yields::*, *};
 use paygate::grpc::pb::{
     self, AccrueIncomeRequest, GetHoldingRequest, PublishDailyRateRequest, RedeemMode,
-    RedeemRequest, RegisterProductRequest, SubscribeRequest,
-    yield_service_client::YieldServiceClient,
+    SubscribeRequest,
 };
-use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
-use tonic::{Code, transport::Channel};
-
-type Yields = YieldServiceClient<Channel>;
-
-const OPERATOR: &str = "core-banking";
-const CUSTOMER: &str = "mobile-backend";
-
-async fn yields(app: &TestApp, caller: &str) -> Yields {
-    YieldServiceClient::new(app.channel(caller).await)
-}
-
-fn register_req(product: &str, status: pb::ProductStatus, min: &str) -> RegisterProductRequest {
-    RegisterProductRequest {
-        request_id: request_id("register"),
-        product_id: product.to_owned(),
-        name: format!("{product} money fund"),
-        fund_code: "000198".to_owned(),
-        fund_manager: "Tianhong".to_owned(),
-        status: status as i32,
-        min_subscription: Some(cny(min)),
-        fast_redeem_daily_cap: None,
-    }
-}
-
-async fn register(y: &mut Yields, product: &str, status: pb::ProductStatus, min: &str) {
-    y.register_product(register_req(product, status, min))
-        .await
-        .expect("product registers");
-}
-
-fn subscribe_req(account: &str, product: &str, amount: &str) -> SubscribeRequest {
-    SubscribeRequest {
-        request_id: request_id("sub"),
-        account_id: account.to_owned(),
-        product_id: product.to_owned(),
-        amount: Some(cny(amount)),
-    }
-}
-
-fn redeem_req(account: &str, product: &str, shares: &str, mode: RedeemMode) -> RedeemRequest {
-    RedeemRequest {
-        request_id: request_id("redeem"),
-        account_id: account.to_owned(),
-        product_id: product.to_owned(),
-        shares: shares.to_owned(),
-        mode: mode as i32,
-    }
-}
-
-async fn publish(y: &mut Yields, product: &str, date: Date, rate: &str) -> pb::DailyRate {
-    y.publish_daily_rate(PublishDailyRateRequest {
-        request_id: request_id("rate"),
-        product_id: product.to_owned(),
-        business_date: date.to_string(),
-        income_per_ten_thousand_shares: rate.to_owned(),
-    })
-    .await
-    .expect("rate publishes")
-    .into_inner()
-    .rate
-    .expect("rate")
-}
-
-async fn accrue(y: &mut Yields, product: &str, date: Date) -> pb::AccrualSummary {
-    y.accrue_income(AccrueIncomeRequest {
-        product_id: product.to_owned(),
-        business_date: date.to_string(),
-    })
-    .await
-    .expect("accrual runs")
-    .into_inner()
-    .summaries
-    .pop()
-    .expect("one summary")
-}
-
-async fn holding(y: &mut Yields, account: &str, product: &str) -> pb::Holding {
-    y.get_holding(GetHoldingRequest {
-        account_id: account.to_owned(),
-        product_id: product.to_owned(),
-    })
-    .await
-    .expect("holding")
-    .into_inner()
-    .holding
-    .expect("holding")
-}
-
-fn minor(text: &str) -> i64 {
-    let (int, frac) = text.split_once('.').unwrap_or((text, "00"));
-    int.parse::<i64>().expect("int") * 100 + frac.parse::<i64>().expect("frac")
-}
-
-/// The business date of the gateway's clock (Asia/Shanghai, cutover at midnight).
-fn today(app: &TestApp) -> Date {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(app.clock.now_ms()) * 1_000_000)
-        .expect("now")
-        .to_offset(UtcOffset::from_hms(8, 0, 0).expect("offset"));
-    at.date()
-}
-
-/// Moves the clock to 01:00 (Asia/Shanghai) of `date`.
-fn advance_to(app: &TestApp, date: Date) {
-    let target = date
-        .with_hms(1, 0, 0)
-        .expect("time")
-        .assume_offset(UtcOffset::from_hms(8, 0, 0).expect("offset"));
-    let target_ms = i64::try_from(target.unix_timestamp_nanos() / 1_000_000).expect("ms");
-    let now = app.clock.now_ms();
-    assert!(target_ms > now, "the clock only moves forward");
-    app.clock
-        .advance_ms(u64::try_from(target_ms - now).expect("delta"));
-}
-
-/// The next Monday after the clock's date.
-fn next_monday(app: &TestApp) -> Date {
-    let mut d = today(app) + Duration::days(1);
-    while d.weekday() != Weekday::Monday {
-        d += Duration::days(1);
-    }
-    d
-}
+use time::{Date, Duration, Weekday};
+use tonic::Code;
 
 both_backends!(refusals_write_nothing_and_name_the_rule);
 
