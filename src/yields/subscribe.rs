@@ -45,12 +45,16 @@ impl YieldService {
             .facts_in_scope(caller, s.account)
             .await?;
         let id = short_hash(&[&caller.name, s.request_id.as_str()]);
-        self.subscribe_as(key, &fingerprint, &id, &facts, &product, s.amount)
+        let today = self.today();
+        self.subscribe_as(key, &fingerprint, &id, &facts, &product, s.amount, today)
             .await
     }
 
     /// The checks and the posting of one subscription, under `key` (a caller's request, or the
-    /// end-of-day sweep's own key).
+    /// end-of-day sweep's own key). `date` is the business date the subscription belongs to:
+    /// today for a caller's, the ended date D for the sweep of D's night (run after the cutover,
+    /// yet its shares are held at the end of D and earn from the next business date after D).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn subscribe_as(
         &self,
         key: IdempotencyKey,
@@ -59,6 +63,7 @@ impl YieldService {
         facts: &AccountFacts,
         product: &Product,
         amount: Money,
+        date: Date,
     ) -> Result<Subscription, YieldError> {
         match product.status {
             ProductStatus::Open => {}
@@ -94,7 +99,7 @@ impl YieldService {
                 new_doc,
                 subscription_id,
                 &checks,
-                today,
+                date,
             );
             let result = self
                 .inner
@@ -124,23 +129,23 @@ impl YieldService {
         new_doc: Option<crate::ledger::DocumentWrite>,
         subscription_id: &str,
         checks: &[crate::account::rules::LimitCheck],
-        today: Date,
+        date: Date,
     ) -> Command {
         let mut metadata = Metadata::from([
             ("type".to_owned(), "yield_subscribe".to_owned()),
             ("product".to_owned(), product.product_id.clone()),
             ("account".to_owned(), facts.id.to_string()),
-            ("date".to_owned(), format_date(today)),
+            ("date".to_owned(), format_date(date)),
             ("subscription".to_owned(), subscription_id.to_owned()),
         ]);
         metadata.insert(
             "income_start".to_owned(),
-            format_date(self.next_business_day(today)),
+            format_date(self.next_business_day(date)),
         );
         let tx = NewTransaction::transfer(facts.id, holding, amount, metadata);
         let mut counters: Vec<CounterCheck> = checks.iter().map(|c| c.counter.clone()).collect();
         counters.push(CounterCheck {
-            key: keys::shares_in(&product.product_id, facts.id, today),
+            key: keys::shares_in(&product.product_id, facts.id, date),
             amount_minor: amount.minor,
             cap_minor: UNCAPPED,
         });

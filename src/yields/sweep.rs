@@ -1,13 +1,14 @@
 //! Auto-sweep (余额自动申购) and the end-of-day run.
 //!
-//! `RunEndOfDay(D)`, run once business date D has ended (after the cutover): first each
-//! enabled auto-sweep subscribes the account's available balance above its kept balance (one
+//! `RunEndOfDay(D)`, run once business date D has ended (after the cutover): first each enabled
+//! auto-sweep subscribes the account's available balance above its kept balance (one
 //! subscription per account and date, under the run's own idempotency key, so a re-run sweeps
-//! nothing twice); then every redemption due by the next business date after D is settled —
-//! NORMAL ones credit the account, FAST ones repay the bank's advance — so NORMAL cash is there
-//! when the next business date opens. Sweeping first keeps the cash of a redemption settled the
-//! same night out of that night's sweep. Income accrual is its own run (`AccrueIncome`,
-//! `paygate yield accrue`).
+//! nothing twice) — a subscription of D, though it runs after the cutover: its shares are held
+//! at the end of D and earn from the next business date after D; then every redemption due by
+//! the next business date after D is settled — NORMAL ones credit the account, FAST ones repay
+//! the bank's advance — so NORMAL cash is there when the next business date opens. Sweeping
+//! first keeps the cash of a redemption settled the same night out of that night's sweep.
+//! Income accrual is its own run (`AccrueIncome`, `paygate yield accrue`).
 
 use time::{Date, Duration};
 
@@ -143,7 +144,7 @@ impl YieldService {
         let id = format!("sweep-{}-{}", sweep.account, format_date(date));
         let amount = Money::new(self.currency(), excess);
         match self
-            .subscribe_as(key, &fingerprint, &id, &facts, &product, amount)
+            .subscribe_as(key, &fingerprint, &id, &facts, &product, amount, date)
             .await
         {
             Ok(_) => Ok(true),

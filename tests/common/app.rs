@@ -27,8 +27,8 @@ pub struct TestApp {
     pub admin_addr: SocketAddr,
     pub pki: DevPkiLayout,
     pub config: Config,
-    /// The gateway's clock: manual, starting at the wall clock's now. Tests advance it to pass
-    /// expiries and TTLs instead of sleeping.
+    /// The gateway's clock: manual, starting at the wall clock's now (unless the test chose
+    /// another). Tests advance it to pass expiries and TTLs instead of sleeping.
     pub clock: Clock,
     dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -45,6 +45,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A gateway whose configuration `adjust` may change first (limits, callers …).
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(backend, Clock::manual_from_now(), adjust).await
+}
+
+/// A gateway on a clock of the test's choosing (e.g. a manual one set in the past, for data
+/// that a command-line run on the system clock then finds a few days old).
+pub async fn spawn_app_on(
+    backend: Backend,
+    clock: Clock,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let database = FreshDatabase::new(backend).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = DevPkiLayout::new(dir.path().join("certs"));
@@ -66,7 +76,6 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     names.push(STRANGER);
     generate_dev_pki(&pki, "test CA", &names, false).expect("test PKI");
 
-    let clock = Clock::manual_from_now();
     let gateway = Gateway::bind_with_clock(config.clone(), clock.clone())
         .await
         .expect("gateway binds");

@@ -5,6 +5,7 @@
 //! - [`app`]: `spawn_app(backend)` / `spawn_app_with(backend, adjust)` — a real gateway over
 //!   mutual TLS on that database.
 //! - [`rpc`]: helpers of the gRPC clients (re-exported here, as are `app` and `db`).
+//! - [`yields`]: helpers of the yield service's tests (requests, runs, the manual clock by date).
 //! - [`ledger`]: the ledger tests' fixtures ([`ledger::TestDb`] and builders).
 //! - [`both_backends!`]: one `async fn name(backend: Backend)` becomes `name::sqlite` and
 //!   `name::postgres`.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod db;
 pub mod ledger;
 pub mod rpc;
+pub mod yields;
 
 pub use app::*;
 pub use db::{Backend, postgres_available};
