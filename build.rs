@@ -48,6 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // An RPC whose issue has not landed answers UNIMPLEMENTED; nothing fakes success.
         .generate_default_stubs(true)
+        // Requests that do not decode answer INVALID_ARGUMENT, not prost's INTERNAL.
+        .codec_path("crate::grpc::codec::StrictCodec")
         .compile_fds(descriptor_set)?;
     Ok(())
 }

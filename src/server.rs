@@ -282,7 +282,7 @@ fn grpc_server(
 ) -> Result<Server<Stack<GateLayer, Identity>>, tonic::transport::Error> {
     Ok(Server::builder()
         .tls_config(tls)?
-        .timeout(Duration::from_millis(limits.call_timeout_ms))
+        // Call deadlines are the gate's (grpc/deadline.rs): DEADLINE_EXCEEDED with an ErrorInfo.
         .max_concurrent_streams(limits.concurrent_streams_max)
         .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))

@@ -572,6 +572,42 @@ async fn the_same_order_paid_concurrently_is_charged_exactly_once(backend: Backe
     assert_eq!(book(&mut accounts, &payer).await, "990.00");
 }
 
+both_backends!(multi_thread: identical_payments_sent_at_once_all_answer_the_paid_order);
+async fn identical_payments_sent_at_once_all_answer_the_paid_order(backend: Backend) {
+    // One request, sent 50 times at once (a client retrying on a timer): it executes once and
+    // every copy is told the payment went through, none that its own order is already paid.
+    let app = spawn_app(backend).await;
+    let shop = shop(&app, "copies").await;
+    let (mut accounts, payer) = payer(&app, 5, "1000.00").await;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let order = create(&mut m, &shop.merchant_id, "D1", "10.00").await;
+    let p = cashier(&app, PAYER_CALLER).await;
+    let req = pay_balance(&order.order_id, &payer);
+    // Spread over a few milliseconds, so copies arrive before, during and after the first
+    // one's batch commits.
+    let copies = (0..50u64).map(|i| {
+        let mut p = p.clone();
+        let req = req.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_micros(i * 200)).await;
+            p.pay(req).await
+        })
+    });
+    let answers = futures::future::join_all(copies).await;
+    let mut paid = Vec::new();
+    for answer in answers {
+        let order = answer
+            .expect("task")
+            .expect("every copy answers the payment")
+            .into_inner()
+            .order
+            .expect("order");
+        paid.push(order.payment.expect("payment"));
+    }
+    assert!(paid.windows(2).all(|w| w[0] == w[1]), "one payment");
+    assert_eq!(book(&mut accounts, &payer).await, "990.00");
+}
+
 both_backends!(a_payment_beyond_the_class_limit_names_the_rule);
 async fn a_payment_beyond_the_class_limit_names_the_rule(backend: Backend) {
     let app = spawn_app_with(backend, |c| {

@@ -20,6 +20,7 @@ use tonic::{
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use super::deadline;
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
@@ -160,6 +161,7 @@ pub struct GateState {
     identity_cache: Mutex<HashMap<Vec<u8>, Option<usize>>>,
     inflight: Arc<Semaphore>,
     inflight_calls_max: usize,
+    call_timeout_ms: u64,
     metrics: Metrics,
 }
 
@@ -190,6 +192,7 @@ impl GateState {
             identity_cache: Mutex::new(HashMap::new()),
             inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
             inflight_calls_max: limits.inflight_calls_max,
+            call_timeout_ms: limits.call_timeout_ms,
             metrics,
         }
     }
@@ -355,7 +358,12 @@ where
                 Some(permit),
                 span.clone(),
             );
-            let response = inner.call(request).instrument(span).await?;
+            let timeout = deadline::call_timeout(request.headers(), state.call_timeout_ms);
+            let answer = tokio::time::timeout(timeout, inner.call(request).instrument(span)).await;
+            let response = match answer {
+                Ok(response) => response?,
+                Err(_) => deadline::deadline_exceeded(timeout).into_http::<Body>(),
+            };
             let (mut parts, body) = response.into_parts();
             if let Ok(value) = HeaderValue::from_str(&call_id) {
                 parts.headers.insert(CALL_ID_HEADER, value);

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod cashier;
+pub mod codec;
+pub mod deadline;
 pub mod gate;
 pub mod status;
 pub mod yields;

@@ -14,21 +14,39 @@ use super::*;
 impl CashierService {
     pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
         let print = fingerprint("Pay", &req);
+        let key = req.request_id.key(&caller.name);
+        let paid_id = paid_order_id(caller, &req);
         // A retry of a payment that went through answers the order as it stands: checked
         // before `payable_order`, which the first request's own payment now fails.
-        if let Some(order_id) = paid_order_id(caller, &req)
-            && self
-                .succeeded_before(&req.request_id.key(&caller.name), &print)
-                .await?
+        if let Some(order_id) = &paid_id
+            && self.succeeded_before(&key, &print).await?
         {
-            return self.replayed_order(&order_id).await;
+            return self.replayed_order(order_id).await;
         }
+        match self.pay_once(caller, &req, print.clone()).await {
+            Ok(order) => Ok(order),
+            // A copy of this very request may have paid the order while this one was on its
+            // way (identical requests sent at once): every copy answers what the first did.
+            Err(e) => match &paid_id {
+                Some(order_id) if self.succeeded_before(&key, &print).await? => {
+                    self.replayed_order(order_id).await
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn pay_once(
+        &self,
+        caller: &Caller,
+        req: &PayOrder,
+        print: String,
+    ) -> Result<Order, CashierError> {
         match &req.with {
             PayWith::YieldBalance { product_id } => {
-                self.pay_yield_balance(caller, &req, product_id, print)
-                    .await
+                self.pay_yield_balance(caller, req, product_id, print).await
             }
-            PayWith::Balance => self.pay_balance(caller, &req, print).await,
+            PayWith::Balance => self.pay_balance(caller, req, print).await,
             PayWith::MerchantQr {
                 qr_payload,
                 amount,
@@ -39,7 +57,7 @@ impl CashierService {
                     amount: *amount,
                     risk: RiskLevel::from_factors(factors),
                 };
-                self.pay_merchant_qr(caller, &req, qr, print).await
+                self.pay_merchant_qr(caller, req, qr, print).await
             }
             PayWith::BoundCard { agreement_id } => {
                 let (order, version) = self.payable_order(&req.order_id).await?;
