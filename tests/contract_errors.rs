@@ -216,3 +216,36 @@ impl tonic::codec::Decoder for RawCodec {
         Ok(Some(()))
     }
 }
+
+#[tokio::test]
+async fn a_huge_value_a_caller_sent_comes_back_bounded() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut cashier =
+        pb::cashier_service_client::CashierServiceClient::new(app.channel("core-banking").await);
+    let huge = "O".repeat(1024 * 1024);
+    let refused = cashier
+        .get_order(pb::GetOrderRequest {
+            lookup: Some(pb::get_order_request::Lookup::OrderId(huge)),
+        })
+        .await
+        .expect_err("no such order");
+    assert_eq!(
+        reason_of(&refused),
+        "ORDER_NOT_FOUND",
+        "{:?}",
+        refused.code()
+    );
+    assert!(
+        refused.message().chars().count() <= 513,
+        "{}",
+        refused.message().len()
+    );
+    for (key, value) in metadata_of(&refused) {
+        assert!(value.chars().count() <= 65, "{key} is {} long", value.len());
+    }
+    assert!(
+        refused.details().len() < 2048,
+        "{}",
+        refused.details().len()
+    );
+}

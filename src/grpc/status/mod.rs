@@ -16,6 +16,12 @@ mod yields;
 
 /// `ErrorInfo.domain` of every paygate error.
 pub const ERROR_DOMAIN: &str = "paygate.bank";
+/// Longest `ErrorInfo.metadata` value, in characters: a value a caller sent (an order id, a
+/// request id) is echoed at most this long, then an ellipsis.
+pub const METADATA_VALUE_CHARS_MAX: usize = 64;
+/// Longest status message, in characters (then an ellipsis): a message quoting a caller's
+/// value never grows with it.
+pub const MESSAGE_CHARS_MAX: usize = 512;
 
 /// A status with its `ErrorInfo` detail.
 pub fn error_status<'a>(
@@ -26,13 +32,26 @@ pub fn error_status<'a>(
 ) -> Status {
     let metadata: HashMap<String, String> = metadata
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
+        .map(|(k, v)| (k.to_owned(), bounded(v, METADATA_VALUE_CHARS_MAX)))
         .collect();
     Status::with_error_details(
         code,
-        message,
+        bounded(message.into(), MESSAGE_CHARS_MAX),
         ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
     )
+}
+
+/// `text` cut to `chars_max` characters and an ellipsis when longer.
+fn bounded(text: String, chars_max: usize) -> String {
+    match text.char_indices().nth(chars_max) {
+        None => text,
+        Some((cut, _)) => {
+            let mut short = text;
+            short.truncate(cut);
+            short.push('…');
+            short
+        }
+    }
 }
 
 impl From<Refusal> for Status {
@@ -74,5 +93,32 @@ impl From<Refusal> for Status {
                 [("inflight_calls_max", inflight_calls_max.to_string())],
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn echoed_values_and_messages_are_bounded() {
+        let huge = "O".repeat(3 * 1024 * 1024);
+        let status = error_status(
+            Code::NotFound,
+            "ORDER_NOT_FOUND",
+            format!("order {huge} does not exist"),
+            [("order_id", huge.clone()), ("short", "十元".to_owned())],
+        );
+        assert_eq!(status.message().chars().count(), MESSAGE_CHARS_MAX + 1);
+        assert!(status.message().ends_with('…'));
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(
+            info.metadata["order_id"].chars().count(),
+            METADATA_VALUE_CHARS_MAX + 1
+        );
+        assert_eq!(info.metadata["short"], "十元");
+        assert!(status.details().len() < 2048, "{}", status.details().len());
     }
 }
