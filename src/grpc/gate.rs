@@ -20,7 +20,10 @@ use tonic::{
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::deadline;
+use super::{
+    deadline,
+    log_throttle::{LogThrottle, Verdict},
+};
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
@@ -162,6 +165,8 @@ pub struct GateState {
     inflight: Arc<Semaphore>,
     inflight_calls_max: usize,
     call_timeout_ms: u64,
+    /// Refusal log lines, bounded (a client retrying in a loop does not flood the log).
+    refusal_log: LogThrottle,
     metrics: Metrics,
 }
 
@@ -193,6 +198,7 @@ impl GateState {
             inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
             inflight_calls_max: limits.inflight_calls_max,
             call_timeout_ms: limits.call_timeout_ms,
+            refusal_log: LogThrottle::default(),
             metrics,
         }
     }
@@ -328,7 +334,9 @@ where
                 Ok(admitted) => admitted,
                 Err(refusal) => {
                     let reason = refusal.reason();
-                    tracing::warn!(%call_id, %method, reason, "call refused");
+                    if let Verdict::Log { suppressed_before } = state.refusal_log.check(started) {
+                        tracing::warn!(%call_id, %method, reason, suppressed_before, "call refused");
+                    }
                     state
                         .metrics
                         .refused

@@ -6,6 +6,7 @@ pub mod cashier;
 pub mod codec;
 pub mod deadline;
 pub mod gate;
+pub mod log_throttle;
 pub mod status;
 pub mod yields;
 
