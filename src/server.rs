@@ -21,6 +21,7 @@ use crate::{
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
+        closing::Closing,
         gate::{GateLayer, GateState},
         pb::{
             self, account_service_server::AccountServiceServer,
@@ -215,9 +216,16 @@ impl Gateway {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
-        let serve =
-            add_paygate_services(router, accounts, cashier.clone(), yields, message_size_max)
-                .serve_with_incoming_shutdown(incoming(listener), signal);
+        let closing = Closing::new(stopping.clone());
+        let serve = add_paygate_services(
+            router,
+            accounts,
+            cashier.clone(),
+            yields,
+            message_size_max,
+            closing,
+        )
+        .serve_with_incoming_shutdown(incoming(listener), signal);
 
         let result = serve_within_grace(serve, stopping, config.server.shutdown_grace_ms).await;
         join_admin(admin_task).await;
@@ -299,15 +307,16 @@ fn add_paygate_services<L>(
     cashier: CashierService,
     yields: YieldService,
     message_size_max: usize,
+    closing: Closing,
 ) -> Router<L> {
     router
         .add_service(
-            AccountServiceServer::new(AccountApi::new(accounts))
+            AccountServiceServer::new(AccountApi::new(accounts, closing.clone()))
                 .max_decoding_message_size(message_size_max)
                 .max_encoding_message_size(message_size_max),
         )
         .add_service(
-            CashierServiceServer::new(CashierApi::new(cashier))
+            CashierServiceServer::new(CashierApi::new(cashier, closing))
                 .max_decoding_message_size(message_size_max)
                 .max_encoding_message_size(message_size_max),
         )

@@ -268,6 +268,37 @@ async fn shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones() {
 }
 
 #[tokio::test]
+async fn on_shutdown_an_open_account_watch_ends_at_once_with_unavailable() {
+    let mut app = spawn_app(Backend::Sqlite).await;
+    let mut accounts = app.accounts("core-banking").await;
+    let account = common::open_class_ii(&mut accounts, 1).await;
+    let mut watch = accounts
+        .watch_account(paygate::grpc::pb::WatchAccountRequest {
+            account_id: account,
+            cursor: String::new(),
+        })
+        .await
+        .expect("watch opens")
+        .into_inner();
+    watch.message().await.expect("stream").expect("snapshot");
+
+    let server = app.begin_shutdown();
+    // The grace period is 30 s here: the stream must not last until it ends.
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the stream ends promptly")
+        .expect_err("it ends with a status");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops well within the grace period")
+        .expect("task");
+
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert_eq!(reason_of(&ended), "SHUTTING_DOWN");
+    assert!(stopped.is_ok(), "{stopped:?}");
+}
+
+#[tokio::test]
 async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
     let app = spawn_app(Backend::Sqlite).await;
     let mut client = YieldServiceClient::new(app.channel("core-banking").await);

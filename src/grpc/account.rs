@@ -1,9 +1,7 @@
 //! `paygate.v1.AccountService`: thin handlers — convert the request, call the account service,
 //! convert the answer. Errors go through the one mapping in [`crate::grpc::status`].
 
-use std::pin::Pin;
-
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 mod convert;
@@ -13,6 +11,7 @@ use self::convert::{
     money_of, network_pb, processing_pb, request_id_of,
 };
 pub(crate) use self::convert::{caller_of, millis, money_pb, timestamp};
+use super::closing::{BoxStream, Closing};
 use crate::{
     account::{
         AccountError, AccountService, CardMovement, ListBy, OpenAccount, PlaceHold, WatchEventKind,
@@ -24,15 +23,17 @@ use crate::{
 #[derive(Clone)]
 pub struct AccountApi {
     service: AccountService,
+    /// Ends the streams when the gateway shuts down.
+    closing: Closing,
 }
 
 impl AccountApi {
-    pub fn new(service: AccountService) -> AccountApi {
-        AccountApi { service }
+    pub fn new(service: AccountService, closing: Closing) -> AccountApi {
+        AccountApi { service, closing }
     }
 }
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchAccountResponse, Status>> + Send>>;
+type WatchStream = BoxStream<pb::WatchAccountResponse>;
 
 #[tonic::async_trait]
 impl pb::account_service_server::AccountService for AccountApi {
@@ -337,7 +338,7 @@ impl pb::account_service_server::AccountService for AccountApi {
                 event_time: Some(timestamp(event.balance.as_of_ms)),
             })
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.closing.guard(stream)))
     }
 }
 

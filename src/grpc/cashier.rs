@@ -1,11 +1,10 @@
 //! `paygate.v1.CashierService`: thin handlers — convert the request, call the cashier service,
 //! convert the answer. Errors go through the one mapping in [`crate::grpc::status`].
 
-use std::pin::Pin;
-
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
+use super::closing::{BoxStream, Closing};
 use crate::{
     cashier::{
         AuthFactor, BusinessClass, CashierError, CashierService, ClearingNetwork, CloseOrder,
@@ -31,15 +30,17 @@ const METHODS_PAGE_MAX: usize = 16;
 #[derive(Clone)]
 pub struct CashierApi {
     service: CashierService,
+    /// Ends the streams when the gateway shuts down.
+    closing: Closing,
 }
 
 impl CashierApi {
-    pub fn new(service: CashierService) -> CashierApi {
-        CashierApi { service }
+    pub fn new(service: CashierService, closing: Closing) -> CashierApi {
+        CashierApi { service, closing }
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeEventsResponse, Status>> + Send>>;
+type EventStream = BoxStream<pb::SubscribeEventsResponse>;
 
 #[tonic::async_trait]
 impl pb::cashier_service_server::CashierService for CashierApi {
@@ -231,7 +232,7 @@ impl pb::cashier_service_server::CashierService for CashierApi {
             let delivered = delivered.map_err(Status::from)?;
             Ok(event_pb(&delivered.event, delivered.cursor))
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.closing.guard(stream)))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod cashier;
+pub mod closing;
 pub mod codec;
 pub mod deadline;
 pub mod gate;
