@@ -21,6 +21,7 @@
 //! - [`config`]: the one typed configuration tree.
 //! - [`clock`]: the injectable clock (system in production, manual in tests).
 //! - [`secrets`]: the server secret: card tokens, person keys, page-token signatures.
+//! - [`text`]: the free-text rules (no control or bidi characters, no card numbers).
 //! - [`tls`]: certificates and the caller identity in them.
 //! - [`telemetry`]: logs and metrics.
 
@@ -38,5 +39,6 @@ pub mod secrets;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod yields;

@@ -16,6 +16,13 @@ impl AccountService {
                 format!("1..={OWNER_ID_LEN_MAX} characters"),
             ));
         }
+        // An identifier, but stored and returned as given: the free-text rules apply too.
+        crate::text::check_free_text(&req.owner_id, false, OWNER_ID_LEN_MAX).map_err(
+            |refusal| AccountError::Text {
+                field: "owner_id",
+                refusal,
+            },
+        )?;
         let currency = req.currency.unwrap_or(i.rules.currency);
         let mut metadata = Metadata::from([
             ("owner".to_owned(), req.owner_id.clone()),
