@@ -10,6 +10,7 @@ mod close;
 pub mod error;
 mod freeze;
 mod holds;
+pub mod identity;
 pub mod model;
 mod open;
 mod profile;

@@ -144,7 +144,10 @@ impl AccountService {
         let document_type = identity
             .document_type
             .ok_or_else(|| AccountError::invalid("identity.document_type", "required"))?;
-        check_text("identity.document_number", &identity.document_number, true)?;
+        // Validated and normalised before it keys the per-person rules: one person written
+        // two ways is one person (see `identity` for why stored keys stay valid).
+        let document = identity::normalise(document_type, &identity.document_number, self.today())
+            .map_err(|e| AccountError::invalid("identity.document_number", e.to_string()))?;
         let number = req.card_number.as_deref().ok_or_else(|| {
             AccountError::invalid("bound_card_number", "required for Class II/III")
         })?;
@@ -158,7 +161,7 @@ impl AccountService {
             .map_err(|e| AccountError::invalid("bound_card_number", e.to_string()))?;
         let key = i
             .secrets
-            .person_key(document_type.person_key_code(), &identity.document_number);
+            .person_key(document_type.person_key_code(), document.as_str());
         let check = i.rules.per_person_check(req.kind, &key, 1);
         Ok(PersonBinding { key, card, check })
     }
