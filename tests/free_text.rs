@@ -7,7 +7,7 @@
 mod common;
 
 use common::{
-    Backend, TestApp, assert_refused, book, card_number, cny, metadata_of, open_class_ii,
+    Accounts, Backend, TestApp, assert_refused, book, card_number, cny, metadata_of, open_class_ii,
     open_merchant, open_personal, open_plain, request_id, spawn_app, top_up, transfer_req,
 };
 use paygate::grpc::pb::{
@@ -34,15 +34,26 @@ fn card_in_groups() -> String {
     groups.join(" ")
 }
 
-/// Asserts a `CARD_NUMBER_IN_TEXT` refusal of `field` that shows no part of the number.
+/// Asserts an INVALID_ARGUMENT refusal with `reason` that names `field`.
 #[track_caller]
-fn assert_card_refused<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) {
-    let status = assert_refused(result, Code::InvalidArgument, "CARD_NUMBER_IN_TEXT");
+fn assert_field_refused<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: &str,
+    field: &str,
+) -> Status {
+    let status = assert_refused(result, Code::InvalidArgument, reason);
     assert_eq!(
         metadata_of(&status).get("field").map(String::as_str),
         Some(field),
         "{status:?}"
     );
+    status
+}
+
+/// Asserts a `CARD_NUMBER_IN_TEXT` refusal of `field` that shows no part of the number.
+#[track_caller]
+fn assert_card_refused<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) {
+    let status = assert_field_refused(result, "CARD_NUMBER_IN_TEXT", field);
     let shown = format!("{} {:?}", status.message(), metadata_of(&status));
     let digits = card();
     assert!(
@@ -51,24 +62,19 @@ fn assert_card_refused<T: std::fmt::Debug>(result: Result<T, Status>, field: &st
     );
 }
 
-/// Asserts an INVALID_ARGUMENT refusal of `field`.
-#[track_caller]
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) {
-    let status = assert_refused(result, Code::InvalidArgument, "INVALID_ARGUMENT");
-    assert_eq!(
-        metadata_of(&status).get("field").map(String::as_str),
-        Some(field),
-        "{status:?}"
-    );
-}
-
-both_backends!(a_card_number_in_any_account_text_is_refused_by_field_and_nothing_moves);
-async fn a_card_number_in_any_account_text_is_refused_by_field_and_nothing_moves(backend: Backend) {
+/// A gateway with two Class II accounts, the first topped up with `amount`.
+async fn two_accounts(backend: Backend, amount: &str) -> (TestApp, Accounts, String, String) {
     let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
-    top_up(&mut c, &a, "100.00").await;
+    top_up(&mut c, &a, amount).await;
+    (app, c, a, b)
+}
+
+both_backends!(a_card_number_in_any_account_text_is_refused_by_field_and_nothing_moves);
+async fn a_card_number_in_any_account_text_is_refused_by_field_and_nothing_moves(backend: Backend) {
+    let (_app, mut c, a, b) = two_accounts(backend, "100.00").await;
     let with_card = format!("rent, card {}", card_in_groups());
 
     let mut transfer = transfer_req(&a, &b, "1.00");
@@ -201,11 +207,7 @@ async fn a_card_number_in_a_yield_product_name_is_refused(backend: Backend) {
 
 both_backends!(control_and_bidirectional_characters_are_refused_in_free_text);
 async fn control_and_bidirectional_characters_are_refused_in_free_text(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let mut c = app.accounts("core-banking").await;
-    let a = open_class_ii(&mut c, 1).await;
-    let b = open_class_ii(&mut c, 2).await;
-    top_up(&mut c, &a, "10.00").await;
+    let (_app, mut c, a, b) = two_accounts(backend, "10.00").await;
 
     for memo in [
         "two\nlines",
@@ -216,22 +218,22 @@ async fn control_and_bidirectional_characters_are_refused_in_free_text(backend: 
     ] {
         let mut transfer = transfer_req(&a, &b, "1.00");
         transfer.memo = memo.to_owned();
-        assert_invalid(c.transfer(transfer).await, "memo");
+        assert_field_refused(c.transfer(transfer).await, "INVALID_ARGUMENT", "memo");
     }
     let mut display = open_plain(AccountKind::MerchantSettlement, "m-1", "");
     display.display_name = "shop\u{202D}".into();
-    assert_invalid(c.open_account(display).await, "display_name");
+    assert_field_refused(
+        c.open_account(display).await,
+        "INVALID_ARGUMENT",
+        "display_name",
+    );
 
     assert_eq!(book(&mut c, &a).await, "10.00");
 }
 
 both_backends!(text_with_chinese_and_long_reference_numbers_is_kept_as_written);
 async fn text_with_chinese_and_long_reference_numbers_is_kept_as_written(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let mut c = app.accounts("core-banking").await;
-    let a = open_class_ii(&mut c, 1).await;
-    let b = open_class_ii(&mut c, 2).await;
-    top_up(&mut c, &a, "10.00").await;
+    let (app, mut c, a, b) = two_accounts(backend, "10.00").await;
     // 28 digits in one run are a reference, not a card; a 13-digit run failing Luhn neither.
     let memo = "房租 11月 ref 2026113000012345678901234567 tel 1234567890123";
 
