@@ -1,6 +1,7 @@
 //! Identity documents, black-box over mutual TLS: a document number is validated and normalised
-//! before it keys the per-person rules, so one person written several ways is one person.
-//! Failure paths first.
+//! before it keys the per-person rules, so one person written several ways is one person. And
+//! the files that hold what identifies people (the SQLite database, the server secret) are the
+//! gateway user's only. Failure paths first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -118,4 +119,58 @@ async fn a_passport_number_spaced_or_in_lower_case_is_the_same_person(backend: B
 
     let status = assert_refused(again, Code::FailedPrecondition, "LIMIT_EXCEEDED");
     assert_eq!(metadata_of(&status)["limit_rule"], "CLASS_III_PER_PERSON");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_its_journal_files_and_the_secret_key_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("keys/secret.key");
+    let key = key_file.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |config| {
+        config.secrets.key_file = key;
+    })
+    .await;
+    let mut c = app.accounts("core-banking").await;
+    // A write, so that the write-ahead log certainly exists.
+    open(
+        &mut c,
+        open_personal(AccountKind::ClassIi, "cust", PERSON, &card_number(1)),
+    )
+    .await;
+
+    let database = std::path::PathBuf::from(
+        app.config
+            .database
+            .url
+            .strip_prefix("sqlite://")
+            .expect("a sqlite:// url"),
+    );
+    let sidecar = |suffix: &str| {
+        let mut path = database.clone().into_os_string();
+        path.push(suffix);
+        std::path::PathBuf::from(path)
+    };
+    assert_eq!(
+        mode(database.parent().expect("folder")),
+        0o700,
+        "database folder"
+    );
+    assert_eq!(mode(&database), 0o600, "database");
+    assert_eq!(mode(&sidecar("-wal")), 0o600, "write-ahead log");
+    assert_eq!(mode(&sidecar("-shm")), 0o600, "shared-memory index");
+    assert_eq!(
+        mode(key_file.parent().expect("folder")),
+        0o700,
+        "key folder"
+    );
+    assert_eq!(mode(&key_file), 0o600, "secret key");
 }
