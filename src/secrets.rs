@@ -90,7 +90,11 @@ impl Secrets {
         hex::encode(mac(&self.card_key, card_number.as_bytes()))
     }
 
-    /// A stable key for a person's identity document (type and number).
+    /// A stable key for a person's identity document (type and number). `document_number` is
+    /// the normalised number (`account::identity::normalise`), so every spelling of one number
+    /// gives one key. It is upper-cased here as keys were first derived, from the number as
+    /// given: for a number already in normal form (a valid 18-character resident ID with `X` or
+    /// `x`; letters and digits only for the other types) the key is the one stored before.
     pub fn person_key(&self, document_type: &str, document_number: &str) -> String {
         let material = format!(
             "{document_type}\u{1f}{}",

@@ -240,6 +240,30 @@ mod tests {
     }
 
     #[test]
+    fn a_number_already_in_normal_form_keeps_the_person_key_it_was_stored_under() {
+        let secrets = crate::secrets::Secrets::from_secret(&[7u8; 32]);
+        let code = IdDocumentType::ResidentIdCard.person_key_code();
+        for as_given in [
+            "11010519491231002X",
+            "11010519491231002x",
+            "440304198503151231",
+        ] {
+            let normal = resident(as_given).unwrap();
+            assert_eq!(
+                secrets.person_key(code, &normal),
+                secrets.person_key(code, as_given),
+                "{as_given}"
+            );
+        }
+        let code = IdDocumentType::Passport.person_key_code();
+        let normal = other(IdDocumentType::Passport, "e12345678").unwrap();
+        assert_eq!(
+            secrets.person_key(code, &normal),
+            secrets.person_key(code, "e12345678")
+        );
+    }
+
+    #[test]
     fn a_legacy_number_gains_the_century_and_a_computed_check_digit() {
         assert_eq!(
             resident("440304850315123").as_deref(),
