@@ -160,7 +160,12 @@ async fn main() {
                 identity: Some(PersonIdentity {
                     full_name: "Bench".to_owned(),
                     document_type: pb::IdDocumentType::ResidentIdCard as i32,
-                    document_number: format!("11010519491231002{n}"),
+                    document_number: if n == 1 {
+                        "11010519491231002X"
+                    } else {
+                        "440304198503151231"
+                    }
+                    .to_owned(),
                     mobile: String::new(),
                 }),
                 bound_card_number: card.to_owned(),

@@ -20,7 +20,9 @@
 //! - [`money`]: exact amounts in ISO 4217 currencies.
 //! - [`config`]: the one typed configuration tree.
 //! - [`clock`]: the injectable clock (system in production, manual in tests).
+//! - [`private_fs`]: files and folders only the gateway's user may read (0600 / 0700).
 //! - [`secrets`]: the server secret: card tokens, person keys, page-token signatures.
+//! - [`text`]: the free-text rules (no control or bidi characters, no card numbers).
 //! - [`tls`]: certificates and the caller identity in them.
 //! - [`telemetry`]: logs and metrics.
 
@@ -34,9 +36,11 @@ pub mod config;
 pub mod grpc;
 pub mod ledger;
 pub mod money;
+pub mod private_fs;
 pub mod secrets;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod yields;

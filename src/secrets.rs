@@ -6,6 +6,8 @@ use std::{fs, io::Write, path::Path};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::private_fs;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Bytes of the server secret.
@@ -43,7 +45,8 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Reads the secret file, creating it (mode 0600) on first start when allowed.
+    /// Reads the secret file, creating it (mode 0600, and its folder 0700 if missing) on first
+    /// start when allowed.
     pub fn load_or_create(path: &Path, generate_if_missing: bool) -> Result<Secrets, SecretError> {
         let name = path.display().to_string();
         if !path.exists() {
@@ -58,6 +61,8 @@ impl Secrets {
                     source,
                 }
             })?;
+        } else {
+            private_fs::warn_if_readable_by_others(path, "server secret file");
         }
         let text = fs::read_to_string(path).map_err(|source| SecretError::Io {
             path: name.clone(),
@@ -85,7 +90,11 @@ impl Secrets {
         hex::encode(mac(&self.card_key, card_number.as_bytes()))
     }
 
-    /// A stable key for a person's identity document (type and number).
+    /// A stable key for a person's identity document (type and number). `document_number` is
+    /// the normalised number (`account::identity::normalise`), so every spelling of one number
+    /// gives one key. It is upper-cased here as keys were first derived, from the number as
+    /// given: for a number already in normal form (a valid 18-character resident ID with `X` or
+    /// `x`; letters and digits only for the other types) the key is the one stored before.
     pub fn person_key(&self, document_type: &str, document_number: &str) -> String {
         let material = format!(
             "{document_type}\u{1f}{}",
@@ -131,20 +140,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Writes a new secret file readable by its owner only, in a folder of the owner's only when
+/// the folder is created here.
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        fs::create_dir_all(dir)?;
+        private_fs::create_private_dir_all(dir)?;
     }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = private_fs::new_private_file().open(path)?;
     file.write_all(contents)?;
     file.sync_all()
 }

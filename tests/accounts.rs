@@ -47,7 +47,7 @@ async fn each_openable_kind_opens_active_with_its_own_shape(backend: Backend) {
         .open_account(open_personal(
             AccountKind::ClassIi,
             "cust-1",
-            "110101199001010001",
+            "110101199001010007",
             &card_number(1),
         ))
         .await
@@ -59,7 +59,7 @@ async fn each_openable_kind_opens_active_with_its_own_shape(backend: Backend) {
         .open_account(open_personal(
             AccountKind::ClassIii,
             "cust-1",
-            "110101199001010001",
+            "110101199001010007",
             &card_number(2),
         ))
         .await
@@ -124,7 +124,7 @@ async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response
         .open_account(open_personal(
             AccountKind::ClassIi,
             "cust-card",
-            "110101199001011234",
+            "110101199001011237",
             &number,
         ))
         .await
@@ -172,7 +172,7 @@ async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response
             .open_account(open_personal(
                 AccountKind::ClassIi,
                 "cust-card",
-                "110101199001011234",
+                "110101199001011237",
                 &number,
             ))
             .await
@@ -187,7 +187,7 @@ async fn a_bound_card_is_shown_masked_and_its_full_number_appears_in_no_response
         .open_account(open_personal(
             AccountKind::ClassIi,
             "cust-card",
-            "110101199001019999",
+            "110101199001019992",
             &bad,
         ))
         .await

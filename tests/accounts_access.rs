@@ -162,7 +162,7 @@ both_backends!(a_repeated_open_opens_one_account_and_counts_once_per_person);
 async fn a_repeated_open_opens_one_account_and_counts_once_per_person(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
-    let person = "110101199001015555";
+    let person = "110101199001015553";
     let req = open_personal(AccountKind::ClassIi, "cust", person, &card_number(1));
 
     let mut ids = std::collections::BTreeSet::new();

@@ -260,7 +260,7 @@ async fn a_person_may_hold_at_most_five_class_ii_accounts_and_a_closed_one_frees
 ) {
     let app = spawn_app(backend).await;
     let mut c = app.accounts("core-banking").await;
-    let person = "110101199001017777";
+    let person = "110101199001017778";
     let mut opened = Vec::new();
     for n in 0..5 {
         opened.push(

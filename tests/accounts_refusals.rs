@@ -508,14 +508,14 @@ async fn a_personal_account_needs_an_identity_and_a_valid_card(backend: Backend)
     let mut no_identity = common::open_personal(
         AccountKind::ClassIi,
         "cust",
-        "110101199001010001",
+        "110101199001010007",
         &common::card_number(1),
     );
     no_identity.identity = None;
     let mut no_card = common::open_personal(
         AccountKind::ClassIii,
         "cust",
-        "110101199001010001",
+        "110101199001010007",
         &common::card_number(1),
     );
     no_card.bound_card_number = String::new();

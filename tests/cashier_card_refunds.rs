@@ -110,7 +110,7 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     person.identity = Some(PersonIdentity {
         full_name: "Li Si".to_owned(),
         document_type: Some(paygate::account::IdDocumentType::ResidentIdCard),
-        document_number: "110105194912310021".to_owned(),
+        document_number: "11010519491231002X".to_owned(),
     });
     person.card_number = Some("6222021234567890128".to_owned());
     let payer = accounts.open(&bank, person).await.expect("payer");

@@ -1,10 +1,10 @@
 //! Bound cards: a person's Class I card number is checked (digits, length, Luhn), tokenised and
 //! masked on the way in, and never stored, logged or returned in full (PBOC 银发〔2016〕170号).
 
-use crate::secrets::Secrets;
-
-const CARD_DIGITS_MIN: usize = 13;
-const CARD_DIGITS_MAX: usize = 19;
+use crate::{
+    secrets::Secrets,
+    text::{CARD_DIGITS_MAX, CARD_DIGITS_MIN, luhn_valid},
+};
 
 /// What is kept of a bound card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,8 @@ pub fn bind(secrets: &Secrets, number: &str, agreement_id: String) -> Result<Bou
     {
         return Err(CardError::Format);
     }
-    if !luhn_valid(digits) {
+    let values: Vec<u8> = digits.bytes().map(|b| b - b'0').collect();
+    if !luhn_valid(&values) {
         return Err(CardError::CheckDigit);
     }
     Ok(BoundCard {
@@ -50,24 +51,6 @@ pub fn bind(secrets: &Secrets, number: &str, agreement_id: String) -> Result<Bou
         last_four: digits[digits.len() - 4..].to_owned(),
         agreement_id,
     })
-}
-
-fn luhn_valid(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

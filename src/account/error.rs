@@ -5,6 +5,7 @@ use crate::{
     account::rules::{LimitRule, LimitWindow},
     ledger::{AccountId, LedgerError},
     money::Money,
+    text::TextRefusal,
 };
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -12,6 +13,13 @@ pub enum AccountError {
     /// A field is missing or malformed (INVALID_ARGUMENT).
     #[error("{field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// A free-text field breaks the shared text rules (INVALID_ARGUMENT; a card number in it
+    /// is the reason `CARD_NUMBER_IN_TEXT`). The text itself is never part of the error.
+    #[error("{field}: {refusal}")]
+    Text {
+        field: &'static str,
+        refusal: TextRefusal,
+    },
     /// Bank internal accounts are created by configuration only.
     #[error("accounts of kind {kind} are not opened by callers")]
     KindNotOpenable { kind: &'static str },

@@ -10,6 +10,7 @@ mod close;
 pub mod error;
 mod freeze;
 mod holds;
+pub mod identity;
 pub mod model;
 mod open;
 mod profile;
@@ -219,17 +220,10 @@ fn check_postable(caller: &Caller, profile: &Profile) -> Result<(), AccountError
     }
 }
 
+/// A free-text field under the shared rules ([`crate::text`]).
 fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), AccountError> {
-    if required && text.trim().is_empty() {
-        return Err(AccountError::invalid(field, "required"));
-    }
-    if text.chars().count() > TEXT_LEN_MAX {
-        return Err(AccountError::invalid(
-            field,
-            format!("at most {TEXT_LEN_MAX} characters"),
-        ));
-    }
-    Ok(())
+    crate::text::check_free_text(text, required, TEXT_LEN_MAX)
+        .map_err(|refusal| AccountError::Text { field, refusal })
 }
 
 fn parse_position(text: &str, separator: char) -> Option<(u64, u32)> {

@@ -16,6 +16,13 @@ impl AccountService {
                 format!("1..={OWNER_ID_LEN_MAX} characters"),
             ));
         }
+        // An identifier, but stored and returned as given: the free-text rules apply too.
+        crate::text::check_free_text(&req.owner_id, false, OWNER_ID_LEN_MAX).map_err(
+            |refusal| AccountError::Text {
+                field: "owner_id",
+                refusal,
+            },
+        )?;
         let currency = req.currency.unwrap_or(i.rules.currency);
         let mut metadata = Metadata::from([
             ("owner".to_owned(), req.owner_id.clone()),
@@ -137,7 +144,10 @@ impl AccountService {
         let document_type = identity
             .document_type
             .ok_or_else(|| AccountError::invalid("identity.document_type", "required"))?;
-        check_text("identity.document_number", &identity.document_number, true)?;
+        // Validated and normalised before it keys the per-person rules: one person written
+        // two ways is one person (see `identity` for why stored keys stay valid).
+        let document = identity::normalise(document_type, &identity.document_number, self.today())
+            .map_err(|e| AccountError::invalid("identity.document_number", e.to_string()))?;
         let number = req.card_number.as_deref().ok_or_else(|| {
             AccountError::invalid("bound_card_number", "required for Class II/III")
         })?;
@@ -151,7 +161,7 @@ impl AccountService {
             .map_err(|e| AccountError::invalid("bound_card_number", e.to_string()))?;
         let key = i
             .secrets
-            .person_key(document_type.person_key_code(), &identity.document_number);
+            .person_key(document_type.person_key_code(), document.as_str());
         let check = i.rules.per_person_check(req.kind, &key, 1);
         Ok(PersonBinding { key, card, check })
     }

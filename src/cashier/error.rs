@@ -6,13 +6,19 @@
 //! [`CashierError::Ledger`], its invalid arguments the cashier's own, and the rest
 //! [`CashierError::Account`] — so `Account` never holds an `AccountError::Ledger`.
 
-use crate::{account::AccountError, ledger::LedgerError, yields::YieldError};
+use crate::{account::AccountError, ledger::LedgerError, text::TextRefusal, yields::YieldError};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CashierError {
     /// A field is missing or malformed (INVALID_ARGUMENT).
     #[error("{field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// A free-text field breaks the shared text rules (see [`crate::text`]).
+    #[error("{field}: {refusal}")]
+    Text {
+        field: &'static str,
+        refusal: TextRefusal,
+    },
     #[error("merchant {merchant} does not exist")]
     MerchantNotFound { merchant: String },
     #[error("order {order} does not exist")]
@@ -87,6 +93,7 @@ impl From<AccountError> for CashierError {
             AccountError::InvalidArgument { field, reason } => {
                 CashierError::InvalidArgument { field, reason }
             }
+            AccountError::Text { field, refusal } => CashierError::Text { field, refusal },
             e @ (AccountError::KindNotOpenable { .. }
             | AccountError::AccountNotFound { .. }
             | AccountError::HoldNotFound { .. }
@@ -111,6 +118,7 @@ impl From<YieldError> for CashierError {
             YieldError::InvalidArgument { field, reason } => {
                 CashierError::InvalidArgument { field, reason }
             }
+            YieldError::Text { field, refusal } => CashierError::Text { field, refusal },
             e @ (YieldError::ProductNotFound { .. }
             | YieldError::ProductExists { .. }
             | YieldError::ProductNotOpen { .. }

@@ -260,17 +260,10 @@ fn check_no(field: &'static str, no: &str) -> Result<(), CashierError> {
     Ok(())
 }
 
+/// A free-text field under the shared rules ([`crate::text`]).
 fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), CashierError> {
-    if required && text.trim().is_empty() {
-        return Err(CashierError::invalid(field, "required"));
-    }
-    if text.chars().count() > TEXT_LEN_MAX {
-        return Err(CashierError::invalid(
-            field,
-            format!("at most {TEXT_LEN_MAX} characters"),
-        ));
-    }
-    Ok(())
+    crate::text::check_free_text(text, required, TEXT_LEN_MAX)
+        .map_err(|refusal| CashierError::Text { field, refusal })
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@ use sqlx::{
 };
 
 use super::{AccountCache, Backend, LedgerStore, migrate, put_cache, take_cache};
-use crate::config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous};
+use crate::{
+    config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous},
+    private_fs,
+};
 
 type Db = sqlx::Sqlite;
 type DbConn = SqliteConnection;
@@ -101,13 +104,8 @@ impl SqliteStorage {
         let options = SqliteConnectOptions::from_str(&config.url)
             .map_err(|e| StorageError::new(format!("sqlite url: {e}")))?;
         let file = options.get_filename().to_owned();
-        if let Some(dir) = file.parent()
-            && !dir.as_os_str().is_empty()
-            && file != Path::new(":memory:")
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StorageError::new(format!("create {}: {e}", dir.display())))?;
-        }
+        let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
+        let created = !in_memory && create_private_database(&file)?;
         let synchronous = match config.sqlite_synchronous {
             ConfigSynchronous::Full => SqliteSynchronous::Full,
             ConfigSynchronous::Normal => SqliteSynchronous::Normal,
@@ -139,6 +137,16 @@ impl SqliteStorage {
         migrate::run_sqlite(&mut conn).await?;
         drop(conn);
         let writer = writer_options.connect().await?;
+        if created {
+            // SQLite gives them the database file's mode already; this makes sure of it.
+            for suffix in ["-wal", "-shm"] {
+                let mut sidecar = file.clone().into_os_string();
+                sidecar.push(suffix);
+                let sidecar = std::path::PathBuf::from(sidecar);
+                private_fs::make_private(&sidecar)
+                    .map_err(|e| StorageError::new(format!("chmod {}: {e}", sidecar.display())))?;
+            }
+        }
         Ok(SqliteStorage {
             pool,
             writer: tokio::sync::Mutex::new(Some(writer)),
@@ -146,6 +154,28 @@ impl SqliteStorage {
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
         })
     }
+}
+
+/// Creates the database file (`0600`) and its missing folders (`0700`) before SQLite opens it,
+/// so that neither it nor its `-wal` and `-shm` files are ever readable by other users;
+/// `true` when the file is new. An existing file is left as it is (a warning if others may
+/// read it).
+fn create_private_database(file: &Path) -> Result<bool, StorageError> {
+    if file.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    if let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        private_fs::create_private_dir_all(dir)
+            .map_err(|e| StorageError::new(format!("create {}: {e}", dir.display())))?;
+    }
+    let created = private_fs::create_private_file_if_missing(file)
+        .map_err(|e| StorageError::new(format!("create {}: {e}", file.display())))?;
+    if !created {
+        private_fs::warn_if_readable_by_others(file, "database file");
+    }
+    Ok(created)
 }
 
 #[async_trait]

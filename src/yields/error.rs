@@ -3,13 +3,19 @@
 
 use time::Date;
 
-use crate::{account::AccountError, ledger::LedgerError, money::Money};
+use crate::{account::AccountError, ledger::LedgerError, money::Money, text::TextRefusal};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum YieldError {
     /// A field is missing or malformed (INVALID_ARGUMENT): nothing was written.
     #[error("{field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// A free-text field breaks the shared text rules (see [`crate::text`]).
+    #[error("{field}: {refusal}")]
+    Text {
+        field: &'static str,
+        refusal: TextRefusal,
+    },
     #[error("product {product} does not exist")]
     ProductNotFound { product: String },
     #[error("product {product} is already registered with another definition")]

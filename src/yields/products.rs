@@ -79,20 +79,13 @@ impl YieldService {
 
     fn check_register(&self, r: &RegisterProduct) -> Result<(), YieldError> {
         check_product_id(&r.product_id)?;
-        for (field, text) in [
-            ("name", &r.name),
-            ("fund_code", &r.fund_code),
-            ("fund_manager", &r.fund_manager),
+        for (field, text, required) in [
+            ("name", &r.name, true),
+            ("fund_code", &r.fund_code, false),
+            ("fund_manager", &r.fund_manager, false),
         ] {
-            if text.chars().count() > PRODUCT_TEXT_LEN_MAX {
-                return Err(YieldError::invalid(
-                    field,
-                    format!("at most {PRODUCT_TEXT_LEN_MAX} characters"),
-                ));
-            }
-        }
-        if r.name.trim().is_empty() {
-            return Err(YieldError::invalid("name", "required"));
+            crate::text::check_free_text(text, required, PRODUCT_TEXT_LEN_MAX)
+                .map_err(|refusal| YieldError::Text { field, refusal })?;
         }
         let currency = self.currency();
         for (field, m) in [

@@ -59,6 +59,21 @@ pub fn card_number(n: u64) -> String {
     number
 }
 
+/// A valid resident ID number (GB 11643-1999 check digit), distinct for each `n` below 10,000:
+/// region 110101, born on 1 January of 1990 + `n / 1000`, sequence `n % 1000`.
+pub fn resident_id(n: u64) -> String {
+    const WEIGHTS: [u64; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    assert!(n < 10_000, "resident_id takes n below 10,000");
+    let body = format!("110101{}0101{:03}", 1990 + n / 1000, n % 1000);
+    let sum: u64 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u64::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    format!("{body}{}", char::from(check))
+}
+
 /// A resident identity of a person, distinct for each `document_number`.
 pub fn identity(document_number: &str) -> paygate::grpc::pb::PersonIdentity {
     paygate::grpc::pb::PersonIdentity {
@@ -125,7 +140,7 @@ pub async fn open_class_ii(client: &mut Accounts, n: u64) -> String {
         open_personal(
             paygate::grpc::pb::AccountKind::ClassIi,
             &format!("customer-{n}"),
-            &format!("11010119900101{n:04}"),
+            &resident_id(n),
             &card_number(n),
         ),
     )
@@ -139,7 +154,7 @@ pub async fn open_class_iii(client: &mut Accounts, n: u64) -> String {
         open_personal(
             paygate::grpc::pb::AccountKind::ClassIii,
             &format!("customer-{n}"),
-            &format!("11010119900101{n:04}"),
+            &resident_id(n),
             &card_number(n),
         ),
     )

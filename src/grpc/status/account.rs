@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use super::error_status;
+use super::{error_status, text_status};
 use crate::account::AccountError;
 
 // Over 70 lines: an exhaustive match, one arm per AccountError variant (a new one must be mapped).
@@ -16,6 +16,7 @@ impl From<AccountError> for Status {
                 message,
                 [("field", field.to_owned())],
             ),
+            AccountError::Text { field, refusal } => text_status(field, refusal, message),
             AccountError::KindNotOpenable { kind } => error_status(
                 Code::InvalidArgument,
                 "KIND_NOT_OPENABLE",

@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use super::error_status;
+use super::{error_status, text_status};
 use crate::cashier::CashierError;
 
 // Over 70 lines: an exhaustive match, one arm per CashierError variant (a new one must be mapped).
@@ -16,6 +16,7 @@ impl From<CashierError> for Status {
                 message,
                 [("field", field.to_owned())],
             ),
+            CashierError::Text { field, refusal } => text_status(field, refusal, message),
             CashierError::MerchantNotFound { merchant } => error_status(
                 Code::NotFound,
                 "MERCHANT_NOT_FOUND",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::grpc::gate::Refusal;
+use crate::{grpc::gate::Refusal, text::TextRefusal};
 
 mod account;
 mod cashier;
@@ -52,6 +52,24 @@ fn bounded(text: String, chars_max: usize) -> String {
             short
         }
     }
+}
+
+/// A free-text refusal of `field`: INVALID_ARGUMENT, with the reason `CARD_NUMBER_IN_TEXT` when
+/// the text held a card number (the message names the field, never the text).
+pub fn text_status(field: &'static str, refusal: TextRefusal, message: String) -> Status {
+    let reason = match refusal {
+        TextRefusal::CardNumber => "CARD_NUMBER_IN_TEXT",
+        TextRefusal::Required
+        | TextRefusal::TooLong { .. }
+        | TextRefusal::ControlCharacter
+        | TextRefusal::BidiControl => "INVALID_ARGUMENT",
+    };
+    error_status(
+        Code::InvalidArgument,
+        reason,
+        message,
+        [("field", field.to_owned())],
+    )
 }
 
 impl From<Refusal> for Status {

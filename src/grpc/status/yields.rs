@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use super::error_status;
+use super::{error_status, text_status};
 use crate::yields::{YieldError, format_date};
 
 impl From<YieldError> for Status {
@@ -16,6 +16,7 @@ impl From<YieldError> for Status {
                 message,
                 [("field", field.to_owned())],
             ),
+            YieldError::Text { field, refusal } => text_status(field, refusal, message),
             YieldError::ProductNotFound { product } => error_status(
                 Code::NotFound,
                 "PRODUCT_NOT_FOUND",
