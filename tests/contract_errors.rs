@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     Backend, assert_refused, card_number, cny, metadata_of, open_personal, reason_of, request_id,
-    spawn_app, spawn_app_with, transfer_req,
+    resident_id, spawn_app, spawn_app_with, transfer_req,
 };
 use paygate::grpc::pb;
 use tonic::Code;
@@ -94,7 +94,7 @@ async fn a_call_past_the_server_deadline_is_deadline_exceeded_and_its_retry_answ
         let req = open_personal(
             pb::AccountKind::ClassIi,
             &format!("customer-{n}"),
-            &format!("11010119900101{n:04}"),
+            &resident_id(n),
             &card_number(n),
         );
         let opened = answered("opening", || {
