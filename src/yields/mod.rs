@@ -8,6 +8,7 @@
 pub mod error;
 pub mod holding;
 pub mod income;
+mod income_shard;
 pub mod model;
 pub mod products;
 pub mod rates;
@@ -309,6 +310,10 @@ pub(crate) mod ids {
 
     pub fn accrual(product: &str, date: Date) -> String {
         format!("{product}/{date}")
+    }
+
+    pub fn accrual_shard(product: &str, date: Date, shard: u32) -> String {
+        format!("{product}/{date}/{shard:03}")
     }
 
     pub fn redemption(product: &str, account: AccountId, at_ms: i64, id: &str) -> String {
