@@ -22,6 +22,8 @@
 // A benchmark is a test tool: a failed setup step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     str::FromStr,
     sync::{
@@ -45,7 +47,7 @@ use paygate::{
     yields::{Subscribe, YieldService, income::income_minor},
 };
 use rust_decimal::Decimal;
-use sqlx::Connection;
+use support::{PgScratch, env_or, verify_clean};
 use time::{Date, Duration, macros::datetime};
 
 const PRODUCT: &str = "MMF1";
@@ -58,13 +60,6 @@ struct Args {
     seeders: usize,
     shards: Option<u32>,
     verify: bool,
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn args() -> Args {
@@ -351,16 +346,7 @@ async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
 
     ledger.shutdown().await;
     if a.verify {
-        let started = Instant::now();
-        let report = paygate::ledger::verify(store.as_ref())
-            .await
-            .expect("verify");
-        println!(
-            "{label}: verify {} in {:.1} s",
-            if report.is_clean() { "clean" } else { "BROKEN" },
-            started.elapsed().as_secs_f64()
-        );
-        assert!(report.is_clean(), "{report}");
+        verify_clean(label, store.as_ref()).await;
     }
     store.close().await;
 }
@@ -399,30 +385,13 @@ fn main() {
                 let _ = std::fs::remove_dir_all(&dir);
             }
             "postgres" => {
-                let admin: String = env_or(
-                    "PAYGATE_BENCH_PG_URL",
-                    "postgres://postgres@127.0.0.1:5432/test".to_owned(),
-                );
-                let name = format!("yields_bench_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("PostgreSQL reachable");
-                sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create bench database");
-                let url = match admin.rsplit_once('/') {
-                    Some((root, _)) => format!("{root}/{name}"),
-                    None => admin.clone(),
-                };
-                let store = storage::connect(&db_config(url))
+                let scratch = PgScratch::create("yields_bench").await;
+                let store = storage::connect(&db_config(scratch.url.clone()))
                     .await
                     .expect("postgres opens");
                 // Run as a task so that a failed check still drops the scratch database.
                 let outcome = tokio::spawn(bench("postgres", store, a)).await;
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
+                scratch.drop().await;
                 if let Err(e) = outcome {
                     std::panic::resume_unwind(e.into_panic());
                 }
