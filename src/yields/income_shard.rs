@@ -143,7 +143,14 @@ impl YieldService {
                 .await
             {
                 Ok(()) => {}
-                Err(e) if superseded(&e) => {}
+                // Another run of the date took this step: the shard's document has moved on. A
+                // refusal that left it where it was is no race, and would only come again.
+                Err(e) if superseded(&e) => {
+                    let now = self.ledger().document(KIND_ACCRUAL_SHARD, &id).await?;
+                    if now.map_or(0, |d| d.version) == version {
+                        return Err(e);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
