@@ -34,7 +34,7 @@ use paygate::{
     storage::{self, LedgerStore},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use support::{PgScratch, env_or, verify_clean};
+use support::{PgScratch, cores, env_or, runtime, verify_clean};
 
 fn transfer(from: AccountId, to: AccountId, minor: i64) -> NewTransaction {
     let leg = |account, side| NewEntry {
@@ -284,16 +284,10 @@ fn db_config(url: String) -> DatabaseConfig {
 
 fn main() {
     let backends: String = env_or("PAYGATE_BENCH_BACKENDS", "sqlite,postgres".to_owned());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     println!(
         "ledger bench: {} cores, {} submitters",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores(),
         env_or("PAYGATE_BENCH_SUBMITTERS", 64usize)
     );
     rt.block_on(async {

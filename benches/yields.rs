@@ -47,7 +47,7 @@ use paygate::{
     yields::{Subscribe, YieldService, income::income_minor},
 };
 use rust_decimal::Decimal;
-use support::{PgScratch, env_or, verify_clean};
+use support::{PgScratch, cores, env_or, runtime, verify_clean};
 use time::{Date, Duration, macros::datetime};
 
 const PRODUCT: &str = "MMF1";
@@ -361,17 +361,8 @@ fn db_config(url: String) -> DatabaseConfig {
 
 fn main() {
     let a = args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    println!(
-        "yields bench: {} cores",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
+    let rt = runtime();
+    println!("yields bench: {} cores", cores());
     rt.block_on(async {
         match a.backend.clone().as_str() {
             "sqlite" => {

@@ -67,3 +67,19 @@ pub async fn verify_clean(label: &str, store: &dyn paygate::storage::LedgerStore
     );
     assert!(report.is_clean(), "{report}");
 }
+
+/// The benches' runtime: two worker threads, as many as the machine's cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The machine's cores, for the bench's first line.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
+}
