@@ -17,6 +17,8 @@
 // A benchmark is a test tool: a failed setup step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -32,14 +34,7 @@ use paygate::{
     storage::{self, LedgerStore},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use sqlx::Connection;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{PgScratch, cores, env_or, runtime, verify_clean};
 
 fn transfer(from: AccountId, to: AccountId, minor: i64) -> NewTransaction {
     let leg = |account, side| NewEntry {
@@ -192,16 +187,7 @@ async fn bench_backend(name: &str, storage: Arc<dyn LedgerStore>) {
         println!("{name}: hot / spread = {:.0}%", hot / spread * 100.0);
     }
     ledger.shutdown().await;
-    let started = Instant::now();
-    let report = paygate::ledger::verify(storage.as_ref())
-        .await
-        .expect("verify");
-    println!(
-        "{name}: verify {} in {:.2} s",
-        if report.is_clean() { "clean" } else { "BROKEN" },
-        started.elapsed().as_secs_f64()
-    );
-    assert!(report.is_clean(), "{report}");
+    verify_clean(name, storage.as_ref()).await;
     storage.close().await;
 }
 
@@ -298,16 +284,10 @@ fn db_config(url: String) -> DatabaseConfig {
 
 fn main() {
     let backends: String = env_or("PAYGATE_BENCH_BACKENDS", "sqlite,postgres".to_owned());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     println!(
         "ledger bench: {} cores, {} submitters",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores(),
         env_or("PAYGATE_BENCH_SUBMITTERS", 64usize)
     );
     rt.block_on(async {
@@ -329,29 +309,12 @@ fn main() {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
                 "postgres" => {
-                    let admin: String = env_or(
-                        "PAYGATE_BENCH_PG_URL",
-                        "postgres://postgres@127.0.0.1:5432/test".to_owned(),
-                    );
-                    let name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
-                    let mut conn = sqlx::PgConnection::connect(&admin)
-                        .await
-                        .expect("PostgreSQL reachable");
-                    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                        .execute(&mut conn)
-                        .await
-                        .expect("create bench database");
-                    let url = match admin.rsplit_once('/') {
-                        Some((root, _)) => format!("{root}/{name}"),
-                        None => admin.clone(),
-                    };
-                    let storage = storage::connect(&db_config(url))
+                    let scratch = PgScratch::create("ledger_bench").await;
+                    let storage = storage::connect(&db_config(scratch.url.clone()))
                         .await
                         .expect("postgres opens");
                     bench_backend("postgres", storage).await;
-                    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
+                    scratch.drop().await;
                 }
                 other => eprintln!("unknown backend {other}"),
             }

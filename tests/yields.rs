@@ -268,3 +268,81 @@ async fn concurrent_fast_redemptions_never_pass_the_cap(backend: Backend) {
     let (code, out) = app.ledger_verify();
     assert_eq!(code, Some(0), "{out}");
 }
+
+both_backends!(multi_thread: concurrent_runs_of_a_date_pay_each_holder_once);
+
+async fn concurrent_runs_of_a_date_pay_each_holder_once(backend: Backend) {
+    // Three shards of one holder per step: the run takes many steps in each shard, and four
+    // runs of the same date race through them.
+    let app = spawn_app_with(backend, |c| {
+        c.yields.accrual_shards = 3;
+        c.yields.accrual_chunk_holders = 1;
+    })
+    .await;
+    let mut op = yields(&app, OPERATOR).await;
+    let mut accounts = app.accounts(OPERATOR).await;
+    let monday = next_monday(&app);
+    advance_to(&app, monday);
+    register(&mut op, "MMF1", pb::ProductStatus::Open, "1.00").await;
+    let mut holders = Vec::new();
+    let mut shares = Vec::new();
+    for n in 0..12u64 {
+        let a = open_class_ii(&mut accounts, 40 + n).await;
+        top_up(&mut accounts, &a, "5000.00").await;
+        let amount = format!("{}.{:02}", 1000 + n * 111, n * 7);
+        op.subscribe(subscribe_req(&a, "MMF1", &amount))
+            .await
+            .expect("subscribes");
+        shares.push(minor(&amount));
+        holders.push(a);
+    }
+    let tuesday = monday + Duration::days(1);
+    advance_to(&app, tuesday);
+    publish(&mut op, "MMF1", tuesday, "0.6543").await;
+    advance_to(&app, tuesday + Duration::days(1));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let mut y = op.clone();
+            tokio::spawn(async move { accrue(&mut y, "MMF1", tuesday).await })
+        })
+        .collect();
+    let mut summaries = Vec::new();
+    for t in tasks {
+        summaries.push(t.await.expect("task"));
+    }
+    assert!(
+        summaries.iter().all(|s| *s == summaries[0]),
+        "{summaries:?}"
+    );
+    // income_i = trunc_fen(shares_i × 0.6543 / 10,000); fund = trunc_fen(Σ shares × 0.6543 / 10,000).
+    let incomes: Vec<i64> = shares.iter().map(|s| s * 6_543 / 100_000_000).collect();
+    let eligible: i64 = shares.iter().sum();
+    let fund = eligible * 6_543 / 100_000_000;
+    let s = &summaries[0];
+    assert!(s.complete);
+    assert_eq!(s.holders_paid, 12);
+    assert_eq!(minor(&s.eligible_shares), eligible);
+    let paid: i64 = incomes.iter().sum();
+    assert_eq!(
+        minor(&s.holders_income.clone().expect("income").amount),
+        paid
+    );
+    assert_eq!(minor(&s.fund_total.clone().expect("fund").amount), fund);
+    assert_eq!(
+        minor(&s.rounding.clone().expect("rounding").amount),
+        fund - paid
+    );
+    for (h, account) in holders.iter().enumerate() {
+        let view = holding(&mut op, account, "MMF1").await;
+        assert_eq!(minor(&view.shares), shares[h] + incomes[h], "holder {h}");
+        assert_eq!(
+            minor(&view.accumulated_income.expect("income").amount),
+            incomes[h],
+            "holder {h} paid once"
+        );
+    }
+    // Once more, after the fact: nothing is posted again.
+    assert_eq!(accrue(&mut op, "MMF1", tuesday).await, summaries[0]);
+    let (code, out) = app.ledger_verify();
+    assert_eq!(code, Some(0), "{out}");
+}

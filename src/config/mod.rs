@@ -145,6 +145,15 @@ mod tests {
         config.limits.inflight_calls_max = 0;
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
     }
+
+    #[test]
+    fn accrual_shards_are_bounded() {
+        for (shards, valid) in [(0, false), (1, true), (256, true), (257, false)] {
+            let mut config = Config::default();
+            config.yields.accrual_shards = shards;
+            assert_eq!(config.validate().is_ok(), valid, "{shards} shards");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::{
         Account, AccountId, Balance, Hold, HoldId, Pending, PendingId, STATEMENT_PAGE_MAX,
         StatementLine, StoredDocument, StoredEvent,
     },
-    store::{ProfileQuery, ProfileRow, StatementQuery, StatementRow},
+    store::{COUNTERS_READ_MAX, ProfileQuery, ProfileRow, StatementQuery, StatementRow},
 };
 
 impl Ledger {
@@ -19,6 +19,11 @@ impl Ledger {
             .account(id)
             .await?
             .ok_or(LedgerError::UnknownAccount { account: id })
+    }
+
+    /// The id the next account will be given: every account's id is below it.
+    pub async fn next_account_id(&self) -> Result<u64, LedgerError> {
+        Ok(self.inner.store.chain_head().await?.next_account_id)
     }
 
     /// Statement lines (with running balance) after `after_seq`, at most `limit` (≤ 1,000) plus
@@ -68,9 +73,14 @@ impl Ledger {
         Ok(self.inner.store.statement_page(query).await?)
     }
 
-    /// Current values of counters (absent ones are not returned).
+    /// Current values of counters (absent ones are not returned), read in pages of the most
+    /// keys the store takes at once.
     pub async fn counter_values(&self, keys: &[String]) -> Result<Vec<(String, i64)>, LedgerError> {
-        Ok(self.inner.store.counter_values(keys).await?)
+        let mut values = Vec::new();
+        for page in keys.chunks(COUNTERS_READ_MAX) {
+            values.extend(self.inner.store.counter_values(page).await?);
+        }
+        Ok(values)
     }
 
     /// A document at its current version.

@@ -152,36 +152,60 @@ impl YieldService {
         })
     }
 
-    /// Shares of a holding that earn on `date` (see the module docs), read consistently.
+    /// Shares of each holding that earn on `date` (see the module docs), read consistently: the
+    /// counters of all of them, their balances side by side, the counters again.
     pub(super) async fn eligible_minor(
         &self,
         product: &str,
-        holding: &HoldingDoc,
+        holdings: &[&HoldingDoc],
         date: Date,
         today: Date,
-    ) -> Result<i64, YieldError> {
-        let mut in_keys = Vec::new();
-        let mut out_keys = Vec::new();
+    ) -> Result<Vec<i64>, YieldError> {
+        let mut days = Vec::new();
         let mut d = date;
         while d <= today {
-            in_keys.push(keys::shares_in(product, holding.account, d));
-            out_keys.push(keys::shares_out(product, holding.account, d));
+            days.push(d);
             d = d.saturating_add(Duration::days(1));
         }
-        let all: Vec<String> = in_keys.iter().chain(out_keys.iter()).cloned().collect();
+        if days.is_empty() {
+            return Ok(vec![0; holdings.len()]);
+        }
+        // Per holding: in(d) for each day, then out(d) for each day.
+        let per = 2 * days.len();
+        let all: Vec<String> = holdings
+            .iter()
+            .flat_map(|h| {
+                let ins = days.iter().map(|d| keys::shares_in(product, h.account, *d));
+                let outs = days
+                    .iter()
+                    .map(|d| keys::shares_out(product, h.account, *d));
+                ins.chain(outs).collect::<Vec<_>>()
+            })
+            .collect();
         for _ in 0..CONSISTENT_READ_TRIES_MAX {
             let before = self.counters(&all).await?;
-            let balance = self.posted_minor(holding.holding_account).await?;
+            let balances = futures::future::try_join_all(
+                holdings
+                    .iter()
+                    .map(|h| self.posted_minor(h.holding_account)),
+            )
+            .await?;
             let after = self.counters(&all).await?;
             if before != after {
                 continue;
             }
-            let (ins, outs) = before.split_at(in_keys.len());
-            let sum_in: i128 = ins.iter().map(|v| i128::from(*v)).sum();
-            let sum_out: i128 = outs.iter().map(|v| i128::from(*v)).sum();
-            let out_today = i128::from(outs.first().copied().unwrap_or(0));
-            let held_before = i128::from(balance) - sum_in + sum_out;
-            return Ok(clamp((held_before - out_today).max(0)));
+            return Ok(balances
+                .iter()
+                .zip(before.chunks(per))
+                .map(|(balance, counters)| {
+                    let (ins, outs) = counters.split_at(days.len());
+                    let sum_in: i128 = ins.iter().map(|v| i128::from(*v)).sum();
+                    let sum_out: i128 = outs.iter().map(|v| i128::from(*v)).sum();
+                    let out_today = i128::from(outs.first().copied().unwrap_or(0));
+                    let held_before = i128::from(*balance) - sum_in + sum_out;
+                    clamp((held_before - out_today).max(0))
+                })
+                .collect());
         }
         Err(YieldError::Ledger(crate::ledger::LedgerError::Overloaded))
     }

@@ -14,28 +14,32 @@
 //! to the product's rounding account, so the income account's debits of the date equal the fund
 //! total exactly.
 //!
-//! The run walks the product's holdings in id order, `yields.accrual_chunk_holders` per step;
-//! each step is one ledger command: the holders' postings, one income document per holder
-//! (written at version 0: a holder's income of a date exists at most once) and the run's
-//! progress document (versioned: cursor and running sums), all in one batch. A crash resumes
-//! from the progress document; a finished date posts nothing again.
+//! The run is split into `yields.accrual_shards` disjoint ranges of the product's holdings
+//! ([`income_shard`](super::income_shard)), fixed when the date's run starts and kept in the
+//! run's document (`yield_accrual`, the plan). The shards walk their holders side by side, each
+//! step one ledger command carrying up to `yields.accrual_chunk_holders` holders' postings, one
+//! income document per holder (written at version 0: a holder's income of a date exists at most
+//! once) and the shard's versioned progress document; the ledger commits many shards' steps in
+//! one batch. Once every shard is complete, one last command posts the rounding, computed over
+//! all shards, and marks the run complete with the date's totals. A crash resumes from the plan
+//! and the shards' documents; a finished date posts nothing again.
 
 use rust_decimal::Decimal;
 use time::{Date, Duration};
 
-use crate::ledger::{
-    Command, CounterCheck, IdempotencyKey, LedgerError, Metadata, NewEntry, NewTransaction, Side,
-};
+use crate::ledger::{Command, DocumentWrite, IdempotencyKey, Metadata, NewTransaction};
 use crate::money::Money;
 
 use super::{
-    AccrualProgress, AccruedDoc, HoldingDoc, IncomeRecord, KIND_ACCRUAL, KIND_ACCRUED,
-    KIND_HOLDING, KIND_INCOME, KIND_PRODUCT, Product, SYSTEM_SCOPE, UNCAPPED, YieldError,
-    YieldService, format_date, ids, keys, write_doc,
+    AccrualProgress, AccrualShard, AccruedDoc, KIND_ACCRUAL, KIND_ACCRUAL_SHARD, KIND_ACCRUED,
+    KIND_PRODUCT, Product, SYSTEM_SCOPE, YieldError, YieldService, format_date, ids,
+    income_shard::{shard_bounds, superseded},
+    write_doc,
 };
 
-/// Steps of one run at most (each step posts up to 7 holders): a bound, not a business limit.
-const ACCRUAL_STEPS_MAX: u32 = 1_000_000;
+/// Tries at the run's own documents (its plan, its end) when another run of the same date
+/// writes them first.
+const RUN_TRIES_MAX: u32 = 8;
 
 /// `trunc_fen(shares × R / 10,000)` in minor units (shares in minor units).
 pub fn income_minor(shares_minor: i64, rate: Decimal) -> i64 {
@@ -87,9 +91,8 @@ impl YieldService {
         date: Date,
     ) -> Result<AccrualProgress, YieldError> {
         let p = &product.product_id;
-        let progress_id = ids::accrual(p, date);
         if let Some((done, _)) = self
-            .load::<AccrualProgress>(KIND_ACCRUAL, &progress_id)
+            .load::<AccrualProgress>(KIND_ACCRUAL, &ids::accrual(p, date))
             .await?
             && done.complete
         {
@@ -103,37 +106,129 @@ impl YieldService {
                 product: p.clone(),
                 date,
             })?;
-        for _ in 0..ACCRUAL_STEPS_MAX {
-            let (progress, version) = match self.load(KIND_ACCRUAL, &progress_id).await? {
-                Some(found) => found,
-                None => (
-                    AccrualProgress {
-                        product_id: p.clone(),
+        for _ in 0..RUN_TRIES_MAX {
+            let (plan, version) = self.accrual_plan(p, date, rate.income_per_10k).await?;
+            if plan.complete {
+                return Ok(plan);
+            }
+            let shards = futures::future::try_join_all(
+                (0..plan.shards).map(|k| self.accrue_shard(product, &plan, k)),
+            )
+            .await?;
+            match self
+                .finish_run(product, plan, version, &shards, &accrued)
+                .await
+            {
+                Ok(done) => return Ok(done),
+                // Another run of the date finished it first: the next turn reads it.
+                Err(e) if superseded(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(YieldError::corrupt("accrual retries"))
+    }
+
+    /// The run's plan and its version: the stored one, or a new one written now. A new plan
+    /// fixes the shards for the date; a run written before runs were sharded goes on as one
+    /// shard from its cursor, with its sums so far.
+    async fn accrual_plan(
+        &self,
+        p: &str,
+        date: Date,
+        rate: Decimal,
+    ) -> Result<(AccrualProgress, u64), YieldError> {
+        let id = ids::accrual(p, date);
+        for _ in 0..RUN_TRIES_MAX {
+            let found = self.load::<AccrualProgress>(KIND_ACCRUAL, &id).await?;
+            if let Some((plan, version)) = found.clone()
+                && (plan.shards > 0 || plan.complete)
+            {
+                return Ok((plan, version));
+            }
+            let mut documents = Vec::new();
+            let (plan, version) = match found {
+                Some((mut old, version)) => {
+                    let shard = AccrualShard {
+                        cursor: old.cursor.clone(),
+                        holders_paid: old.holders_paid,
+                        eligible_shares_minor: old.eligible_shares_minor,
+                        holders_income_minor: old.holders_income_minor,
+                        complete: false,
+                    };
+                    documents.push(write_doc(
+                        KIND_ACCRUAL_SHARD,
+                        &ids::accrual_shard(p, date, 0),
+                        0,
+                        &shard,
+                    )?);
+                    old.shards = 1;
+                    (old, version)
+                }
+                None => {
+                    let shards = self.inner.config.accrual_shards;
+                    let next = self.ledger().next_account_id().await?;
+                    let plan = AccrualProgress {
+                        product_id: p.to_owned(),
                         date,
-                        income_per_10k: rate.income_per_10k,
-                        cursor: format!("{p}/"),
+                        income_per_10k: rate,
+                        cursor: String::new(),
                         holders_paid: 0,
                         eligible_shares_minor: 0,
                         holders_income_minor: 0,
                         rounding_minor: 0,
                         fund_total_minor: 0,
                         complete: false,
-                    },
-                    0,
-                ),
+                        shards,
+                        shard_bounds: shard_bounds(next, shards),
+                    };
+                    (plan, 0)
+                }
             };
-            if progress.complete {
-                return Ok(progress);
-            }
-            let step = self
-                .accrual_step(product, progress, version, &accrued)
-                .await;
-            match step {
-                Ok(()) | Err(YieldError::Ledger(LedgerError::DocumentConflict { .. })) => {}
-                Err(e) => return Err(e),
+            documents.insert(0, write_doc(KIND_ACCRUAL, &id, version, &plan)?);
+            let key =
+                IdempotencyKey::new(SYSTEM_SCOPE, format!("accrue/{p}/{date}/plan/{version}"));
+            match self
+                .ledger()
+                .submit(key, guarded(Command::NoOp, documents))
+                .await
+            {
+                Ok(_) => return Ok((plan, version + 1)),
+                Err(e) => {
+                    let e = YieldError::from(e);
+                    if !superseded(&e) {
+                        return Err(e);
+                    }
+                }
             }
         }
-        Err(YieldError::corrupt("accrual steps"))
+        Err(YieldError::corrupt("accrual plan retries"))
+    }
+
+    /// The run's last command, once every shard is complete: the date's totals over all shards,
+    /// the rounding posted once, the run marked complete and the product's last accrued date.
+    async fn finish_run(
+        &self,
+        product: &Product,
+        mut plan: AccrualProgress,
+        version: u64,
+        shards: &[AccrualShard],
+        accrued: &(Option<AccruedDoc>, u64),
+    ) -> Result<AccrualProgress, YieldError> {
+        if shards.iter().any(|s| !s.complete) {
+            return Err(YieldError::corrupt(KIND_ACCRUAL_SHARD));
+        }
+        add_shards(&mut plan, shards);
+        plan.fund_total_minor = income_minor(plan.eligible_shares_minor, plan.income_per_10k);
+        plan.rounding_minor = plan.fund_total_minor - plan.holders_income_minor;
+        debug_assert!(plan.rounding_minor >= 0, "rounding is never negative");
+        plan.complete = true;
+        let command = self.finish_command(product, &plan, version, accrued)?;
+        let key = IdempotencyKey::new(
+            SYSTEM_SCOPE,
+            format!("accrue/{}/{}/total/{version}", plan.product_id, plan.date),
+        );
+        self.ledger().submit(key, command).await?;
+        Ok(plan)
     }
 
     /// Refuses dates that are not business dates, have not ended, are too old, or skip an
@@ -178,116 +273,14 @@ impl YieldService {
         })
     }
 
-    /// One step: the next holders, or (none left) the rounding and the end of the run.
-    async fn accrual_step(
-        &self,
-        product: &Product,
-        mut progress: AccrualProgress,
-        version: u64,
-        accrued: &(Option<AccruedDoc>, u64),
-    ) -> Result<(), YieldError> {
-        let p = &product.product_id;
-        let prefix = format!("{p}/");
-        let chunk = self.inner.config.accrual_chunk_holders;
-        let docs = self
-            .ledger()
-            .documents_after(KIND_HOLDING, &progress.cursor, chunk)
-            .await?;
-        let holdings = docs
-            .iter()
-            .filter(|d| d.id.starts_with(&prefix))
-            .map(|d| {
-                serde_json::from_str::<HoldingDoc>(&d.body)
-                    .map(|h| (d.id.clone(), h))
-                    .map_err(|_| YieldError::corrupt(KIND_HOLDING))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = IdempotencyKey::new(
-            SYSTEM_SCOPE,
-            format!("accrue/{p}/{}/{version}", progress.date),
-        );
-        let command = if holdings.is_empty() {
-            self.finish_command(product, &mut progress, version, accrued)?
-        } else {
-            self.holders_command(product, &mut progress, version, &holdings)
-                .await?
-        };
-        self.ledger().submit(key, command).await?;
-        Ok(())
-    }
-
-    async fn holders_command(
-        &self,
-        product: &Product,
-        progress: &mut AccrualProgress,
-        version: u64,
-        holdings: &[(String, HoldingDoc)],
-    ) -> Result<Command, YieldError> {
-        let p = &product.product_id;
-        let (date, rate, c) = (progress.date, progress.income_per_10k, self.currency());
-        let today = self.today();
-        let mut transactions = Vec::new();
-        let mut documents = Vec::new();
-        for (doc_id, h) in holdings {
-            progress.cursor = doc_id.clone();
-            let eligible = self.eligible_minor(p, h, date, today).await?;
-            if eligible == 0 {
-                continue;
-            }
-            let income = income_minor(eligible, rate);
-            progress.eligible_shares_minor += eligible;
-            progress.holders_income_minor += income;
-            let record = IncomeRecord {
-                date,
-                shares: Money::new(c, eligible),
-                income_per_10k: rate,
-                income: Money::new(c, income),
-                transaction: None,
-                posted_at_ms: 0,
-            };
-            documents.push(write_doc(
-                KIND_INCOME,
-                &ids::income(p, h.account, date),
-                0,
-                &record,
-            )?);
-            if income == 0 {
-                continue;
-            }
-            progress.holders_paid += 1;
-            transactions.push(income_tx(product, h, date, Money::new(c, income)));
-        }
-        documents.insert(
-            0,
-            write_doc(KIND_ACCRUAL, &ids::accrual(p, date), version, progress)?,
-        );
-        Ok(Command::Guarded {
-            inner: Box::new(if transactions.is_empty() {
-                Command::NoOp
-            } else {
-                Command::PostLinked { transactions }
-            }),
-            counters: Vec::new(),
-            releases: Vec::new(),
-            caps: Vec::new(),
-            documents,
-            events: Vec::new(),
-        })
-    }
-
     fn finish_command(
         &self,
         product: &Product,
-        progress: &mut AccrualProgress,
+        progress: &AccrualProgress,
         version: u64,
         accrued: &(Option<AccruedDoc>, u64),
     ) -> Result<Command, YieldError> {
         let p = &product.product_id;
-        progress.fund_total_minor =
-            income_minor(progress.eligible_shares_minor, progress.income_per_10k);
-        progress.rounding_minor = progress.fund_total_minor - progress.holders_income_minor;
-        debug_assert!(progress.rounding_minor >= 0, "rounding is never negative");
-        progress.complete = true;
         let rounding = Money::new(self.currency(), progress.rounding_minor.max(0));
         let inner = if rounding.minor > 0 {
             Command::Post(NewTransaction::transfer(
@@ -303,12 +296,9 @@ impl YieldService {
         } else {
             Command::NoOp
         };
-        Ok(Command::Guarded {
-            inner: Box::new(inner),
-            counters: Vec::new(),
-            releases: Vec::new(),
-            caps: Vec::new(),
-            documents: vec![
+        Ok(guarded(
+            inner,
+            vec![
                 write_doc(
                     KIND_ACCRUAL,
                     &ids::accrual(p, progress.date),
@@ -324,8 +314,7 @@ impl YieldService {
                     },
                 )?,
             ],
-            events: Vec::new(),
-        })
+        ))
     }
 
     /// A finished (or partial) accrual of a date, if it ran.
@@ -334,46 +323,49 @@ impl YieldService {
         product: &str,
         date: Date,
     ) -> Result<Option<AccrualProgress>, YieldError> {
-        Ok(self
-            .load(KIND_ACCRUAL, &ids::accrual(product, date))
+        let Some((mut run, _)) = self
+            .load::<AccrualProgress>(KIND_ACCRUAL, &ids::accrual(product, date))
             .await?
-            .map(|(a, _)| a))
+        else {
+            return Ok(None);
+        };
+        if !run.complete && run.shards > 0 {
+            // The totals so far are the shards' (a resumed old-style run's shard carries its
+            // sums from before).
+            let mut shards = Vec::new();
+            for k in 0..run.shards {
+                let id = ids::accrual_shard(product, date, k);
+                if let Some((s, _)) = self.load::<AccrualShard>(KIND_ACCRUAL_SHARD, &id).await? {
+                    shards.push(s);
+                }
+            }
+            run.holders_paid = 0;
+            run.eligible_shares_minor = 0;
+            run.holders_income_minor = 0;
+            add_shards(&mut run, &shards);
+        }
+        Ok(Some(run))
     }
 }
 
-fn income_tx(product: &Product, h: &HoldingDoc, date: Date, income: Money) -> NewTransaction {
-    let p = &product.product_id;
-    NewTransaction {
-        entries: vec![
-            NewEntry {
-                account: product.accounts.income,
-                side: Side::Debit,
-                amount: income,
-            },
-            NewEntry {
-                account: h.holding_account,
-                side: Side::Credit,
-                amount: income,
-            },
-        ],
-        metadata: Metadata::from([
-            ("type".to_owned(), "yield_income".to_owned()),
-            ("product".to_owned(), p.clone()),
-            ("account".to_owned(), h.account.to_string()),
-            ("date".to_owned(), format_date(date)),
-        ]),
-        counters: vec![
-            CounterCheck {
-                key: keys::shares_in(p, h.account, date),
-                amount_minor: income.minor,
-                cap_minor: UNCAPPED,
-            },
-            CounterCheck {
-                key: keys::income_total(p, h.account),
-                amount_minor: income.minor,
-                cap_minor: UNCAPPED,
-            },
-        ],
+/// A guarded command that writes `documents` with `inner`.
+fn guarded(inner: Command, documents: Vec<DocumentWrite>) -> Command {
+    Command::Guarded {
+        inner: Box::new(inner),
+        counters: Vec::new(),
+        releases: Vec::new(),
+        caps: Vec::new(),
+        documents,
+        events: Vec::new(),
+    }
+}
+
+/// Adds the shards' sums to the run's totals.
+fn add_shards(run: &mut AccrualProgress, shards: &[AccrualShard]) {
+    for s in shards {
+        run.holders_paid += s.holders_paid;
+        run.eligible_shares_minor += s.eligible_shares_minor;
+        run.holders_income_minor += s.holders_income_minor;
     }
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fund_payment;
 pub mod holding;
 pub mod income;
+mod income_shard;
 pub mod model;
 pub mod products;
 pub mod rates;
@@ -311,6 +312,10 @@ pub(crate) mod ids {
 
     pub fn accrual(product: &str, date: Date) -> String {
         format!("{product}/{date}")
+    }
+
+    pub fn accrual_shard(product: &str, date: Date, shard: u32) -> String {
+        format!("{product}/{date}/{shard:03}")
     }
 
     pub fn redemption(product: &str, account: AccountId, at_ms: i64, id: &str) -> String {

@@ -16,6 +16,7 @@ pub const KIND_RATE: &str = "yield_rate";
 pub const KIND_HOLDING: &str = "yield_holding";
 pub const KIND_INCOME: &str = "yield_income";
 pub const KIND_ACCRUAL: &str = "yield_accrual";
+pub const KIND_ACCRUAL_SHARD: &str = "yield_accrual_shard";
 pub const KIND_ACCRUED: &str = "yield_accrued";
 pub const KIND_REDEMPTION: &str = "yield_redemption";
 pub const KIND_DUE: &str = "yield_due";
@@ -232,21 +233,41 @@ pub struct IncomeRecord {
     pub posted_at_ms: i64,
 }
 
-/// The progress of one product's accrual of one date, advanced in the same batch as each
-/// step's postings (so a crashed run resumes where it stopped).
+/// One product's accrual of one date: its shard plan while it runs, the totals over every shard
+/// once complete (a partial run's totals are the sums of its shards so far).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccrualProgress {
     pub product_id: String,
     pub date: Date,
     #[serde(with = "decimal_text")]
     pub income_per_10k: Decimal,
-    /// The last holding document id done (holdings are walked in id order).
+    /// The last holding document id done, in a run written before runs were sharded (such a
+    /// run resumes as one shard from here); empty otherwise.
     pub cursor: String,
     pub holders_paid: i64,
     pub eligible_shares_minor: i64,
     pub holders_income_minor: i64,
     pub rounding_minor: i64,
     pub fund_total_minor: i64,
+    pub complete: bool,
+    /// Shards of the run, fixed when it starts (0: not planned yet).
+    #[serde(default)]
+    pub shards: u32,
+    /// The accounts whose holding ids end shards 0 … K−2 (shard k walks the holding ids after
+    /// bound k−1 up to bound k; the first from the product's first, the last to its end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_bounds: Vec<u64>,
+}
+
+/// One shard's walk of an accrual run, advanced in the same batch as each step's postings (so a
+/// crashed run resumes where it stopped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccrualShard {
+    /// The last holding document id done (holdings are walked in id order).
+    pub cursor: String,
+    pub holders_paid: i64,
+    pub eligible_shares_minor: i64,
+    pub holders_income_minor: i64,
     pub complete: bool,
 }
 

@@ -1,0 +1,85 @@
+//! What the benches share: settings from the environment, and a scratch PostgreSQL database
+//! created on a server for one run and dropped after it (the server's own databases are not
+//! written).
+
+use std::str::FromStr;
+
+use sqlx::Connection;
+
+/// An environment variable parsed, or `default`.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fresh database on `PAYGATE_BENCH_PG_URL` (default
+/// `postgres://postgres@127.0.0.1:5432/test`), named `{prefix}_{uuid}`.
+pub struct PgScratch {
+    admin: sqlx::PgConnection,
+    name: String,
+    /// The scratch database's URL.
+    pub url: String,
+}
+
+impl PgScratch {
+    pub async fn create(prefix: &str) -> PgScratch {
+        let admin_url: String = env_or(
+            "PAYGATE_BENCH_PG_URL",
+            "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+        );
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL reachable");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create bench database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((root, _)) => format!("{root}/{name}"),
+            None => admin_url.clone(),
+        };
+        PgScratch { admin, name, url }
+    }
+
+    /// Drops the database (its connections are closed by force).
+    pub async fn drop(mut self) {
+        let _ = sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut self.admin)
+        .await;
+    }
+}
+
+/// Runs `verify` over the whole ledger, prints how long it took, and stops the bench when the
+/// ledger is not clean.
+pub async fn verify_clean(label: &str, store: &dyn paygate::storage::LedgerStore) {
+    let started = std::time::Instant::now();
+    let report = paygate::ledger::verify(store).await.expect("verify");
+    println!(
+        "{label}: verify {} in {:.2} s",
+        if report.is_clean() { "clean" } else { "BROKEN" },
+        started.elapsed().as_secs_f64()
+    );
+    assert!(report.is_clean(), "{report}");
+}
+
+/// The benches' runtime: two worker threads, as many as the machine's cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The machine's cores, for the bench's first line.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
+}
