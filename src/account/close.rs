@@ -67,7 +67,11 @@ impl AccountService {
             documents: Vec::new(),
             events: Vec::new(),
         };
-        let closed = match self.submit(caller, request_id, command, &[]).await? {
+        // The reason is part of the request: a retry under the same id with another reason is
+        // another request (IDEMPOTENCY_KEY_REUSED), not a replay.
+        let print = format!("CloseAccount|{account}|{reason}");
+        let key = request_id.key(&caller.name);
+        let closed = match self.submit_request(key, &print, command, &[]).await? {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
