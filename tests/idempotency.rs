@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::{
-    Accounts, Backend, assert_refused, open_class_ii, request_id, spawn_app, top_up, transfer_req,
-};
+use common::{Accounts, Backend, assert_refused, open_class_ii, request_id, spawn_app};
 use paygate::grpc::pb::{
     self, CloseAccountRequest, FreezeAccountRequest, FreezeMode, GetAccountRequest,
     UnfreezeAccountRequest,
