@@ -136,7 +136,7 @@ async fn seed_one(accounts: &AccountService, yields: &YieldService, caller: &Cal
                 identity: Some(PersonIdentity {
                     full_name: "张三".to_owned(),
                     document_type: Some(IdDocumentType::ResidentIdCard),
-                    document_number: format!("1101011990{i:08}"),
+                    document_number: support::resident_id(i as u64),
                 }),
                 card_number: Some(card_number(i as u64)),
                 parent: None,
