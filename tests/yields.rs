@@ -346,3 +346,57 @@ async fn concurrent_runs_of_a_date_pay_each_holder_once(backend: Backend) {
     let (code, out) = app.ledger_verify();
     assert_eq!(code, Some(0), "{out}");
 }
+
+both_backends!(the_fast_cap_is_per_investor_across_all_their_accounts);
+
+async fn the_fast_cap_is_per_investor_across_all_their_accounts(backend: Backend) {
+    // The rule caps FAST redemptions per investor, per fund, per day: one person's two accounts
+    // share one 10,000.00 a day; another person has their own.
+    let app = spawn_app_with(backend, |c| {
+        c.accounts.class_ii_non_bound_outflow_per_day = "100000.00".into();
+    })
+    .await;
+    let mut op = yields(&app, OPERATOR).await;
+    let mut accounts = app.accounts(OPERATOR).await;
+    advance_to(&app, next_monday(&app));
+    register(&mut op, "MMF1", pb::ProductStatus::Open, "1.00").await;
+    let req = |n: u64, person: u64| {
+        open_personal(
+            pb::AccountKind::ClassIi,
+            &format!("customer-{person}"),
+            &resident_id(person),
+            &card_number(n),
+        )
+    };
+    let first = open(&mut accounts, req(1, 7)).await;
+    let second = open(&mut accounts, req(2, 7)).await;
+    let other_person = open(&mut accounts, req(3, 8)).await;
+    for a in [&first, &second, &other_person] {
+        top_up(&mut accounts, a, "9000.00").await;
+        op.subscribe(subscribe_req(a, "MMF1", "9000.00"))
+            .await
+            .expect("subscribes");
+    }
+    op.redeem(redeem_req(&first, "MMF1", "6000.00", RedeemMode::Fast))
+        .await
+        .expect("within the cap");
+    let refused = op
+        .redeem(redeem_req(&second, "MMF1", "6000.00", RedeemMode::Fast))
+        .await;
+    let status = assert_refused(refused, Code::FailedPrecondition, "LIMIT_EXCEEDED");
+    assert_eq!(metadata_of(&status)["remaining"], "4000.00");
+    let h = holding(&mut op, &second, "MMF1").await;
+    assert_eq!(
+        h.fast_redeem_remaining.expect("remaining").amount,
+        "4000.00",
+        "the second account sees the person's quota"
+    );
+    op.redeem(redeem_req(
+        &other_person,
+        "MMF1",
+        "6000.00",
+        RedeemMode::Fast,
+    ))
+    .await
+    .expect("another investor has their own cap");
+}

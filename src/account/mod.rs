@@ -156,6 +156,10 @@ impl AccountService {
         let (account, balance) = self.inner.ledger.account(id).await?;
         Ok(AccountFacts {
             id,
+            investor: match &profile.person_key {
+                Some(person) => format!("p/{person}"),
+                None => format!("a/{id}"),
+            },
             kind: profile.kind,
             currency: profile.currency,
             status: account.status,

@@ -359,6 +359,9 @@ pub struct PlaceHold {
 #[derive(Debug, Clone)]
 pub struct AccountFacts {
     pub id: AccountId,
+    /// Whom per-investor rules count against: `p/{person key}` for an account opened with an
+    /// identity (every account of one person counts as one investor), else `a/{account id}`.
+    pub investor: String,
     pub kind: AccountKind,
     pub currency: crate::money::Currency,
     pub status: AccountStatus,

@@ -64,7 +64,7 @@ impl CashierService {
         }
         let (amount_minor, headroom) = (ctx.order.amount_minor, ctx.headroom);
         match method {
-            Method::YieldBalance => match self.inner.yields.pay_source(ctx.payer.id).await? {
+            Method::YieldBalance => match self.inner.yields.pay_source(&ctx.payer).await? {
                 Some((product, redeemable)) => {
                     o.yield_product_id = product;
                     let spendable = redeemable.minor.min(headroom).max(0);

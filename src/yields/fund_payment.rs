@@ -73,6 +73,7 @@ impl YieldService {
         };
         let advance = self.advance_account().await?;
         let (entries, counters, _, payee) = self.redeem_legs(
+            &payer.investor,
             payer.id,
             amount,
             RedeemMode::Fast,
@@ -104,16 +105,16 @@ impl YieldService {
     /// holding's shares within what is left of today's FAST cap.
     pub async fn top_up_source(
         &self,
-        account: AccountId,
+        payer: &AccountFacts,
     ) -> Result<Option<(String, Money)>, YieldError> {
-        let id = format!("{account:020}");
+        let id = format!("{:020}", payer.id);
         let Some((sweep, _)) = self.load::<AutoSweep>(KIND_SWEEP, &id).await? else {
             return Ok(None);
         };
         if !sweep.top_up_payments {
             return Ok(None);
         }
-        let spendable = self.fast_spendable(account, &sweep.product_id).await?;
+        let spendable = self.fast_spendable(payer, &sweep.product_id).await?;
         Ok(Some((sweep.product_id, spendable)))
     }
 
@@ -123,11 +124,11 @@ impl YieldService {
     /// holds nothing it could redeem.
     pub async fn pay_source(
         &self,
-        account: AccountId,
+        payer: &AccountFacts,
     ) -> Result<Option<(String, Money)>, YieldError> {
-        let id = format!("{account:020}");
+        let id = format!("{:020}", payer.id);
         if let Some((sweep, _)) = self.load::<AutoSweep>(KIND_SWEEP, &id).await? {
-            let spendable = self.fast_spendable(account, &sweep.product_id).await?;
+            let spendable = self.fast_spendable(payer, &sweep.product_id).await?;
             return Ok(Some((sweep.product_id, spendable)));
         }
         let products = self
@@ -136,7 +137,7 @@ impl YieldService {
             .await?;
         let mut best: Option<(String, Money)> = None;
         for doc in products {
-            let spendable = self.fast_spendable(account, &doc.id).await?;
+            let spendable = self.fast_spendable(payer, &doc.id).await?;
             if spendable.minor > best.as_ref().map_or(0, |(_, m)| m.minor) {
                 best = Some((doc.id, spendable));
             }
@@ -148,7 +149,7 @@ impl YieldService {
     /// is left of today's cap (zero without a holding or when the product is closed).
     pub async fn fast_spendable(
         &self,
-        account: AccountId,
+        payer: &AccountFacts,
         product_id: &str,
     ) -> Result<Money, YieldError> {
         let zero = Money::zero(self.currency());
@@ -157,12 +158,12 @@ impl YieldService {
             Ok(_) | Err(YieldError::ProductNotFound { .. }) => return Ok(zero),
             Err(e) => return Err(e),
         };
-        let Some(holding) = self.holding_doc(account, product_id).await? else {
+        let Some(holding) = self.holding_doc(payer.id, product_id).await? else {
             return Ok(zero);
         };
         let shares = self.posted_minor(holding.holding_account).await?;
         let used = self
-            .counters(&[keys::fast(product_id, account, self.today())])
+            .counters(&[keys::fast(product_id, &payer.investor, self.today())])
             .await?;
         let quota = product
             .fast_redeem_daily_cap

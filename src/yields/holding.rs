@@ -95,8 +95,8 @@ impl YieldService {
         caller: &Caller,
         account: AccountId,
         product: &str,
-    ) -> Result<(Product, HoldingDoc), YieldError> {
-        self.inner.accounts.facts_in_scope(caller, account).await?;
+    ) -> Result<(Product, HoldingDoc, String), YieldError> {
+        let facts = self.inner.accounts.facts_in_scope(caller, account).await?;
         let product = self.product_doc(product).await?;
         let holding = self
             .holding_doc(account, &product.product_id)
@@ -105,7 +105,7 @@ impl YieldService {
                 account: account.to_string(),
                 product: product.product_id.clone(),
             })?;
-        Ok((product, holding))
+        Ok((product, holding, facts.investor))
     }
 
     /// An account's holding in one product, as of now.
@@ -115,7 +115,7 @@ impl YieldService {
         account: AccountId,
         product: &str,
     ) -> Result<HoldingView, YieldError> {
-        let (product, holding) = self.holding_in_scope(caller, account, product).await?;
+        let (product, holding, investor) = self.holding_in_scope(caller, account, product).await?;
         let p = &product.product_id;
         let today = self.today();
         let yesterday = self.previous_business_day(today);
@@ -123,7 +123,7 @@ impl YieldService {
             keys::shares_in(p, account, today),
             keys::income_total(p, account),
             keys::pending_out(p, account),
-            keys::fast(p, account, today),
+            keys::fast(p, &investor, today),
         ];
         let [bought_today, income_total, pending_out, fast_used] =
             match self.counters(&counter_keys).await?[..] {
@@ -222,7 +222,7 @@ impl YieldService {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<IncomeRecord>, YieldError> {
-        let (product, _) = self.holding_in_scope(caller, account, product).await?;
+        let (product, _, _) = self.holding_in_scope(caller, account, product).await?;
         let limit = self.page_size(page_size)?;
         let prefix = format!("{}/", ids::holding(&product.product_id, account));
         let after = match (page_token, end) {
@@ -276,7 +276,7 @@ impl YieldService {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<Redemption>, YieldError> {
-        let (product, _) = self.holding_in_scope(caller, account, product).await?;
+        let (product, _, _) = self.holding_in_scope(caller, account, product).await?;
         let limit = self.page_size(page_size)?;
         let prefix = format!("{}/", ids::holding(&product.product_id, account));
         let after = match page_token {

@@ -275,9 +275,10 @@ pub(crate) mod keys {
         format!("yield/{product}/{account}/out/{date}")
     }
 
-    /// FAST redemptions of this date (capped).
-    pub fn fast(product: &str, account: AccountId, date: Date) -> String {
-        format!("yield/{product}/{account}/fast/{date}")
+    /// FAST redemptions of this date by one investor (capped): every account of one person
+    /// counts against one cap, as the rule is per investor (`AccountFacts::investor`).
+    pub fn fast(product: &str, investor: &str, date: Date) -> String {
+        format!("yield/{product}/{investor}/fast/{date}")
     }
 
     /// NORMAL redemptions not yet credited.

@@ -97,6 +97,7 @@ impl YieldService {
         let p = &product.product_id;
         let today = self.today();
         let (entries, counters, _, payee) = self.redeem_legs(
+            &facts.investor,
             r.account,
             r.shares,
             r.mode,
@@ -181,6 +182,7 @@ impl YieldService {
     /// The legs and counters of a redemption by mode, with its status and who the fund pays.
     pub(super) fn redeem_legs(
         &self,
+        investor: &str,
         account: AccountId,
         shares: Money,
         mode: RedeemMode,
@@ -221,7 +223,7 @@ impl YieldService {
                 entries.push(leg(advance, Side::Debit));
                 entries.push(leg(account, Side::Credit));
                 counters.push(CounterCheck {
-                    key: keys::fast(p, account, today),
+                    key: keys::fast(p, investor, today),
                     amount_minor: shares.minor,
                     cap_minor: product.fast_redeem_daily_cap.minor,
                 });

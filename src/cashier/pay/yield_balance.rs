@@ -57,7 +57,7 @@ impl CashierService {
             return Ok(None);
         }
         let yields = &self.inner.yields;
-        let Some((product_id, spendable)) = yields.top_up_source(c.payer.id).await? else {
+        let Some((product_id, spendable)) = yields.top_up_source(c.payer).await? else {
             return Ok(None);
         };
         if spendable.minor < short {
