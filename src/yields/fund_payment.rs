@@ -73,8 +73,7 @@ impl YieldService {
         };
         let advance = self.advance_account().await?;
         let (entries, counters, _, payee) = self.redeem_legs(
-            &payer.investor,
-            payer.id,
+            payer,
             amount,
             RedeemMode::Fast,
             &product,

@@ -96,15 +96,8 @@ impl YieldService {
     ) -> Result<Command, YieldError> {
         let p = &product.product_id;
         let today = self.today();
-        let (entries, counters, _, payee) = self.redeem_legs(
-            &facts.investor,
-            r.account,
-            r.shares,
-            r.mode,
-            product,
-            [holding, advance],
-            today,
-        );
+        let (entries, counters, _, payee) =
+            self.redeem_legs(facts, r.shares, r.mode, product, [holding, advance], today);
         let (documents, credit_date) =
             self.redemption_records(r.account, p, r.shares, r.mode, id, payee)?;
         let metadata = Metadata::from([
@@ -182,8 +175,7 @@ impl YieldService {
     /// The legs and counters of a redemption by mode, with its status and who the fund pays.
     pub(super) fn redeem_legs(
         &self,
-        investor: &str,
-        account: AccountId,
+        holder: &crate::account::AccountFacts,
         shares: Money,
         mode: RedeemMode,
         product: &Product,
@@ -196,6 +188,7 @@ impl YieldService {
         AccountId,
     ) {
         let p = &product.product_id;
+        let account = holder.id;
         let leg = |account, side| NewEntry {
             account,
             side,
@@ -223,7 +216,7 @@ impl YieldService {
                 entries.push(leg(advance, Side::Debit));
                 entries.push(leg(account, Side::Credit));
                 counters.push(CounterCheck {
-                    key: keys::fast(p, investor, today),
+                    key: keys::fast(p, &holder.investor, today),
                     amount_minor: shares.minor,
                     cap_minor: product.fast_redeem_daily_cap.minor,
                 });
