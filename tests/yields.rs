@@ -400,3 +400,67 @@ async fn the_fast_cap_is_per_investor_across_all_their_accounts(backend: Backend
     .await
     .expect("another investor has their own cap");
 }
+
+both_backends!(an_operator_suspends_subscriptions_then_closes_the_product);
+
+async fn an_operator_suspends_subscriptions_then_closes_the_product(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut op = yields(&app, OPERATOR).await;
+    let mut accounts = app.accounts(OPERATOR).await;
+    advance_to(&app, next_monday(&app));
+    register(&mut op, "MMF1", pb::ProductStatus::Open, "1.00").await;
+    let a = open_class_ii(&mut accounts, 1).await;
+    top_up(&mut accounts, &a, "1000.00").await;
+    op.subscribe(subscribe_req(&a, "MMF1", "500.00"))
+        .await
+        .expect("subscribes while open");
+    let set = |status: pb::ProductStatus| pb::SetProductStatusRequest {
+        request_id: request_id("status"),
+        product_id: "MMF1".into(),
+        status: status as i32,
+        reason: "fund manager notice 2026-12".into(),
+    };
+
+    let suspend = set(pb::ProductStatus::SubscriptionSuspended);
+    let product = op
+        .set_product_status(suspend.clone())
+        .await
+        .expect("suspended")
+        .into_inner()
+        .product
+        .expect("product");
+    assert_eq!(
+        product.status,
+        pb::ProductStatus::SubscriptionSuspended as i32
+    );
+    op.set_product_status(suspend)
+        .await
+        .expect("a retry answers the same");
+    let refused = op.subscribe(subscribe_req(&a, "MMF1", "100.00")).await;
+    assert_refused(refused, Code::FailedPrecondition, "PRODUCT_NOT_OPEN");
+    op.redeem(redeem_req(&a, "MMF1", "100.00", RedeemMode::Fast))
+        .await
+        .expect("redemptions go on while subscriptions are suspended");
+
+    op.set_product_status(set(pb::ProductStatus::Closed))
+        .await
+        .expect("closed");
+    let refused = op
+        .redeem(redeem_req(&a, "MMF1", "100.00", RedeemMode::Fast))
+        .await;
+    assert_refused(refused, Code::FailedPrecondition, "PRODUCT_NOT_OPEN");
+    let refused = op.set_product_status(set(pb::ProductStatus::Open)).await;
+    assert_refused(refused, Code::FailedPrecondition, "PRODUCT_NOT_OPEN");
+    let refused = op
+        .set_product_status(pb::SetProductStatusRequest {
+            product_id: "NOPE".into(),
+            ..set(pb::ProductStatus::Open)
+        })
+        .await;
+    assert_refused(refused, Code::NotFound, "PRODUCT_NOT_FOUND");
+    let mut customer = yields(&app, CUSTOMER).await;
+    let refused = customer
+        .set_product_status(set(pb::ProductStatus::Open))
+        .await;
+    assert_refused(refused, Code::PermissionDenied, "METHOD_NOT_GRANTED");
+}

@@ -465,6 +465,24 @@ impl pb::yield_service_server::YieldService for YieldApi {
         }))
     }
 
+    async fn set_product_status(
+        &self,
+        request: Request<pb::SetProductStatusRequest>,
+    ) -> Result<Response<pb::SetProductStatusResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let r = request.into_inner();
+        let request_id = request_id(r.request_id)?;
+        let product = product_id(r.product_id)?;
+        let status = status_of(r.status)?;
+        let view = self
+            .service
+            .set_product_status(&caller, request_id, &product, status, &r.reason)
+            .await?;
+        Ok(Response::new(pb::SetProductStatusResponse {
+            product: Some(product_pb(&view)),
+        }))
+    }
+
     async fn publish_daily_rate(
         &self,
         request: Request<pb::PublishDailyRateRequest>,

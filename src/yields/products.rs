@@ -77,6 +77,71 @@ impl YieldService {
         self.product(&stored.product_id).await
     }
 
+    /// Changes a product's status (operator): OPEN ⇄ SUBSCRIPTION_SUSPENDED, either → CLOSED;
+    /// a closed product stays closed. The status it has already is an idempotent success.
+    pub async fn set_product_status(
+        &self,
+        caller: &Caller,
+        request_id: RequestId,
+        product_id: &str,
+        status: ProductStatus,
+        reason: &str,
+    ) -> Result<ProductView, YieldError> {
+        crate::text::check_free_text(reason, false, PRODUCT_TEXT_LEN_MAX).map_err(|refusal| {
+            YieldError::Text {
+                field: "reason",
+                refusal,
+            }
+        })?;
+        let fingerprint = format!("set_product_status|{product_id}|{status:?}|{reason}");
+        let key = request_id.key(&caller.name);
+        for attempt in 0.. {
+            let (mut product, version) = self
+                .load::<Product>(KIND_PRODUCT, product_id)
+                .await?
+                .ok_or_else(|| YieldError::ProductNotFound {
+                    product: product_id.to_owned(),
+                })?;
+            let command = if product.status == status {
+                Command::NoOp
+            } else if product.status == ProductStatus::Closed {
+                return Err(YieldError::ProductNotOpen {
+                    product: product.product_id,
+                    status: ProductStatus::Closed.as_str(),
+                });
+            } else {
+                product.status = status;
+                Command::Guarded {
+                    inner: Box::new(Command::NoOp),
+                    counters: Vec::new(),
+                    releases: Vec::new(),
+                    caps: Vec::new(),
+                    documents: vec![write_doc(KIND_PRODUCT, product_id, version, &product)?],
+                    events: Vec::new(),
+                }
+            };
+            match self
+                .ledger()
+                .submit_request(key.clone(), &fingerprint, command)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(
+                        product = product_id,
+                        status = status.as_str(),
+                        reason,
+                        "product status set"
+                    );
+                    return self.product(product_id).await;
+                }
+                Err(LedgerError::DocumentConflict { .. })
+                    if attempt < super::CONFLICT_RETRIES_MAX => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(YieldError::corrupt("product status retries"))
+    }
+
     fn check_register(&self, r: &RegisterProduct) -> Result<(), YieldError> {
         check_product_id(&r.product_id)?;
         for (field, text, required) in [
