@@ -9,19 +9,18 @@ mod common;
 use common::{
     Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, open_class_ii,
     open_merchant, reason_of, request_id, spawn_app, spawn_app_with, top_up,
+    yields::{Yields, register, subscribe_req},
 };
 use paygate::grpc::pb::{
     self, BalancePayment, CreateOrderRequest, GetHoldingRequest, GetOrderRequest,
     ListPaymentMethodsRequest, ListRedemptionsRequest, MerchantType, OrderStatus, PayRequest,
-    PaymentMethodType, PaymentProduct, RegisterMerchantRequest, RegisterProductRequest, Scenario,
-    SetAutoSweepRequest, SubscribeRequest, YieldBalancePayment,
-    cashier_service_client::CashierServiceClient, get_order_request, pay_request,
-    yield_service_client::YieldServiceClient,
+    PaymentMethodType, PaymentProduct, RegisterMerchantRequest, Scenario, SetAutoSweepRequest,
+    YieldBalancePayment, cashier_service_client::CashierServiceClient, get_order_request,
+    pay_request, yield_service_client::YieldServiceClient,
 };
 use tonic::{Code, transport::Channel};
 
 type Cashier = CashierServiceClient<Channel>;
-type Yields = YieldServiceClient<Channel>;
 
 const BANK: &str = "core-banking";
 const MERCHANT_CALLER: &str = "merchant-gateway";
@@ -68,18 +67,7 @@ async fn world(app: TestApp) -> World {
         .merchant
         .expect("merchant");
     let mut bank = YieldServiceClient::new(app.channel(BANK).await);
-    bank.register_product(RegisterProductRequest {
-        request_id: request_id("register"),
-        product_id: FUND.to_owned(),
-        name: "Money fund".to_owned(),
-        fund_code: "000198".to_owned(),
-        fund_manager: "Tianhong".to_owned(),
-        status: pb::ProductStatus::Open as i32,
-        min_subscription: Some(cny("1.00")),
-        fast_redeem_daily_cap: None,
-    })
-    .await
-    .expect("product registers");
+    register(&mut bank, FUND, pb::ProductStatus::Open, "1.00").await;
     World {
         shop: CashierServiceClient::new(app.channel(MERCHANT_CALLER).await),
         payer_app: CashierServiceClient::new(app.channel(PAYER_CALLER).await),
@@ -98,12 +86,7 @@ impl World {
         top_up(&mut self.accounts, &id, cash).await;
         if invested != "0" {
             self.bank
-                .subscribe(SubscribeRequest {
-                    request_id: request_id("sub"),
-                    account_id: id.clone(),
-                    product_id: FUND.to_owned(),
-                    amount: Some(cny(invested)),
-                })
+                .subscribe(subscribe_req(&id, FUND, invested))
                 .await
                 .expect("subscribes");
         }

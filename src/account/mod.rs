@@ -154,12 +154,9 @@ impl AccountService {
     pub async fn facts(&self, id: AccountId) -> Result<AccountFacts, AccountError> {
         let profile = self.profile(id).await?;
         let (account, balance) = self.inner.ledger.account(id).await?;
+        let balance_caps = self.caps_for(&[&profile]);
         Ok(AccountFacts {
             id,
-            investor: match &profile.person_key {
-                Some(person) => format!("p/{person}"),
-                None => format!("a/{id}"),
-            },
             kind: profile.kind,
             currency: profile.currency,
             status: account.status,
@@ -167,10 +164,11 @@ impl AccountService {
                 profile.currency,
                 clamp(balance.available_minor(Side::Credit)),
             ),
-            card_token: profile.card_token.clone(),
-            card: profile.card.clone(),
             closed: profile.closed_at_ms.is_some(),
-            balance_caps: self.caps_for(&[&profile]),
+            person_key: profile.person_key,
+            card_token: profile.card_token,
+            card: profile.card,
+            balance_caps,
         })
     }
 

@@ -359,9 +359,8 @@ pub struct PlaceHold {
 #[derive(Debug, Clone)]
 pub struct AccountFacts {
     pub id: AccountId,
-    /// Whom per-investor rules count against: `p/{person key}` for an account opened with an
-    /// identity (every account of one person counts as one investor), else `a/{account id}`.
-    pub investor: String,
+    /// The person behind the account, when it was opened with an identity.
+    pub person_key: Option<String>,
     pub kind: AccountKind,
     pub currency: crate::money::Currency,
     pub status: AccountStatus,
@@ -372,6 +371,17 @@ pub struct AccountFacts {
     pub closed: bool,
     /// Balance caps that apply to money flowing in (a Class III account's ceiling).
     pub balance_caps: Vec<crate::ledger::BalanceCap>,
+}
+
+impl AccountFacts {
+    /// Whom per-investor rules count against: `p/{person key}` for an account opened with an
+    /// identity (every account of one person counts as one investor), else `a/{account id}`.
+    pub fn investor(&self) -> String {
+        match &self.person_key {
+            Some(person) => format!("p/{person}"),
+            None => format!("a/{}", self.id),
+        }
+    }
 }
 
 /// Which accounts a listing returns: an owner's, or a platform master's sub-accounts.

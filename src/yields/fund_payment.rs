@@ -21,9 +21,7 @@ use crate::{
     money::Money,
 };
 
-use super::{
-    AutoSweep, KIND_PRODUCT, KIND_SWEEP, ProductStatus, RedeemMode, YieldError, YieldService, keys,
-};
+use super::{KIND_PRODUCT, ProductStatus, RedeemMode, YieldError, YieldService, keys};
 
 /// Products looked at when choosing which one to pay with yield from.
 pub const PRODUCTS_SCANNED_MAX: u32 = 100;
@@ -72,7 +70,7 @@ impl YieldService {
             });
         };
         let advance = self.advance_account().await?;
-        let (entries, counters, _, payee) = self.redeem_legs(
+        let (entries, counters, payee) = self.redeem_legs(
             payer,
             amount,
             RedeemMode::Fast,
@@ -106,8 +104,7 @@ impl YieldService {
         &self,
         payer: &AccountFacts,
     ) -> Result<Option<(String, Money)>, YieldError> {
-        let id = format!("{:020}", payer.id);
-        let Some((sweep, _)) = self.load::<AutoSweep>(KIND_SWEEP, &id).await? else {
+        let Some(sweep) = self.sweep_doc(payer.id).await? else {
             return Ok(None);
         };
         if !sweep.top_up_payments {
@@ -125,8 +122,7 @@ impl YieldService {
         &self,
         payer: &AccountFacts,
     ) -> Result<Option<(String, Money)>, YieldError> {
-        let id = format!("{:020}", payer.id);
-        if let Some((sweep, _)) = self.load::<AutoSweep>(KIND_SWEEP, &id).await? {
+        if let Some(sweep) = self.sweep_doc(payer.id).await? {
             let spendable = self.fast_spendable(payer, &sweep.product_id).await?;
             return Ok(Some((sweep.product_id, spendable)));
         }
@@ -162,7 +158,7 @@ impl YieldService {
         };
         let shares = self.posted_minor(holding.holding_account).await?;
         let used = self
-            .counters(&[keys::fast(product_id, &payer.investor, self.today())])
+            .counters(&[keys::fast(product_id, &payer.investor(), self.today())])
             .await?;
         let quota = product
             .fast_redeem_daily_cap

@@ -105,7 +105,7 @@ impl YieldService {
                 account: account.to_string(),
                 product: product.product_id.clone(),
             })?;
-        Ok((product, holding, facts.investor))
+        Ok((product, holding, facts.investor()))
     }
 
     /// An account's holding in one product, as of now.

@@ -324,6 +324,11 @@ pub(crate) mod ids {
         format!("{product}/{account:020}/{inverted:019}/{id}")
     }
 
+    /// An account's yield settings (`AutoSweep`).
+    pub fn sweep(account: AccountId) -> String {
+        format!("{account:020}")
+    }
+
     pub fn due(date: Date, product: &str, id: &str) -> String {
         format!("{date}/{product}/{id}")
     }

@@ -44,7 +44,7 @@ impl YieldService {
         let product = self.product_doc(&r.product_id).await?;
         if let Some(answer) = self.ledger().answered_request(&key, &fingerprint).await? {
             return answer
-                .map_err(|e| self.name_refusal(e, &product, &r))
+                .map_err(|e| self.name_refusal(e, &r))
                 .and_then(|o| redemption_of(&o));
         }
         if product.status == ProductStatus::Closed {
@@ -82,7 +82,7 @@ impl YieldService {
             .await;
         match result {
             Ok(outcome) => redemption_of(&outcome),
-            Err(e) => Err(self.name_refusal(e, &product, &r)),
+            Err(e) => Err(self.name_refusal(e, &r)),
         }
     }
 
@@ -96,7 +96,7 @@ impl YieldService {
     ) -> Result<Command, YieldError> {
         let p = &product.product_id;
         let today = self.today();
-        let (entries, counters, _, payee) =
+        let (entries, counters, payee) =
             self.redeem_legs(facts, r.shares, r.mode, product, [holding, advance], today);
         let (documents, credit_date) =
             self.redemption_records(r.account, p, r.shares, r.mode, id, payee)?;
@@ -181,12 +181,7 @@ impl YieldService {
         product: &Product,
         [holding, advance]: [AccountId; 2],
         today: time::Date,
-    ) -> (
-        Vec<NewEntry>,
-        Vec<CounterCheck>,
-        RedemptionStatus,
-        AccountId,
-    ) {
+    ) -> (Vec<NewEntry>, Vec<CounterCheck>, AccountId) {
         let p = &product.product_id;
         let account = holder.id;
         let leg = |account, side| NewEntry {
@@ -203,31 +198,31 @@ impl YieldService {
             amount_minor: shares.minor,
             cap_minor: UNCAPPED,
         }];
-        let (status, payee) = match mode {
+        let payee = match mode {
             RedeemMode::Normal => {
                 counters.push(CounterCheck {
                     key: keys::pending_out(p, account),
                     amount_minor: shares.minor,
                     cap_minor: UNCAPPED,
                 });
-                (RedemptionStatus::Pending, account)
+                account
             }
             RedeemMode::Fast => {
                 entries.push(leg(advance, Side::Debit));
                 entries.push(leg(account, Side::Credit));
                 counters.push(CounterCheck {
-                    key: keys::fast(p, &holder.investor, today),
+                    key: keys::fast(p, &holder.investor(), today),
                     amount_minor: shares.minor,
                     cap_minor: product.fast_redeem_daily_cap.minor,
                 });
-                (RedemptionStatus::Succeeded, advance)
+                advance
             }
         };
-        (entries, counters, status, payee)
+        (entries, counters, payee)
     }
 
     /// Names the ledger's refusal by the rule it enforces here.
-    fn name_refusal(&self, e: LedgerError, product: &Product, r: &Redeem) -> YieldError {
+    fn name_refusal(&self, e: LedgerError, r: &Redeem) -> YieldError {
         let c = self.currency();
         match e {
             LedgerError::InsufficientFunds { available, .. } if available.currency == c => {
@@ -237,10 +232,7 @@ impl YieldService {
                 }
             }
             e @ LedgerError::LimitExceeded { .. } if is_fast_cap(&e) => self.fast_cap_refusal(e),
-            other => {
-                let _ = product;
-                YieldError::Ledger(other)
-            }
+            other => YieldError::Ledger(other),
         }
     }
 

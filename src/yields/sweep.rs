@@ -21,7 +21,7 @@ use crate::{
 use super::{
     AutoSweep, CONFLICT_RETRIES_MAX, DueDoc, EndOfDay, KIND_DUE, KIND_REDEMPTION, KIND_SWEEP,
     RedeemMode, Redemption, RedemptionStatus, SYSTEM_SCOPE, SetAutoSweep, YieldError, YieldService,
-    format_date, keys, write_doc,
+    format_date, ids, keys, write_doc,
 };
 
 /// Documents read per page by the end-of-day run.
@@ -46,7 +46,7 @@ impl YieldService {
                 format!("zero or more {}", self.currency()),
             ));
         }
-        let id = format!("{:020}", sweep.account);
+        let id = ids::sweep(sweep.account);
         let fingerprint = format!("set_auto_sweep|{sweep:?}");
         for attempt in 0.. {
             let version = self
@@ -80,12 +80,22 @@ impl YieldService {
         account: crate::ledger::AccountId,
     ) -> Result<AutoSweep, YieldError> {
         self.inner.accounts.facts_in_scope(caller, account).await?;
-        self.load::<AutoSweep>(KIND_SWEEP, &format!("{account:020}"))
+        self.sweep_doc(account)
             .await?
-            .map(|(s, _)| s)
             .ok_or_else(|| YieldError::SweepNotFound {
                 account: account.to_string(),
             })
+    }
+
+    /// An account's yield settings (auto-sweep, top-up opt-in), if it has any.
+    pub(super) async fn sweep_doc(
+        &self,
+        account: crate::ledger::AccountId,
+    ) -> Result<Option<AutoSweep>, YieldError> {
+        Ok(self
+            .load::<AutoSweep>(KIND_SWEEP, &ids::sweep(account))
+            .await?
+            .map(|(s, _)| s))
     }
 
     /// The end-of-day run of a business date that has ended.
