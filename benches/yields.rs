@@ -9,13 +9,17 @@
 //! - `--seeders N` (`PAYGATE_BENCH_SEEDERS`, default 256): concurrent seeding tasks
 //! - `--shards N` (`PAYGATE_BENCH_SHARDS`): `yields.accrual_shards` (default: the configuration's)
 //! - `--no-verify`: skip `verify` of the whole ledger at the end
+//! - `--cache N` (`PAYGATE_BENCH_CACHE`): `database.account_cache_entries_max`
+//! - `--seeded NAME` (`PAYGATE_BENCH_PG_SEEDED`), PostgreSQL only: keep the seeded holders as the
+//!   database NAME, or, when it exists, copy it instead of seeding (seeding 1,000,000 holders
+//!   takes over half an hour; the accrual runs on a fresh copy each time). Drop it by hand.
 //! - `PAYGATE_BENCH_PG_URL`: PostgreSQL server (default `postgres://postgres@127.0.0.1:5432/test`;
 //!   a fresh database is created on it and dropped afterwards, `test` itself is not written)
 //! - `PAYGATE_BENCH_DIR`: where the SQLite file goes (default `target/bench-yields`, on disk)
 //!
-//! The clock is manual: holders subscribe on a Monday, the clock steps to Tuesday (their shares
-//! earn from Tuesday), a rate is published for Tuesday, the clock steps to Wednesday and
-//! Tuesday is accrued. The run is checked against figures the bench computes on its own: every
+//! The clock is manual: holders subscribe on a Monday; the services restart (as the end-of-day
+//! run of a restarted process would: no warm cache) on Tuesday (the shares earn from Tuesday), a
+//! rate is published for Tuesday, the clock steps to Wednesday and Tuesday is accrued. The run is checked against figures the bench computes on its own: every
 //! holder paid, eligible shares = Σ subscriptions, Σ holder income = Σ trunc_fen(shares × R /
 //! 10,000), fund total = trunc_fen(Σ shares × R / 10,000) = Σ income + rounding, and the
 //! fund's income and rounding accounts moved by exactly those amounts.
@@ -33,6 +37,7 @@ use std::{
     time::Instant,
 };
 
+use futures::FutureExt;
 use paygate::{
     account::{AccountKind, AccountService, Caller, IdDocumentType, OpenAccount, PersonIdentity},
     clearing::on_us::OnUsClient,
@@ -48,7 +53,7 @@ use paygate::{
 };
 use rust_decimal::Decimal;
 use support::{PgScratch, cores, env_or, runtime, verify_clean};
-use time::{Date, Duration, macros::datetime};
+use time::{Date, Duration};
 
 const PRODUCT: &str = "MMF1";
 const RATE: &str = "0.6543";
@@ -60,6 +65,10 @@ struct Args {
     seeders: usize,
     shards: Option<u32>,
     verify: bool,
+    /// PostgreSQL: a kept database of seeded holders, reused when it exists, made when not.
+    seeded: Option<String>,
+    /// `database.account_cache_entries_max` (default: the configuration's).
+    cache: Option<usize>,
 }
 
 fn args() -> Args {
@@ -71,6 +80,10 @@ fn args() -> Args {
             .ok()
             .and_then(|v| v.parse().ok()),
         verify: true,
+        seeded: std::env::var("PAYGATE_BENCH_PG_SEEDED").ok(),
+        cache: std::env::var("PAYGATE_BENCH_CACHE")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -80,6 +93,8 @@ fn args() -> Args {
             "--seeders" => a.seeders = it.next().and_then(|v| v.parse().ok()).expect("--seeders N"),
             "--shards" => a.shards = it.next().and_then(|v| v.parse().ok()),
             "--no-verify" => a.verify = false,
+            "--seeded" => a.seeded = Some(it.next().expect("--seeded NAME")),
+            "--cache" => a.cache = it.next().and_then(|v| v.parse().ok()),
             // `cargo bench` adds `--bench`; anything else is ignored the same way.
             _ => {}
         }
@@ -185,11 +200,18 @@ fn card_number(n: u64) -> String {
     format!("{partial}{}", (10 - sum % 10) % 10)
 }
 
-async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
-    let monday = datetime!(2026-11-30 0:00).date();
-    let tuesday = monday + Duration::days(1);
-    let clock = Clock::manual(one_am(monday));
-    let ledger = Ledger::start(store.clone(), &LedgerConfig::default(), clock.clone())
+/// The services of one bench phase, on `store`, their manual clock at `at_ms`.
+struct Services {
+    clock: Clock,
+    ledger: Ledger,
+    accounts: AccountService,
+    yields: YieldService,
+    config: YieldsConfig,
+}
+
+async fn start(store: Arc<dyn LedgerStore>, shards: Option<u32>, at_ms: i64) -> Services {
+    let clock = Clock::manual(at_ms);
+    let ledger = Ledger::start(store, &LedgerConfig::default(), clock.clone())
         .await
         .expect("ledger starts");
     let accounts = AccountService::start(
@@ -201,7 +223,7 @@ async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
     .await
     .expect("accounts start");
     let mut config = YieldsConfig::default();
-    if let Some(k) = a.shards {
+    if let Some(k) = shards {
         config.accrual_shards = k;
     }
     config.products.push(ProductConfig {
@@ -215,13 +237,38 @@ async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
     let yields = YieldService::start(ledger.clone(), accounts.clone(), &config)
         .await
         .expect("yields start");
-    let caller = Caller {
+    Services {
+        clock,
+        ledger,
+        accounts,
+        yields,
+        config,
+    }
+}
+
+fn operator() -> Caller {
+    Caller {
         name: "core-banking".to_owned(),
         scope: AccountScope::All,
-    };
+    }
+}
+
+const MONDAY: Date = time::macros::date!(2026 - 11 - 30);
+
+/// Seeding, on Monday: every holder opens a Class II account, tops it up from its bound card
+/// and subscribes. The services stop at the end (the accrual starts its own, as the end-of-day
+/// run of a restarted process would).
+async fn seed(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
+    let Services {
+        ledger,
+        accounts,
+        yields,
+        ..
+    } = start(store, a.shards, one_am(MONDAY)).await;
+    let caller = operator();
     println!(
-        "{label}: {} holders, {} seeders, accrual_shards {}, accrual_chunk_holders {}",
-        a.holders, a.seeders, config.accrual_shards, config.accrual_chunk_holders
+        "{label}: seeding {} holders with {} seeders",
+        a.holders, a.seeders
     );
 
     // Seeding: each holder is three service calls (open, top-up, subscribe), from many tasks at
@@ -266,8 +313,25 @@ async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
         peak_rss_kb() / 1024
     );
 
-    // Tuesday's rate, published on Tuesday; Tuesday accrued on Wednesday.
-    clock.advance_ms(u64::try_from(one_am(tuesday) - clock.now_ms()).unwrap());
+    ledger.shutdown().await;
+}
+
+/// The accrual of Tuesday (its rate published on Tuesday, the run on Wednesday), checked against
+/// figures computed here; then `verify` of the whole ledger.
+async fn accrue(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
+    let tuesday = MONDAY + Duration::days(1);
+    let Services {
+        clock,
+        ledger,
+        yields,
+        config,
+        ..
+    } = start(store.clone(), a.shards, one_am(tuesday)).await;
+    let caller = operator();
+    println!(
+        "{label}: accruing {} holders, accrual_shards {}, accrual_chunk_holders {}",
+        a.holders, config.accrual_shards, config.accrual_chunk_holders
+    );
     let rate = Decimal::from_str(RATE).unwrap();
     yields
         .publish_rate(&caller, rid("rate-tue".into()), PRODUCT, tuesday, rate)
@@ -351,11 +415,62 @@ async fn bench(label: &'static str, store: Arc<dyn LedgerStore>, a: Args) {
     store.close().await;
 }
 
-fn db_config(url: String) -> DatabaseConfig {
+fn db_config(url: String, a: &Args) -> DatabaseConfig {
+    let defaults = DatabaseConfig::default();
     DatabaseConfig {
         url,
         acquire_timeout_ms: 60_000,
-        ..DatabaseConfig::default()
+        account_cache_entries_max: a.cache.unwrap_or(defaults.account_cache_entries_max),
+        ..defaults
+    }
+}
+
+/// PostgreSQL, on the scratch database at `url`: seed (unless it is a copy of the kept seeded
+/// database) and keep it when asked, then accrue.
+async fn seed_and_accrue(url: String, reuse: bool, a: Args) {
+    let label = "postgres";
+    if !reuse {
+        let store = storage::connect(&db_config(url.clone(), &a))
+            .await
+            .expect("postgres opens");
+        seed(label, store.clone(), a.clone()).await;
+        store.close().await;
+        if let Some(name) = &a.seeded {
+            support::pg_copy_database(&url, name).await;
+            println!("{label}: seeded holders kept as the database {name}");
+        }
+    }
+    let store = storage::connect(&db_config(url, &a))
+        .await
+        .expect("postgres opens");
+    accrue(label, store, a).await;
+}
+
+/// PostgreSQL: seed (or copy the kept seeded database), accrue, drop the scratch database.
+async fn postgres(a: Args) {
+    let label = "postgres";
+    let reuse = match &a.seeded {
+        Some(name) => {
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "--seeded takes a plain database name"
+            );
+            support::pg_database_exists(name).await
+        }
+        None => false,
+    };
+    let template = a.seeded.as_deref().filter(|_| reuse);
+    let scratch = PgScratch::create_from("yields_bench", template).await;
+    if let Some(name) = template {
+        println!("{label}: holders copied from the kept database {name} (seeding skipped)");
+    }
+    // A failed check still drops the scratch database.
+    let outcome = std::panic::AssertUnwindSafe(seed_and_accrue(scratch.url.clone(), reuse, a))
+        .catch_unwind()
+        .await;
+    scratch.drop().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
     }
 }
 
@@ -369,24 +484,14 @@ fn main() {
                 let dir: String = env_or("PAYGATE_BENCH_DIR", "target/bench-yields".to_owned());
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).expect("bench dir");
-                let store = storage::connect(&db_config(format!("sqlite://{dir}/bench.db")))
-                    .await
-                    .expect("sqlite opens");
-                bench("sqlite (synchronous FULL)", store, a).await;
+                let config = db_config(format!("sqlite://{dir}/bench.db"), &a);
+                let label = "sqlite (synchronous FULL)";
+                let store = storage::connect(&config).await.expect("sqlite opens");
+                seed(label, store.clone(), a.clone()).await;
+                accrue(label, store, a).await;
                 let _ = std::fs::remove_dir_all(&dir);
             }
-            "postgres" => {
-                let scratch = PgScratch::create("yields_bench").await;
-                let store = storage::connect(&db_config(scratch.url.clone()))
-                    .await
-                    .expect("postgres opens");
-                // Run as a task so that a failed check still drops the scratch database.
-                let outcome = tokio::spawn(bench("postgres", store, a)).await;
-                scratch.drop().await;
-                if let Err(e) = outcome {
-                    std::panic::resume_unwind(e.into_panic());
-                }
-            }
+            "postgres" => postgres(a).await,
             other => panic!("unknown backend {other} (sqlite or postgres)"),
         }
     });

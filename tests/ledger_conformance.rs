@@ -1014,3 +1014,41 @@ both_backends!(multi_thread:
     error_shutting_down,
     error_storage,
 );
+
+/// PostgreSQL gives the ledger's batches a connection of their own, held for the process's life.
+/// When the server drops it (a restart, an administrator, an idle timeout), the batch that finds
+/// it broken fails without writing anything, and the next batch connects afresh.
+#[tokio::test]
+async fn postgres_batches_reconnect_after_the_server_drops_their_connection() {
+    if !common::postgres_available().await {
+        return;
+    }
+    let (db, ledger, source) = setup(Backend::Postgres).await;
+    let a = customer(&ledger, 0).await;
+    fund(&ledger, source, a, 1_000).await;
+    db.exec_raw(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    let k = key();
+    let first = ledger.post(k.clone(), transfer(source, a, 1)).await;
+    if let Err(e) = &first {
+        assert_eq!(
+            *e,
+            LedgerError::Storage,
+            "a dropped connection is a storage failure"
+        );
+    }
+    // Whether the first try met the dead connection or not, the retry under the same key
+    // moves the money exactly once.
+    let retried = ledger
+        .post(k, transfer(source, a, 1))
+        .await
+        .expect("reconnects");
+    if let Ok(answer) = first {
+        assert_eq!(answer, retried);
+    }
+    assert_eq!(posted(&ledger, a).await, 1_001);
+    finish(db, ledger).await;
+}

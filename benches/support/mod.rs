@@ -24,16 +24,20 @@ pub struct PgScratch {
 }
 
 impl PgScratch {
+    #[allow(dead_code)] // the yields bench creates through `create_from`
     pub async fn create(prefix: &str) -> PgScratch {
-        let admin_url: String = env_or(
-            "PAYGATE_BENCH_PG_URL",
-            "postgres://postgres@127.0.0.1:5432/test".to_owned(),
-        );
+        PgScratch::create_from(prefix, None).await
+    }
+
+    /// A fresh database, empty or (with `template`) a copy of the database of that name.
+    pub async fn create_from(prefix: &str, template: Option<&str>) -> PgScratch {
+        let admin_url = admin_url();
         let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
             .expect("PostgreSQL reachable");
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        let from = template.map_or(String::new(), |t| format!(" TEMPLATE {t}"));
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}{from}"))
             .execute(&mut admin)
             .await
             .expect("create bench database");
@@ -53,6 +57,40 @@ impl PgScratch {
         .execute(&mut self.admin)
         .await;
     }
+}
+
+fn admin_url() -> String {
+    env_or(
+        "PAYGATE_BENCH_PG_URL",
+        "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+    )
+}
+
+/// Whether a database of this name exists on the bench's PostgreSQL server.
+#[allow(dead_code)] // only the yields bench keeps seeded databases
+pub async fn pg_database_exists(name: &str) -> bool {
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("pg_database")
+        > 0
+}
+
+/// Copies the database at `url` (no connection may be open on it) to a new database `name`.
+#[allow(dead_code)] // only the yields bench keeps seeded databases
+pub async fn pg_copy_database(url: &str, name: &str) {
+    let from = url.rsplit_once('/').map_or(url, |(_, db)| db);
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name} TEMPLATE {from}"))
+        .execute(&mut admin)
+        .await
+        .expect("copy the seeded database");
 }
 
 /// Runs `verify` over the whole ledger, prints how long it took, and stops the bench when the

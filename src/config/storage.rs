@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` (embedded default) or `postgres://user@host:port/db`.
     pub url: String,
-    /// Connection pool size ceiling.
+    /// Connection pool size ceiling (reads). The ledger's batches have one more connection of
+    /// their own, so a process opens at most `connections_max + 1`.
     pub connections_max: u32,
     /// How long to wait for a pooled connection.
     pub acquire_timeout_ms: u64,

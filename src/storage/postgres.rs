@@ -7,7 +7,7 @@ use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    PgConnection, PgPool,
+    ConnectOptions, Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
@@ -58,7 +58,16 @@ async fn run_batch_on(
 
 /// The PostgreSQL adapter of [`LedgerStore`].
 pub struct PgStorage {
+    /// Reads and the document store.
     pool: PgPool,
+    /// The ledger's batches: one connection of their own, held for the process's life, so a
+    /// batch never queues behind reads for a pooled connection (under a read-heavy load, such
+    /// as the accrual run's many shards reading side by side, it waited behind every one of
+    /// them). `None` while a batch has it, or after a failure; the next batch then connects
+    /// afresh.
+    writer: tokio::sync::Mutex<Option<PgConnection>>,
+    /// How the writer (re)connects.
+    writer_options: PgConnectOptions,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
     cache: std::sync::Mutex<AccountCache>,
 }
@@ -71,10 +80,13 @@ impl PgStorage {
         let pool = PgPoolOptions::new()
             .max_connections(config.connections_max)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let writer = options.connect().await?;
         let storage = PgStorage {
             pool,
+            writer: tokio::sync::Mutex::new(Some(writer)),
+            writer_options: options,
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
         };
         let mut conn = storage.pool.acquire().await?;
@@ -93,17 +105,32 @@ impl LedgerStore for PgStorage {
         needs: &BatchNeeds,
         apply: &mut crate::ledger::store::ApplyFn<'_>,
     ) -> Result<(), StorageError> {
+        let mut writer = self.writer.lock().await;
+        if self.pool.is_closed() {
+            return Err(StorageError::new("storage is closed"));
+        }
+        // Taken out for the batch and put back only once it committed: if this future is
+        // dropped half way, or the batch fails, the connection goes with it (closing it rolls
+        // back) and the next batch opens a fresh one.
+        let mut conn = match writer.take() {
+            Some(conn) => conn,
+            None => self.writer_options.connect().await?,
+        };
         let mut cache = take_cache(&self.cache);
         let result = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = conn.begin().await?;
             let learned = run_batch_on(&mut tx, needs, apply, &mut cache).await?;
             tx.commit().await?;
             Ok::<_, StorageError>(learned)
         }
         .await;
         match &result {
-            Ok(Some((head, accounts))) => cache.committed(head, accounts),
-            Ok(None) => {}
+            Ok(learned) => {
+                if let Some((head, accounts)) = learned {
+                    cache.committed(head, accounts);
+                }
+                *writer = Some(conn);
+            }
             // Whatever the database holds now, the cache may not match it.
             Err(_) => cache.clear(),
         }
@@ -112,7 +139,13 @@ impl LedgerStore for PgStorage {
     }
 
     async fn close(&self) {
+        // The pool first: a batch that finds it closed does not reconnect.
         self.pool.close().await;
+        if let Some(conn) = self.writer.lock().await.take()
+            && let Err(e) = conn.close().await
+        {
+            tracing::warn!(error = %e, "closing the batch connection failed");
+        }
     }
 }
 
