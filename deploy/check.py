@@ -4,7 +4,8 @@
 - grafana/paygate.json loads as a Grafana dashboard (the classic JSON model: uid, title,
   schemaVersion, templating, panels with ids, grid positions and Prometheus targets) and every
   metric it queries is one the gateway exposes: the names src/telemetry.rs registers, and with
-  --metrics-url (a running gateway's admin /metrics) the names that scrape shows;
+  --metrics-url (a running gateway's admin /metrics) the names that scrape shows; so does
+  every paygate_* name docs/OPERATIONS.md mentions;
 - paygate.service passes `systemd-analyze verify` (on a copy whose ExecStart names a stub, as
   the real binary is not installed here) and `systemd-analyze security --offline` rates it
   OK or better, with the settings docs/OPERATIONS.md promises and TimeoutStopSec above the
@@ -29,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "paygate.json"
 UNIT = ROOT / "deploy" / "paygate.service"
 TELEMETRY = ROOT / "src" / "telemetry.rs"
+OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
 
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
                 "unless", "offset", "bool", "inf", "nan"}
@@ -176,6 +178,11 @@ def main():
         problems += dashboard_problems(dashboard, exposed)
         print(f"{DASHBOARD.name}: {len(dashboard.get('panels', []))} panels checked against "
               f"{len(exposed)} exposed sample names")
+    # The metric table and the alert rules of the operations guide name real metrics too.
+    documented = set(re.findall(r"\b(paygate_[a-z_]+)\b", OPERATIONS.read_text()))
+    histograms = {n.removesuffix("_bucket") for n in exposed if n.endswith("_bucket")}
+    problems += [f"{OPERATIONS.name} names {n}, which the gateway does not expose"
+                 for n in sorted(documented - exposed - histograms)]
     problems += systemd_problems(required=not args.no_systemd)
     for problem in problems:
         print(problem)
