@@ -55,7 +55,12 @@ def exposed_by_source():
 def exposed_by_scrape(url):
     with urllib.request.urlopen(url, timeout=10) as answer:
         text = answer.read().decode()
-    return {m.group(1) for m in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.M)}
+    names = {m.group(1) for m in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.M)}
+    # A family shows in a scrape from its first sample on (paygate_grpc_refused_total after the
+    # first refusal: cause one before comparing); its TYPE line names the family.
+    for name, kind in re.findall(r"^# TYPE (\S+) (\w+)$", text, re.M):
+        names |= {name + suffix for suffix in SUFFIXES.get(kind, [""])}
+    return names
 
 
 def metric_names(expr):
