@@ -32,7 +32,7 @@ use crate::{
     ledger::{Ledger, LedgerError},
     secrets::{SecretError, Secrets},
     storage::{self, LedgerStore, StorageError},
-    telemetry::Metrics,
+    telemetry::{self, Metrics},
     tls::{self, TlsError},
     yields::{YieldError, YieldService},
 };
@@ -201,15 +201,18 @@ impl Gateway {
         // Closes unpaid orders at their expiry; it stops when the ledger shuts down.
         let expiry_sweeper = cashier.spawn_expiry_sweeper();
 
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_task = admin_listener.map(|listener| {
             tokio::spawn(admin::serve(listener, metrics.clone(), shutdown.clone()))
         });
 
-        let addr = listener
+        let grpc = listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        tracing::info!(%addr, "paygate serving gRPC over mutual TLS");
+        let admin = admin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        let database = telemetry::database_url_for_logs(&config.database.url);
+        tracing::info!(%grpc, %admin, %database, "paygate serving gRPC over mutual TLS");
 
         let signal = drain_signal(shutdown.clone(), health.clone());
         let router = grpc_server(tls, limits, gate)?

@@ -10,26 +10,33 @@ use std::{
     time::Duration,
 };
 
-use common::client_tls;
+use common::{Backend, client_tls, db::FreshDatabase};
 use paygate::tls::DevPkiLayout;
 use tonic::transport::Endpoint;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// Starts `paygate serve` in `dir` with no config file, on ephemeral ports; returns the child and
-/// the gRPC address it logged.
-fn start_in(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+/// `paygate serve` in `dir` with no config file, on ephemeral ports, its logs on a pipe.
+fn serve_in(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paygate"));
+    command
         .arg("serve")
         .current_dir(dir)
         .env("PAYGATE_SERVER__LISTEN", "127.0.0.1:0")
         .env("PAYGATE_ADMIN__LISTEN", "127.0.0.1:0")
-        .env("PAYGATE_LOG__FORMAT", "json")
         .env_remove("PAYGATE_CONFIG")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Starts `paygate serve` in `dir` with JSON logs; returns the child and the gRPC address it
+/// logged.
+fn start_in(dir: &std::path::Path) -> (Child, String) {
+    let mut child = serve_in(dir)
+        .env("PAYGATE_LOG__FORMAT", "json")
         .spawn()
         .expect("paygate starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -116,6 +123,82 @@ async fn first_start_creates_a_dev_pki_and_sigterm_drains_an_in_flight_call() {
         panic!("paygate did not exit after the call finished")
     });
     assert!(exit.success(), "{exit:?}");
+}
+
+/// Starts `paygate serve` in `dir` with text logs on a pipe and `database_url`; returns the child
+/// and every line it wrote up to and including its start line.
+fn start_with_text_logs(dir: &std::path::Path, database_url: &str) -> (Child, Vec<String>) {
+    let mut child = serve_in(dir)
+        .env("PAYGATE_LOG__FORMAT", "text")
+        .env("PAYGATE_DATABASE__URL", database_url)
+        .env_remove("NO_COLOR")
+        .spawn()
+        .expect("paygate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let started = line.contains("paygate serving gRPC");
+            lines.push(line);
+            if started {
+                let _ = tx.send(std::mem::take(&mut lines));
+            }
+        }
+    });
+    let lines = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("paygate logs its start line within 30 s")
+        });
+    (child, lines)
+}
+
+/// `url` with a password in its user part (PostgreSQL's trust authentication ignores it).
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    match rest.split_once('@') {
+        Some((user, host)) if !user.contains(':') => format!("{scheme}://{user}:{password}@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+both_backends!(logs_on_a_pipe_have_no_colour_codes_and_the_start_line_names_listeners_and_database);
+
+async fn logs_on_a_pipe_have_no_colour_codes_and_the_start_line_names_listeners_and_database(
+    backend: Backend,
+) {
+    let db = FreshDatabase::new(backend).await;
+    let url = match backend {
+        Backend::Sqlite => db.url.clone(),
+        Backend::Postgres => with_password(&db.url, "never-logged"),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (mut child, lines) = start_with_text_logs(dir.path(), &url);
+    let _ = child.kill();
+    let _ = child.wait();
+    db.remove().await;
+
+    let all = lines.join("\n");
+    let start = lines.last().expect("the start line");
+    assert!(!all.contains('\x1b'), "no ANSI escape on a pipe:\n{all}");
+    assert!(start.contains("grpc=127.0.0.1:"), "{start}");
+    assert!(start.contains("admin=127.0.0.1:"), "{start}");
+    let logged_url = match backend {
+        Backend::Sqlite => url.clone(),
+        Backend::Postgres => db_url_without_password(&url),
+    };
+    assert!(start.contains(&format!("database={logged_url}")), "{start}");
+    assert!(
+        !all.contains("never-logged"),
+        "the password is never logged:\n{all}"
+    );
+}
+
+fn db_url_without_password(url: &str) -> String {
+    url.replacen(":never-logged@", "@", 1)
 }
 
 #[test]
