@@ -162,10 +162,10 @@ async fn a_caller_beyond_its_concurrent_calls_max_is_refused_and_no_one_else_is(
 #[tokio::test]
 async fn streams_beyond_the_gateways_streams_max_are_refused_and_hold_no_call_permit() {
     let Greedy {
+        app: _running,
         account,
         greedy,
         other,
-        ..
     } = with_greedy(8, 8, |c| {
         c.limits.streams_max = 2;
         c.limits.inflight_calls_max = 1;
