@@ -98,6 +98,8 @@ pub struct Metrics {
     pub latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     pub refused: Family<ReasonLabels, Counter>,
     pub inflight: Gauge,
+    /// Long-lived streams open now (counted apart from `inflight`).
+    pub streams: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -136,12 +138,19 @@ impl Metrics {
             "Calls executing now",
             inflight.clone(),
         );
+        let streams = Gauge::default();
+        registry.register(
+            "grpc_open_streams",
+            "Long-lived streams open now (watches, subscriptions)",
+            streams.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             calls,
             latency,
             refused,
             inflight,
+            streams,
         }
     }
 

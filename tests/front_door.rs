@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, STRANGER, caller, client_tls, reason_of, spawn_app, spawn_app_with};
+use common::{
+    Backend, STRANGER, caller, client_tls, hold_a_unary_call, metadata_of, once_not_refused,
+    reason_of, spawn_app, spawn_app_with, until_in_flight,
+};
 use paygate::{
     grpc::pb::{
         GetAccountRequest, GetProductRequest, TransferRequest,
@@ -149,6 +152,15 @@ async fn an_oversize_message_is_refused() {
         .expect_err("not an account id");
 
     assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
+    assert_eq!(reason_of(&refused), "MESSAGE_TOO_LARGE");
+    assert_eq!(metadata_of(&refused)["message_size_max_bytes"], "65536");
+    assert!(
+        metadata_of(&refused)["message_size_bytes"]
+            .parse::<usize>()
+            .unwrap()
+            > 128 * 1024,
+        "{refused:?}"
+    );
     assert_eq!(
         small.code(),
         Code::InvalidArgument,
@@ -185,53 +197,25 @@ async fn a_caller_over_its_rate_is_resource_exhausted() {
     );
 }
 
-/// Retries `call` while it is shed as OVERLOADED (the server frees a slot once it has seen the
-/// client go); gives up after 5 s with the last answer.
-async fn once_the_slot_is_free<T, F>(mut call: impl FnMut() -> F) -> Result<T, tonic::Status>
-where
-    F: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match call().await {
-            Err(status)
-                if reason_of(&status) == "OVERLOADED" && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            answer => return answer,
-        }
-    }
-}
-
 #[tokio::test]
 async fn calls_beyond_the_inflight_limit_are_shed() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.limits.inflight_calls_max = 1).await;
     let channel = app.channel("core-banking").await;
-    let mut watch = HealthClient::new(channel.clone())
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .expect("watch opens")
-        .into_inner();
-    let first = watch
-        .message()
-        .await
-        .expect("stream")
-        .expect("first status");
+    let held = hold_a_unary_call(channel.clone());
+
+    until_in_flight(&app, 1).await;
 
     let shed = health_check(channel.clone(), "")
         .await
         .expect_err("the only slot is taken");
-    drop(watch);
-    let after = once_the_slot_is_free(|| health_check(channel.clone(), ""))
+    held.abort();
+    let after = once_not_refused("OVERLOADED", || health_check(channel.clone(), ""))
         .await
         .expect("the slot is free again");
 
-    assert_eq!(first.status, ServingStatus::Serving as i32);
     assert_eq!(shed.code(), Code::ResourceExhausted);
     assert_eq!(reason_of(&shed), "OVERLOADED");
+    assert_eq!(metadata_of(&shed)["inflight_calls_max"], "1");
     assert_eq!(after, ServingStatus::Serving as i32);
 }
 

@@ -6,6 +6,10 @@ impl AccountService {
     /// A live stream of an account: a snapshot first, then every posted entry after `cursor`
     /// (a cursor from an earlier event resumes exactly after it), and a fresh snapshot whenever
     /// the balance changes without an entry (holds, reservations). Ends when the receiver goes.
+    ///
+    /// It reads the account again only after the ledger committed something
+    /// ([`crate::ledger::Changes`]), and at most once per `watch_poll_interval_ms`: an idle
+    /// watch waits without reading or waking.
     pub async fn watch(
         &self,
         caller: &Caller,
@@ -25,6 +29,8 @@ impl AccountService {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let service = self.clone();
         let poll = Duration::from_millis(self.inner.config.watch_poll_interval_ms.max(1));
+        // Subscribed before the first read: a batch committed during any read wakes the next.
+        let mut changes = self.inner.ledger.changes();
         tokio::spawn(async move {
             let mut last_balance = None;
             loop {
@@ -41,6 +47,10 @@ impl AccountService {
                 }
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
+                    () = tx.closed() => return,
+                }
+                tokio::select! {
+                    alive = changes.changed() => if !alive { return },
                     () = tx.closed() => return,
                 }
             }

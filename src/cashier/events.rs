@@ -1,11 +1,13 @@
-//! SubscribeEvents: the merchant's outbox, polled.
+//! SubscribeEvents: the merchant's outbox, read again after each ledger commit.
 
 use super::*;
 use crate::ledger::StoredEvent;
 
 impl CashierService {
     /// Streams the merchant's events (and its sub-merchants', when asked) strictly after
-    /// `cursor`, polling the outbox. Ends when the receiver goes.
+    /// `cursor`, reading the outbox again after the ledger committed something (at most once per
+    /// `events_poll_interval_ms`; an idle subscription neither reads nor wakes). Ends when the
+    /// receiver goes.
     pub async fn subscribe(
         &self,
         caller: &Caller,
@@ -67,8 +69,9 @@ fn parse_cursor(cursor: &str) -> Result<u64, CashierError> {
     Err(CashierError::invalid("cursor", "malformed"))
 }
 
-/// Polls the outbox after `position` and sends each event, until the receiver goes or a read
-/// fails (the failure is sent, then the stream ends).
+/// Reads the outbox after `position` and sends each event, then waits for a ledger change
+/// (and at least `poll`), until the receiver goes or a read fails (the failure is sent, then
+/// the stream ends).
 async fn pump_events(
     ledger: Ledger,
     streams: Vec<String>,
@@ -76,6 +79,8 @@ async fn pump_events(
     poll: Duration,
     tx: mpsc::Sender<Result<DeliveredEvent, CashierError>>,
 ) {
+    // Subscribed before the first read: a batch committed during any read wakes the next.
+    let mut changes = ledger.changes();
     loop {
         let events = match ledger
             .outbox_after(&streams, position, EVENTS_BATCH_MAX)
@@ -97,6 +102,10 @@ async fn pump_events(
         }
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
+            () = tx.closed() => return,
+        }
+        tokio::select! {
+            alive = changes.changed() => if !alive { return },
             () = tx.closed() => return,
         }
     }

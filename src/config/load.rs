@@ -69,6 +69,12 @@ impl Config {
             ("limits.caller_rate_per_s", l.caller_rate_per_s as u64),
             ("limits.caller_burst", l.caller_burst as u64),
             (
+                "limits.caller_concurrent_calls_max",
+                l.caller_concurrent_calls_max as u64,
+            ),
+            ("limits.caller_streams_max", l.caller_streams_max as u64),
+            ("limits.streams_max", l.streams_max as u64),
+            (
                 "database.connections_max",
                 self.database.connections_max as u64,
             ),
@@ -103,6 +109,10 @@ impl Config {
                 self.ledger.idempotency_purge_interval_ms,
             ),
             (
+                "ledger.changes_poll_interval_ms",
+                self.ledger.changes_poll_interval_ms,
+            ),
+            (
                 "cashier.order_expiry_default_ms",
                 self.cashier.order_expiry_default_ms,
             ),
@@ -131,6 +141,22 @@ impl Config {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.message_size_max_bytes) {
             return invalid("limits.message_size_max_bytes must be within 1 KiB..=64 MiB".into());
+        }
+        let l = &self.limits;
+        for (name, value) in [
+            ("limits.inflight_calls_max", l.inflight_calls_max),
+            (
+                "limits.caller_concurrent_calls_max",
+                l.caller_concurrent_calls_max,
+            ),
+            ("limits.caller_streams_max", l.caller_streams_max),
+            ("limits.streams_max", l.streams_max),
+        ] {
+            if value > CONCURRENCY_LIMIT_CEILING {
+                return invalid(format!(
+                    "{name} must be at most {CONCURRENCY_LIMIT_CEILING}"
+                ));
+            }
         }
         if self.ledger.expiry_sweep_items_max > 100_000 {
             return invalid("ledger.expiry_sweep_items_max must be at most 100000".into());
@@ -190,10 +216,24 @@ impl Config {
                     caller.name
                 ));
             }
+            let limits = [caller.concurrent_calls_max, caller.streams_max];
+            if limits
+                .iter()
+                .flatten()
+                .any(|&max| max == 0 || max > CONCURRENCY_LIMIT_CEILING)
+            {
+                return invalid(format!(
+                    "caller {}: concurrent_calls_max and streams_max must be within 1..={CONCURRENCY_LIMIT_CEILING}",
+                    caller.name
+                ));
+            }
         }
         Ok(())
     }
 }
+
+/// Highest accepted concurrency limit (calls or streams, per caller or overall).
+const CONCURRENCY_LIMIT_CEILING: usize = 1_000_000;
 
 fn is_valid_grant(grant: &str) -> bool {
     if grant == "*" {

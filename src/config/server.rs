@@ -70,6 +70,16 @@ pub struct LimitsConfig {
     /// Default per-caller rate limit (token bucket), calls per second and burst.
     pub caller_rate_per_s: u32,
     pub caller_burst: u32,
+    /// Default unary calls one caller may have executing at once (a caller's
+    /// `concurrent_calls_max` overrides it); beyond it: RESOURCE_EXHAUSTED
+    /// `CALLER_CONCURRENCY_EXCEEDED`.
+    pub caller_concurrent_calls_max: usize,
+    /// Default long-lived streams (WatchAccount, SubscribeEvents, health watch, reflection) one
+    /// caller may hold open (a caller's `streams_max` overrides it); beyond it:
+    /// RESOURCE_EXHAUSTED `CALLER_STREAMS_EXCEEDED`. Streams are counted apart from calls.
+    pub caller_streams_max: usize,
+    /// Streams open at once across all callers; beyond it: RESOURCE_EXHAUSTED `STREAMS_EXHAUSTED`.
+    pub streams_max: usize,
 }
 
 /// The server secret from which card tokens, person keys and page-token signatures derive.
@@ -132,6 +142,9 @@ impl Default for LimitsConfig {
             inflight_calls_max: 4_096,
             caller_rate_per_s: 20_000,
             caller_burst: 40_000,
+            caller_concurrent_calls_max: 1_024,
+            caller_streams_max: 1_024,
+            streams_max: 10_000,
         }
     }
 }

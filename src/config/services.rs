@@ -30,7 +30,8 @@ pub struct AccountsConfig {
     /// List pages: default and ceiling of `page_size`.
     pub page_size_default: u32,
     pub page_size_max: u32,
-    /// How often a WatchAccount stream looks for changes.
+    /// Shortest time between two reads of one WatchAccount stream; it reads only after the ledger
+    /// committed something (`ledger.changes_poll_interval_ms`), so an idle stream never reads.
     pub watch_poll_interval_ms: u64,
 }
 
@@ -54,7 +55,8 @@ pub struct CashierConfig {
     pub dynamic_code_c_per_day: String,
     /// Callers that act for every merchant and may register merchants (the bank's own systems).
     pub bank_callers: Vec<String>,
-    /// How often a SubscribeEvents stream looks for new events.
+    /// Shortest time between two reads of one SubscribeEvents stream; it reads only after the
+    /// ledger committed something (`ledger.changes_poll_interval_ms`), so an idle one never reads.
     pub events_poll_interval_ms: u64,
     /// How often unpaid orders past their expiry are closed (with an ORDER_CLOSED event).
     pub expiry_sweep_interval_ms: u64,
@@ -98,6 +100,11 @@ pub struct CallerConfig {
     pub rate_per_s: Option<u32>,
     #[serde(default)]
     pub burst: Option<u32>,
+    /// Per-caller overrides of `limits.caller_concurrent_calls_max` and `limits.caller_streams_max`.
+    #[serde(default)]
+    pub concurrent_calls_max: Option<usize>,
+    #[serde(default)]
+    pub streams_max: Option<usize>,
     /// Which accounts this caller may touch: `all`, or `own` (only accounts it opened, e.g. a
     /// mobile back end and its own customers).
     #[serde(default)]
@@ -143,6 +150,8 @@ pub fn default_callers() -> Vec<CallerConfig> {
         grants: grants.iter().map(|g| (*g).to_owned()).collect(),
         rate_per_s: None,
         burst: None,
+        concurrent_calls_max: None,
+        streams_max: None,
         account_scope: if name == "mobile-backend" {
             AccountScope::Own
         } else {

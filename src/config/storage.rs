@@ -54,6 +54,10 @@ pub struct LedgerConfig {
     pub hold_timeout_max_ms: u64,
     /// How often idempotency keys older than the retention are deleted.
     pub idempotency_purge_interval_ms: u64,
+    /// How often one poller per process reads the chain head so that live readers (account
+    /// watches, event subscriptions) see the batches other gateway processes commit on the same
+    /// database; this process's own batches wake them at once.
+    pub changes_poll_interval_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -79,6 +83,7 @@ impl Default for LedgerConfig {
             pending_timeout_max_ms: 7 * 24 * 3_600_000,
             hold_timeout_max_ms: 366 * 24 * 3_600_000,
             idempotency_purge_interval_ms: 3_600_000,
+            changes_poll_interval_ms: 200,
         }
     }
 }

@@ -69,6 +69,33 @@ impl<U: prost::Message + Default> Decoder for StrictDecoder<U> {
     }
 }
 
+/// Beginning of tonic's refusal of a message over the decoding limit (`codec/decode.rs`).
+const TONIC_TOO_LARGE_PREFIX: &str = "Error, decoded message length too large: found ";
+
+/// tonic refuses a message over `limits.message_size_max_bytes` from its length prefix, before
+/// any codec runs (nothing of it is buffered), with OUT_OF_RANGE and no detail. This is that
+/// refusal with the `ErrorInfo` every paygate error carries: `MESSAGE_TOO_LARGE`, metadata
+/// `message_size_max_bytes` and `message_size_bytes`. `None` for any other status.
+pub fn message_too_large(status: &Status) -> Option<Status> {
+    if status.code() != Code::OutOfRange {
+        return None;
+    }
+    let rest = status.message().strip_prefix(TONIC_TOO_LARGE_PREFIX)?;
+    let (found, rest) = rest.split_once(" bytes, the limit is: ")?;
+    let limit = rest.strip_suffix(" bytes")?;
+    let found: usize = found.parse().ok()?;
+    let limit: usize = limit.parse().ok()?;
+    Some(error_status(
+        Code::OutOfRange,
+        "MESSAGE_TOO_LARGE",
+        format!("the request message is {found} bytes, over the limit of {limit} bytes"),
+        [
+            ("message_size_max_bytes", limit.to_string()),
+            ("message_size_bytes", found.to_string()),
+        ],
+    ))
+}
+
 /// The status of a message that does not decode.
 pub fn malformed(decoder: &Status) -> Status {
     let mut detail: String = decoder.message().chars().take(DETAIL_LEN_MAX).collect();
@@ -81,4 +108,32 @@ pub fn malformed(decoder: &Status) -> Status {
         format!("the request message does not decode: {detail}"),
         [],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn tonics_size_refusal_gains_its_error_info_and_other_statuses_do_not() {
+        let tonic = Status::out_of_range(format!(
+            "{TONIC_TOO_LARGE_PREFIX}131078 bytes, the limit is: 65536 bytes"
+        ));
+
+        let mapped = message_too_large(&tonic).expect("recognised");
+        let info = mapped
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("info");
+
+        assert_eq!(mapped.code(), Code::OutOfRange);
+        assert_eq!(info.reason, "MESSAGE_TOO_LARGE");
+        assert_eq!(info.metadata["message_size_max_bytes"], "65536");
+        assert_eq!(info.metadata["message_size_bytes"], "131078");
+        assert!(message_too_large(&Status::out_of_range("amount overflows")).is_none());
+        assert!(message_too_large(&Status::internal(tonic.message())).is_none());
+    }
 }

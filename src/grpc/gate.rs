@@ -1,6 +1,7 @@
 //! The front door every call passes before any handler: who is calling (from the verified client
-//! certificate), may it call this method, is it within its rate, is the gateway within its
-//! concurrency limit. It also gives each call an id, a tracing span and its metrics.
+//! certificate), may it call this method, is it within its rate, are it and the gateway within
+//! their concurrency limits ([`super::permits`]: calls and streams apart). It also gives each
+//! call an id, a tracing span and its metrics.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -11,7 +12,6 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{
     Status,
     body::Body,
@@ -21,8 +21,9 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{
-    deadline,
+    codec, deadline,
     log_throttle::{LogThrottle, Verdict},
+    permits::{CallKind, CallerPermits, GatewayPermits, LimitRefusal, Permits},
 };
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
@@ -48,9 +49,16 @@ const OPEN_SERVICES: [&str; 3] = [
 pub enum Refusal {
     NoClientCertificate,
     UnknownCaller,
-    NotGranted { caller: Arc<str>, method: String },
-    RateLimited { caller: Arc<str>, rate_per_s: u32 },
-    Overloaded { inflight_calls_max: usize },
+    NotGranted {
+        caller: Arc<str>,
+        method: String,
+    },
+    RateLimited {
+        caller: Arc<str>,
+        rate_per_s: u32,
+    },
+    /// A concurrency limit, the caller's or the gateway's.
+    Limit(LimitRefusal),
 }
 
 impl Refusal {
@@ -60,7 +68,7 @@ impl Refusal {
             Refusal::UnknownCaller => "CALLER_UNKNOWN",
             Refusal::NotGranted { .. } => "METHOD_NOT_GRANTED",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
-            Refusal::Overloaded { .. } => "OVERLOADED",
+            Refusal::Limit(limit) => limit.reason(),
         }
     }
 }
@@ -155,6 +163,7 @@ struct Caller {
     grants: Grants,
     rate_per_s: u32,
     bucket: Mutex<TokenBucket>,
+    permits: CallerPermits,
 }
 
 /// Shared state of the front door.
@@ -162,8 +171,7 @@ pub struct GateState {
     callers: Vec<Caller>,
     by_identity: HashMap<String, usize>,
     identity_cache: Mutex<HashMap<Vec<u8>, Option<usize>>>,
-    inflight: Arc<Semaphore>,
-    inflight_calls_max: usize,
+    permits: GatewayPermits,
     call_timeout_ms: u64,
     /// Refusal log lines, bounded (a client retrying in a loop does not flood the log).
     refusal_log: LogThrottle,
@@ -188,6 +196,7 @@ impl GateState {
                     grants: Grants::compile(&caller.grants),
                     rate_per_s,
                     bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
+                    permits: CallerPermits::of(caller, limits),
                 }
             })
             .collect();
@@ -195,8 +204,7 @@ impl GateState {
             callers,
             by_identity,
             identity_cache: Mutex::new(HashMap::new()),
-            inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
-            inflight_calls_max: limits.inflight_calls_max,
+            permits: GatewayPermits::new(limits.inflight_calls_max, limits.streams_max),
             call_timeout_ms: limits.call_timeout_ms,
             refusal_log: LogThrottle::default(),
             metrics,
@@ -222,12 +230,12 @@ impl GateState {
         found
     }
 
-    /// Decides whether a call may proceed. On success the permit is held until the response head.
+    /// Decides whether a call may proceed. On success the permits are held until its final status.
     fn admit<B>(
         &self,
         request: &Request<B>,
         method: &str,
-    ) -> Result<(Arc<str>, AccountScope, OwnedSemaphorePermit), Refusal> {
+    ) -> Result<(Arc<str>, AccountScope, Permits), Refusal> {
         let certs = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
@@ -264,14 +272,11 @@ impl GateState {
             }
             (caller.name.clone(), caller.account_scope)
         };
-        let permit =
-            self.inflight
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| Refusal::Overloaded {
-                    inflight_calls_max: self.inflight_calls_max,
-                })?;
-        Ok((name, scope, permit))
+        let permits = self
+            .permits
+            .admit(CallKind::of(method), caller.map(|c| (&c.name, &c.permits)))
+            .map_err(Refusal::Limit)?;
+        Ok((name, scope, permits))
     }
 }
 
@@ -330,7 +335,7 @@ where
 
         let admitted = state.admit(&request, &method);
         Box::pin(async move {
-            let (caller, account_scope, permit) = match admitted {
+            let (caller, account_scope, permits) = match admitted {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
                     let reason = refusal.reason();
@@ -358,12 +363,12 @@ where
                 account_scope,
             });
             let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
-            state.metrics.inflight.inc();
+            permits.gauge(&state.metrics).inc();
             let guard = CallGuard::new(
                 state.metrics.clone(),
                 method,
                 started,
-                Some(permit),
+                Some(permits),
                 span.clone(),
             );
             let timeout = deadline::call_timeout(request.headers(), state.call_timeout_ms);
@@ -376,9 +381,16 @@ where
             if let Ok(value) = HeaderValue::from_str(&call_id) {
                 parts.headers.insert(CALL_ID_HEADER, value);
             }
-            if let Some(code) = code_of(&parts.headers) {
-                // Trailers-only response: the call is over.
-                guard.finish(code);
+            if let Some(status) = Status::from_header_map(&parts.headers) {
+                // Trailers-only response: the call is over. A message over the size limit is
+                // refused by tonic before the codec sees it: the refusal gains its ErrorInfo here.
+                if let Some(too_large) = codec::message_too_large(&status) {
+                    guard.finish(code_name(too_large.code()));
+                    let mut response = too_large.into_http::<Body>();
+                    echo_call_id(&mut response, &call_id);
+                    return Ok(response);
+                }
+                guard.finish(code_name(status.code()));
                 return Ok(Response::from_parts(parts, body));
             }
             // The status follows in the trailers; the call (and its permit) lasts until then.
@@ -391,13 +403,13 @@ where
     }
 }
 
-/// One admitted call, from admission to its final status: holds the concurrency permit, and on
+/// One admitted call, from admission to its final status: holds the concurrency permits, and on
 /// finish records the metrics and the log line. Dropped unfinished means the caller went away.
 struct CallGuard {
     metrics: Metrics,
     method: String,
     started: Instant,
-    permit: Option<OwnedSemaphorePermit>,
+    permits: Option<Permits>,
     span: tracing::Span,
     finished: bool,
 }
@@ -407,14 +419,14 @@ impl CallGuard {
         metrics: Metrics,
         method: String,
         started: Instant,
-        permit: Option<OwnedSemaphorePermit>,
+        permits: Option<Permits>,
         span: tracing::Span,
     ) -> CallGuard {
         CallGuard {
             metrics,
             method,
             started,
-            permit,
+            permits,
             span,
             finished: false,
         }
@@ -429,8 +441,8 @@ impl CallGuard {
             return;
         }
         self.finished = true;
-        if self.permit.take().is_some() {
-            self.metrics.inflight.dec();
+        if let Some(permits) = self.permits.take() {
+            permits.gauge(&self.metrics).dec();
         }
         let elapsed = self.started.elapsed();
         self.metrics

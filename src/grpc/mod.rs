@@ -8,6 +8,7 @@ pub mod codec;
 pub mod deadline;
 pub mod gate;
 pub mod log_throttle;
+pub mod permits;
 pub mod status;
 pub mod yields;
 

@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::store::{LedgerStore, LoadedBatch};
 use super::{
@@ -34,6 +34,7 @@ pub(crate) async fn run_batcher(
     batch_size_max: usize,
     limits: ApplyLimits,
     clock: Clock,
+    changes: watch::Sender<u64>,
 ) {
     assert!(batch_size_max > 0);
     let mut batch: Vec<Submission> = Vec::with_capacity(batch_size_max);
@@ -65,18 +66,20 @@ pub(crate) async fn run_batcher(
             }
         }
         debug_assert!(batch.len() <= batch_size_max);
-        execute(store.as_ref(), &mut batch, limits, clock.now_ms()).await;
+        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes).await;
         batch.clear();
     }
     tracing::debug!("ledger batcher stopped");
 }
 
-/// Runs one batch as of `now` (every timestamp and deadline of the batch reads it).
+/// Runs one batch as of `now` (every timestamp and deadline of the batch reads it); once it
+/// committed, tells the [`changes`](super::Changes) subscribers, then answers the waiters.
 async fn execute(
     store: &dyn LedgerStore,
     batch: &mut Vec<Submission>,
     limits: ApplyLimits,
     now: i64,
+    changes: &watch::Sender<u64>,
 ) {
     let started = Instant::now();
     let items: Vec<&BatchItem> = batch.iter().map(|s| &s.item).collect();
@@ -93,6 +96,7 @@ async fn execute(
     let size = batch.len();
     match (committed, results) {
         (Ok(()), Some(results)) if results.len() == size => {
+            super::changes::notify(changes);
             for (sub, result) in batch.drain(..).zip(results) {
                 // A waiter that gave up (dropped its receiver) is not an error.
                 let _ = sub.reply.send(result);

@@ -11,6 +11,7 @@
 //! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
 
 pub mod apply;
+mod changes;
 pub mod engine;
 pub mod error;
 pub mod hash;
@@ -31,6 +32,7 @@ use tokio::{
 };
 
 pub use apply::{Command, Outcome};
+pub use changes::Changes;
 pub use error::LedgerError;
 pub use model::*;
 pub use verify::{VerifyReport, verify};
@@ -60,6 +62,8 @@ struct Inner {
     /// `None` once shutting down.
     sender: RwLock<Option<mpsc::Sender<Submission>>>,
     stop: watch::Sender<bool>,
+    /// Moves after every committed batch, this process's or another's ([`Changes`]).
+    changes: watch::Sender<u64>,
     batcher: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     background: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -152,12 +156,14 @@ impl Ledger {
             pending_timeout_max_ms: config.pending_timeout_max_ms,
             hold_timeout_max_ms: config.hold_timeout_max_ms,
         };
+        let (changes, _) = watch::channel(0);
         let batcher = tokio::spawn(engine::run_batcher(
             store.clone(),
             rx,
             config.batch_size_max,
             limits,
             clock.clone(),
+            changes.clone(),
         ));
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -165,6 +171,7 @@ impl Ledger {
             clock,
             sender: RwLock::new(Some(tx)),
             stop,
+            changes,
             batcher: tokio::sync::Mutex::new(Some(batcher)),
             background: tokio::sync::Mutex::new(Vec::new()),
         });
@@ -180,7 +187,16 @@ impl Ledger {
             config.idempotency_purge_interval_ms.max(1),
             i64::from(config.idempotency_retention_days) * 86_400_000,
         ));
-        inner.background.lock().await.extend([sweeper, janitor]);
+        let poller = tokio::spawn(changes::run_poller(
+            Arc::downgrade(&inner),
+            inner.stop.subscribe(),
+            config.changes_poll_interval_ms.max(1),
+        ));
+        inner
+            .background
+            .lock()
+            .await
+            .extend([sweeper, janitor, poller]);
         Ok(Ledger { inner })
     }
 
@@ -206,6 +222,11 @@ impl Ledger {
     /// Now, by [`Ledger::clock`].
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Notices of committed batches, for readers that follow the ledger live.
+    pub fn changes(&self) -> Changes {
+        Changes::new(self.inner.changes.subscribe())
     }
 
     /// The store behind this ledger (verify and tests read it directly).
@@ -454,21 +475,30 @@ async fn sweep_once(inner: &Inner, items_max: u32) -> Result<usize, LedgerError>
     Ok(done)
 }
 
+/// Waits `interval_ms` for a background task's next run: the ledger, or `None` once it is
+/// stopping or gone.
+async fn next_tick(
+    inner: &Weak<Inner>,
+    stop: &mut watch::Receiver<bool>,
+    interval_ms: u64,
+) -> Option<Arc<Inner>> {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
+        _ = stop.changed() => return None,
+    }
+    if *stop.borrow() {
+        return None;
+    }
+    inner.upgrade()
+}
+
 async fn run_sweeper(
     inner: Weak<Inner>,
     mut stop: watch::Receiver<bool>,
     interval_ms: u64,
     items_max: u32,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-        let Some(inner) = inner.upgrade() else { return };
+    while let Some(inner) = next_tick(&inner, &mut stop, interval_ms).await {
         match sweep_once(&inner, items_max).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired pending transfers and holds"),
@@ -483,15 +513,7 @@ async fn run_janitor(
     interval_ms: u64,
     retention_ms: i64,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-        let Some(inner) = inner.upgrade() else { return };
+    while let Some(inner) = next_tick(&inner, &mut stop, interval_ms).await {
         let cutoff_ms = inner.clock.now_ms().saturating_sub(retention_ms);
         for _ in 0..PURGE_ROUNDS_MAX {
             match inner

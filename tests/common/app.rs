@@ -107,6 +107,8 @@ pub fn caller(name: &str, grants: &[&str]) -> CallerConfig {
         grants: grants.iter().map(|g| (*g).to_owned()).collect(),
         rate_per_s: None,
         burst: None,
+        concurrent_calls_max: None,
+        streams_max: None,
         account_scope: AccountScope::All,
     }
 }

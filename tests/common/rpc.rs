@@ -251,3 +251,70 @@ pub fn assert_refused<T: std::fmt::Debug>(
         }
     }
 }
+
+/// Starts a GetBalance call as `channel`'s caller that the gateway admits but never answers: its
+/// one request message is followed by a body that never ends (a unary call is answered only
+/// once its request is complete), so the call holds its permits until the task is aborted.
+pub fn hold_a_unary_call(
+    channel: Channel,
+) -> tokio::task::JoinHandle<
+    Result<tonic::Response<paygate::grpc::pb::GetBalanceResponse>, tonic::Status>,
+> {
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let request = paygate::grpc::pb::GetBalanceRequest {
+            account_id: "held".to_owned(),
+        };
+        let body = futures::stream::once(async move { request }).chain(futures::stream::pending());
+        grpc.client_streaming(
+            tonic::Request::new(body),
+            http::uri::PathAndQuery::from_static("/paygate.v1.AccountService/GetBalance"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+    })
+}
+
+/// Waits until the gateway reports `calls` unary calls in flight (a held call is admitted a
+/// moment after it starts); panics after 5 s.
+pub async fn until_in_flight(app: &super::app::TestApp, calls: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = format!("paygate_grpc_inflight_calls {calls}\n");
+    loop {
+        let (_, metrics) = app.admin_get("/metrics").await;
+        if metrics.contains(&line) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {calls} calls in flight:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Retries `call` while it is refused with `reason` (the gateway frees a permit once it has seen
+/// the client go); gives up after 5 s with the last answer.
+pub async fn once_not_refused<T, F>(
+    reason: &str,
+    mut call: impl FnMut() -> F,
+) -> Result<T, tonic::Status>
+where
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match call().await {
+            Err(status)
+                if reason_of(&status) == reason && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            answer => return answer,
+        }
+    }
+}

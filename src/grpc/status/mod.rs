@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{grpc::gate::Refusal, text::TextRefusal};
+use crate::{
+    grpc::{gate::Refusal, permits::LimitRefusal},
+    text::TextRefusal,
+};
 
 mod account;
 mod cashier;
@@ -102,13 +105,57 @@ impl From<Refusal> for Status {
                     ("rate_per_s", rate_per_s.to_string()),
                 ],
             ),
-            Refusal::Overloaded { inflight_calls_max } => error_status(
+            Refusal::Limit(limit) => limit.into(),
+        }
+    }
+}
+
+impl From<LimitRefusal> for Status {
+    fn from(refusal: LimitRefusal) -> Status {
+        match refusal {
+            LimitRefusal::Overloaded { inflight_calls_max } => error_status(
                 Code::ResourceExhausted,
                 "OVERLOADED",
                 format!(
                     "the gateway is at its limit of {inflight_calls_max} calls in flight; retry with backoff"
                 ),
                 [("inflight_calls_max", inflight_calls_max.to_string())],
+            ),
+            LimitRefusal::CallerConcurrencyExceeded {
+                caller,
+                concurrent_calls_max,
+            } => error_status(
+                Code::ResourceExhausted,
+                "CALLER_CONCURRENCY_EXCEEDED",
+                format!(
+                    "caller {caller} already has {concurrent_calls_max} calls executing; retry once one ends"
+                ),
+                [
+                    ("caller", caller.to_string()),
+                    ("concurrent_calls_max", concurrent_calls_max.to_string()),
+                ],
+            ),
+            LimitRefusal::CallerStreamsExceeded {
+                caller,
+                streams_max,
+            } => error_status(
+                Code::ResourceExhausted,
+                "CALLER_STREAMS_EXCEEDED",
+                format!(
+                    "caller {caller} already holds {streams_max} streams open; close one first"
+                ),
+                [
+                    ("caller", caller.to_string()),
+                    ("streams_max", streams_max.to_string()),
+                ],
+            ),
+            LimitRefusal::StreamsExhausted { streams_max } => error_status(
+                Code::ResourceExhausted,
+                "STREAMS_EXHAUSTED",
+                format!(
+                    "the gateway is at its limit of {streams_max} open streams; retry with backoff"
+                ),
+                [("streams_max", streams_max.to_string())],
             ),
         }
     }
