@@ -14,8 +14,8 @@ use common::{
     spawn_app, top_up, transfer_req, yields::*,
 };
 use paygate::grpc::pb::{
-    self, BalancePayment, BoundCardPayment, CloseOrderRequest, CreateOrderRequest, MerchantType,
-    PayRequest, PaymentMethodType, PaymentProduct, RegisterMerchantRequest, Scenario, TopUpRequest,
+    self, BalancePayment, BoundCardPayment, CloseOrderRequest, CreateOrderRequest, PayRequest,
+    PaymentMethodType, PaymentProduct, Scenario, TopUpRequest,
     cashier_service_client::CashierServiceClient, pay_request,
 };
 use sqlx::{AnyConnection, Connection, Row};
@@ -97,18 +97,15 @@ async fn shop(app: &TestApp, name: &str) -> String {
     };
     cashier(app, "core-banking")
         .await
-        .register_merchant(RegisterMerchantRequest {
-            request_id: request_id("merchant"),
-            name: name.to_owned(),
-            merchant_type: MerchantType::Normal as i32,
-            service_provider_id: String::new(),
-            settlement_account_id: settlement,
-            products: vec![
+        .register_merchant(common::merchant_req(
+            name,
+            &settlement,
+            vec![
                 product(PaymentMethodType::Balance),
                 product(PaymentMethodType::BoundCard),
             ],
-            allowed_callers: vec![MERCHANT_CALLER.to_owned()],
-        })
+            &[MERCHANT_CALLER],
+        ))
         .await
         .expect("merchant registers")
         .into_inner()
