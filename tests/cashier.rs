@@ -492,19 +492,16 @@ async fn a_payment_retried_under_its_request_id_answers_the_paid_order_and_charg
         .order;
     assert_eq!(retried, first);
     assert_eq!(book(&mut accounts, &payer).await, "400.00");
-    // Still the order as it stands after a refund, and still nothing charged twice.
+    // Still the first answer after a refund (the order as the payment left it), and still
+    // nothing charged twice; reading the order shows the refund.
     m.refund(refund_req(&order.order_id, "30.00"))
         .await
         .expect("refunded");
-    let later = p
-        .pay(pay)
-        .await
-        .expect("retry answers")
-        .into_inner()
-        .order
-        .expect("order");
-    assert_eq!(later.status, OrderStatus::Succeeded as i32);
-    assert_eq!(amount(&later.refunded_amount), "30.00");
+    let later = p.pay(pay).await.expect("retry answers").into_inner().order;
+    assert_eq!(later, first);
+    let now = get_order(&mut m, &order.order_id).await;
+    assert_eq!(now.status, OrderStatus::Succeeded as i32);
+    assert_eq!(amount(&now.refunded_amount), "30.00");
     assert_eq!(book(&mut accounts, &payer).await, "430.00");
 }
 

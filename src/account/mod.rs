@@ -6,6 +6,7 @@
 
 pub mod card;
 mod card_movement;
+mod claim;
 mod close;
 pub mod error;
 mod freeze;

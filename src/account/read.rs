@@ -82,7 +82,6 @@ impl AccountService {
     }
 
     pub(super) async fn balance_of(&self, profile: &Profile) -> Result<BalanceView, AccountError> {
-        let currency = profile.currency;
         let balance = if profile.kind == AccountKind::PlatformMaster {
             self.master_balance(profile).await?
         } else {
@@ -98,11 +97,29 @@ impl AccountService {
             .await?
             .into_iter()
             .collect();
+        let as_of_ms = self.inner.ledger.now_ms();
+        Ok(self.balance_view(profile, balance, date, as_of_ms, |key| {
+            values.get(key).copied().unwrap_or(0)
+        }))
+    }
+
+    /// A balance view of `profile` from its balances and its limit counters (`used` of a
+    /// counter key) on business date `date`.
+    pub(super) fn balance_view(
+        &self,
+        profile: &Profile,
+        balance: Balance,
+        date: time::Date,
+        as_of_ms: i64,
+        used: impl Fn(&str) -> i64,
+    ) -> BalanceView {
+        let currency = profile.currency;
+        let usage = self.inner.rules.usage_keys(profile.kind, profile.id, date);
         let money = |minor: i64| Money::new(currency, minor);
         let mut limits: Vec<LimitUsage> = usage
             .iter()
             .map(|c| {
-                let used = values.get(&c.counter.key).copied().unwrap_or(0);
+                let used = used(&c.counter.key);
                 LimitUsage {
                     rule: c.rule,
                     window: c.window,
@@ -127,7 +144,7 @@ impl AccountService {
             });
         }
         let available = clamp(balance.available_minor(Side::Credit));
-        Ok(BalanceView {
+        BalanceView {
             account: profile.id,
             book: money(book),
             held: money(balance.held_minor),
@@ -136,8 +153,8 @@ impl AccountService {
             available: money(available),
             business_date: date,
             limits,
-            as_of_ms: self.inner.ledger.now_ms(),
-        })
+            as_of_ms,
+        }
     }
 
     /// A master account's balance: the sum of its sub-accounts' balances.

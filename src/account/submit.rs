@@ -38,6 +38,25 @@ impl AccountService {
         self.name_refusal(result, checks)
     }
 
+    /// [`AccountService::submit_request`], with what the request observed of the state its
+    /// command left (see [`Ledger::submit_observing`](crate::ledger::Ledger::submit_observing)).
+    pub async fn submit_observing(
+        &self,
+        key: IdempotencyKey,
+        request_fingerprint: &str,
+        command: Command,
+        checks: &[LimitCheck],
+        observe: crate::ledger::Observe,
+    ) -> Result<(Outcome, Option<crate::ledger::Observed>), AccountError> {
+        let answer = self
+            .inner
+            .ledger
+            .submit_observing(key, request_fingerprint, command, observe)
+            .await?;
+        let outcome = self.name_refusal(answer.result, checks)?;
+        Ok((outcome, answer.observed))
+    }
+
     /// The answer stored for a request made with [`AccountService::submit_request`], if any
     /// (see [`Ledger::answered_request`](crate::ledger::Ledger::answered_request)).
     pub async fn answered_request(
@@ -107,6 +126,9 @@ impl AccountService {
                     cap.minor.saturating_sub(balance.minor).max(0),
                 )),
             }),
+            // A refusal the account service stored before a batch (e.g. for the cashier).
+            Err(LedgerError::Refused { refusal }) => Err(AccountError::from_refusal(&refusal)
+                .unwrap_or(AccountError::Ledger(LedgerError::Refused { refusal }))),
             Err(e) => Err(e.into()),
         }
     }

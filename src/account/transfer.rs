@@ -1,9 +1,13 @@
 //! Transfer between two accounts.
 
 use super::*;
+use crate::ledger::Observe;
 
 impl AccountService {
-    /// An on-us transfer between two accounts, with the class rules of both sides.
+    /// An on-us transfer between two accounts, with the class rules of both sides. A refusal
+    /// met before the batch from state (an account not found, a master account …) claims the
+    /// request id like the batch's own; the answer's balance is the source's right after the
+    /// transfer, the same on every replay.
     pub async fn transfer(
         &self,
         caller: &Caller,
@@ -17,13 +21,48 @@ impl AccountService {
         if from == to {
             return Err(AccountError::TransferToSelf);
         }
-        let source = self.profile(from).await?;
-        self.check_scope(caller, &source)?;
+        let print = format!(
+            "transfer|{from}|{to}|{}|{}|{memo:?}",
+            amount.currency.code(),
+            amount.minor
+        );
+        let source = self.acting_profile(caller, from).await?;
+        let checked = match &source {
+            Ok(source) => {
+                self.transfer_command(caller, source, to, amount, memo)
+                    .await
+            }
+            Err(e) => Err(e.clone()),
+        };
+        let (outcome, observed) = self
+            .submit_checked(caller, request_id, &print, checked)
+            .await?;
+        let posted = match outcome {
+            Outcome::Posted(p) => p,
+            other => return Err(unexpected(&other)),
+        };
+        Ok(Movement {
+            transaction: posted.id,
+            posted_at_ms: posted.created_at_ms,
+            balance: self.balance_observed(&source?, observed.as_ref()).await?,
+        })
+    }
+
+    /// The checks of a transfer from `source` that read state, and its command.
+    async fn transfer_command(
+        &self,
+        caller: &Caller,
+        source: &Profile,
+        to: AccountId,
+        amount: Money,
+        memo: &str,
+    ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
+        let from = source.id;
         let target = self.profile(to).await?;
-        for p in [&source, &target] {
+        for p in [source, &target] {
             check_postable(caller, p)?;
         }
-        let amount = self.amount_in(&source, amount)?;
+        let amount = self.amount_in(source, amount)?;
         if target.currency != amount.currency {
             return Err(AccountError::Ledger(LedgerError::CurrencyMismatch {
                 account: target.id,
@@ -50,15 +89,7 @@ impl AccountService {
             documents: Vec::new(),
             events: Vec::new(),
         };
-        let posted = match self.submit(caller, request_id, command, &checks).await? {
-            Outcome::Posted(p) => p,
-            other => return Err(unexpected(&other)),
-        };
-        Ok(Movement {
-            transaction: posted.id,
-            posted_at_ms: posted.created_at_ms,
-            balance: self.balance_of(&source).await?,
-        })
+        Ok((command, checks, self.observe_balance(source)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! command and naming a lost race.
 
 use super::*;
+use crate::ledger::{Observe, Observed};
 
 impl CashierService {
     pub(in crate::cashier) fn is_bank(&self, caller: &Caller) -> bool {
@@ -115,20 +116,37 @@ impl CashierService {
         }
     }
 
-    /// True when this caller's request with this id already succeeded; a different request
-    /// under the same id is refused (`IDEMPOTENCY_KEY_REUSED`). A stored refusal answers
-    /// false: the request then goes the usual way and the ledger answers the refusal again,
-    /// named as the first time.
-    pub(in crate::cashier) async fn succeeded_before(
+    /// `Some` when this caller's request with this id already succeeded, with what it
+    /// observed; a different request under the same id is refused (`IDEMPOTENCY_KEY_REUSED`).
+    /// A stored refusal answers `None`: the request then goes the usual way and the ledger
+    /// answers the refusal again, named as the first time.
+    pub(in crate::cashier) async fn first_success(
         &self,
         key: &IdempotencyKey,
         print: &str,
-    ) -> Result<bool, CashierError> {
-        let answer = self.inner.accounts.answered_request(key, print).await?;
-        Ok(matches!(answer, Some(Ok(_))))
+    ) -> Result<Option<Option<Observed>>, CashierError> {
+        let answer = self.inner.ledger.answered_observed(key, print).await?;
+        Ok(answer.and_then(|a| a.result.is_ok().then_some(a.observed)))
     }
 
-    pub(in crate::cashier) async fn replayed_order(&self, id: &str) -> Result<Order, CashierError> {
+    /// The order as a request's command wrote it (`observed`), as of that request's time: the
+    /// first answer again, whatever happened to the order since. Read as it stands now when
+    /// the answer was stored without it, or when it was PROCESSING (provisional: a retry learns
+    /// the outcome).
+    pub(in crate::cashier) async fn replayed_order(
+        &self,
+        id: &str,
+        observed: Option<&Observed>,
+    ) -> Result<Order, CashierError> {
+        if let Some(o) = observed
+            && let Some(doc) = o.document(KIND_ORDER, id)
+        {
+            let mut order: Order = decode_document(KIND_ORDER, id, &doc.body)?;
+            order.link_transaction(doc.transaction);
+            if order.status != OrderStatus::Processing {
+                return Ok(order.as_of(o.at_ms));
+            }
+        }
         Ok(self.order_doc(id).await?.0.as_of(self.now_ms()))
     }
 
@@ -203,9 +221,24 @@ impl CashierService {
         checks: &[LimitCheck],
     ) -> Result<Outcome, CashierError> {
         Ok(self
+            .submit_observed(key, fingerprint, command, checks)
+            .await?
+            .0)
+    }
+
+    /// [`CashierService::submit`], with the orders the command wrote as it wrote them (for an
+    /// answer that is the same on every replay).
+    pub(in crate::cashier) async fn submit_observed(
+        &self,
+        key: IdempotencyKey,
+        fingerprint: String,
+        command: Command,
+        checks: &[LimitCheck],
+    ) -> Result<(Outcome, Option<Observed>), CashierError> {
+        Ok(self
             .inner
             .accounts
-            .submit_request(key, &fingerprint, command, checks)
+            .submit_observing(key, &fingerprint, command, checks, observe_orders())
             .await?)
     }
 
@@ -256,6 +289,15 @@ pub(in crate::cashier) fn guarded(
         caps: Vec::new(),
         documents,
         events,
+    }
+}
+
+/// What a cashier request observes: the orders its command writes.
+pub(in crate::cashier) fn observe_orders() -> Observe {
+    Observe {
+        accounts: Vec::new(),
+        counters: Vec::new(),
+        document_kinds: vec![KIND_ORDER.to_owned()],
     }
 }
 

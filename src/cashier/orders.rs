@@ -43,15 +43,16 @@ impl CashierService {
             event_sequence: 1,
         };
         let command = new_order_command(&order)?;
-        self.submit(
-            req.request_id.key(&caller.name),
-            fingerprint("CreateOrder", &req),
-            command,
-            &[],
-        )
-        .await
-        .map_err(|e| self.conflict_is(e, "order"))?;
-        Ok(self.order_doc(&order_id).await?.0.as_of(self.now_ms()))
+        let (_, observed) = self
+            .submit_observed(
+                req.request_id.key(&caller.name),
+                fingerprint("CreateOrder", &req),
+                command,
+                &[],
+            )
+            .await
+            .map_err(|e| self.conflict_is(e, "order"))?;
+        self.replayed_order(&order_id, observed.as_ref()).await
     }
 
     /// When an order expires: the default ahead of `now`, or the caller's time if it is in the
@@ -106,9 +107,9 @@ impl CashierService {
         let (stored, version) = self.order_doc(order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
-        // A retry of a close that went through answers the order as it stands.
-        if self.succeeded_before(&key, &print).await? {
-            return self.replayed_order(order_id).await;
+        // A retry of a close that went through answers the order as that close left it.
+        if let Some(observed) = self.first_success(&key, &print).await? {
+            return self.replayed_order(order_id, observed.as_ref()).await;
         }
         let now = self.now_ms();
         let mut order = stored.clone().as_of(now);
@@ -139,10 +140,11 @@ impl CashierService {
             vec![write_doc(KIND_ORDER, order_id, version, &order)?],
             vec![event],
         );
-        self.submit(key, print, command, &[])
+        let (_, observed) = self
+            .submit_observed(key, print, command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
-        Ok(self.order_doc(order_id).await?.0.as_of(self.now_ms()))
+        self.replayed_order(order_id, observed.as_ref()).await
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::store::{LedgerStore, LoadedBatch};
 use super::{
-    apply::{self, ApplyLimits, BatchItem, Outcome},
+    apply::{self, Answer, ApplyLimits, BatchItem},
     error::LedgerError,
 };
 use crate::clock::Clock;
@@ -24,7 +24,7 @@ const GATHER_YIELDS_MAX: usize = 32;
 /// A request waiting for its batch.
 pub(crate) struct Submission {
     pub item: BatchItem,
-    pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+    pub reply: oneshot::Sender<Answer>,
 }
 
 /// Runs until every sender is gone and the queue is empty.
@@ -84,10 +84,10 @@ async fn execute(
     let started = Instant::now();
     let items: Vec<&BatchItem> = batch.iter().map(|s| &s.item).collect();
     let needs = apply::needs_of(items.iter().copied());
-    let mut results: Option<Vec<Result<Outcome, LedgerError>>> = None;
+    let mut results: Option<Vec<Answer>> = None;
     let committed = {
         let mut apply_fn = |loaded: LoadedBatch| {
-            let (r, writes) = apply::apply_batch(loaded, &items, now, limits);
+            let (r, writes) = apply::apply_batch_observed(loaded, &items, now, limits);
             results = Some(r);
             writes
         };
@@ -118,7 +118,10 @@ async fn execute(
                 }
             };
             for sub in batch.drain(..) {
-                let _ = sub.reply.send(Err(answer.clone()));
+                let _ = sub.reply.send(Answer {
+                    result: Err(answer.clone()),
+                    observed: None,
+                });
             }
         }
     }

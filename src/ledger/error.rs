@@ -91,6 +91,13 @@ pub enum LedgerError {
     },
     #[error("{kind} {id} was changed by another request")]
     DocumentConflict { kind: String, id: String },
+    /// A refusal a service decided before the batch, stored under the request's key
+    /// ([`Command::Refuse`](crate::ledger::Command::Refuse)); the service that made it reads
+    /// it back as its own error.
+    #[error("refused: {}", refusal.reason)]
+    Refused {
+        refusal: crate::ledger::apply::Refusal,
+    },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     #[error("invalid request: {reason}")]
@@ -135,6 +142,7 @@ impl LedgerError {
             LedgerError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             LedgerError::BalanceCapExceeded { .. } => "BALANCE_CAP_EXCEEDED",
             LedgerError::DocumentConflict { .. } => "DOCUMENT_CONFLICT",
+            LedgerError::Refused { .. } => "SERVICE_REFUSAL",
             LedgerError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             LedgerError::InvalidRequest { .. } => "INVALID_REQUEST",
             LedgerError::Overloaded => "OVERLOADED",

@@ -31,7 +31,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-pub use apply::{Command, Outcome};
+pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
 pub use changes::Changes;
 pub use error::LedgerError;
 pub use model::*;
@@ -75,23 +75,29 @@ impl Inner {
         command: Command,
     ) -> Result<Outcome, LedgerError> {
         let fingerprint = apply::fingerprint(&command);
-        self.submit_as(key, fingerprint, command).await
+        self.submit_as(key, fingerprint, command, Observe::default())
+            .await?
+            .result
     }
 
+    /// Submits and waits; the outer error is a submission that never reached a batch.
     async fn submit_as(
         &self,
         key: Option<IdempotencyKey>,
         fingerprint: String,
         command: Command,
-    ) -> Result<Outcome, LedgerError> {
+        observe: Observe,
+    ) -> Result<Answer, LedgerError> {
         if let Some(k) = &key {
             check_key(k)?;
         }
+        check_observe(&observe)?;
         let (reply, answer) = oneshot::channel();
         let item = BatchItem {
             key,
             fingerprint,
             command,
+            observe,
         };
         {
             let sender = self
@@ -108,8 +114,23 @@ impl Inner {
                     mpsc::error::TrySendError::Closed(_) => LedgerError::ShuttingDown,
                 })?;
         }
-        answer.await.map_err(|_| LedgerError::ShuttingDown)?
+        answer.await.map_err(|_| LedgerError::ShuttingDown)
     }
+}
+
+fn check_observe(o: &Observe) -> Result<(), LedgerError> {
+    if o.accounts.len() > apply::OBSERVED_ACCOUNTS_MAX
+        || o.counters.len() > apply::OBSERVED_COUNTERS_MAX
+        || o.document_kinds.len() > apply::OBSERVED_KINDS_MAX
+    {
+        return Err(LedgerError::invalid(format!(
+            "a request observes at most {} accounts, {} counters and {} document kinds",
+            apply::OBSERVED_ACCOUNTS_MAX,
+            apply::OBSERVED_COUNTERS_MAX,
+            apply::OBSERVED_KINDS_MAX
+        )));
+    }
+    Ok(())
 }
 
 fn check_key(k: &IdempotencyKey) -> Result<(), LedgerError> {
@@ -253,9 +274,49 @@ impl Ledger {
         request_fingerprint: &str,
         command: Command,
     ) -> Result<Outcome, LedgerError> {
+        self.submit_observing(key, request_fingerprint, command, Observe::default())
+            .await?
+            .result
+    }
+
+    /// [`Ledger::submit_request`], recording what `observe` names of the state the command
+    /// leaves (right after it, in its batch) with its outcome: the answer carries it, and so
+    /// does every replay, so an answer built from it is the same every time. The outer error is
+    /// a submission that never reached a batch (queue full, shutting down, malformed key).
+    pub async fn submit_observing(
+        &self,
+        key: IdempotencyKey,
+        request_fingerprint: &str,
+        command: Command,
+        observe: Observe,
+    ) -> Result<Answer, LedgerError> {
         self.inner
-            .submit_as(Some(key), request_hash(request_fingerprint), command)
+            .submit_as(
+                Some(key),
+                request_hash(request_fingerprint),
+                command,
+                observe,
+            )
             .await
+    }
+
+    /// Claims `key` for a refusal a service decided before the batch from state it read: the
+    /// refusal is stored like the ledger's own, so a retry answers it again. If the key already
+    /// holds an answer for this request, that first answer comes back instead (a success, or
+    /// an earlier refusal); another request under the key is `IdempotencyKeyReused`.
+    pub async fn refuse_request(
+        &self,
+        key: IdempotencyKey,
+        request_fingerprint: &str,
+        refusal: Refusal,
+    ) -> Result<Answer, LedgerError> {
+        self.submit_observing(
+            key,
+            request_fingerprint,
+            Command::Refuse(refusal),
+            Observe::default(),
+        )
+        .await
     }
 
     /// The answer stored for a request made with [`Ledger::submit_request`], without submitting
@@ -267,11 +328,23 @@ impl Ledger {
         key: &IdempotencyKey,
         request_fingerprint: &str,
     ) -> Result<Option<Result<Outcome, LedgerError>>, LedgerError> {
+        Ok(self
+            .answered_observed(key, request_fingerprint)
+            .await?
+            .map(|a| a.result))
+    }
+
+    /// [`Ledger::answered_request`] with what the first request observed.
+    pub async fn answered_observed(
+        &self,
+        key: &IdempotencyKey,
+        request_fingerprint: &str,
+    ) -> Result<Option<Answer>, LedgerError> {
         let Some(stored) = self.inner.store.idempotency(key).await? else {
             return Ok(None);
         };
         apply::StoredOutcome::decode(&stored)
-            .answer(key, &request_hash(request_fingerprint))
+            .answer_observed(key, &request_hash(request_fingerprint))
             .map(Some)
     }
 

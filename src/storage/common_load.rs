@@ -31,7 +31,7 @@ async fn read_idempotency(
     key: &crate::ledger::model::IdempotencyKey,
 ) -> Result<Option<StoredIdempotency>, StorageError> {
     let row = sqlx::query(
-        "SELECT scope, key, request_hash, outcome, created_at_ms FROM idempotency_keys \
+        "SELECT scope, key, request_hash, outcome, observed, created_at_ms FROM idempotency_keys \
          WHERE scope = $1 AND key = $2",
     )
     .bind(key.scope.clone())
@@ -49,6 +49,7 @@ fn stored_idempotency_of(row: &DbRow) -> Result<StoredIdempotency, StorageError>
         },
         request_hash: row.try_get("request_hash")?,
         outcome: row.try_get("outcome")?,
+        observed: row.try_get("observed")?,
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }
@@ -110,7 +111,7 @@ async fn load_idempotency(
         // The keys drive the join (one primary-key probe each): SQLite answers
         // `(scope, key) IN (VALUES …)` with a scan of the whole table.
         let mut qb = QueryBuilder::<'static, Db>::new(
-            "SELECT i.scope, i.key, i.request_hash, i.outcome, i.created_at_ms FROM (",
+            "SELECT i.scope, i.key, i.request_hash, i.outcome, i.observed, i.created_at_ms FROM (",
         );
         qb.push_values(chunk, |mut b, k| {
             b.push_bind(k.scope.clone());

@@ -283,15 +283,17 @@ fn push_state_writes(stmts: &mut Statements, w: &BatchWrites) {
              updated_at_ms = excluded.updated_at_ms",
         );
     }
-    for chunk in w.idempotency.chunks(BIND_PARAMS_MAX / 5) {
+    for chunk in w.idempotency.chunks(BIND_PARAMS_MAX / 6) {
         let qb = stmts.start(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at_ms) ",
+            "INSERT INTO idempotency_keys \
+             (scope, key, request_hash, outcome, observed, created_at_ms) ",
         );
         qb.push_values(chunk, |mut b, i| {
             b.push_bind(i.key.scope.clone())
                 .push_bind(i.key.key.clone())
                 .push_bind(i.request_hash.clone())
                 .push_bind(i.outcome.clone())
+                .push_bind(i.observed.clone())
                 .push_bind(i.created_at_ms);
         });
     }

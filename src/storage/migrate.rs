@@ -41,6 +41,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0005_document_transaction.sql"),
         include_str!("migrations/postgres/0005_document_transaction.sql"),
     ),
+    (
+        6,
+        "idempotency_observed",
+        include_str!("migrations/sqlite/0006_idempotency_observed.sql"),
+        include_str!("migrations/postgres/0006_idempotency_observed.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

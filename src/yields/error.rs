@@ -89,6 +89,10 @@ impl From<crate::ledger::store::StorageError> for YieldError {
 
 impl From<AccountError> for YieldError {
     fn from(e: AccountError) -> Self {
-        YieldError::Account(Box::new(e))
+        match e {
+            // A refusal stored before a batch, by this service or another.
+            AccountError::Ledger(e @ LedgerError::Refused { .. }) => YieldError::from_ledger(e),
+            e => YieldError::Account(Box::new(e)),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! (products, rates, holdings, redemptions, income records, run progress) is documents and
 //! counters written in the same batch as the postings.
 
+mod claim;
 pub mod error;
 pub mod fund_payment;
 pub mod holding;

@@ -36,18 +36,44 @@ impl YieldService {
             .answered_request(&key, &fingerprint)
             .await?
         {
-            return subscription_of(&answer?);
+            return subscription_of(&answer.map_err(YieldError::from_ledger)?);
         }
-        let product = self.product_doc(&s.product_id).await?;
-        let facts = self
-            .inner
-            .accounts
-            .facts_in_scope(caller, s.account)
-            .await?;
         let id = short_hash(&[&caller.name, s.request_id.as_str()]);
         let today = self.today();
-        self.subscribe_as(key, &fingerprint, &id, &facts, &product, s.amount, today)
+        let result = async {
+            let product = self.product_doc(&s.product_id).await?;
+            let facts = self
+                .inner
+                .accounts
+                .facts_in_scope(caller, s.account)
+                .await?;
+            self.subscribe_as(
+                key.clone(),
+                &fingerprint,
+                &id,
+                &facts,
+                &product,
+                s.amount,
+                today,
+            )
             .await
+        }
+        .await;
+        // A refusal met before the batch from state (the product not open, below its minimum
+        // …) claims the request id: a retry answers it again, whatever changed since.
+        match result {
+            Err(e) => match e.refusal() {
+                Some(refusal) => {
+                    let answer = self
+                        .ledger()
+                        .refuse_request(key, &fingerprint, refusal)
+                        .await?;
+                    subscription_of(&answer.result.map_err(YieldError::from_ledger)?)
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     /// The checks and the posting of one subscription, under `key` (a caller's request, or the

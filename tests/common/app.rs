@@ -169,6 +169,25 @@ impl TestApp {
         }
         self.handle.take().expect("server still running")
     }
+
+    /// Stops the gateway (it drains what it accepted) and starts a new one on the same
+    /// configuration, database and clock, on new ports: a restart. Drop the clients first.
+    pub async fn restart(&mut self) {
+        self.begin_shutdown()
+            .await
+            .expect("server task")
+            .expect("the gateway stops cleanly");
+        let gateway = Gateway::bind_with_clock(self.config.clone(), self.clock.clone())
+            .await
+            .expect("the gateway binds again");
+        self.addr = gateway.local_addr();
+        self.admin_addr = gateway.admin_addr().expect("admin enabled");
+        let (tx, rx) = oneshot::channel::<()>();
+        self.handle = Some(tokio::spawn(gateway.run(async {
+            let _ = rx.await;
+        })));
+        self.shutdown = Some(tx);
+    }
 }
 
 impl Drop for TestApp {

@@ -318,3 +318,22 @@ where
         }
     }
 }
+
+/// A request to register a normal merchant that settles to `settlement`, signed for
+/// `products`, acted for by `callers`.
+pub fn merchant_req(
+    name: &str,
+    settlement: &str,
+    products: Vec<paygate::grpc::pb::PaymentProduct>,
+    callers: &[&str],
+) -> paygate::grpc::pb::RegisterMerchantRequest {
+    paygate::grpc::pb::RegisterMerchantRequest {
+        request_id: request_id("merchant"),
+        name: name.to_owned(),
+        merchant_type: paygate::grpc::pb::MerchantType::Normal as i32,
+        service_provider_id: String::new(),
+        settlement_account_id: settlement.to_owned(),
+        products,
+        allowed_callers: callers.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}

@@ -192,12 +192,18 @@ impl CashierService {
         command: Command,
         p: PaymentSubmit<'_>,
     ) -> Result<Order, CashierError> {
-        let result = self
+        let answer = self
             .inner
             .ledger
-            .submit_request(key, &fingerprint, command)
-            .await;
-        let result = match result {
+            .submit_observing(
+                key,
+                &fingerprint,
+                command,
+                crate::cashier::documents::observe_orders(),
+            )
+            .await?;
+        let observed = answer.observed;
+        let result = match answer.result {
             Err(e) => match self.inner.yields.funding_refused(e, p.funding) {
                 Ok(refusal) => return Err(refusal.into()),
                 Err(e) => Err(e),
@@ -205,7 +211,7 @@ impl CashierService {
             ok => ok,
         };
         match self.inner.accounts.name_refusal(result, p.checks) {
-            Ok(_) => self.replayed_order(p.order_id).await,
+            Ok(_) => self.replayed_order(p.order_id, observed.as_ref()).await,
             Err(e) => Err(self.payment_refused(e.into(), p.order_id).await),
         }
     }

@@ -14,26 +14,63 @@ use super::*;
 impl CashierService {
     pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
         let print = fingerprint("Pay", &req);
-        let key = req.request_id.key(&caller.name);
         let paid_id = paid_order_id(caller, &req);
-        // A retry of a payment that went through answers the order as it stands: checked
-        // before `payable_order`, which the first request's own payment now fails.
-        if let Some(order_id) = &paid_id
-            && self.succeeded_before(&key, &print).await?
+        // A refusal claimed before a batch (no bound card) answers again before the order's
+        // state is checked: it is this request's answer, whatever happened to the order since.
+        let key = req.request_id.key(&caller.name);
+        if let Some(Err(LedgerError::Refused { refusal })) =
+            self.inner.ledger.answered_request(&key, &print).await?
         {
-            return self.replayed_order(order_id).await;
+            return Err(AccountError::from_refusal(&refusal).map_or(
+                CashierError::Ledger(LedgerError::Corrupt),
+                CashierError::from,
+            ));
+        }
+        // A retry of a payment that went through answers the order as that payment left it:
+        // checked before `payable_order`, which the first request's own payment now fails.
+        if let Some(order_id) = &paid_id
+            && let Some(observed) = self.first_payment(caller, &req, &print, order_id).await?
+        {
+            return self.replayed_order(order_id, observed.as_ref()).await;
         }
         match self.pay_once(caller, &req, print.clone()).await {
             Ok(order) => Ok(order),
             // A copy of this very request may have paid the order while this one was on its
             // way (identical requests sent at once): every copy answers what the first did.
             Err(e) => match &paid_id {
-                Some(order_id) if self.succeeded_before(&key, &print).await? => {
-                    self.replayed_order(order_id).await
-                }
-                _ => Err(e),
+                Some(order_id) => match self.first_payment(caller, &req, &print, order_id).await? {
+                    Some(observed) => self.replayed_order(order_id, observed.as_ref()).await,
+                    None => Err(e),
+                },
+                None => Err(e),
             },
         }
+    }
+
+    /// What the first success of this payment request observed, if it succeeded: for a
+    /// bound-card payment, its settlement's (the order as it was paid or declined) once there
+    /// is one, else its reservation's.
+    async fn first_payment(
+        &self,
+        caller: &Caller,
+        req: &PayOrder,
+        print: &str,
+        order_id: &str,
+    ) -> Result<Option<Option<crate::ledger::Observed>>, CashierError> {
+        let key = req.request_id.key(&caller.name);
+        let Some(first) = self.first_success(&key, print).await? else {
+            return Ok(None);
+        };
+        if let PayWith::BoundCard { .. } = req.with {
+            let settle = req.request_id.step_key(&caller.name, "settle");
+            if let Some(settled) = self
+                .first_success(&settle, &format!("settle:{order_id}"))
+                .await?
+            {
+                return Ok(Some(settled));
+            }
+        }
+        Ok(Some(first))
     }
 
     async fn pay_once(

@@ -82,7 +82,13 @@ impl CashierService {
         if let Some(used_by) = &code.used_by_order {
             if *used_by == order_id {
                 // This very request already paid with it: answer as the first time.
-                return self.replayed_order(&order_id).await;
+                let key = req.request_id.key(&caller.name);
+                let first = self
+                    .first_success(&key, &fingerprint("ScanPay", &req))
+                    .await?;
+                return self
+                    .replayed_order(&order_id, first.flatten().as_ref())
+                    .await;
             }
             return Err(CashierError::PaymentCodeUsed);
         }

@@ -23,7 +23,24 @@ impl CashierService {
         order: Order,
         version: u64,
     ) -> Result<Order, CashierError> {
-        let (masked_card_number, token) = agreed_card(card.payer, card.agreement_id)?;
+        let (masked_card_number, token) = match agreed_card(card.payer, card.agreement_id) {
+            Ok(agreed) => agreed,
+            // No bound card is the payer's state: the refusal claims the request id (a retry
+            // answers it again even once a card is bound) — unless the request was answered
+            // before, which is then its answer.
+            Err(CashierError::Account(e @ AccountError::NoBoundCard { .. })) => {
+                let key = card.request_id.key(&card.caller.name);
+                let (_, observed) = self
+                    .inner
+                    .accounts
+                    .claim_refusal(key, &card.print, e)
+                    .await?;
+                return self
+                    .replayed_order(&order.order_id, observed.as_ref())
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
         let product = signed_product(card.merchant, Method::BoundCard, order.scenario)?;
         let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
         let payment = Payment {
@@ -156,13 +173,14 @@ impl CashierService {
     ) -> Result<Order, CashierError> {
         let key = card.request_id.step_key(&card.caller.name, "settle");
         let settle_print = format!("settle:{order_id}");
-        match self.submit(key, settle_print, command, &[]).await {
-            Ok(_) => {}
+        let mut observed = None;
+        match self.submit_observed(key, settle_print, command, &[]).await {
+            Ok((_, seen)) => observed = seen,
             // Settled by a concurrent retry of the same request.
             Err(CashierError::Ledger(LedgerError::DocumentConflict { .. })) => {}
             Err(e) => return Err(e),
         }
-        self.replayed_order(order_id).await
+        self.replayed_order(order_id, observed.as_ref()).await
     }
 }
 

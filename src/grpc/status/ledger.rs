@@ -129,6 +129,17 @@ impl From<LedgerError> for Status {
                     [],
                 );
             }
+            LedgerError::Refused { .. } => {
+                // A service reads its stored refusals back as its own errors; one that reaches
+                // the edge undecoded is ours (the body may not be for this caller's eyes as is).
+                tracing::error!("a stored service refusal reached the edge undecoded");
+                return error_status(
+                    Code::Internal,
+                    "CORRUPT_DATA",
+                    "internal error: stored data is unreadable",
+                    [],
+                );
+            }
             LedgerError::Corrupt => {
                 // Stored data does not decode: ours to repair, not the caller's; no detail leaves.
                 return error_status(

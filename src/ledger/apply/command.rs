@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ledger::error::LedgerError;
 use crate::ledger::model::{
-    Account, AccountId, AccountStatus, BalanceCap, CounterCheck, CounterRelease, DocumentWrite,
-    Hold, HoldId, IdempotencyKey, Metadata, NewAccount, NewHold, NewPending, NewTransaction,
-    OutboxEvent, Pending, PendingId, Posted, TransactionId,
+    Account, AccountId, AccountStatus, Balance, BalanceCap, CounterCheck, CounterRelease,
+    DocumentWrite, Hold, HoldId, IdempotencyKey, Metadata, NewAccount, NewHold, NewPending,
+    NewTransaction, OutboxEvent, Pending, PendingId, Posted, StoredDocument, TransactionId,
 };
 use crate::money::Money;
 
@@ -83,6 +84,87 @@ pub enum Command {
     },
     /// Moves no money: the inner command of a `Guarded` that only writes documents and events.
     NoOp,
+    /// A refusal a service decided before the batch from the state it read (no bound card, a
+    /// product not open …): moves nothing and answers `LedgerError::Refused`, stored under the
+    /// key like the ledger's own refusals, so a retry answers it again (or the first answer,
+    /// if the key already has one) and a concurrent copy meets it.
+    Refuse(Refusal),
+}
+
+/// Most bytes of a stored service refusal's body.
+pub const REFUSAL_BODY_LEN_MAX: usize = 2_048;
+/// Most accounts whose balances one request observes.
+pub const OBSERVED_ACCOUNTS_MAX: usize = 4;
+/// Most counters one request observes.
+pub const OBSERVED_COUNTERS_MAX: usize = 16;
+/// Most document kinds one request observes.
+pub const OBSERVED_KINDS_MAX: usize = 4;
+
+/// A service's refusal as the ledger stores it: its stable reason, and a body only that service
+/// reads back (its own encoding of the error, which the caller saw the first time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub reason: String,
+    pub body: String,
+}
+
+/// What a request's answer shows of the state its command leaves, recorded by the batch right
+/// after the command and stored with its outcome, so a replay answers what the first answer
+/// did rather than the state as it is later.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observe {
+    /// Accounts whose balances to record.
+    pub accounts: Vec<AccountId>,
+    /// Counters whose values to record (absent ones record as 0).
+    pub counters: Vec<String>,
+    /// Kinds of the documents the command writes whose bodies to record.
+    pub document_kinds: Vec<String>,
+}
+
+impl Observe {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.counters.is_empty() && self.document_kinds.is_empty()
+    }
+}
+
+/// The state a request's command left, as [`Observe`] asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The batch's time (the time of every posting of the batch).
+    pub at_ms: i64,
+    pub balances: Vec<(AccountId, Balance)>,
+    pub counters: Vec<(String, i64)>,
+    /// The documents of the observed kinds the command wrote, as written.
+    pub documents: Vec<StoredDocument>,
+}
+
+impl Observed {
+    pub fn balance(&self, account: AccountId) -> Option<Balance> {
+        self.balances
+            .iter()
+            .find(|(id, _)| *id == account)
+            .map(|(_, b)| *b)
+    }
+
+    pub fn counter(&self, key: &str) -> i64 {
+        self.counters
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// The document of `kind` and `id` as the command wrote it.
+    pub fn document(&self, kind: &str, id: &str) -> Option<&StoredDocument> {
+        self.documents.iter().find(|d| d.kind == kind && d.id == id)
+    }
+}
+
+/// A command's answer with what its request observed (`None` when it asked for nothing, or its
+/// answer was stored before observations were).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub result: Result<Outcome, LedgerError>,
+    pub observed: Option<Observed>,
 }
 
 /// What a command answered; stored (as JSON) under its idempotency key.
@@ -117,6 +199,8 @@ pub struct BatchItem {
     pub key: Option<IdempotencyKey>,
     pub fingerprint: String,
     pub command: Command,
+    /// What to record of the state the command leaves (not part of the fingerprint).
+    pub observe: Observe,
 }
 
 /// Limits the engine applies that come from configuration.

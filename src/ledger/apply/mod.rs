@@ -18,7 +18,10 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use command::{ApplyLimits, BatchItem, Command, Outcome, fingerprint};
+pub use command::{
+    Answer, ApplyLimits, BatchItem, Command, OBSERVED_ACCOUNTS_MAX, OBSERVED_COUNTERS_MAX,
+    OBSERVED_KINDS_MAX, Observe, Observed, Outcome, REFUSAL_BODY_LEN_MAX, Refusal, fingerprint,
+};
 pub use needs::needs_of;
 pub use state::BatchState;
 pub(crate) use state::StoredOutcome;
@@ -33,7 +36,21 @@ pub fn apply_batch(
     now_ms: i64,
     limits: ApplyLimits,
 ) -> (Vec<Result<Outcome, LedgerError>>, BatchWrites) {
+    let (answers, writes) = apply_batch_observed(loaded, items, now_ms, limits);
+    (answers.into_iter().map(|a| a.result).collect(), writes)
+}
+
+/// [`apply_batch`], with what each request observed.
+pub fn apply_batch_observed(
+    loaded: LoadedBatch,
+    items: &[&BatchItem],
+    now_ms: i64,
+    limits: ApplyLimits,
+) -> (Vec<Answer>, BatchWrites) {
     let mut state = BatchState::new(loaded, now_ms, limits);
-    let results = items.iter().map(|item| state.apply(item)).collect();
-    (results, state.into_writes())
+    let answers = items
+        .iter()
+        .map(|item| state.apply_observed(item))
+        .collect();
+    (answers, state.into_writes())
 }

@@ -11,6 +11,9 @@ pub fn needs_of<'a>(items: impl IntoIterator<Item = &'a BatchItem>) -> BatchNeed
             n.idempotency.insert(k.clone());
         }
         command_needs(&mut n, &item.command);
+        // What the request observes (bounded when it was submitted).
+        n.accounts.extend(item.observe.accounts.iter().copied());
+        n.counters.extend(item.observe.counters.iter().cloned());
     }
     n
 }
@@ -75,7 +78,7 @@ fn command_needs(n: &mut BatchNeeds, command: &Command) {
                 n.documents
                     .extend(documents.iter().map(|d| (d.kind.clone(), d.id.clone())));
             }
-            Command::NoOp => {}
+            Command::NoOp | Command::Refuse(_) => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    command::{Command, Outcome},
+    command::{Command, Outcome, REFUSAL_BODY_LEN_MAX},
     state::BatchState,
 };
 use crate::ledger::{
@@ -12,8 +12,8 @@ use crate::ledger::{
     model::{
         Account, AccountId, AccountStatus, Balance, Hold, HoldId, HoldState, ID_MAX,
         LINKED_TRANSACTIONS_MAX, METADATA_KEY_LEN_MAX, METADATA_PAIRS_MAX, METADATA_VALUE_LEN_MAX,
-        Metadata, Pending, PendingId, PendingState, Side, StoredDocument, TransactionId,
-        TransactionKind,
+        Metadata, Pending, PendingId, PendingState, REASON_LEN_MAX, Side, StoredDocument,
+        TransactionId, TransactionKind,
     },
     store::{
         ChainHead, EntryRow, ExpiryItem, HoldResolution, PendingResolution, ProfileChange,
@@ -296,6 +296,20 @@ impl<'s> Scratch<'s> {
                 events,
             } => self.guarded(inner, counters, releases, caps, documents, events),
             Command::NoOp => Ok(Outcome::Nothing),
+            Command::Refuse(refusal) => {
+                if refusal.reason.is_empty()
+                    || refusal.reason.len() > REASON_LEN_MAX
+                    || refusal.body.len() > REFUSAL_BODY_LEN_MAX
+                {
+                    return Err(LedgerError::invalid(format!(
+                        "a refusal has a reason of 1..={REASON_LEN_MAX} bytes and a body of at \
+                         most {REFUSAL_BODY_LEN_MAX}"
+                    )));
+                }
+                Err(LedgerError::Refused {
+                    refusal: refusal.clone(),
+                })
+            }
         }
     }
 }

@@ -4,12 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{
-    command::{ApplyLimits, BatchItem, Outcome},
+    command::{Answer, ApplyLimits, BatchItem, Observe, Observed, Outcome},
     scratch::{Parts, Scratch, Slot},
 };
 use crate::ledger::{
     error::LedgerError,
-    model::{AccountId, Hold, HoldId, IdempotencyKey, Pending, PendingId, TransactionId},
+    model::{
+        AccountId, Hold, HoldId, IdempotencyKey, Pending, PendingId, StoredDocument, TransactionId,
+    },
     store::{
         BatchWrites, ChainHead, LoadedAccount, LoadedBatch, ROW_TAIL_ENTRIES_MAX, ReversalTarget,
         StoredIdempotency,
@@ -20,14 +22,36 @@ pub(crate) struct StoredOutcome {
     request_hash: String,
     /// `None`: the stored text could not be read back.
     outcome: Option<Result<Outcome, LedgerError>>,
+    /// What the request observed; `None` when it asked for nothing or was stored before
+    /// observations were (an unreadable text reads as `None` too, and is logged).
+    observed: Option<Observed>,
 }
 
 impl StoredOutcome {
     pub(crate) fn decode(stored: &StoredIdempotency) -> StoredOutcome {
+        let observed = stored.observed.as_deref().and_then(|text| {
+            serde_json::from_str(text)
+                .map_err(|e| tracing::error!(error = %e, "stored observation is unreadable"))
+                .ok()
+        });
         StoredOutcome {
             request_hash: stored.request_hash.clone(),
             outcome: serde_json::from_str(&stored.outcome).ok(),
+            observed,
         }
+    }
+
+    /// [`StoredOutcome::answer`] with what the first request observed.
+    pub(crate) fn answer_observed(
+        &self,
+        key: &IdempotencyKey,
+        request_hash: &str,
+    ) -> Result<Answer, LedgerError> {
+        let result = self.answer(key, request_hash)?;
+        Ok(Answer {
+            result,
+            observed: self.observed.clone(),
+        })
     }
 
     /// The first answer for a request with `request_hash` under `key` (the inner result, a
@@ -119,13 +143,26 @@ impl BatchState {
 
     /// Applies one command (with its idempotency handling) and returns its answer.
     pub fn apply(&mut self, item: &BatchItem) -> Result<Outcome, LedgerError> {
+        self.apply_observed(item).result
+    }
+
+    /// [`BatchState::apply`], with what the request observed of the state its command left (or,
+    /// for a replay, what the first request observed).
+    pub fn apply_observed(&mut self, item: &BatchItem) -> Answer {
         if let Some(key) = &item.key
             && let Some(stored) = self.idempotency.get(key)
         {
             return stored
-                .answer(key, &item.fingerprint)
-                .and_then(|first| first);
+                .answer_observed(key, &item.fingerprint)
+                .unwrap_or_else(|e| Answer {
+                    result: Err(e),
+                    observed: None,
+                });
         }
+        let failed = |e: LedgerError| Answer {
+            result: Err(e),
+            observed: None,
+        };
         let (result, parts) = {
             let mut scratch = Scratch::new(self);
             let result = scratch.run(&item.command);
@@ -137,30 +174,80 @@ impl BatchState {
                 Ok(text) => Some(text),
                 Err(e) => {
                     tracing::error!(error = %e, "outcome could not be encoded");
-                    return Err(LedgerError::Storage);
+                    return failed(LedgerError::Storage);
                 }
             },
             None => None,
         };
+        let written = if result.is_ok() {
+            self.observed_documents(&item.observe, &parts.documents)
+        } else {
+            Vec::new()
+        };
         if result.is_ok() {
             self.merge(parts);
         }
+        let observed = (result.is_ok() && !item.observe.is_empty())
+            .then(|| self.observe(&item.observe, written));
+        let observed_text = match &observed {
+            Some(o) => match serde_json::to_string(o) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::error!(error = %e, "observation could not be encoded");
+                    return failed(LedgerError::Storage);
+                }
+            },
+            None => None,
+        };
         if let (Some(key), Some(text)) = (&item.key, outcome_text) {
             self.idempotency.insert(
                 key.clone(),
                 StoredOutcome {
                     request_hash: item.fingerprint.clone(),
                     outcome: Some(result.clone()),
+                    observed: observed.clone(),
                 },
             );
             self.writes.idempotency.push(StoredIdempotency {
                 key: key.clone(),
                 request_hash: item.fingerprint.clone(),
                 outcome: text,
+                observed: observed_text,
                 created_at_ms: self.now_ms,
             });
         }
-        result
+        Answer { result, observed }
+    }
+
+    /// The documents of the observed kinds among those a command wrote.
+    fn observed_documents(
+        &self,
+        observe: &Observe,
+        written: &[StoredDocument],
+    ) -> Vec<StoredDocument> {
+        written
+            .iter()
+            .filter(|d| observe.document_kinds.contains(&d.kind))
+            .cloned()
+            .collect()
+    }
+
+    /// The observed accounts and counters as the batch stands now (right after a command).
+    fn observe(&self, observe: &Observe, documents: Vec<StoredDocument>) -> Observed {
+        Observed {
+            at_ms: self.now_ms,
+            balances: observe
+                .accounts
+                .iter()
+                .filter_map(|id| self.accounts.get(id).map(|s| (*id, s.balance)))
+                .collect(),
+            counters: observe
+                .counters
+                .iter()
+                .map(|k| (k.clone(), self.counters.get(k).copied().unwrap_or(0)))
+                .collect(),
+            documents,
+        }
     }
 
     fn merge(&mut self, p: Parts) {

@@ -1,7 +1,10 @@
 //! Unit tests of the pure apply step: a batch loaded in memory, [`apply_batch`] called directly,
 //! no database.
 
-use super::{ApplyLimits, BatchItem, Command, Outcome, apply_batch, fingerprint};
+use super::{
+    ApplyLimits, BatchItem, Command, Observe, Observed, Outcome, Refusal, apply_batch,
+    apply_batch_observed, fingerprint,
+};
 use crate::ledger::{
     error::LedgerError,
     hash::{self, hash_from_hex, hash_to_hex},
@@ -91,6 +94,7 @@ fn keyed(k: &str, command: Command) -> BatchItem {
         key: Some(key(k)),
         fingerprint: fingerprint(&command),
         command,
+        observe: Default::default(),
     }
 }
 
@@ -227,6 +231,7 @@ fn an_unreadable_stored_answer_is_corrupt_data() {
         key: key("r"),
         request_hash: fingerprint(&command),
         outcome: "{not json".into(),
+        observed: None,
         created_at_ms: NOW_MS,
     }];
     let (answers, w) = run(batch, &[keyed("r", command)]);
@@ -519,4 +524,65 @@ fn a_hold_already_captured_in_storage_is_not_captured_again() {
         Err(LedgerError::HoldAlreadyResolved { .. })
     ));
     assert!(w.transactions.is_empty());
+}
+
+#[test]
+fn a_request_observes_the_balance_its_command_left_not_the_batch_end() {
+    let mut first = keyed("t1", transfer(ALICE, BOB, 1_000));
+    first.observe = Observe {
+        accounts: vec![ALICE],
+        counters: vec!["c".into()],
+        document_kinds: vec![],
+    };
+    let later = keyed("t2", transfer(ALICE, BOB, 2_000));
+    let items = [first.clone(), later, first];
+    let refs: Vec<&BatchItem> = items.iter().collect();
+    let (answers, w) = apply_batch_observed(loaded(), &refs, NOW_MS, LIMITS);
+    let seen = answers[0].observed.clone().expect("observed");
+    assert_eq!(seen.at_ms, NOW_MS);
+    assert_eq!(seen.balance(ALICE).unwrap().posted_debits_minor, 1_000);
+    assert_eq!(seen.counter("c"), 0);
+    assert_eq!(answers[1].observed, None, "asked for nothing");
+    assert_eq!(
+        answers[2].observed,
+        Some(seen.clone()),
+        "a replay in the same batch observes what the first did"
+    );
+    let stored = w.idempotency.iter().find(|i| i.key == key("t1")).unwrap();
+    let text = stored.observed.as_deref().expect("stored with the outcome");
+    assert_eq!(serde_json::from_str::<Observed>(text).unwrap(), seen);
+}
+
+#[test]
+fn a_refusal_decided_before_the_batch_claims_the_key() {
+    let refusal = Refusal {
+        reason: "account".into(),
+        body: "{}".into(),
+    };
+    let item = |print: &str, command: Command| BatchItem {
+        key: Some(key("r")),
+        fingerprint: print.into(),
+        command,
+        observe: Observe::default(),
+    };
+    let (answers, w) = run(
+        loaded(),
+        &[
+            item("print", Command::Refuse(refusal.clone())),
+            item("print", transfer(ALICE, BOB, 1)),
+            item("another", transfer(ALICE, BOB, 1)),
+        ],
+    );
+    let refused = Err(LedgerError::Refused { refusal });
+    assert_eq!(answers[0], refused);
+    assert_eq!(
+        answers[1], refused,
+        "the request meets the refusal it claimed"
+    );
+    assert_eq!(
+        answers[2],
+        Err(LedgerError::IdempotencyKeyReused { key: "r".into() })
+    );
+    assert!(w.transactions.is_empty());
+    assert_eq!(w.idempotency.len(), 1);
 }

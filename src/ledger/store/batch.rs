@@ -56,6 +56,9 @@ pub struct StoredIdempotency {
     pub request_hash: String,
     /// JSON of `Result<Outcome, LedgerError>`.
     pub outcome: String,
+    /// JSON of the [`Observed`](crate::ledger::apply::Observed) state right after the command,
+    /// when the request asked for one.
+    pub observed: Option<String>,
     pub created_at_ms: i64,
 }
 
