@@ -69,6 +69,14 @@ impl Config {
             ("limits.caller_rate_per_s", l.caller_rate_per_s as u64),
             ("limits.caller_burst", l.caller_burst as u64),
             (
+                "limits.tls_handshake_timeout_ms",
+                l.tls_handshake_timeout_ms,
+            ),
+            (
+                "limits.connection_idle_timeout_ms",
+                l.connection_idle_timeout_ms,
+            ),
+            (
                 "database.connections_max",
                 self.database.connections_max as u64,
             ),

@@ -3,39 +3,34 @@
 //! concurrency limit. It also gives each call an id, a tracing span and its metrics.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, RwLock},
     task::{Context, Poll},
     time::Instant,
 };
 
 use http::{HeaderValue, Request, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::{
-    Status,
-    body::Body,
-    transport::server::{TcpConnectInfo, TlsConnectInfo},
-};
+use tonic::{Status, body::Body, transport::server::TlsConnectInfo};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{
     deadline,
+    identity::{IdentityIndex, Named},
     log_throttle::{LogThrottle, Verdict},
 };
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
-    tls::certificate_identities,
+    tls::ConnectionInfo,
 };
 
 /// Header carrying the call id; honoured when the caller sends a sane one, generated otherwise,
 /// and always echoed in the response.
 pub const CALL_ID_HEADER: &str = "x-request-id";
 const CALL_ID_LEN_MAX: usize = 128;
-/// Verified certificates whose caller mapping is remembered (bounded; cleared when full).
-const IDENTITY_CACHE_ENTRIES_MAX: usize = 10_000;
 /// Services any holder of a valid client certificate may call (probes, tooling).
 const OPEN_SERVICES: [&str; 3] = [
     "grpc.health.v1.Health",
@@ -48,9 +43,21 @@ const OPEN_SERVICES: [&str; 3] = [
 pub enum Refusal {
     NoClientCertificate,
     UnknownCaller,
-    NotGranted { caller: Arc<str>, method: String },
-    RateLimited { caller: Arc<str>, rate_per_s: u32 },
-    Overloaded { inflight_calls_max: usize },
+    /// The certificate's identities name two different callers.
+    AmbiguousCaller {
+        callers: [Arc<str>; 2],
+    },
+    NotGranted {
+        caller: Arc<str>,
+        method: String,
+    },
+    RateLimited {
+        caller: Arc<str>,
+        rate_per_s: u32,
+    },
+    Overloaded {
+        inflight_calls_max: usize,
+    },
 }
 
 impl Refusal {
@@ -58,6 +65,7 @@ impl Refusal {
         match self {
             Refusal::NoClientCertificate => "CLIENT_CERTIFICATE_REQUIRED",
             Refusal::UnknownCaller => "CALLER_UNKNOWN",
+            Refusal::AmbiguousCaller { .. } => "CALLER_AMBIGUOUS",
             Refusal::NotGranted { .. } => "METHOD_NOT_GRANTED",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::Overloaded { .. } => "OVERLOADED",
@@ -157,11 +165,15 @@ struct Caller {
     bucket: Mutex<TokenBucket>,
 }
 
+/// The configured callers and their identities; replaced whole on reload.
+struct CallerTable {
+    callers: Vec<Caller>,
+    identities: IdentityIndex,
+}
+
 /// Shared state of the front door.
 pub struct GateState {
-    callers: Vec<Caller>,
-    by_identity: HashMap<String, usize>,
-    identity_cache: Mutex<HashMap<Vec<u8>, Option<usize>>>,
+    table: RwLock<Arc<CallerTable>>,
     inflight: Arc<Semaphore>,
     inflight_calls_max: usize,
     call_timeout_ms: u64,
@@ -172,14 +184,40 @@ pub struct GateState {
 
 impl GateState {
     pub fn new(callers: &[CallerConfig], limits: &LimitsConfig, metrics: Metrics) -> GateState {
-        let mut by_identity = HashMap::new();
+        GateState {
+            table: RwLock::new(Arc::new(CallerTable::new(callers, limits))),
+            inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
+            inflight_calls_max: limits.inflight_calls_max,
+            call_timeout_ms: limits.call_timeout_ms,
+            refusal_log: LogThrottle::default(),
+            metrics,
+        }
+    }
+
+    /// Puts a new caller table in force (reload); calls already admitted keep their caller.
+    /// Every caller's rate bucket starts full again.
+    pub fn replace_callers(&self, callers: &[CallerConfig], limits: &LimitsConfig) {
+        let fresh = Arc::new(CallerTable::new(callers, limits));
+        match self.table.write() {
+            Ok(mut table) => *table = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
+    fn caller_table(&self) -> Arc<CallerTable> {
+        match self.table.read() {
+            Ok(table) => table.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl CallerTable {
+    fn new(callers: &[CallerConfig], limits: &LimitsConfig) -> CallerTable {
+        let identities = IdentityIndex::new(callers);
         let callers = callers
             .iter()
-            .enumerate()
-            .map(|(index, caller)| {
-                for identity in &caller.identities {
-                    by_identity.insert(identity.clone(), index);
-                }
+            .map(|caller| {
                 let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
                 let burst = caller.burst.unwrap_or(limits.caller_burst);
                 Caller {
@@ -191,37 +229,14 @@ impl GateState {
                 }
             })
             .collect();
-        GateState {
+        CallerTable {
             callers,
-            by_identity,
-            identity_cache: Mutex::new(HashMap::new()),
-            inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
-            inflight_calls_max: limits.inflight_calls_max,
-            call_timeout_ms: limits.call_timeout_ms,
-            refusal_log: LogThrottle::default(),
-            metrics,
+            identities,
         }
     }
+}
 
-    /// The caller behind a verified end-entity certificate, if any.
-    fn caller_of(&self, cert_der: &[u8]) -> Option<usize> {
-        if let Ok(cache) = self.identity_cache.lock()
-            && let Some(hit) = cache.get(cert_der)
-        {
-            return *hit;
-        }
-        let found = certificate_identities(cert_der)
-            .iter()
-            .find_map(|identity| self.by_identity.get(identity).copied());
-        if let Ok(mut cache) = self.identity_cache.lock() {
-            if cache.len() >= IDENTITY_CACHE_ENTRIES_MAX {
-                cache.clear();
-            }
-            cache.insert(cert_der.to_vec(), found);
-        }
-        found
-    }
-
+impl GateState {
     /// Decides whether a call may proceed. On success the permit is held until the response head.
     fn admit<B>(
         &self,
@@ -230,13 +245,18 @@ impl GateState {
     ) -> Result<(Arc<str>, AccountScope, OwnedSemaphorePermit), Refusal> {
         let certs = request
             .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .get::<TlsConnectInfo<ConnectionInfo>>()
             .and_then(|info| info.peer_certs());
         let leaf = certs
             .as_ref()
             .and_then(|certs| certs.first())
             .ok_or(Refusal::NoClientCertificate)?;
-        let caller = self.caller_of(leaf.as_ref()).map(|i| &self.callers[i]);
+        let table = self.caller_table();
+        let named = table.identities.lookup(leaf.as_ref());
+        let caller = match named {
+            Named::Caller(i) => Some(&table.callers[i]),
+            Named::Nobody | Named::TwoCallers(..) => None,
+        };
         let service = method.split_once('/').map_or(method, |(s, _)| s);
         let (name, scope) = if OPEN_SERVICES.contains(&service) {
             caller.map_or_else(
@@ -244,7 +264,15 @@ impl GateState {
                 |c| (c.name.clone(), c.account_scope),
             )
         } else {
-            let caller = caller.ok_or(Refusal::UnknownCaller)?;
+            let caller = match (caller, named) {
+                (Some(caller), _) => caller,
+                (None, Named::TwoCallers(a, b)) => {
+                    return Err(Refusal::AmbiguousCaller {
+                        callers: [table.callers[a].name.clone(), table.callers[b].name.clone()],
+                    });
+                }
+                (None, _) => return Err(Refusal::UnknownCaller),
+            };
             if !caller.grants.allows(method) {
                 return Err(Refusal::NotGranted {
                     caller: caller.name.clone(),
