@@ -5,7 +5,7 @@
 use std::{
     collections::HashSet,
     pin::Pin,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Instant,
 };
@@ -18,11 +18,12 @@ use tracing::Instrument;
 
 use super::{
     deadline,
-    identity::{IdentityIndex, Named},
+    identity::{Callers, Named},
     log_throttle::{LogThrottle, Verdict},
 };
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
+    swap::Swap,
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
     tls::ConnectionInfo,
 };
@@ -165,15 +166,24 @@ struct Caller {
     bucket: Mutex<TokenBucket>,
 }
 
-/// The configured callers and their identities; replaced whole on reload.
-struct CallerTable {
-    callers: Vec<Caller>,
-    identities: IdentityIndex,
+impl Caller {
+    fn new(caller: &CallerConfig, limits: &LimitsConfig) -> Caller {
+        let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
+        let burst = caller.burst.unwrap_or(limits.caller_burst);
+        Caller {
+            name: Arc::from(caller.name.as_str()),
+            account_scope: caller.account_scope,
+            grants: Grants::compile(&caller.grants),
+            rate_per_s,
+            bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
+        }
+    }
 }
 
 /// Shared state of the front door.
 pub struct GateState {
-    table: RwLock<Arc<CallerTable>>,
+    /// The configured callers, replaced whole on reload.
+    callers: Swap<Callers<Caller>>,
     inflight: Arc<Semaphore>,
     inflight_calls_max: usize,
     call_timeout_ms: u64,
@@ -185,7 +195,7 @@ pub struct GateState {
 impl GateState {
     pub fn new(callers: &[CallerConfig], limits: &LimitsConfig, metrics: Metrics) -> GateState {
         GateState {
-            table: RwLock::new(Arc::new(CallerTable::new(callers, limits))),
+            callers: Swap::new(Callers::new(callers, |c| Caller::new(c, limits))),
             inflight: Arc::new(Semaphore::new(limits.inflight_calls_max)),
             inflight_calls_max: limits.inflight_calls_max,
             call_timeout_ms: limits.call_timeout_ms,
@@ -197,46 +207,10 @@ impl GateState {
     /// Puts a new caller table in force (reload); calls already admitted keep their caller.
     /// Every caller's rate bucket starts full again.
     pub fn replace_callers(&self, callers: &[CallerConfig], limits: &LimitsConfig) {
-        let fresh = Arc::new(CallerTable::new(callers, limits));
-        match self.table.write() {
-            Ok(mut table) => *table = fresh,
-            Err(poisoned) => *poisoned.into_inner() = fresh,
-        }
+        self.callers
+            .replace(Callers::new(callers, |c| Caller::new(c, limits)));
     }
 
-    fn caller_table(&self) -> Arc<CallerTable> {
-        match self.table.read() {
-            Ok(table) => table.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-}
-
-impl CallerTable {
-    fn new(callers: &[CallerConfig], limits: &LimitsConfig) -> CallerTable {
-        let identities = IdentityIndex::new(callers);
-        let callers = callers
-            .iter()
-            .map(|caller| {
-                let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
-                let burst = caller.burst.unwrap_or(limits.caller_burst);
-                Caller {
-                    name: Arc::from(caller.name.as_str()),
-                    account_scope: caller.account_scope,
-                    grants: Grants::compile(&caller.grants),
-                    rate_per_s,
-                    bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
-                }
-            })
-            .collect();
-        CallerTable {
-            callers,
-            identities,
-        }
-    }
-}
-
-impl GateState {
     /// Decides whether a call may proceed. On success the permit is held until the response head.
     fn admit<B>(
         &self,
@@ -251,11 +225,11 @@ impl GateState {
             .as_ref()
             .and_then(|certs| certs.first())
             .ok_or(Refusal::NoClientCertificate)?;
-        let table = self.caller_table();
-        let named = table.identities.lookup(leaf.as_ref());
+        let callers = self.callers.get();
+        let named = callers.named_by(leaf.as_ref());
         let caller = match named {
-            Named::Caller(i) => Some(&table.callers[i]),
-            Named::Nobody | Named::TwoCallers(..) => None,
+            Named::One(caller) => Some(caller),
+            Named::Nobody | Named::Two(..) => None,
         };
         let service = method.split_once('/').map_or(method, |(s, _)| s);
         let (name, scope) = if OPEN_SERVICES.contains(&service) {
@@ -264,14 +238,13 @@ impl GateState {
                 |c| (c.name.clone(), c.account_scope),
             )
         } else {
-            let caller = match (caller, named) {
-                (Some(caller), _) => caller,
-                (None, Named::TwoCallers(a, b)) => {
-                    return Err(Refusal::AmbiguousCaller {
-                        callers: [table.callers[a].name.clone(), table.callers[b].name.clone()],
-                    });
+            let caller = match named {
+                Named::One(caller) => caller,
+                Named::Nobody => return Err(Refusal::UnknownCaller),
+                Named::Two(a, b) => {
+                    let callers = [a.name.clone(), b.name.clone()];
+                    return Err(Refusal::AmbiguousCaller { callers });
                 }
-                (None, _) => return Err(Refusal::UnknownCaller),
             };
             if !caller.grants.allows(method) {
                 return Err(Refusal::NotGranted {

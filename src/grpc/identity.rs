@@ -10,23 +10,59 @@ use crate::{config::CallerConfig, tls::certificate_identities};
 /// Verified certificates whose answer is remembered (bounded; cleared when full).
 const IDENTITY_CACHE_ENTRIES_MAX: usize = 10_000;
 
-/// What a certificate's identities name, by caller index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Named {
-    Caller(usize),
+/// What a certificate's identities name.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Named<'a, C> {
+    One(&'a C),
     Nobody,
     /// Two of its identities name different callers (the first two found).
-    TwoCallers(usize, usize),
+    Two(&'a C, &'a C),
+}
+
+/// The caller table: the gate's callers (`C`) and the index of their identities.
+pub(super) struct Callers<C> {
+    callers: Vec<C>,
+    index: IdentityIndex,
+}
+
+impl<C> Callers<C> {
+    pub(super) fn new(callers: &[CallerConfig], caller: impl Fn(&CallerConfig) -> C) -> Self {
+        Callers {
+            callers: callers.iter().map(caller).collect(),
+            index: IdentityIndex::new(callers),
+        }
+    }
+
+    /// The caller a verified end-entity certificate names.
+    pub(super) fn named_by(&self, cert_der: &[u8]) -> Named<'_, C> {
+        let at = |i: usize| self.callers.get(i);
+        match self.index.lookup(cert_der) {
+            Found::One(i) => at(i).map_or(Named::Nobody, Named::One),
+            Found::Nobody => Named::Nobody,
+            Found::Two(a, b) => match (at(a), at(b)) {
+                (Some(a), Some(b)) => Named::Two(a, b),
+                _ => Named::Nobody,
+            },
+        }
+    }
+}
+
+/// What a certificate's identities name, by caller index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    One(usize),
+    Nobody,
+    Two(usize, usize),
 }
 
 /// The identities of the caller table, and a cache of the certificates already looked up.
-pub(super) struct IdentityIndex {
+struct IdentityIndex {
     by_identity: HashMap<String, usize>,
-    cache: Mutex<HashMap<Vec<u8>, Named>>,
+    cache: Mutex<HashMap<Vec<u8>, Found>>,
 }
 
 impl IdentityIndex {
-    pub(super) fn new(callers: &[CallerConfig]) -> IdentityIndex {
+    fn new(callers: &[CallerConfig]) -> IdentityIndex {
         let mut by_identity = HashMap::new();
         for (index, caller) in callers.iter().enumerate() {
             for identity in &caller.identities {
@@ -39,8 +75,7 @@ impl IdentityIndex {
         }
     }
 
-    /// The caller a verified end-entity certificate names.
-    pub(super) fn lookup(&self, cert_der: &[u8]) -> Named {
+    fn lookup(&self, cert_der: &[u8]) -> Found {
         if let Ok(cache) = self.cache.lock()
             && let Some(hit) = cache.get(cert_der)
         {
@@ -56,16 +91,16 @@ impl IdentityIndex {
         named
     }
 
-    fn resolve(&self, identities: &[String]) -> Named {
-        let mut named = Named::Nobody;
+    fn resolve(&self, identities: &[String]) -> Found {
+        let mut found = Found::Nobody;
         for index in identities.iter().filter_map(|i| self.by_identity.get(i)) {
-            named = match named {
-                Named::Nobody => Named::Caller(*index),
-                Named::Caller(first) if first != *index => return Named::TwoCallers(first, *index),
+            found = match found {
+                Found::Nobody => Found::One(*index),
+                Found::One(first) if first != *index => return Found::Two(first, *index),
                 same => same,
             };
         }
-        named
+        found
     }
 }
 
@@ -98,13 +133,13 @@ mod tests {
 
         assert_eq!(
             index.resolve(&names(&["spiffe://bank/core", "stranger", "core"])),
-            Named::Caller(0)
+            Found::One(0)
         );
-        assert_eq!(index.resolve(&names(&["stranger"])), Named::Nobody);
-        assert_eq!(index.resolve(&[]), Named::Nobody);
+        assert_eq!(index.resolve(&names(&["stranger"])), Found::Nobody);
+        assert_eq!(index.resolve(&[]), Found::Nobody);
         assert_eq!(
             index.resolve(&names(&["auditor", "core"])),
-            Named::TwoCallers(1, 0)
+            Found::Two(1, 0)
         );
     }
 }

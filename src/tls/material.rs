@@ -2,10 +2,7 @@
 //! CRLs, and a client verifier that also insists on the clientAuth extended key usage. Built from
 //! the configured files at start and again on every reload; a reload that fails keeps the old.
 
-use std::{
-    path::Path,
-    sync::{Arc, RwLock},
-};
+use std::{path::Path, sync::Arc};
 
 use tokio_rustls::rustls::{
     self, CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
@@ -22,7 +19,7 @@ use tokio_rustls::rustls::{
 };
 
 use super::TlsError;
-use crate::config::TlsConfig;
+use crate::{config::TlsConfig, swap::Swap};
 
 /// ALPN: gRPC is HTTP/2 only.
 const ALPN_H2: &[u8] = b"h2";
@@ -31,41 +28,32 @@ const ALPN_H2: &[u8] = b"h2";
 /// when it starts; connections already open keep theirs.
 #[derive(Clone)]
 pub struct ServerTls {
-    current: Arc<RwLock<Arc<ServerConfig>>>,
+    current: Arc<Swap<ServerConfig>>,
 }
 
 impl ServerTls {
     /// Loads the configured files; any missing or malformed file is an error.
     pub fn load(config: &TlsConfig) -> Result<ServerTls, TlsError> {
         Ok(ServerTls {
-            current: Arc::new(RwLock::new(server_config(config)?)),
+            current: Arc::new(Swap::new(server_config(config)?)),
         })
     }
 
     /// Loads the configured files again and puts them in force; on error the old stay.
     pub fn reload(&self, config: &TlsConfig) -> Result<(), TlsError> {
-        let fresh = server_config(config)?;
-        match self.current.write() {
-            Ok(mut current) => *current = fresh,
-            // A writer panicked mid-swap: the slot still holds a whole value, replace it.
-            Err(poisoned) => *poisoned.into_inner() = fresh,
-        }
+        self.current.replace(server_config(config)?);
         Ok(())
     }
 
     /// An acceptor over the material in force now.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        let config = match self.current.read() {
-            Ok(current) => current.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        tokio_rustls::TlsAcceptor::from(config)
+        tokio_rustls::TlsAcceptor::from(self.current.get())
     }
 }
 
 /// The rustls server configuration of `config`: a client certificate is mandatory, must chain to
 /// `client_ca`, must not be revoked by `crl_files`, and must carry the clientAuth EKU.
-fn server_config(config: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+fn server_config(config: &TlsConfig) -> Result<ServerConfig, TlsError> {
     let missing: Vec<String> = [&config.server_cert, &config.server_key, &config.client_ca]
         .into_iter()
         .chain(&config.crl_files)
@@ -89,7 +77,7 @@ fn server_config(config: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| invalid(&config.server_cert, e.to_string()))?;
     server.alpn_protocols = vec![ALPN_H2.to_vec()];
-    Ok(Arc::new(server))
+    Ok(server)
 }
 
 fn client_verifier(
