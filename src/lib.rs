@@ -40,6 +40,7 @@ pub mod private_fs;
 pub mod secrets;
 pub mod server;
 pub mod storage;
+pub mod swap;
 pub mod telemetry;
 pub mod text;
 pub mod tls;

@@ -6,8 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::{FutureExt, future::Shared};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Server, ServerTlsConfig, server::Router};
+use tonic::transport::{Server, server::Router};
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
@@ -17,11 +16,12 @@ use crate::{
     cashier::{CashierError, CashierService},
     clearing::on_us::OnUsClient,
     clock::Clock,
-    config::{Config, LimitsConfig},
+    config::{Config, ConfigError, LimitsConfig},
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
         closing::Closing,
+        connection::ConnectionCallsLayer,
         gate::{GateLayer, GateState},
         pb::{
             self, account_service_server::AccountServiceServer,
@@ -33,7 +33,7 @@ use crate::{
     secrets::{SecretError, Secrets},
     storage::{self, LedgerStore, StorageError},
     telemetry::{self, Metrics},
-    tls::{self, TlsError},
+    tls::{self, AcceptLimits, ServerTls, TlsError},
     yields::{YieldError, YieldService},
 };
 
@@ -72,7 +72,8 @@ pub enum ServeError {
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
 pub struct Gateway {
     config: Config,
-    tls: ServerTlsConfig,
+    tls: ServerTls,
+    gate: Arc<GateState>,
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     metrics: Metrics,
@@ -107,7 +108,7 @@ impl Gateway {
                 "created a development PKI (never use it in production; see certs/README.md)"
             );
         }
-        let tls = tls::server_tls_config(&config.tls)?;
+        let tls = ServerTls::load(&config.tls)?;
         let secrets =
             Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)?;
         // The one place an adapter of the ledger's storage port is chosen.
@@ -133,12 +134,19 @@ impl Gateway {
         } else {
             None
         };
+        let metrics = Metrics::new();
+        let gate = Arc::new(GateState::new(
+            &config.callers,
+            &config.limits,
+            metrics.clone(),
+        ));
         Ok(Gateway {
             config,
             tls,
+            gate,
             listener,
             admin_listener,
-            metrics: Metrics::new(),
+            metrics,
             store,
             ledger,
             accounts,
@@ -153,6 +161,15 @@ impl Gateway {
         self.listener
             .local_addr()
             .unwrap_or(self.config.server.listen)
+    }
+
+    /// What SIGHUP calls: reloads the TLS material and the caller table while serving.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            tls: self.tls.clone(),
+            gate: self.gate.clone(),
+            limits: self.config.limits.clone(),
+        }
     }
 
     /// The bound admin (metrics, liveness) address, when enabled.
@@ -171,6 +188,7 @@ impl Gateway {
         let Gateway {
             config,
             tls,
+            gate,
             listener,
             admin_listener,
             metrics,
@@ -197,7 +215,6 @@ impl Gateway {
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let gate = Arc::new(GateState::new(&config.callers, limits, metrics.clone()));
         // Closes unpaid orders at their expiry; it stops when the ledger shuts down.
         let expiry_sweeper = cashier.spawn_expiry_sweeper();
 
@@ -215,7 +232,7 @@ impl Gateway {
         tracing::info!(%grpc, %admin, %database, "paygate serving gRPC over mutual TLS");
 
         let signal = drain_signal(shutdown.clone(), health.clone());
-        let router = grpc_server(tls, limits, gate)?
+        let router = grpc_server(limits, gate)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
@@ -228,7 +245,7 @@ impl Gateway {
             message_size_max,
             closing,
         )
-        .serve_with_incoming_shutdown(incoming(listener), signal);
+        .serve_with_incoming_shutdown(tls::incoming(listener, tls, accept_limits(limits)), signal);
 
         let result = serve_within_grace(serve, stopping, config.server.shutdown_grace_ms).await;
         join_admin(admin_task).await;
@@ -285,14 +302,13 @@ async fn drain_signal(shutdown: impl Future<Output = ()>, health: HealthReporter
         .await;
 }
 
-/// The gRPC server with mutual TLS, the configured limits and the front door's gate.
+/// The gRPC server with the configured limits, the front door's gate, and each call counted on
+/// its connection. TLS is accepted before it ([`tls::incoming`]).
 fn grpc_server(
-    tls: ServerTlsConfig,
     limits: &LimitsConfig,
     gate: Arc<GateState>,
-) -> Result<Server<Stack<GateLayer, Identity>>, tonic::transport::Error> {
-    Ok(Server::builder()
-        .tls_config(tls)?
+) -> Server<Stack<ConnectionCallsLayer, Stack<GateLayer, Identity>>> {
+    Server::builder()
         // Call deadlines are the gate's (grpc/deadline.rs): DEADLINE_EXCEEDED with an ErrorInfo.
         .max_concurrent_streams(limits.concurrent_streams_max)
         .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
@@ -300,7 +316,50 @@ fn grpc_server(
         .http2_max_header_list_size(HEADER_LIST_SIZE_MAX_BYTES)
         .tcp_nodelay(true)
         .accept_http1(false)
-        .layer(GateLayer::new(gate)))
+        .layer(GateLayer::new(gate))
+        .layer(ConnectionCallsLayer)
+}
+
+fn accept_limits(limits: &LimitsConfig) -> AcceptLimits {
+    AcceptLimits {
+        handshake_timeout: Duration::from_millis(limits.tls_handshake_timeout_ms),
+        idle_timeout: Duration::from_millis(limits.connection_idle_timeout_ms),
+    }
+}
+
+/// Why a reload was refused (the running configuration stays in force).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Reloads what may change without a restart: the server certificate and key, the client CA
+/// bundle, the CRLs (`tls.*`) and the caller table (`[[callers]]`). Handshakes from then on use
+/// the new material and calls from then on the new callers; open connections and calls in flight
+/// are not touched. Everything else in the configuration needs a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    tls: ServerTls,
+    gate: Arc<GateState>,
+    limits: LimitsConfig,
+}
+
+impl Reloader {
+    /// Puts `config`'s TLS material and callers in force; on any error nothing changes.
+    pub fn reload(&self, config: &Config) -> Result<(), ReloadError> {
+        config.validate()?;
+        self.tls.reload(&config.tls)?;
+        self.gate.replace_callers(&config.callers, &self.limits);
+        tracing::info!(
+            callers = config.callers.len(),
+            crl_files = config.tls.crl_files.len(),
+            "reloaded the TLS material and the caller table"
+        );
+        Ok(())
+    }
 }
 
 /// Adds the account, cashier and yield services, each capped at `message_size_max` bytes.
@@ -363,22 +422,6 @@ async fn join_admin(admin_task: Option<JoinHandle<std::io::Result<()>>>) {
             Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
         }
     }
-}
-
-/// Accepted connections with Nagle's algorithm off: tonic applies its own TCP settings only to
-/// listeners it binds itself, and a response written in several pieces would otherwise wait for
-/// the client's delayed ACK (40 ms per call on Linux).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
-            }
-        })
-    })
 }
 
 fn reflection() -> tonic_reflection::server::Builder<'static> {

@@ -1,5 +1,14 @@
-//! Certificates: the development PKI (`paygate certs init`), loading the server's TLS
-//! configuration, and reading a caller's identity from its verified client certificate.
+//! Certificates: the development PKI (`paygate certs init`, `issue-client`, CRLs), the server's
+//! TLS material (`material.rs`, reloadable), accepting connections (`accept.rs`: handshake and
+//! idle limits), and reading a caller's identities from its verified client certificate.
+
+mod accept;
+mod material;
+
+pub use accept::{
+    AcceptLimits, CallOnConnection, ConnectionActivity, ConnectionInfo, TlsConnection, incoming,
+};
+pub use material::ServerTls;
 
 use std::{
     fs,
@@ -8,17 +17,17 @@ use std::{
 };
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::config::TlsConfig;
 
 /// How long the development certificates are valid.
 const DEV_CERT_VALIDITY_DAYS: i64 = 825;
-/// The TLS handshake must finish within this time or the connection is dropped.
-pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// How long a development CRL is current (its nextUpdate).
+const DEV_CRL_VALIDITY_DAYS: i64 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -35,6 +44,10 @@ pub enum TlsError {
     Missing { missing: String },
     #[error("{0} already exists; pass --force to replace the development PKI")]
     Exists(PathBuf),
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("TLS: {0}")]
+    Rustls(String),
 }
 
 /// Where the files of a development PKI live inside its folder.
@@ -64,6 +77,10 @@ impl DevPkiLayout {
     }
     pub fn client_key(&self, name: &str) -> PathBuf {
         self.dir.join("clients").join(format!("{name}.key"))
+    }
+    /// The development CRL (`paygate certs revoke`), for `tls.crl_files`.
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("crl.pem")
     }
 }
 
@@ -116,21 +133,112 @@ pub fn generate_dev_pki(
     )?;
 
     for name in client_names {
-        let mut client = CertificateParams::new(vec![(*name).to_owned()])?;
-        client.distinguished_name = named(name);
-        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        client.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        set_validity(&mut client);
-        let key = KeyPair::generate()?;
-        let cert = client.signed_by(&key, &ca)?;
-        write_file(&layout.client_cert(name), cert.pem().as_bytes(), false)?;
-        write_file(
-            &layout.client_key(name),
-            key.serialize_pem().as_bytes(),
-            true,
-        )?;
+        sign_client(layout, name, client_params(name)?, &ca)?;
     }
     Ok(())
+}
+
+/// The development client certificate of caller `name`: CN and SAN DNS name = `name` (so both
+/// of its identities name the same caller), the clientAuth extended key usage, nothing else.
+pub fn client_params(name: &str) -> Result<CertificateParams, TlsError> {
+    let mut client = CertificateParams::new(vec![name.to_owned()])?;
+    client.distinguished_name = named(name);
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    client.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    set_validity(&mut client);
+    Ok(client)
+}
+
+/// Issues the development client certificate of `name` (see [`client_params`]) from the
+/// development CA in `layout` (`paygate certs issue-client`); replaces one of the same name.
+pub fn issue_client(layout: &DevPkiLayout, name: &str) -> Result<(), TlsError> {
+    issue_from_dev_ca(layout, name, client_params(name)?)
+}
+
+/// Signs `params` with the development CA in `layout` and writes the certificate and a fresh key
+/// as `clients/<file_name>.pem` / `.key` (tests issue odd certificates this way).
+pub fn issue_from_dev_ca(
+    layout: &DevPkiLayout,
+    file_name: &str,
+    params: CertificateParams,
+) -> Result<(), TlsError> {
+    let ca = dev_ca(layout)?;
+    create_dir(&layout.dir.join("clients"))?;
+    sign_client(layout, file_name, params, &ca)
+}
+
+/// Writes a CRL of the development CA to `layout.crl()` revoking the client certificates of
+/// `revoked` (as found in `clients/`); an empty list writes a CRL that revokes nothing.
+pub fn write_dev_crl(layout: &DevPkiLayout, revoked: &[&str]) -> Result<(), TlsError> {
+    let ca = dev_ca(layout)?;
+    let now = time::OffsetDateTime::now_utc();
+    let revoked_certs = revoked
+        .iter()
+        .map(|name| {
+            Ok(RevokedCertParams {
+                serial_number: serial_of(&layout.client_cert(name))?,
+                revocation_time: now,
+                reason_code: Some(rcgen::RevocationReason::CessationOfOperation),
+                invalidity_date: None,
+            })
+        })
+        .collect::<Result<Vec<_>, TlsError>>()?;
+    // A CRL number only has to grow: the time in seconds does.
+    let crl_number = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    let crl = CertificateRevocationListParams {
+        this_update: now - time::Duration::minutes(1),
+        next_update: now + time::Duration::days(DEV_CRL_VALIDITY_DAYS),
+        crl_number: SerialNumber::from(crl_number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)?;
+    write_file(&layout.crl(), crl.pem()?.as_bytes(), false)
+}
+
+fn sign_client(
+    layout: &DevPkiLayout,
+    file_name: &str,
+    params: CertificateParams,
+    ca: &Issuer<'_, KeyPair>,
+) -> Result<(), TlsError> {
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, ca)?;
+    write_file(&layout.client_cert(file_name), cert.pem().as_bytes(), false)?;
+    write_file(
+        &layout.client_key(file_name),
+        key.serialize_pem().as_bytes(),
+        true,
+    )
+}
+
+/// The development CA of `layout`, from its certificate and key files.
+fn dev_ca(layout: &DevPkiLayout) -> Result<Issuer<'static, KeyPair>, TlsError> {
+    let cert = fs::read_to_string(layout.ca_cert()).map_err(|source| TlsError::Io {
+        path: layout.ca_cert(),
+        source,
+    })?;
+    let key = fs::read_to_string(layout.ca_key()).map_err(|source| TlsError::Io {
+        path: layout.ca_key(),
+        source,
+    })?;
+    let key = KeyPair::from_pem(&key)?;
+    Ok(Issuer::from_ca_cert_pem(&cert, key)?)
+}
+
+/// The serial number of the certificate in a PEM file.
+fn serial_of(path: &Path) -> Result<SerialNumber, TlsError> {
+    let pem = read_file(path)?;
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| TlsError::Invalid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let cert = parsed.parse_x509().map_err(|e| TlsError::Invalid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(SerialNumber::from_slice(cert.raw_serial()))
 }
 
 /// On first start with the embedded defaults: create the development PKI when none of the
@@ -145,31 +253,10 @@ pub fn ensure_dev_pki(config: &TlsConfig, client_names: &[&str]) -> Result<bool,
     Ok(true)
 }
 
-/// The server side of mutual TLS: our identity, and the only CA whose client certificates we accept.
-/// A client certificate is mandatory (rustls speaks TLS 1.2 and 1.3 only).
-pub fn server_tls_config(config: &TlsConfig) -> Result<ServerTlsConfig, TlsError> {
-    let missing: Vec<String> = [&config.server_cert, &config.server_key, &config.client_ca]
-        .into_iter()
-        .filter(|path| !path.exists())
-        .map(|path| path.display().to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(TlsError::Missing {
-            missing: missing.join(", "),
-        });
-    }
-    let cert = read_file(&config.server_cert)?;
-    let key = read_file(&config.server_key)?;
-    let ca = read_file(&config.client_ca)?;
-    Ok(ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .client_ca_root(Certificate::from_pem(ca))
-        .client_auth_optional(false)
-        .timeout(std::time::Duration::from_millis(HANDSHAKE_TIMEOUT_MS)))
-}
-
-/// The names a verified client certificate goes by: its SAN DNS names, URIs and e-mail
-/// addresses, then its subject CN. Empty if the certificate cannot be parsed.
+/// The identities a verified client certificate presents: its SAN DNS names, URIs and e-mail
+/// addresses, then its subject CNs (IP addresses and other names are not identities). Empty if
+/// the certificate cannot be parsed. The gate looks each up in the caller table; all that match
+/// must name the same caller (see certs/README.md).
 pub fn certificate_identities(der: &[u8]) -> Vec<String> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let Ok((_, cert)) = X509Certificate::from_der(der) else {

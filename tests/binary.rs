@@ -17,10 +17,12 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// `paygate serve` in `dir` with no config file, on ephemeral ports, its logs on a pipe.
-fn serve_in(dir: &std::path::Path) -> Command {
+/// `paygate <global args> serve` in `dir` with no config file, on ephemeral ports, its logs on
+/// a pipe.
+fn serve_in(dir: &std::path::Path, global_args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paygate"));
     command
+        .args(global_args)
         .arg("serve")
         .current_dir(dir)
         .env("PAYGATE_SERVER__LISTEN", "127.0.0.1:0")
@@ -35,7 +37,13 @@ fn serve_in(dir: &std::path::Path) -> Command {
 /// Starts `paygate serve` in `dir` with JSON logs; returns the child and the gRPC address it
 /// logged.
 fn start_in(dir: &std::path::Path) -> (Child, String) {
-    let mut child = serve_in(dir)
+    start_with(dir, &[])
+}
+
+/// `paygate <global args> serve` in `dir` with JSON logs; returns the child and the gRPC
+/// address it logged.
+fn start_with(dir: &std::path::Path, global_args: &[&str]) -> (Child, String) {
+    let mut child = serve_in(dir, global_args)
         .env("PAYGATE_LOG__FORMAT", "json")
         .spawn()
         .expect("paygate starts");
@@ -63,8 +71,12 @@ fn start_in(dir: &std::path::Path) -> (Child, String) {
 }
 
 fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+fn signal(child: &Child, which: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -128,7 +140,7 @@ async fn first_start_creates_a_dev_pki_and_sigterm_drains_an_in_flight_call() {
 /// Starts `paygate serve` in `dir` with text logs on a pipe and `database_url`; returns the child
 /// and every line it wrote up to and including its start line.
 fn start_with_text_logs(dir: &std::path::Path, database_url: &str) -> (Child, Vec<String>) {
-    let mut child = serve_in(dir)
+    let mut child = serve_in(dir, &[])
         .env("PAYGATE_LOG__FORMAT", "text")
         .env("PAYGATE_DATABASE__URL", database_url)
         .env_remove("NO_COLOR")
@@ -210,4 +222,56 @@ fn a_named_config_file_that_does_not_exist_is_refused_at_start() {
 
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+/// Whether a new mTLS connection as `caller` gets a health answer from the binary at `port`.
+async fn serves(pki: &DevPkiLayout, port: &str, caller: &str) -> bool {
+    let Ok(endpoint) = Endpoint::from_shared(format!("https://localhost:{port}"))
+        .expect("endpoint")
+        .tls_config(client_tls(pki, pki, Some(caller)))
+    else {
+        return false;
+    };
+    match endpoint.connect().await {
+        Ok(channel) => HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn sighup_puts_a_new_crl_in_force_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("paygate.toml");
+    std::fs::write(&config, "[tls]\ncrl_files = []\n").expect("config");
+    let (mut child, addr) = start_with(dir.path(), &["--config", "paygate.toml"]);
+    let pki = DevPkiLayout::new(dir.path().join("certs"));
+    let port = addr.rsplit(':').next().expect("port").to_owned();
+    let before = serves(&pki, &port, "auditor").await;
+
+    let revoke = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .args(["certs", "revoke", "auditor", "--dir", "certs"])
+        .current_dir(dir.path())
+        .env_remove("PAYGATE_CONFIG")
+        .output()
+        .expect("paygate certs revoke runs");
+    std::fs::write(&config, "[tls]\ncrl_files = [\"certs/crl.pem\"]\n").expect("config");
+    signal(&child, "-HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut revoked = false;
+    while !revoked && std::time::Instant::now() < deadline {
+        revoked = !serves(&pki, &port, "auditor").await;
+    }
+    let others = serves(&pki, &port, "core-banking").await;
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert!(before, "the auditor is served before the reload");
+    assert!(revoke.status.success(), "{revoke:?}");
+    assert!(revoked, "the revoked auditor is refused after SIGHUP");
+    assert!(others, "core-banking is still served");
+    assert!(still_running, "SIGHUP does not stop the gateway");
 }

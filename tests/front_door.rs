@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Backend, STRANGER, caller, client_tls, hold_a_unary_call, metadata_of, once_not_refused,
-    reason_of, spawn_app, spawn_app_with, until_in_flight,
+    Backend, STRANGER, caller, client_tls, health_check, hold_a_unary_call, metadata_of,
+    once_not_refused, reason_of, spawn_app, spawn_app_with, until_in_flight,
 };
 use paygate::{
     grpc::pb::{
@@ -21,18 +21,6 @@ use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-
-async fn health_check(
-    channel: tonic::transport::Channel,
-    service: &str,
-) -> Result<i32, tonic::Status> {
-    HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .map(|r| r.into_inner().status)
-}
 
 #[tokio::test]
 async fn a_client_without_a_certificate_never_reaches_a_handler() {

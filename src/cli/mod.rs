@@ -1,6 +1,9 @@
-//! The `paygate` command line: `serve`, `certs init`, `config show`.
+//! The `paygate` command line: `serve`, `certs init` / `issue-client` / `revoke`, `config show`.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 
@@ -10,9 +13,9 @@ mod yields;
 use self::{ledger::LedgerCommand, yields::YieldCommand};
 use crate::{
     config::Config,
-    server::Gateway,
+    server::{Gateway, Reloader},
     telemetry,
-    tls::{DevPkiLayout, generate_dev_pki},
+    tls::{DevPkiLayout, generate_dev_pki, issue_client, write_dev_crl},
 };
 
 #[derive(Debug, Parser)]
@@ -34,7 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway until SIGINT or SIGTERM.
+    /// Run the gateway until SIGINT or SIGTERM; SIGHUP reloads the TLS files and the callers.
     Serve,
     /// Certificates.
     Certs {
@@ -65,6 +68,24 @@ pub enum CertsCommand {
         /// Replace an existing development PKI.
         #[arg(long)]
         force: bool,
+    },
+    /// Issue a client certificate from the development CA: CN and SAN DNS name = NAME, the
+    /// clientAuth extended key usage (written to <dir>/clients/NAME.pem and .key).
+    IssueClient {
+        /// The caller name (map it in `[[callers]] identities`).
+        name: String,
+        /// Folder of the development PKI (default: the configured `tls.dev_pki_dir`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write <dir>/crl.pem, a CRL of the development CA revoking the named client certificates
+    /// (none: a CRL that revokes nothing). List it in `tls.crl_files`; SIGHUP reloads it.
+    Revoke {
+        /// Client certificates to revoke, by caller name (as in <dir>/clients/).
+        names: Vec<String>,
+        /// Folder of the development PKI (default: the configured `tls.dev_pki_dir`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -101,10 +122,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli.command, config))
+    runtime.block_on(run(cli.command, config, cli.config))
 }
 
-async fn run(command: Command, config: Config) -> ExitCode {
+async fn run(command: Command, config: Config, config_file: Option<PathBuf>) -> ExitCode {
     match command {
         Command::Serve => {
             telemetry::init_logging(&config.log);
@@ -115,7 +136,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match gateway.run(shutdown_signal()).await {
+            let reloads = tokio::spawn(reload_on_sighup(gateway.reloader(), config_file));
+            let stopped = gateway.run(shutdown_signal()).await;
+            reloads.abort();
+            match stopped {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "paygate stopped with an error");
@@ -143,6 +167,37 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 }
             }
         }
+        Command::Certs {
+            command: CertsCommand::IssueClient { name, dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| config.tls.dev_pki_dir.clone());
+            let layout = DevPkiLayout::new(&dir);
+            certs_outcome(issue_client(&layout, &name), || {
+                format!(
+                    "wrote {} and {} (CN and SAN DNS = {name}, clientAuth)",
+                    layout.client_cert(&name).display(),
+                    layout.client_key(&name).display()
+                )
+            })
+        }
+        Command::Certs {
+            command: CertsCommand::Revoke { names, dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| config.tls.dev_pki_dir.clone());
+            let layout = DevPkiLayout::new(&dir);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            certs_outcome(write_dev_crl(&layout, &names), || {
+                format!(
+                    "wrote {} revoking: {}",
+                    layout.crl().display(),
+                    if names.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            })
+        }
         Command::Ledger(command) => {
             telemetry::init_logging(&crate::config::LogConfig {
                 filter: "warn".to_owned(),
@@ -169,6 +224,55 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn certs_outcome(
+    outcome: Result<(), crate::tls::TlsError>,
+    done: impl FnOnce() -> String,
+) -> ExitCode {
+    match outcome {
+        Ok(()) => {
+            println!("{}", done());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("paygate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// On every SIGHUP: reads the configuration again (defaults, file, environment) and reloads the
+/// TLS material and the caller table. A configuration or file that does not load is logged and
+/// the running one stays in force.
+async fn reload_on_sighup(reloader: Reloader, config_file: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads need a restart");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            reload(&reloader, config_file.as_deref());
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (reloader, config_file);
+    }
+}
+
+fn reload(reloader: &Reloader, config_file: Option<&Path>) {
+    let outcome = Config::load(config_file)
+        .map_err(crate::server::ReloadError::from)
+        .and_then(|config| reloader.reload(&config));
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "reload failed; the running TLS material and callers stay in force");
     }
 }
 

@@ -75,6 +75,14 @@ impl Config {
             ("limits.caller_streams_max", l.caller_streams_max as u64),
             ("limits.streams_max", l.streams_max as u64),
             (
+                "limits.tls_handshake_timeout_ms",
+                l.tls_handshake_timeout_ms,
+            ),
+            (
+                "limits.connection_idle_timeout_ms",
+                l.connection_idle_timeout_ms,
+            ),
+            (
                 "database.connections_max",
                 self.database.connections_max as u64,
             ),

@@ -22,6 +22,10 @@ pub struct TlsConfig {
     pub server_key: PathBuf,
     /// CA that client certificates must chain to (PEM). Nothing else is trusted.
     pub client_ca: PathBuf,
+    /// Certificate revocation lists (PEM) checked on every handshake: a client certificate they
+    /// revoke fails the handshake. When set, every client CA needs its CRL here (a certificate
+    /// whose revocation status is unknown is refused). Reloaded with the rest on SIGHUP.
+    pub crl_files: Vec<PathBuf>,
     /// Create a development PKI in `dev_pki_dir` when the files above are all missing.
     /// Never enable this in production: bring your own PKI (see certs/README.md).
     pub generate_dev_pki: bool,
@@ -80,6 +84,11 @@ pub struct LimitsConfig {
     pub caller_streams_max: usize,
     /// Streams open at once across all callers; beyond it: RESOURCE_EXHAUSTED `STREAMS_EXHAUSTED`.
     pub streams_max: usize,
+    /// A TLS handshake must finish within this time or the connection is dropped.
+    pub tls_handshake_timeout_ms: u64,
+    /// A connection with no call in flight for this long (from its handshake or its last call's
+    /// end) is closed; an open stream keeps its connection.
+    pub connection_idle_timeout_ms: u64,
 }
 
 /// The server secret from which card tokens, person keys and page-token signatures derive.
@@ -107,6 +116,7 @@ impl Default for TlsConfig {
             server_cert: PathBuf::from("certs/server.pem"),
             server_key: PathBuf::from("certs/server.key"),
             client_ca: PathBuf::from("certs/ca.pem"),
+            crl_files: Vec::new(),
             generate_dev_pki: true,
             dev_pki_dir: PathBuf::from("certs"),
         }
@@ -145,6 +155,8 @@ impl Default for LimitsConfig {
             caller_concurrent_calls_max: 1_024,
             caller_streams_max: 1_024,
             streams_max: 10_000,
+            tls_handshake_timeout_ms: 10_000,
+            connection_idle_timeout_ms: 300_000,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! call an id, a tracing span and its metrics.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -12,31 +12,27 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response};
-use tonic::{
-    Status,
-    body::Body,
-    transport::server::{TcpConnectInfo, TlsConnectInfo},
-};
+use tonic::{Status, body::Body, transport::server::TlsConnectInfo};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{
     codec, deadline,
+    identity::{Callers, Named},
     log_throttle::{LogThrottle, Verdict},
     permits::{CallKind, CallerPermits, GatewayPermits, LimitRefusal, Permits},
 };
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
+    swap::Swap,
     telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
-    tls::certificate_identities,
+    tls::ConnectionInfo,
 };
 
 /// Header carrying the call id; honoured when the caller sends a sane one, generated otherwise,
 /// and always echoed in the response.
 pub const CALL_ID_HEADER: &str = "x-request-id";
 const CALL_ID_LEN_MAX: usize = 128;
-/// Verified certificates whose caller mapping is remembered (bounded; cleared when full).
-const IDENTITY_CACHE_ENTRIES_MAX: usize = 10_000;
 /// Services any holder of a valid client certificate may call (probes, tooling).
 const OPEN_SERVICES: [&str; 3] = [
     "grpc.health.v1.Health",
@@ -49,6 +45,10 @@ const OPEN_SERVICES: [&str; 3] = [
 pub enum Refusal {
     NoClientCertificate,
     UnknownCaller,
+    /// The certificate's identities name two different callers.
+    AmbiguousCaller {
+        callers: [Arc<str>; 2],
+    },
     NotGranted {
         caller: Arc<str>,
         method: String,
@@ -66,6 +66,7 @@ impl Refusal {
         match self {
             Refusal::NoClientCertificate => "CLIENT_CERTIFICATE_REQUIRED",
             Refusal::UnknownCaller => "CALLER_UNKNOWN",
+            Refusal::AmbiguousCaller { .. } => "CALLER_AMBIGUOUS",
             Refusal::NotGranted { .. } => "METHOD_NOT_GRANTED",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::Limit(limit) => limit.reason(),
@@ -166,11 +167,25 @@ struct Caller {
     permits: CallerPermits,
 }
 
+impl Caller {
+    fn new(caller: &CallerConfig, limits: &LimitsConfig) -> Caller {
+        let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
+        let burst = caller.burst.unwrap_or(limits.caller_burst);
+        Caller {
+            name: Arc::from(caller.name.as_str()),
+            account_scope: caller.account_scope,
+            grants: Grants::compile(&caller.grants),
+            rate_per_s,
+            bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
+            permits: CallerPermits::of(caller, limits),
+        }
+    }
+}
+
 /// Shared state of the front door.
 pub struct GateState {
-    callers: Vec<Caller>,
-    by_identity: HashMap<String, usize>,
-    identity_cache: Mutex<HashMap<Vec<u8>, Option<usize>>>,
+    /// The configured callers, replaced whole on reload.
+    callers: Swap<Callers<Caller>>,
     permits: GatewayPermits,
     call_timeout_ms: u64,
     /// Refusal log lines, bounded (a client retrying in a loop does not flood the log).
@@ -180,30 +195,8 @@ pub struct GateState {
 
 impl GateState {
     pub fn new(callers: &[CallerConfig], limits: &LimitsConfig, metrics: Metrics) -> GateState {
-        let mut by_identity = HashMap::new();
-        let callers = callers
-            .iter()
-            .enumerate()
-            .map(|(index, caller)| {
-                for identity in &caller.identities {
-                    by_identity.insert(identity.clone(), index);
-                }
-                let rate_per_s = caller.rate_per_s.unwrap_or(limits.caller_rate_per_s);
-                let burst = caller.burst.unwrap_or(limits.caller_burst);
-                Caller {
-                    name: Arc::from(caller.name.as_str()),
-                    account_scope: caller.account_scope,
-                    grants: Grants::compile(&caller.grants),
-                    rate_per_s,
-                    bucket: Mutex::new(TokenBucket::new(rate_per_s, burst)),
-                    permits: CallerPermits::of(caller, limits),
-                }
-            })
-            .collect();
         GateState {
-            callers,
-            by_identity,
-            identity_cache: Mutex::new(HashMap::new()),
+            callers: Swap::new(Callers::new(callers, |c| Caller::new(c, limits))),
             permits: GatewayPermits::new(limits.inflight_calls_max, limits.streams_max),
             call_timeout_ms: limits.call_timeout_ms,
             refusal_log: LogThrottle::default(),
@@ -211,23 +204,11 @@ impl GateState {
         }
     }
 
-    /// The caller behind a verified end-entity certificate, if any.
-    fn caller_of(&self, cert_der: &[u8]) -> Option<usize> {
-        if let Ok(cache) = self.identity_cache.lock()
-            && let Some(hit) = cache.get(cert_der)
-        {
-            return *hit;
-        }
-        let found = certificate_identities(cert_der)
-            .iter()
-            .find_map(|identity| self.by_identity.get(identity).copied());
-        if let Ok(mut cache) = self.identity_cache.lock() {
-            if cache.len() >= IDENTITY_CACHE_ENTRIES_MAX {
-                cache.clear();
-            }
-            cache.insert(cert_der.to_vec(), found);
-        }
-        found
+    /// Puts a new caller table in force (reload); calls already admitted keep their caller.
+    /// Every caller's rate bucket starts full again.
+    pub fn replace_callers(&self, callers: &[CallerConfig], limits: &LimitsConfig) {
+        self.callers
+            .replace(Callers::new(callers, |c| Caller::new(c, limits)));
     }
 
     /// Decides whether a call may proceed. On success the permits are held until its final status.
@@ -238,13 +219,18 @@ impl GateState {
     ) -> Result<(Arc<str>, AccountScope, Permits), Refusal> {
         let certs = request
             .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .get::<TlsConnectInfo<ConnectionInfo>>()
             .and_then(|info| info.peer_certs());
         let leaf = certs
             .as_ref()
             .and_then(|certs| certs.first())
             .ok_or(Refusal::NoClientCertificate)?;
-        let caller = self.caller_of(leaf.as_ref()).map(|i| &self.callers[i]);
+        let callers = self.callers.get();
+        let named = callers.named_by(leaf.as_ref());
+        let caller = match named {
+            Named::One(caller) => Some(caller),
+            Named::Nobody | Named::Two(..) => None,
+        };
         let service = method.split_once('/').map_or(method, |(s, _)| s);
         let (name, scope) = if OPEN_SERVICES.contains(&service) {
             caller.map_or_else(
@@ -252,7 +238,14 @@ impl GateState {
                 |c| (c.name.clone(), c.account_scope),
             )
         } else {
-            let caller = caller.ok_or(Refusal::UnknownCaller)?;
+            let caller = match named {
+                Named::One(caller) => caller,
+                Named::Nobody => return Err(Refusal::UnknownCaller),
+                Named::Two(a, b) => {
+                    let callers = [a.name.clone(), b.name.clone()];
+                    return Err(Refusal::AmbiguousCaller { callers });
+                }
+            };
             if !caller.grants.allows(method) {
                 return Err(Refusal::NotGranted {
                     caller: caller.name.clone(),

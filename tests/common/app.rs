@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use paygate::{
     clock::Clock,
     config::{AccountScope, CallerConfig, Config},
-    server::{Gateway, ServeError},
+    server::{Gateway, ReloadError, Reloader, ServeError},
     tls::{DevPkiLayout, generate_dev_pki},
 };
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -30,6 +30,8 @@ pub struct TestApp {
     /// The gateway's clock: manual, starting at the wall clock's now (unless the test chose
     /// another). Tests advance it to pass expiries and TTLs instead of sleeping.
     pub clock: Clock,
+    /// What SIGHUP calls in the binary.
+    reloader: Reloader,
     dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
@@ -81,6 +83,7 @@ pub async fn spawn_app_on(
         .expect("gateway binds");
     let addr = gateway.local_addr();
     let admin_addr = gateway.admin_addr().expect("admin enabled");
+    let reloader = gateway.reloader();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(gateway.run(async {
         let _ = rx.await;
@@ -92,6 +95,7 @@ pub async fn spawn_app_on(
         pki,
         config,
         clock,
+        reloader,
         dir,
         shutdown: Some(tx),
         handle: Some(handle),
@@ -116,6 +120,11 @@ pub fn caller(name: &str, grants: &[&str]) -> CallerConfig {
 impl TestApp {
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
+    }
+
+    /// Reloads the TLS files and the caller table of `config` while serving, as SIGHUP does.
+    pub fn reload(&self, config: &Config) -> Result<(), ReloadError> {
+        self.reloader.reload(config)
     }
 
     /// Client TLS trusting the gateway's CA, presenting `caller`'s certificate when given.

@@ -6,6 +6,16 @@ use tonic::transport::Channel;
 /// An AccountService client over mTLS.
 pub type Accounts = paygate::grpc::pb::account_service_client::AccountServiceClient<Channel>;
 
+/// The health of `service` ("" for the whole server) as the health service answers it.
+pub async fn health_check(channel: Channel, service: &str) -> Result<i32, tonic::Status> {
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().status)
+}
+
 /// The `ErrorInfo.reason` of a status, or "" when it has none.
 pub fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;

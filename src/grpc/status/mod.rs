@@ -90,6 +90,16 @@ impl From<Refusal> for Status {
                 "the client certificate does not map to a configured caller",
                 [],
             ),
+            Refusal::AmbiguousCaller {
+                callers: [first, second],
+            } => error_status(
+                Code::PermissionDenied,
+                "CALLER_AMBIGUOUS",
+                format!(
+                    "the client certificate's identities name two callers ({first}, {second}); a certificate must name one"
+                ),
+                [("callers", format!("{first},{second}"))],
+            ),
             Refusal::NotGranted { caller, method } => error_status(
                 Code::PermissionDenied,
                 "METHOD_NOT_GRANTED",
