@@ -557,6 +557,9 @@ async fn setup(backend: Backend, seed: u64) -> Run {
     }
 }
 
+/// The seeds the normal suite runs (`PAYGATE_MODEL_CASES` runs that many random ones instead).
+const FIXED_SEEDS: [u64; 2] = [14_439_250_721_414_072_962, 14_667_851_916_361_949_408];
+
 async fn run_sequences(backend: Backend) {
     let cases: u64 = std::env::var("PAYGATE_MODEL_CASES")
         .ok()
@@ -564,6 +567,9 @@ async fn run_sequences(backend: Backend) {
         .unwrap_or(CASES_DEFAULT);
     let seeds: Vec<u64> = match std::env::var("PAYGATE_MODEL_SEED") {
         Ok(seed) => vec![seed.parse().expect("PAYGATE_MODEL_SEED is a number")],
+        // Fixed seeds by default, so that the suite is the same on every run (the first found a
+        // Refund replayed with another reason answered as a replay); more cases are random.
+        Err(_) if std::env::var("PAYGATE_MODEL_CASES").is_err() => FIXED_SEEDS.to_vec(),
         Err(_) => (0..cases).map(|_| rand::random()).collect(),
     };
     for seed in seeds {

@@ -12,6 +12,11 @@ impl CashierService {
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         let refund_id = derive_id("R", &caller.name, &req.request_id);
+        let key = req.request_id.key(&caller.name);
+        let print = fingerprint("Refund", &req);
+        // A request id used for another request is refused before anything else: the replay of
+        // a refund the order no longer allows is answered below without reaching the ledger.
+        self.inner.ledger.answered_request(&key, &print).await?;
         let amount = self.in_currency(req.amount)?;
         let order = stored.as_of(self.now_ms());
         let payment = match self.refundable(&order, &refund_id, amount).await? {
@@ -28,12 +33,7 @@ impl CashierService {
         };
         let command = self.refund_command(&req, target).await?;
         let outcome = self
-            .submit(
-                req.request_id.key(&caller.name),
-                fingerprint("Refund", &req),
-                command,
-                &[],
-            )
+            .submit(key, print, command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "refund"))?;
         if payment.method == Method::BoundCard && matches!(outcome, Outcome::Posted(_)) {

@@ -319,35 +319,6 @@ impl Ledger {
         .await
     }
 
-    /// The answer stored for a request made with [`Ledger::submit_request`], without submitting
-    /// anything: `None` while the key is unused, `IdempotencyKeyReused` when it was used for a
-    /// different request. A service answers a retry from it before checks that the first
-    /// request's own effects would now fail (an order it paid is no longer payable).
-    pub async fn answered_request(
-        &self,
-        key: &IdempotencyKey,
-        request_fingerprint: &str,
-    ) -> Result<Option<Result<Outcome, LedgerError>>, LedgerError> {
-        Ok(self
-            .answered_observed(key, request_fingerprint)
-            .await?
-            .map(|a| a.result))
-    }
-
-    /// [`Ledger::answered_request`] with what the first request observed.
-    pub async fn answered_observed(
-        &self,
-        key: &IdempotencyKey,
-        request_fingerprint: &str,
-    ) -> Result<Option<Answer>, LedgerError> {
-        let Some(stored) = self.inner.store.idempotency(key).await? else {
-            return Ok(None);
-        };
-        apply::StoredOutcome::decode(&stored)
-            .answer_observed(key, &request_hash(request_fingerprint))
-            .map(Some)
-    }
-
     pub async fn create_account(
         &self,
         key: IdempotencyKey,

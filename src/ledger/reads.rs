@@ -3,16 +3,47 @@
 //! outbox). Services never reach the store themselves; these reads are the only way.
 
 use super::{
-    Ledger, LedgerError,
+    Answer, Ledger, LedgerError, Outcome, apply,
+    model::IdempotencyKey,
     model::{
         Account, AccountId, Balance, Hold, HoldId, Pending, PendingId, STATEMENT_PAGE_MAX,
         StatementLine, StoredDocument, StoredEvent,
     },
+    request_hash,
     store::{COUNTERS_READ_MAX, ProfileQuery, ProfileRow, StatementQuery, StatementRow},
 };
 
 impl Ledger {
     /// An account with its balances.
+    /// The answer stored for a request made with [`Ledger::submit_request`], without submitting
+    /// anything: `None` while the key is unused, `IdempotencyKeyReused` when it was used for a
+    /// different request. A service answers a retry from it before checks that the first
+    /// request's own effects would now fail (an order it paid is no longer payable).
+    pub async fn answered_request(
+        &self,
+        key: &IdempotencyKey,
+        request_fingerprint: &str,
+    ) -> Result<Option<Result<Outcome, LedgerError>>, LedgerError> {
+        Ok(self
+            .answered_observed(key, request_fingerprint)
+            .await?
+            .map(|a| a.result))
+    }
+
+    /// [`Ledger::answered_request`] with what the first request observed.
+    pub async fn answered_observed(
+        &self,
+        key: &IdempotencyKey,
+        request_fingerprint: &str,
+    ) -> Result<Option<Answer>, LedgerError> {
+        let Some(stored) = self.inner.store.idempotency(key).await? else {
+            return Ok(None);
+        };
+        apply::StoredOutcome::decode(&stored)
+            .answer_observed(key, &request_hash(request_fingerprint))
+            .map(Some)
+    }
+
     pub async fn account(&self, id: AccountId) -> Result<(Account, Balance), LedgerError> {
         self.inner
             .store
