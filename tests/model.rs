@@ -8,8 +8,8 @@
 //!   acknowledged is lost, replays still answer the same).
 //!
 //! After each sequence every balance equals the model's and `paygate ledger verify` passes.
-//! The normal suite runs a few short sequences; `PAYGATE_MODEL_CASES=n` runs `n` per back end
-//! (`PAYGATE_MODEL_SEED` replays one seed).
+//! The normal suite runs short sequences of fixed seeds; `PAYGATE_MODEL_CASES=n` runs `n` random
+//! ones per back end (`PAYGATE_MODEL_SEED` replays one seed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -33,8 +33,6 @@ const BANK: &str = "core-banking";
 const APP: &str = "mobile-backend";
 const MERCHANT: &str = "merchant-gateway";
 const PRODUCT: &str = "MMF1";
-/// Sequences per back end in the normal suite.
-const CASES_DEFAULT: u64 = 2;
 /// Steps per sequence.
 const STEPS: usize = 36;
 /// Copies of a request sent at once.
@@ -561,16 +559,17 @@ async fn setup(backend: Backend, seed: u64) -> Run {
 const FIXED_SEEDS: [u64; 2] = [14_439_250_721_414_072_962, 14_667_851_916_361_949_408];
 
 async fn run_sequences(backend: Backend) {
-    let cases: u64 = std::env::var("PAYGATE_MODEL_CASES")
+    let cases: Option<u64> = std::env::var("PAYGATE_MODEL_CASES")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CASES_DEFAULT);
+        .map(|v| v.parse().expect("PAYGATE_MODEL_CASES is a number"));
     let seeds: Vec<u64> = match std::env::var("PAYGATE_MODEL_SEED") {
         Ok(seed) => vec![seed.parse().expect("PAYGATE_MODEL_SEED is a number")],
         // Fixed seeds by default, so that the suite is the same on every run (the first found a
         // Refund replayed with another reason answered as a replay); more cases are random.
-        Err(_) if std::env::var("PAYGATE_MODEL_CASES").is_err() => FIXED_SEEDS.to_vec(),
-        Err(_) => (0..cases).map(|_| rand::random()).collect(),
+        Err(_) => match cases {
+            None => FIXED_SEEDS.to_vec(),
+            Some(cases) => (0..cases).map(|_| rand::random()).collect(),
+        },
     };
     for seed in seeds {
         eprintln!("model sequence seed {seed} ({backend:?}); PAYGATE_MODEL_SEED={seed} replays it");

@@ -14,14 +14,16 @@ impl CashierService {
         let refund_id = derive_id("R", &caller.name, &req.request_id);
         let key = req.request_id.key(&caller.name);
         let print = fingerprint("Refund", &req);
-        // A request id used for another request is refused before anything else: the replay of
-        // a refund the order no longer allows is answered below without reaching the ledger.
-        self.inner.ledger.answered_request(&key, &print).await?;
         let amount = self.in_currency(req.amount)?;
         let order = stored.as_of(self.now_ms());
         let payment = match self.refundable(&order, &refund_id, amount).await? {
             Refundable::Payment(payment) => payment,
-            Refundable::Replay(refund) => return Ok(refund),
+            Refundable::Replay(refund) => {
+                // Answered without the ledger, which would have checked that the id is still
+                // this request's: a request id used for another refund is refused here too.
+                self.inner.ledger.answered_request(&key, &print).await?;
+                return Ok(refund);
+            }
         };
         let target = RefundTarget {
             merchant: &merchant,

@@ -90,6 +90,54 @@ impl AccountCache {
     }
 }
 
+/// The ledger batches' own connection, held for the process's life (never queued behind reads
+/// for a pooled one). A batch takes it out and puts it back only once it ended cleanly: if the
+/// batch's future is dropped half way, or the batch fails, the connection goes with it (closing
+/// it rolls back) and the next batch connects afresh.
+struct BatchConnection<C: sqlx::Connection> {
+    /// `None` while a batch has it, or after a failure.
+    slot: tokio::sync::Mutex<Option<C>>,
+    /// How it (re)connects.
+    options: C::Options,
+}
+
+impl<C: sqlx::Connection> BatchConnection<C> {
+    async fn open(options: C::Options) -> Result<BatchConnection<C>, StorageError> {
+        use sqlx::ConnectOptions as _;
+        let conn = options.connect().await?;
+        Ok(BatchConnection {
+            slot: tokio::sync::Mutex::new(Some(conn)),
+            options,
+        })
+    }
+
+    /// The connection for one batch, with the slot held (batches run one at a time) so that the
+    /// batch can put it back; an error when the storage is closed.
+    async fn take(
+        &self,
+        closed: bool,
+    ) -> Result<(tokio::sync::MutexGuard<'_, Option<C>>, C), StorageError> {
+        use sqlx::ConnectOptions as _;
+        let mut slot = self.slot.lock().await;
+        if closed {
+            return Err(StorageError::new("storage is closed"));
+        }
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.options.connect().await?,
+        };
+        Ok((slot, conn))
+    }
+
+    async fn close(&self) {
+        if let Some(conn) = self.slot.lock().await.take()
+            && let Err(e) = conn.close().await
+        {
+            tracing::warn!(error = %e, "closing the batch connection failed");
+        }
+    }
+}
+
 /// Takes the process's cache out for one batch (an empty one if another batch has it).
 fn take_cache(slot: &std::sync::Mutex<AccountCache>) -> AccountCache {
     match slot.lock() {

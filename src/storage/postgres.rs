@@ -7,11 +7,11 @@ use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    ConnectOptions, Connection, PgConnection, PgPool,
+    Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
-use super::{AccountCache, Backend, LedgerStore, migrate, put_cache, take_cache};
+use super::{AccountCache, Backend, BatchConnection, LedgerStore, migrate, put_cache, take_cache};
 use crate::config::DatabaseConfig;
 
 type Db = sqlx::Postgres;
@@ -60,14 +60,10 @@ async fn run_batch_on(
 pub struct PgStorage {
     /// Reads and the document store.
     pool: PgPool,
-    /// The ledger's batches: one connection of their own, held for the process's life, so a
-    /// batch never queues behind reads for a pooled connection (under a read-heavy load, such
-    /// as the accrual run's many shards reading side by side, it waited behind every one of
-    /// them). `None` while a batch has it, or after a failure; the next batch then connects
-    /// afresh.
-    writer: tokio::sync::Mutex<Option<PgConnection>>,
-    /// How the writer (re)connects.
-    writer_options: PgConnectOptions,
+    /// The ledger's batches: one connection of their own, so a batch never queues behind reads
+    /// for a pooled connection (under a read-heavy load, such as the accrual run's many shards
+    /// reading side by side, it waited behind every one of them).
+    writer: BatchConnection<PgConnection>,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
     cache: std::sync::Mutex<AccountCache>,
 }
@@ -88,11 +84,10 @@ impl PgStorage {
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
             .connect_with(options.clone())
             .await?;
-        let writer = options.connect().await?;
+        let writer = BatchConnection::open(options).await?;
         let storage = PgStorage {
             pool,
-            writer: tokio::sync::Mutex::new(Some(writer)),
-            writer_options: options,
+            writer,
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
         };
         let mut conn = storage.pool.acquire().await?;
@@ -111,17 +106,8 @@ impl LedgerStore for PgStorage {
         needs: &BatchNeeds,
         apply: &mut crate::ledger::store::ApplyFn<'_>,
     ) -> Result<(), StorageError> {
-        let mut writer = self.writer.lock().await;
-        if self.pool.is_closed() {
-            return Err(StorageError::new("storage is closed"));
-        }
-        // Taken out for the batch and put back only once it committed: if this future is
-        // dropped half way, or the batch fails, the connection goes with it (closing it rolls
-        // back) and the next batch opens a fresh one.
-        let mut conn = match writer.take() {
-            Some(conn) => conn,
-            None => self.writer_options.connect().await?,
-        };
+        // Put back only once the batch committed.
+        let (mut writer, mut conn) = self.writer.take(self.pool.is_closed()).await?;
         let mut cache = take_cache(&self.cache);
         let result = async {
             let mut tx = conn.begin().await?;
@@ -147,11 +133,7 @@ impl LedgerStore for PgStorage {
     async fn close(&self) {
         // The pool first: a batch that finds it closed does not reconnect.
         self.pool.close().await;
-        if let Some(conn) = self.writer.lock().await.take()
-            && let Err(e) = conn.close().await
-        {
-            tracing::warn!(error = %e, "closing the batch connection failed");
-        }
+        self.writer.close().await;
     }
 }
 

@@ -7,13 +7,13 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    ConnectOptions, SqliteConnection, SqlitePool,
+    SqliteConnection, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
 };
 
-use super::{AccountCache, Backend, LedgerStore, migrate, put_cache, take_cache};
+use super::{AccountCache, Backend, BatchConnection, LedgerStore, migrate, put_cache, take_cache};
 use crate::{
     config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous},
     private_fs,
@@ -90,11 +90,8 @@ pub struct SqliteStorage {
     pool: SqlitePool,
     /// The ledger's batches: one connection held for the process's life (a pooled one would
     /// be pinged by the pool on every acquire and release, two extra round trips to its
-    /// worker thread per batch). `None` while a batch has it, or after a failure that left it
-    /// unusable; then the next batch connects afresh.
-    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
-    /// How the writer (re)connects.
-    writer_options: SqliteConnectOptions,
+    /// worker thread per batch).
+    writer: BatchConnection<SqliteConnection>,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
     cache: std::sync::Mutex<AccountCache>,
 }
@@ -136,7 +133,7 @@ impl SqliteStorage {
         let mut conn = pool.acquire().await?;
         migrate::run_sqlite(&mut conn).await?;
         drop(conn);
-        let writer = writer_options.connect().await?;
+        let writer = BatchConnection::open(writer_options).await?;
         if created {
             // SQLite gives them the database file's mode already; this makes sure of it.
             for suffix in ["-wal", "-shm"] {
@@ -149,8 +146,7 @@ impl SqliteStorage {
         }
         Ok(SqliteStorage {
             pool,
-            writer: tokio::sync::Mutex::new(Some(writer)),
-            writer_options,
+            writer,
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
         })
     }
@@ -191,17 +187,8 @@ impl LedgerStore for SqliteStorage {
     ) -> Result<(), StorageError> {
         // The transaction is driven by hand so that BEGIN and COMMIT ride along with the
         // first and last statements; every failure path rolls back.
-        let mut writer = self.writer.lock().await;
-        if self.pool.is_closed() {
-            return Err(StorageError::new("storage is closed"));
-        }
-        // Taken out for the batch and put back only once it committed or rolled back: if this
-        // future is dropped half way, the connection goes with it (closing it rolls back) and
-        // the next batch opens a fresh one.
-        let mut conn = match writer.take() {
-            Some(conn) => conn,
-            None => self.writer_options.connect().await?,
-        };
+        // Put back once the batch committed or rolled back.
+        let (mut writer, mut conn) = self.writer.take(self.pool.is_closed()).await?;
         let mut cache = take_cache(&self.cache);
         let result = run_sqlite_batch(&mut conn, needs, apply, &mut cache).await;
         match &result {
@@ -224,11 +211,7 @@ impl LedgerStore for SqliteStorage {
     async fn close(&self) {
         // The pool first: a batch that finds it closed does not reconnect.
         self.pool.close().await;
-        if let Some(conn) = self.writer.lock().await.take()
-            && let Err(e) = sqlx::Connection::close(conn).await
-        {
-            tracing::warn!(error = %e, "closing the batch connection failed");
-        }
+        self.writer.close().await;
     }
 }
 
