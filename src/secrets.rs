@@ -34,6 +34,7 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct Secrets {
     card_key: [u8; 32],
+    request_key: [u8; 32],
     person_key: [u8; 32],
     page_key: [u8; 32],
 }
@@ -79,6 +80,7 @@ impl Secrets {
     pub fn from_secret(secret: &[u8; SECRET_LEN]) -> Secrets {
         Secrets {
             card_key: derive(secret, b"paygate card token v1"),
+            request_key: derive(secret, b"paygate request fingerprint v1"),
             person_key: derive(secret, b"paygate person key v1"),
             page_key: derive(secret, b"paygate page token v1"),
         }
@@ -88,6 +90,13 @@ impl Secrets {
     /// recovered from it.
     pub fn card_token(&self, card_number: &str) -> String {
         hex::encode(mac(&self.card_key, card_number.as_bytes()))
+    }
+
+    /// A keyed digest of a request's text for its idempotency fingerprint, when the text holds
+    /// personal data (an identity document, a card number): equal texts give equal digests,
+    /// and neither the text nor a guess at it can be checked against the digest without the key.
+    pub fn request_digest(&self, text: &str) -> String {
+        hex::encode(mac(&self.request_key, text.as_bytes()))
     }
 
     /// A stable key for a person's identity document (type and number). `document_number` is

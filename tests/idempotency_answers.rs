@@ -14,9 +14,8 @@ use common::{
     spawn_app, top_up, transfer_req, yields::*,
 };
 use paygate::grpc::pb::{
-    self, BalancePayment, BoundCardPayment, CloseOrderRequest, CreateOrderRequest, PayRequest,
-    PaymentMethodType, PaymentProduct, Scenario, TopUpRequest,
-    cashier_service_client::CashierServiceClient, pay_request,
+    self, BalancePayment, BoundCardPayment, CloseOrderRequest, CreateOrderRequest,
+    PaymentMethodType, TopUpRequest, cashier_service_client::CashierServiceClient, pay_request,
 };
 use sqlx::{AnyConnection, Connection, Row};
 use tonic::{Code, transport::Channel};
@@ -88,51 +87,12 @@ async fn cashier(app: &TestApp, caller: &str) -> Cashier {
 
 /// A merchant signed for balance and bound-card payments in apps; its id.
 async fn shop(app: &TestApp, name: &str) -> String {
-    let mut accounts = app.accounts("core-banking").await;
-    let settlement = open_merchant(&mut accounts, name).await;
-    let product = |method: PaymentMethodType| PaymentProduct {
-        method: method as i32,
-        scenario: Scenario::App as i32,
-        fee_rate: "0.006".to_owned(),
-    };
-    cashier(app, "core-banking")
-        .await
-        .register_merchant(common::merchant_req(
-            name,
-            &settlement,
-            vec![
-                product(PaymentMethodType::Balance),
-                product(PaymentMethodType::BoundCard),
-            ],
-            &[MERCHANT_CALLER],
-        ))
-        .await
-        .expect("merchant registers")
-        .into_inner()
-        .merchant
-        .expect("merchant")
-        .merchant_id
+    let methods = [PaymentMethodType::Balance, PaymentMethodType::BoundCard];
+    common::app_merchant(app, name, &methods, &[MERCHANT_CALLER]).await
 }
 
 fn order_req(merchant: &str, no: &str, amount: &str) -> CreateOrderRequest {
-    CreateOrderRequest {
-        request_id: request_id("order"),
-        merchant_id: merchant.to_owned(),
-        merchant_order_no: no.to_owned(),
-        amount: Some(cny(amount)),
-        subject: "a cup of tea".to_owned(),
-        scenario: Scenario::App as i32,
-        expire_time: None,
-    }
-}
-
-fn pay_req(order: &str, payer: &str, method: pay_request::Method) -> PayRequest {
-    PayRequest {
-        request_id: request_id("pay"),
-        order_id: order.to_owned(),
-        payer_account_id: payer.to_owned(),
-        method: Some(method),
-    }
+    common::app_order_req(merchant, no, amount)
 }
 
 async fn funded_class_ii(c: &mut Accounts, n: u64, amount: &str) -> String {
@@ -215,7 +175,7 @@ async fn replayed_create_and_close_order_answer_the_order_as_they_left_it(backen
         .expect("order")
         .into_inner();
     let order_id = created.order.as_ref().unwrap().order_id.clone();
-    let pay = pay_req(
+    let pay = common::pay_req(
         &order_id,
         &payer,
         pay_request::Method::Balance(BalancePayment {}),
@@ -315,7 +275,7 @@ async fn a_quick_pay_refused_for_no_bound_card_answers_so_again_once_one_is_boun
         .order
         .unwrap();
     let mut p = cashier(&app, PAYER_CALLER).await;
-    let pay = pay_req(
+    let pay = common::pay_req(
         &order.order_id,
         &payer,
         pay_request::Method::BoundCard(BoundCardPayment {

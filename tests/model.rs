@@ -18,12 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Backend, TestApp, cny, open_class_ii, open_merchant, request_id, yields::*};
 use paygate::grpc::pb::{
-    self, BalancePayment, CreateOrderRequest, FreezeAccountRequest, FreezeMode, GetBalanceRequest,
-    HoldKind, PayRequest, PaymentMethodType, PaymentProduct, PlaceHoldRequest, RedeemMode,
-    RefundRequest, ReleaseHoldRequest, Scenario, TopUpRequest, TransferRequest,
-    UnfreezeAccountRequest, account_service_client::AccountServiceClient,
-    cashier_service_client::CashierServiceClient, pay_request,
-    yield_service_client::YieldServiceClient,
+    self, BalancePayment, CaptureHoldRequest, CloseOrderRequest, CreateOrderRequest,
+    FreezeAccountRequest, FreezeMode, GetBalanceRequest, HoldKind, PayRequest, PaymentMethodType,
+    PaymentProduct, PlaceHoldRequest, RedeemMode, RefundRequest, ReleaseHoldRequest, Scenario,
+    TopUpRequest, TransferRequest, UnfreezeAccountRequest,
+    account_service_client::AccountServiceClient, cashier_service_client::CashierServiceClient,
+    pay_request, yield_service_client::YieldServiceClient,
 };
 use prost::Message;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -48,7 +48,9 @@ enum Req {
     Unfreeze(UnfreezeAccountRequest),
     PlaceHold(PlaceHoldRequest),
     ReleaseHold(ReleaseHoldRequest),
+    CaptureHold(CaptureHoldRequest),
     CreateOrder(CreateOrderRequest),
+    CloseOrder(CloseOrderRequest),
     Pay(PayRequest),
     Refund(RefundRequest),
     Subscribe(pb::SubscribeRequest),
@@ -94,7 +96,9 @@ async fn send(c: &mut Clients, req: &Req) -> Reply {
         Req::Unfreeze(r) => reply(c.bank.unfreeze_account(r).await),
         Req::PlaceHold(r) => reply(c.bank.place_hold(r).await),
         Req::ReleaseHold(r) => reply(c.bank.release_hold(r).await),
+        Req::CaptureHold(r) => reply(c.bank.capture_hold(r).await),
         Req::CreateOrder(r) => reply(c.merchant.create_order(r).await),
+        Req::CloseOrder(r) => reply(c.merchant.close_order(r).await),
         Req::Pay(r) => reply(c.payer.pay(r).await),
         Req::Refund(r) => reply(c.merchant.refund(r).await),
         Req::Subscribe(r) => reply(c.yields.subscribe(r).await),
@@ -142,8 +146,16 @@ fn altered(req: &Req) -> Option<Req> {
             Req::Subscribe(r)
         }
         Req::ReleaseHold(mut r) => {
-            r.reason = "another reason".into();
+            r.hold_id = format!("{}0", r.hold_id);
             Req::ReleaseHold(r)
+        }
+        Req::CaptureHold(mut r) => {
+            r.memo = "another memo".into();
+            Req::CaptureHold(r)
+        }
+        Req::CloseOrder(mut r) => {
+            r.reason = "another reason".into();
+            Req::CloseOrder(r)
         }
         Req::Pay(_) | Req::Redeem(_) => return None,
     })
@@ -312,12 +324,28 @@ impl Run {
 
     async fn hold(&mut self) {
         if let Some((hold, a, minor)) = self.model.holds.pop() {
-            let req = Req::ReleaseHold(ReleaseHoldRequest {
-                request_id: request_id("release"),
-                hold_id: hold,
-                reason: "order lifted".into(),
-            });
-            self.fresh(req, true).await;
+            // Half the holds are captured (a judicial deduction into another account), half
+            // released; an account frozen for debits since is not debited by a capture either.
+            let to = self.pick();
+            if to != a && !self.model.frozen.contains(&a) && self.rng.random_bool(0.5) {
+                let req = Req::CaptureHold(CaptureHoldRequest {
+                    request_id: request_id("capture"),
+                    hold_id: hold,
+                    amount: None,
+                    to_account_id: to.clone(),
+                    memo: "deducted".into(),
+                });
+                self.fresh(req, true).await;
+                *self.model.book.get_mut(&a).unwrap() -= minor;
+                *self.model.book.get_mut(&to).unwrap() += minor;
+            } else {
+                let req = Req::ReleaseHold(ReleaseHoldRequest {
+                    request_id: request_id("release"),
+                    hold_id: hold,
+                    reason: "order lifted".into(),
+                });
+                self.fresh(req, true).await;
+            }
             *self.model.held.get_mut(&a).unwrap() -= minor;
             return;
         }
@@ -379,7 +407,24 @@ impl Run {
             let m = self.model.merchant_settlement.clone();
             *self.model.book.get_mut(&m).unwrap() += minor;
             self.model.paid.push((order, payer, minor));
+            return;
         }
+        // Unpaid: the merchant closes it, and a refund of it is refused before the batch
+        // (ORDER_CLOSED), a refusal that claims its request id like the batch's.
+        let close = Req::CloseOrder(CloseOrderRequest {
+            request_id: request_id("close"),
+            order_id: order.clone(),
+            reason: "payer gave up".into(),
+        });
+        self.fresh(close, true).await;
+        let refund = Req::Refund(RefundRequest {
+            request_id: request_id("refund"),
+            order_id: order,
+            merchant_refund_no: String::new(),
+            amount: money(minor),
+            reason: "never paid".into(),
+        });
+        self.fresh(refund, false).await;
     }
 
     async fn refund(&mut self) {

@@ -1,6 +1,7 @@
 //! Closing an account.
 
 use super::*;
+use crate::ledger::Observe;
 
 impl AccountService {
     /// Closes an account: only at zero balance with no holds or pending transfers (a platform
@@ -13,8 +14,33 @@ impl AccountService {
         reason: &str,
     ) -> Result<AccountView, AccountError> {
         check_text("reason", reason, false)?;
+        // The reason is part of the request: a retry under the same id with another reason is
+        // another request (IDEMPOTENCY_KEY_REUSED), not a replay.
+        let print = format!("CloseAccount|{account}|{reason}");
+        let checked = match self.acting_profile(caller, account).await? {
+            Ok(profile) => self.close_command(&profile).await,
+            Err(e) => Err(e),
+        };
+        let closed = match self
+            .submit_checked(caller, request_id, &print, checked)
+            .await?
+            .0
+        {
+            Outcome::Account(a) => a,
+            other => return Err(unexpected(&other)),
+        };
+        // The batch wrote the close time to the profile.
         let profile = self.profile(account).await?;
-        self.check_scope(caller, &profile)?;
+        Ok(profile.view(closed.status))
+    }
+
+    /// The checks of closing `profile`'s account that read state (a platform master's open
+    /// sub-accounts), and its command.
+    async fn close_command(
+        &self,
+        profile: &Profile,
+    ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
+        let account = profile.id;
         if profile.kind == AccountKind::BankInternal {
             return Err(AccountError::KindNotOpenable {
                 kind: profile.kind.as_str(),
@@ -67,16 +93,6 @@ impl AccountService {
             documents: Vec::new(),
             events: Vec::new(),
         };
-        // The reason is part of the request: a retry under the same id with another reason is
-        // another request (IDEMPOTENCY_KEY_REUSED), not a replay.
-        let print = format!("CloseAccount|{account}|{reason}");
-        let key = request_id.key(&caller.name);
-        let closed = match self.submit_request(key, &print, command, &[]).await? {
-            Outcome::Account(a) => a,
-            other => return Err(unexpected(&other)),
-        };
-        // The batch wrote the close time to the profile.
-        let profile = self.profile(account).await?;
-        Ok(profile.view(closed.status))
+        Ok((command, Vec::new(), Observe::default()))
     }
 }

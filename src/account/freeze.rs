@@ -1,10 +1,12 @@
 //! Freeze and unfreeze.
 
 use super::*;
+use crate::ledger::Observe;
 
 impl AccountService {
     /// Adds the blocked directions of `mode` to the account's freeze (`freeze` true) or removes
-    /// them (`freeze` false).
+    /// them (`freeze` false). An account not found claims the request id like the batch's
+    /// refusals; the answer is the account as the change left it, the same on every replay.
     pub async fn set_freeze(
         &self,
         caller: &Caller,
@@ -23,25 +25,34 @@ impl AccountService {
         if !no_debit && !no_credit {
             return Err(AccountError::invalid("mode", "NO_DEBIT, NO_CREDIT or BOTH"));
         }
-        let profile = self.profile(account).await?;
-        self.check_scope(caller, &profile)?;
+        // The reason is part of the request: a retry under the same id with another reason is
+        // another request (IDEMPOTENCY_KEY_REUSED), never a replay that rewrites the reason.
+        let name = if freeze { "freeze" } else { "unfreeze" };
+        let print = format!("{name}|{account}|{no_debit}|{no_credit}|{reason:?}");
+        let profile = self.acting_profile(caller, account).await?;
         // The ledger combines the change with the status as its batch sees it: concurrent
         // freezes in different directions both hold, and a retry is the same command.
-        let command = Command::ChangeFreeze {
-            account,
-            no_debit,
-            no_credit,
-            freeze,
-            reason: reason.to_owned(),
-        };
-        let updated = match self.submit(caller, &request_id, command, &[]).await? {
+        let checked = profile.as_ref().map_err(Clone::clone).map(|_| {
+            let command = Command::ChangeFreeze {
+                account,
+                no_debit,
+                no_credit,
+                freeze,
+                reason: reason.to_owned(),
+            };
+            (command, Vec::new(), Observe::default())
+        });
+        let (outcome, _) = self
+            .submit_checked(caller, &request_id, &print, checked)
+            .await?;
+        let updated = match outcome {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
         // The batch wrote the same reason to the profile.
         let frozen = matches!(updated.status, AccountStatus::Frozen { .. });
         let reason_now = if frozen { reason } else { "" };
-        let mut profile = profile;
+        let mut profile = profile?;
         profile.freeze_reason = reason_now.to_owned();
         Ok(profile.view(updated.status))
     }

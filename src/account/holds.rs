@@ -1,6 +1,7 @@
 //! Amount holds: place, release, capture.
 
 use super::*;
+use crate::ledger::Observe;
 
 impl AccountService {
     pub async fn place_hold(
@@ -20,29 +21,31 @@ impl AccountService {
         let (reason, external_reference) = (reason.as_str(), external_reference.as_str());
         check_text("reason", reason, true)?;
         check_text("external_reference", external_reference, false)?;
-        let profile = self.profile(account).await?;
-        self.check_scope(caller, &profile)?;
-        check_postable(caller, &profile)?;
-        let amount = self.amount_in(&profile, amount)?;
-        let timeout_ms = match expires_at_ms {
-            None => None,
-            Some(at) => {
-                let left = at.saturating_sub(self.inner.ledger.now_ms());
-                if left <= 0 {
-                    return Err(AccountError::invalid(
-                        "expire_time",
-                        "must be in the future",
-                    ));
-                }
-                Some(u64::try_from(left).unwrap_or(u64::MAX))
-            }
-        };
-        let hold = self
-            .inner
-            .ledger
-            .place_hold(
-                request_id.key(&caller.name),
-                NewHold {
+        let print = format!(
+            "place_hold|{account}|{}|{}|{}|{reason:?}|{external_reference:?}|{expires_at_ms:?}",
+            amount.currency.code(),
+            amount.minor,
+            kind.as_str(),
+        );
+        let profile = self.acting_profile(caller, account).await?;
+        let checked = match &profile {
+            Ok(profile) => (|| {
+                check_postable(caller, profile)?;
+                let amount = self.amount_in(profile, amount)?;
+                let timeout_ms = match expires_at_ms {
+                    None => None,
+                    Some(at) => {
+                        let left = at.saturating_sub(self.inner.ledger.now_ms());
+                        if left <= 0 {
+                            return Err(AccountError::invalid(
+                                "expire_time",
+                                "must be in the future",
+                            ));
+                        }
+                        Some(u64::try_from(left).unwrap_or(u64::MAX))
+                    }
+                };
+                let hold = NewHold {
                     account,
                     amount,
                     timeout_ms,
@@ -54,10 +57,20 @@ impl AccountService {
                             external_reference.to_owned(),
                         ),
                     ]),
-                },
-            )
-            .await?;
-        Ok(hold_view(hold))
+                };
+                Ok((Command::PlaceHold(hold), Vec::new(), Observe::default()))
+            })(),
+            Err(e) => Err(e.clone()),
+        };
+        // The hold as placed: a retry later (its expiry now nearer) is the same request.
+        match self
+            .submit_checked(caller, &request_id, &print, checked)
+            .await?
+            .0
+        {
+            Outcome::Hold(hold) => Ok(hold_view(hold)),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub async fn release_hold(
@@ -66,13 +79,22 @@ impl AccountService {
         request_id: &RequestId,
         hold: HoldId,
     ) -> Result<HoldView, AccountError> {
-        self.hold_in_scope(caller, hold).await?;
-        let released = self
-            .inner
-            .ledger
-            .release_hold(request_id.key(&caller.name), hold)
-            .await?;
-        Ok(hold_view(released))
+        let checked = self.hold_in_scope(caller, hold).await?.map(|_| {
+            (
+                Command::ReleaseHold { hold },
+                Vec::new(),
+                Observe::default(),
+            )
+        });
+        let print = format!("release_hold|{hold}");
+        match self
+            .submit_checked(caller, request_id, &print, checked)
+            .await?
+            .0
+        {
+            Outcome::Hold(released) => Ok(hold_view(released)),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Captures `amount` (all of it when `None`) of a hold into `to`; the rest is released.
@@ -86,7 +108,41 @@ impl AccountService {
         memo: &str,
     ) -> Result<(HoldView, crate::ledger::TransactionId), AccountError> {
         check_text("memo", memo, false)?;
-        let current = self.hold_in_scope(caller, hold).await?;
+        let print = format!(
+            "capture_hold|{hold}|{:?}|{to}|{memo:?}",
+            amount.map(|a| (a.currency.code().to_owned(), a.minor))
+        );
+        let checked = match self.hold_in_scope(caller, hold).await? {
+            Ok(current) => {
+                self.capture_command(caller, current, amount, to, memo)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let posted = match self
+            .submit_checked(caller, request_id, &print, checked)
+            .await?
+            .0
+        {
+            Outcome::Posted(p) => p,
+            other => return Err(unexpected(&other)),
+        };
+        // A captured hold is final (the rest was released with the capture): read now, it is
+        // the hold as the capture left it, the same on every replay.
+        let after = self.inner.ledger.hold(hold).await?;
+        Ok((hold_view(after), posted.id))
+    }
+
+    /// The checks of a capture of `current` that read state, and its command.
+    async fn capture_command(
+        &self,
+        caller: &Caller,
+        current: Hold,
+        amount: Option<Money>,
+        to: AccountId,
+        memo: &str,
+    ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
+        let hold = current.id;
         let target = self.profile(to).await?;
         check_postable(caller, &target)?;
         let held = self.profile(current.account).await?;
@@ -125,31 +181,30 @@ impl AccountService {
             documents: Vec::new(),
             events: Vec::new(),
         };
-        let posted = match self.submit(caller, request_id, command, &checks).await? {
-            Outcome::Posted(p) => p,
-            other => return Err(unexpected(&other)),
-        };
-        let after = self.inner.ledger.hold(hold).await?;
-        Ok((hold_view(after), posted.id))
+        Ok((command, checks, Observe::default()))
     }
 
+    /// The hold a request acts on. A caller outside the grant of the hold's account is refused
+    /// at once (the outer error, which claims nothing); a hold not found is the request's
+    /// refusal (the inner one, which claims the request id).
     pub(super) async fn hold_in_scope(
         &self,
         caller: &Caller,
         hold: HoldId,
-    ) -> Result<Hold, AccountError> {
+    ) -> Result<Result<Hold, AccountError>, AccountError> {
         let current = match self.inner.ledger.hold(hold).await {
             Ok(h) => h,
             Err(LedgerError::HoldNotFound { .. }) => {
-                return Err(AccountError::HoldNotFound {
+                return Ok(Err(AccountError::HoldNotFound {
                     hold: hold.to_string(),
-                });
+                }));
             }
             Err(e) => return Err(e.into()),
         };
-        let profile = self.profile(current.account).await?;
-        self.check_scope(caller, &profile)?;
-        Ok(current)
+        Ok(self
+            .acting_profile(caller, current.account)
+            .await?
+            .map(|_| current))
     }
 }
 

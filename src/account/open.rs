@@ -1,6 +1,7 @@
 //! OpenAccount: a new account with its profile, in one batch.
 
 use super::*;
+use crate::ledger::Observe;
 
 impl AccountService {
     pub async fn open(
@@ -8,7 +9,6 @@ impl AccountService {
         caller: &Caller,
         req: OpenAccount,
     ) -> Result<AccountView, AccountError> {
-        let i = &self.inner;
         check_text("display_name", &req.display_name, false)?;
         if req.owner_id.is_empty() || req.owner_id.len() > OWNER_ID_LEN_MAX {
             return Err(AccountError::invalid(
@@ -23,6 +23,32 @@ impl AccountService {
                 refusal,
             },
         )?;
+        let print = self.open_print(&req);
+        let checked = self.open_command(caller, &req).await;
+        let account = match self
+            .submit_checked(caller, &req.request_id, &print, checked)
+            .await?
+            .0
+        {
+            Outcome::Account(a) => a,
+            other => return Err(unexpected(&other)),
+        };
+        // The profile was written in the same batch as the account; the answer shows it as
+        // opened (status, no freeze, not closed), the same on every replay.
+        let mut profile = self.profile(account.id).await?;
+        profile.freeze_reason = String::new();
+        profile.closed_at_ms = None;
+        Ok(profile.view(account.status))
+    }
+
+    /// The checks of opening `req`'s account that read state (a platform sub-account's
+    /// parent), and its command.
+    async fn open_command(
+        &self,
+        caller: &Caller,
+        req: &OpenAccount,
+    ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
+        let i = &self.inner;
         let currency = req.currency.unwrap_or(i.rules.currency);
         let mut metadata = Metadata::from([
             ("owner".to_owned(), req.owner_id.clone()),
@@ -35,7 +61,7 @@ impl AccountService {
             bound,
             parent,
             metadata: kind_metadata,
-        } = self.bind_kind(caller, &req, currency).await?;
+        } = self.bind_kind(caller, req, currency).await?;
         metadata.extend(kind_metadata);
         if req.kind != AccountKind::PlatformSub && req.parent.is_some() {
             return Err(AccountError::invalid(
@@ -51,7 +77,7 @@ impl AccountService {
             metadata,
             profile: Some(Box::new(new_profile(
                 caller,
-                &req,
+                req,
                 currency,
                 parent,
                 person_key,
@@ -66,18 +92,33 @@ impl AccountService {
             documents: Vec::new(),
             events: Vec::new(),
         };
-        let account = match self
-            .submit(caller, &req.request_id, command, &limit_checks)
-            .await?
-        {
-            Outcome::Account(a) => a,
-            other => return Err(unexpected(&other)),
-        };
-        // The profile was written in the same batch as the account.
-        let profile = self.profile(account.id).await?;
-        // A replayed request answers with the account as it is now.
-        let (current, _) = i.ledger.account(account.id).await?;
-        Ok(profile.view(current.status))
+        Ok((command, limit_checks, Observe::default()))
+    }
+
+    /// The fingerprint of an OpenAccount request: its personal data only as a keyed digest.
+    fn open_print(&self, req: &OpenAccount) -> String {
+        let OpenAccount {
+            request_id: _,
+            kind,
+            currency,
+            owner_id,
+            identity,
+            card_number,
+            parent,
+            display_name,
+        } = req;
+        let personal = format!(
+            "{:?}|{:?}|{:?}|{card_number:?}",
+            identity.as_ref().map(|p| &p.full_name),
+            identity.as_ref().map(|p| p.document_type),
+            identity.as_ref().map(|p| &p.document_number),
+        );
+        format!(
+            "open|{}|{:?}|{owner_id:?}|{display_name:?}|{parent:?}|{}",
+            kind.as_str(),
+            currency.map(|c| c.code().to_owned()),
+            self.inner.secrets.request_digest(&personal)
+        )
     }
 
     /// What the account's kind binds: a person and card (Class II/III), a parent (platform

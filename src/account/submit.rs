@@ -3,23 +3,6 @@
 use super::*;
 
 impl AccountService {
-    /// Submits a command under the caller's request id, turning a counter refusal into the
-    /// class rule it enforces.
-    pub(super) async fn submit(
-        &self,
-        caller: &Caller,
-        request_id: &RequestId,
-        command: Command,
-        checks: &[LimitCheck],
-    ) -> Result<Outcome, AccountError> {
-        let result = self
-            .inner
-            .ledger
-            .submit(request_id.key(&caller.name), command)
-            .await;
-        self.name_refusal(result, checks)
-    }
-
     /// Submits a command built by another service (the cashier) whose idempotency is judged on
     /// the caller's request (`request_fingerprint`), turning counter and balance-cap refusals
     /// into the rules they enforce, like the account service's own requests.

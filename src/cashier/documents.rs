@@ -92,11 +92,17 @@ impl CashierService {
     pub(in crate::cashier) async fn payable_order(
         &self,
         id: &str,
+        replaying: Replaying,
     ) -> Result<(Order, u64), CashierError> {
         if id.is_empty() {
             return Err(CashierError::invalid("order_id", "required"));
         }
         let (stored, version) = self.order_doc(id).await?;
+        if replaying == Replaying::StoredRefusal {
+            // The batch refused this very request before: it answers that refusal again, named
+            // as the first time, whatever state the order is in now.
+            return Ok((stored, version));
+        }
         let order = stored.clone().as_of(self.now_ms());
         match order.status {
             OrderStatus::Created => Ok((stored, version)),
@@ -345,4 +351,13 @@ pub(in crate::cashier) fn event_of(
         key: order.order_id.clone(),
         body,
     })
+}
+
+/// Whether a payment request is a retry of one the batch refused: its command then goes to the
+/// batch (which answers the stored refusal without applying it) even when the order's state
+/// would now refuse it before the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::cashier) enum Replaying {
+    No,
+    StoredRefusal,
 }

@@ -89,6 +89,8 @@ pub enum CashierError {
 impl From<AccountError> for CashierError {
     fn from(e: AccountError) -> Self {
         match e {
+            // A refusal one of the services claimed before a batch, read back.
+            AccountError::Ledger(e @ LedgerError::Refused { .. }) => CashierError::from_ledger(e),
             AccountError::Ledger(e) => CashierError::Ledger(e),
             AccountError::InvalidArgument { field, reason } => {
                 CashierError::InvalidArgument { field, reason }

@@ -9,11 +9,27 @@ impl CashierService {
         req: RegisterMerchant,
     ) -> Result<Merchant, CashierError> {
         check_text("name", &req.name, true)?;
-        let merchant_id = derive_id("M", &caller.name, &req.request_id);
-        let provider = self.provider_of(caller, &req, &merchant_id).await?;
-        self.check_settlement(req.settlement_account_id).await?;
         check_products(&req.products)?;
         check_allowed_callers(&req.allowed_callers)?;
+        let merchant_id = derive_id("M", &caller.name, &req.request_id);
+        let key = req.request_id.key(&caller.name);
+        let print = fingerprint("RegisterMerchant", &req);
+        // A service provider or settlement account not found (or not fit) claims the request
+        // id like the batch's refusals; an earlier success answers the merchant it registered.
+        let checked = match self.provider_of(caller, &req, &merchant_id).await {
+            Ok(provider) => self
+                .check_settlement(req.settlement_account_id)
+                .await
+                .map(|()| provider),
+            Err(e) => Err(e),
+        };
+        let provider = match checked {
+            Ok(provider) => provider,
+            Err(e) => {
+                self.claim(key, &print, e).await?;
+                return Ok(self.merchant_doc(&merchant_id).await?.0);
+            }
+        };
         let merchant = Merchant {
             merchant_id: merchant_id.clone(),
             name: req.name.clone(),
@@ -29,14 +45,9 @@ impl CashierService {
             .merchant_documents(&merchant, provider.as_ref())
             .await?;
         let command = guarded(Command::NoOp, Vec::new(), documents, Vec::new());
-        self.submit(
-            req.request_id.key(&caller.name),
-            fingerprint("RegisterMerchant", &req),
-            command,
-            &[],
-        )
-        .await
-        .map_err(|e| self.conflict_is(e, "merchant"))?;
+        self.submit(key, print, command, &[])
+            .await
+            .map_err(|e| self.conflict_is(e, "merchant"))?;
         Ok(self.merchant_doc(&merchant_id).await?.0)
     }
 

@@ -17,6 +17,7 @@
 pub mod error;
 pub mod model;
 
+mod claim;
 mod documents;
 mod events;
 mod limits;
@@ -28,7 +29,7 @@ mod refunds;
 mod requests;
 mod sweeper;
 
-use documents::{event_of, guarded, write_doc};
+use documents::{Replaying, event_of, guarded, write_doc};
 
 use std::{sync::Arc, time::Duration};
 

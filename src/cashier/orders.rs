@@ -3,10 +3,34 @@
 use super::*;
 
 impl CashierService {
+    /// Creates an order. A refusal met before the batch from state (no such merchant) claims
+    /// the request id like the batch's own.
     pub async fn create_order(
         &self,
         caller: &Caller,
         req: CreateOrder,
+    ) -> Result<Order, CashierError> {
+        let key = req.request_id.key(&caller.name);
+        let print = fingerprint("CreateOrder", &req);
+        let order_id = derive_id("O", &caller.name, &req.request_id);
+        match self
+            .create_order_once(caller, &req, key.clone(), &print)
+            .await
+        {
+            Err(e) => {
+                let (_, observed) = self.claim(key, &print, e).await?;
+                self.replayed_order(&order_id, observed.as_ref()).await
+            }
+            ok => ok,
+        }
+    }
+
+    async fn create_order_once(
+        &self,
+        caller: &Caller,
+        req: &CreateOrder,
+        key: IdempotencyKey,
+        print: &str,
     ) -> Result<Order, CashierError> {
         let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
@@ -44,12 +68,7 @@ impl CashierService {
         };
         let command = new_order_command(&order)?;
         let (_, observed) = self
-            .submit_observed(
-                req.request_id.key(&caller.name),
-                fingerprint("CreateOrder", &req),
-                command,
-                &[],
-            )
+            .submit_observed(key, print.to_owned(), command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
         self.replayed_order(&order_id, observed.as_ref()).await
@@ -104,11 +123,37 @@ impl CashierService {
         check_text("reason", reason, false)?;
         let key = request_id.key(&caller.name);
         let print = fingerprint("CloseOrder", &(request_id, order_id, reason));
+        // A refusal met before the batch from state (no such order or merchant, an order
+        // closed or paid) claims the request id like the batch's own.
+        match self
+            .close_order_once(caller, &req, key.clone(), &print)
+            .await
+        {
+            Err(e) => {
+                let (_, observed) = self.claim(key, &print, e).await?;
+                self.replayed_order(order_id, observed.as_ref()).await
+            }
+            ok => ok,
+        }
+    }
+
+    async fn close_order_once(
+        &self,
+        caller: &Caller,
+        req: &CloseOrder,
+        key: IdempotencyKey,
+        print: &str,
+    ) -> Result<Order, CashierError> {
+        let CloseOrder {
+            request_id: _,
+            order_id,
+            reason,
+        } = req;
         let (stored, version) = self.order_doc(order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         // A retry of a close that went through answers the order as that close left it.
-        if let Some(observed) = self.first_success(&key, &print).await? {
+        if let Some(observed) = self.first_success(&key, print).await? {
             return self.replayed_order(order_id, observed.as_ref()).await;
         }
         let now = self.now_ms();
@@ -141,7 +186,7 @@ impl CashierService {
             vec![event],
         );
         let (_, observed) = self
-            .submit_observed(key, print, command, &[])
+            .submit_observed(key, print.to_owned(), command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
         self.replayed_order(order_id, observed.as_ref()).await

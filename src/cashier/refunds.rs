@@ -3,18 +3,47 @@
 use super::*;
 
 impl CashierService {
+    /// Refunds (part of) a paid order back along its payment method. A refusal met before the
+    /// batch from state (no such order, an order not paid or closed, more than is left to
+    /// refund) claims the request id like the batch's own; a replay answers the refund as it
+    /// stands (final once it left PROCESSING).
     pub async fn refund(&self, caller: &Caller, req: RefundOrder) -> Result<Refund, CashierError> {
         check_text("reason", &req.reason, false)?;
         if !req.merchant_refund_no.is_empty() {
             check_no("merchant_refund_no", &req.merchant_refund_no)?;
         }
+        let amount = self.in_currency(req.amount)?;
+        let key = req.request_id.key(&caller.name);
+        let print = fingerprint("Refund", &req);
+        let refund_id = derive_id("R", &caller.name, &req.request_id);
+        match self
+            .refund_once(caller, &req, amount, key.clone(), &print)
+            .await
+        {
+            Err(e) => {
+                self.claim(key, &print, e).await?;
+                self.load_linked::<Refund>(KIND_REFUND, &refund_id)
+                    .await?
+                    .map(|(r, _)| r)
+                    .ok_or(CashierError::RefundNotFound { refund: refund_id })
+            }
+            ok => ok,
+        }
+    }
+
+    async fn refund_once(
+        &self,
+        caller: &Caller,
+        req: &RefundOrder,
+        amount: Money,
+        key: IdempotencyKey,
+        print: &str,
+    ) -> Result<Refund, CashierError> {
         let (stored, version) = self.order_doc(&req.order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         let refund_id = derive_id("R", &caller.name, &req.request_id);
-        let key = req.request_id.key(&caller.name);
-        let print = fingerprint("Refund", &req);
-        let amount = self.in_currency(req.amount)?;
+        let print = print.to_owned();
         let order = stored.as_of(self.now_ms());
         let payment = match self.refundable(&order, &refund_id, amount).await? {
             Refundable::Payment(payment) => payment,
@@ -33,7 +62,7 @@ impl CashierService {
             refund_id: &refund_id,
             amount,
         };
-        let command = self.refund_command(&req, target).await?;
+        let command = self.refund_command(req, target).await?;
         let outcome = self
             .submit(key, print, command, &[])
             .await

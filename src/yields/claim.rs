@@ -1,13 +1,14 @@
 //! Which yield refusals claim a request's key (the rule of [`crate::account`]'s `claim`
 //! module, applied to the checks the yield service makes before its batch: a product not
-//! found or not open, a subscription below the minimum, an account not found).
+//! found or not open, a subscription below the minimum, no shares to redeem, an account not
+//! found).
 
 use serde::{Deserialize, Serialize};
 
-use super::{ProductStatus, YieldError};
+use super::{ProductStatus, YieldError, YieldService};
 use crate::{
     account::AccountError,
-    ledger::{LedgerError, Refusal},
+    ledger::{IdempotencyKey, LedgerError, Outcome, Refusal},
     money::Money,
 };
 
@@ -21,6 +22,9 @@ enum Stored {
     ProductNotFound { product: String },
     ProductNotOpen { product: String, status: String },
     BelowMinimum { minimum: Money },
+    InsufficientShares { held: Money, requested: Money },
+    ProductExists { product: String },
+    NotABusinessDate { date: String },
 }
 
 impl YieldError {
@@ -36,6 +40,16 @@ impl YieldError {
                 status: (*status).to_owned(),
             },
             YieldError::BelowMinimum { minimum } => Stored::BelowMinimum { minimum: *minimum },
+            YieldError::InsufficientShares { held, requested } => Stored::InsufficientShares {
+                held: *held,
+                requested: *requested,
+            },
+            YieldError::ProductExists { product } => Stored::ProductExists {
+                product: product.clone(),
+            },
+            YieldError::NotABusinessDate { date } => Stored::NotABusinessDate {
+                date: super::format_date(*date),
+            },
             // The account service's own pre-batch refusals (an account not found …).
             YieldError::Account(e) if !matches!(**e, AccountError::Ledger(_)) => {
                 return e.refusal();
@@ -76,7 +90,36 @@ impl YieldError {
                 .unwrap_or("CLOSED"),
             },
             Some(Stored::BelowMinimum { minimum }) => YieldError::BelowMinimum { minimum },
+            Some(Stored::InsufficientShares { held, requested }) => {
+                YieldError::InsufficientShares { held, requested }
+            }
+            Some(Stored::ProductExists { product }) => YieldError::ProductExists { product },
+            Some(Stored::NotABusinessDate { date }) => match super::parse_date("date", &date) {
+                Ok(date) => YieldError::NotABusinessDate { date },
+                Err(_) => YieldError::corrupt("stored refusal"),
+            },
             None => YieldError::corrupt("stored refusal"),
         }
+    }
+}
+
+impl YieldService {
+    /// Claims `key` for `error` when it is a refusal that claims (see [`YieldError::refusal`]):
+    /// the answer is the request's first one (an earlier success's outcome, or the refusal
+    /// stored, this one or an earlier). Any other error comes back as it is.
+    pub(super) async fn claim(
+        &self,
+        key: IdempotencyKey,
+        fingerprint: &str,
+        error: YieldError,
+    ) -> Result<Outcome, YieldError> {
+        let Some(refusal) = error.refusal() else {
+            return Err(error);
+        };
+        self.ledger()
+            .refuse_request(key, fingerprint, refusal)
+            .await?
+            .result
+            .map_err(YieldError::from_ledger)
     }
 }

@@ -25,14 +25,17 @@ impl YieldService {
         r: RegisterProduct,
     ) -> Result<ProductView, YieldError> {
         self.check_register(&r)?;
+        let fingerprint = format!("register_product|{r:?}");
+        let key = r.request_id.key(&caller.name);
         if let Some((existing, _)) = self.load::<Product>(KIND_PRODUCT, &r.product_id).await? {
-            return if same_definition(&existing, &r, self.inner.fast_cap) {
-                self.product(&existing.product_id).await
-            } else {
-                Err(YieldError::ProductExists {
-                    product: r.product_id,
-                })
-            };
+            if !same_definition(&existing, &r, self.inner.fast_cap) {
+                // Another definition under the id: the request's refusal, claimed.
+                let exists = YieldError::ProductExists {
+                    product: r.product_id.clone(),
+                };
+                self.claim(key, &fingerprint, exists).await?;
+            }
+            return self.product(&existing.product_id).await;
         }
         let accounts = self.product_accounts(&r.product_id).await?;
         let product = Product {
@@ -54,10 +57,9 @@ impl YieldService {
             documents: vec![write_doc(KIND_PRODUCT, &product.product_id, 0, &product)?],
             events: Vec::new(),
         };
-        let fingerprint = format!("register_product|{r:?}");
         match self
             .ledger()
-            .submit_request(r.request_id.key(&caller.name), &fingerprint, command)
+            .submit_request(key.clone(), &fingerprint, command)
             .await
         {
             Ok(_) => {}
@@ -70,9 +72,10 @@ impl YieldService {
             .await?
             .ok_or_else(|| YieldError::corrupt(KIND_PRODUCT))?;
         if !same_definition(&stored, &r, self.inner.fast_cap) {
-            return Err(YieldError::ProductExists {
-                product: r.product_id,
-            });
+            let exists = YieldError::ProductExists {
+                product: r.product_id.clone(),
+            };
+            self.claim(key, &fingerprint, exists).await?;
         }
         self.product(&stored.product_id).await
     }
@@ -95,20 +98,31 @@ impl YieldService {
         })?;
         let fingerprint = format!("set_product_status|{product_id}|{status:?}|{reason}");
         let key = request_id.key(&caller.name);
+        // A retry answers the first answer before the product's status is judged again (the
+        // first request's own change, or a later one, may have made it final since).
+        if let Some(answer) = self.ledger().answered_request(&key, &fingerprint).await? {
+            answer.map_err(YieldError::from_ledger)?;
+            return self.product_as_set(product_id, status).await;
+        }
         for attempt in 0.. {
-            let (mut product, version) = self
-                .load::<Product>(KIND_PRODUCT, product_id)
-                .await?
-                .ok_or_else(|| YieldError::ProductNotFound {
+            let Some((mut product, version)) =
+                self.load::<Product>(KIND_PRODUCT, product_id).await?
+            else {
+                let missing = YieldError::ProductNotFound {
                     product: product_id.to_owned(),
-                })?;
+                };
+                self.claim(key, &fingerprint, missing).await?;
+                return self.product_as_set(product_id, status).await;
+            };
             let command = if product.status == status {
                 Command::NoOp
             } else if product.status == ProductStatus::Closed {
-                return Err(YieldError::ProductNotOpen {
+                let closed = YieldError::ProductNotOpen {
                     product: product.product_id,
                     status: ProductStatus::Closed.as_str(),
-                });
+                };
+                self.claim(key, &fingerprint, closed).await?;
+                return self.product_as_set(product_id, status).await;
             } else {
                 product.status = status;
                 Command::Guarded {
@@ -132,7 +146,7 @@ impl YieldService {
                         reason,
                         "product status set"
                     );
-                    return self.product(product_id).await;
+                    return self.product_as_set(product_id, status).await;
                 }
                 Err(LedgerError::DocumentConflict { .. })
                     if attempt < super::CONFLICT_RETRIES_MAX => {}
@@ -140,6 +154,18 @@ impl YieldService {
             }
         }
         Err(YieldError::corrupt("product status retries"))
+    }
+
+    /// A product as a successful status change left it: the status it set, whatever changed
+    /// it since (the definition is immutable; the rates are read as they stand).
+    async fn product_as_set(
+        &self,
+        product_id: &str,
+        status: ProductStatus,
+    ) -> Result<ProductView, YieldError> {
+        let mut view = self.product(product_id).await?;
+        view.product.status = status;
+        Ok(view)
     }
 
     fn check_register(&self, r: &RegisterProduct) -> Result<(), YieldError> {

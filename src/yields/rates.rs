@@ -60,10 +60,21 @@ impl YieldService {
         date: Date,
         rate: Decimal,
     ) -> Result<RateView, YieldError> {
-        let product = self.product_doc(product).await?;
-        if !self.is_business_day(date) {
-            return Err(YieldError::NotABusinessDate { date });
-        }
+        let fingerprint = format!("publish_rate|{product}|{date}|{rate}");
+        let key = request_id.key(&caller.name);
+        // No such product, or a date that is not a business date: the request's refusal,
+        // claimed like the batch's (an earlier success under the id answers the rate).
+        let checked = match self.product_doc(product).await {
+            Ok(_) if !self.is_business_day(date) => Err(YieldError::NotABusinessDate { date }),
+            other => other,
+        };
+        let product = match checked {
+            Ok(product) => product,
+            Err(e) => {
+                self.claim(key.clone(), &fingerprint, e).await?;
+                self.product_doc(product).await?
+            }
+        };
         let id = ids::rate(&product.product_id, date);
         let stored = StoredRate {
             date,
@@ -79,10 +90,9 @@ impl YieldService {
                 documents: vec![write_doc(KIND_RATE, &id, 0, &stored)?],
                 events: Vec::new(),
             };
-            let fingerprint = format!("publish_rate|{}|{date}|{rate}", product.product_id);
             match self
                 .ledger()
-                .submit_request(request_id.key(&caller.name), &fingerprint, command)
+                .submit_request(key, &fingerprint, command)
                 .await
             {
                 Ok(_) | Err(LedgerError::DocumentConflict { .. }) => {}

@@ -41,12 +41,34 @@ impl YieldService {
             r.shares.minor,
             r.mode.as_str()
         );
-        let product = self.product_doc(&r.product_id).await?;
         if let Some(answer) = self.ledger().answered_request(&key, &fingerprint).await? {
             return answer
                 .map_err(|e| self.name_refusal(e, &r))
                 .and_then(|o| redemption_of(&o));
         }
+        let result = match self.redeem_checked(caller, &r).await {
+            Ok(command) => {
+                self.ledger()
+                    .submit_request(key, &fingerprint, command)
+                    .await
+            }
+            // A refusal met before the batch from state (no such product, a closed one, no
+            // shares held, an account not found) claims the request id like the batch's own.
+            Err(e) => match self.claim(key, &fingerprint, e).await {
+                Ok(outcome) => Ok(outcome),
+                Err(YieldError::Ledger(e)) => Err(e),
+                Err(e) => return Err(e),
+            },
+        };
+        match result {
+            Ok(outcome) => redemption_of(&outcome),
+            Err(e) => Err(self.name_refusal(e, &r)),
+        }
+    }
+
+    /// The checks of a redemption that read state, and its command.
+    async fn redeem_checked(&self, caller: &Caller, r: &Redeem) -> Result<Command, YieldError> {
+        let product = self.product_doc(&r.product_id).await?;
         if product.status == ProductStatus::Closed {
             return Err(YieldError::ProductNotOpen {
                 product: product.product_id.clone(),
@@ -69,21 +91,7 @@ impl YieldService {
         };
         let id = short_hash(&[&caller.name, r.request_id.as_str()]);
         let advance = self.advance_account().await?;
-        let command = self.redeem_command(
-            &r,
-            &product,
-            [holding.holding_account, advance],
-            &id,
-            &facts,
-        )?;
-        let result = self
-            .ledger()
-            .submit_request(key, &fingerprint, command)
-            .await;
-        match result {
-            Ok(outcome) => redemption_of(&outcome),
-            Err(e) => Err(self.name_refusal(e, &r)),
-        }
+        self.redeem_command(r, &product, [holding.holding_account, advance], &id, &facts)
     }
 
     fn redeem_command(
@@ -232,6 +240,8 @@ impl YieldService {
                 }
             }
             e @ LedgerError::LimitExceeded { .. } if is_fast_cap(&e) => self.fast_cap_refusal(e),
+            // A refusal claimed before a batch, read back.
+            e @ LedgerError::Refused { .. } => YieldError::from_ledger(e),
             other => YieldError::Ledger(other),
         }
     }

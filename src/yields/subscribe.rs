@@ -62,16 +62,7 @@ impl YieldService {
         // A refusal met before the batch from state (the product not open, below its minimum
         // …) claims the request id: a retry answers it again, whatever changed since.
         match result {
-            Err(e) => match e.refusal() {
-                Some(refusal) => {
-                    let answer = self
-                        .ledger()
-                        .refuse_request(key, &fingerprint, refusal)
-                        .await?;
-                    subscription_of(&answer.result.map_err(YieldError::from_ledger)?)
-                }
-                None => Err(e),
-            },
+            Err(e) => subscription_of(&self.claim(key, &fingerprint, e).await?),
             ok => ok,
         }
     }

@@ -35,11 +35,6 @@ impl YieldService {
         s: SetAutoSweep,
     ) -> Result<AutoSweep, YieldError> {
         let sweep = s.sweep;
-        self.inner
-            .accounts
-            .facts_in_scope(caller, sweep.account)
-            .await?;
-        self.product_doc(&sweep.product_id).await?;
         if sweep.keep_balance.currency != self.currency() || sweep.keep_balance.minor < 0 {
             return Err(YieldError::invalid(
                 "keep_balance",
@@ -48,6 +43,22 @@ impl YieldService {
         }
         let id = ids::sweep(sweep.account);
         let fingerprint = format!("set_auto_sweep|{sweep:?}");
+        let key = s.request_id.key(&caller.name);
+        // An account or product not found claims the request id like the batch's refusals;
+        // an earlier success under it answers the sweep as this request set it.
+        let checked = match self
+            .inner
+            .accounts
+            .facts_in_scope(caller, sweep.account)
+            .await
+        {
+            Ok(_) => self.product_doc(&sweep.product_id).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = checked {
+            self.claim(key, &fingerprint, e).await?;
+            return Ok(sweep);
+        }
         for attempt in 0.. {
             let version = self
                 .load::<AutoSweep>(KIND_SWEEP, &id)
@@ -63,7 +74,7 @@ impl YieldService {
             };
             match self
                 .ledger()
-                .submit_request(s.request_id.key(&caller.name), &fingerprint, command)
+                .submit_request(key.clone(), &fingerprint, command)
                 .await
             {
                 Ok(_) => return Ok(sweep),

@@ -347,3 +347,65 @@ pub fn merchant_req(
         allowed_callers: callers.iter().map(|c| (*c).to_owned()).collect(),
     }
 }
+
+/// A merchant (its own settlement account) signed for `methods` in apps, acted for by
+/// `callers`; registered by the bank, its id.
+pub async fn app_merchant(
+    app: &super::app::TestApp,
+    name: &str,
+    methods: &[paygate::grpc::pb::PaymentMethodType],
+    callers: &[&str],
+) -> String {
+    use paygate::grpc::pb::{
+        PaymentProduct, Scenario, cashier_service_client::CashierServiceClient,
+    };
+    let mut accounts = app.accounts("core-banking").await;
+    let settlement = open_merchant(&mut accounts, name).await;
+    let products = methods
+        .iter()
+        .map(|method| PaymentProduct {
+            method: *method as i32,
+            scenario: Scenario::App as i32,
+            fee_rate: "0.006".to_owned(),
+        })
+        .collect();
+    CashierServiceClient::new(app.channel("core-banking").await)
+        .register_merchant(merchant_req(name, &settlement, products, callers))
+        .await
+        .expect("merchant registers")
+        .into_inner()
+        .merchant
+        .expect("merchant")
+        .merchant_id
+}
+
+/// An order of a cup of tea in an app.
+pub fn app_order_req(
+    merchant: &str,
+    no: &str,
+    amount: &str,
+) -> paygate::grpc::pb::CreateOrderRequest {
+    paygate::grpc::pb::CreateOrderRequest {
+        request_id: request_id("order"),
+        merchant_id: merchant.to_owned(),
+        merchant_order_no: no.to_owned(),
+        amount: Some(cny(amount)),
+        subject: "a cup of tea".to_owned(),
+        scenario: paygate::grpc::pb::Scenario::App as i32,
+        expire_time: None,
+    }
+}
+
+/// A payment of `order` by `payer` with `method`, under a new request id.
+pub fn pay_req(
+    order: &str,
+    payer: &str,
+    method: paygate::grpc::pb::pay_request::Method,
+) -> paygate::grpc::pb::PayRequest {
+    paygate::grpc::pb::PayRequest {
+        request_id: request_id("pay"),
+        order_id: order.to_owned(),
+        payer_account_id: payer.to_owned(),
+        method: Some(method),
+    }
+}

@@ -28,8 +28,9 @@ impl CashierService {
         caller: &Caller,
         req: &PayOrder,
         print: String,
+        replaying: Replaying,
     ) -> Result<Order, CashierError> {
-        let (order, version) = self.payable_order(&req.order_id).await?;
+        let (order, version) = self.payable_order(&req.order_id, replaying).await?;
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
         self.charge(Charge {
@@ -225,7 +226,7 @@ impl CashierService {
     ) -> CashierError {
         let error = self.conflict_is(error, "order");
         if let CashierError::Conflict { .. } = error
-            && let Err(now) = self.payable_order(order_id).await
+            && let Err(now) = self.payable_order(order_id, Replaying::No).await
         {
             return now;
         }

@@ -15,17 +15,15 @@ impl CashierService {
     pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
         let print = fingerprint("Pay", &req);
         let paid_id = paid_order_id(caller, &req);
-        // A refusal claimed before a batch (no bound card) answers again before the order's
-        // state is checked: it is this request's answer, whatever happened to the order since.
+        // A refusal claimed before a batch (no bound card, an order closed …) answers again
+        // before the order's state is checked: it is this request's answer, whatever happened
+        // to the order since (and a card is never charged for it).
         let key = req.request_id.key(&caller.name);
-        if let Some(Err(LedgerError::Refused { refusal })) =
-            self.inner.ledger.answered_request(&key, &print).await?
-        {
-            return Err(AccountError::from_refusal(&refusal).map_or(
-                CashierError::Ledger(LedgerError::Corrupt),
-                CashierError::from,
-            ));
-        }
+        let replaying = match self.inner.ledger.answered_request(&key, &print).await? {
+            Some(Err(e @ LedgerError::Refused { .. })) => return Err(CashierError::from_ledger(e)),
+            Some(Err(_)) => Replaying::StoredRefusal,
+            Some(Ok(_)) | None => Replaying::No,
+        };
         // A retry of a payment that went through answers the order as that payment left it:
         // checked before `payable_order`, which the first request's own payment now fails.
         if let Some(order_id) = &paid_id
@@ -33,18 +31,22 @@ impl CashierService {
         {
             return self.replayed_order(order_id, observed.as_ref()).await;
         }
-        match self.pay_once(caller, &req, print.clone()).await {
-            Ok(order) => Ok(order),
-            // A copy of this very request may have paid the order while this one was on its
-            // way (identical requests sent at once): every copy answers what the first did.
-            Err(e) => match &paid_id {
-                Some(order_id) => match self.first_payment(caller, &req, &print, order_id).await? {
-                    Some(observed) => self.replayed_order(order_id, observed.as_ref()).await,
-                    None => Err(e),
-                },
-                None => Err(e),
-            },
+        let e = match self.pay_once(caller, &req, print.clone(), replaying).await {
+            Ok(order) => return Ok(order),
+            Err(e) => e,
+        };
+        let Some(order_id) = &paid_id else {
+            return Err(e);
+        };
+        // A copy of this very request may have paid the order while this one was on its way
+        // (identical requests sent at once): every copy answers what the first did.
+        if let Some(observed) = self.first_payment(caller, &req, &print, order_id).await? {
+            return self.replayed_order(order_id, observed.as_ref()).await;
         }
+        // A refusal met before the batch from state claims the request id like the batch's own
+        // (and meets a copy's success if one committed meanwhile).
+        let (_, observed) = self.claim(key, &print, e).await?;
+        self.replayed_order(order_id, observed.as_ref()).await
     }
 
     /// What the first success of this payment request observed, if it succeeded: for a
@@ -78,12 +80,14 @@ impl CashierService {
         caller: &Caller,
         req: &PayOrder,
         print: String,
+        replaying: Replaying,
     ) -> Result<Order, CashierError> {
         match &req.with {
             PayWith::YieldBalance { product_id } => {
-                self.pay_yield_balance(caller, req, product_id, print).await
+                self.pay_yield_balance(caller, req, product_id, print, replaying)
+                    .await
             }
-            PayWith::Balance => self.pay_balance(caller, req, print).await,
+            PayWith::Balance => self.pay_balance(caller, req, print, replaying).await,
             PayWith::MerchantQr {
                 qr_payload,
                 amount,
@@ -94,10 +98,11 @@ impl CashierService {
                     amount: *amount,
                     risk: RiskLevel::from_factors(factors),
                 };
-                self.pay_merchant_qr(caller, req, qr, print).await
+                self.pay_merchant_qr(caller, req, qr, print, replaying)
+                    .await
             }
             PayWith::BoundCard { agreement_id } => {
-                let (order, version) = self.payable_order(&req.order_id).await?;
+                let (order, version) = self.payable_order(&req.order_id, replaying).await?;
                 let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
                 let payer = self.payer(caller, req.payer_account_id, &order).await?;
                 let card = quick_pay::CardPay {

@@ -3,6 +3,8 @@
 use super::*;
 
 impl CashierService {
+    /// Issues a payment code to a payer. A payer not found (or unable to pay) claims the
+    /// request id like the batch's refusals; a replay answers the code first issued.
     pub async fn issue_payment_code(
         &self,
         caller: &Caller,
@@ -13,9 +15,49 @@ impl CashierService {
             payer_account_id: payer_id,
             factors,
         } = &req;
+        let key = request_id.key(&caller.name);
+        // Fingerprinted as the wire tuple it was: (request id, account id text, factors).
+        let print = fingerprint(
+            "IssuePaymentCode",
+            &(request_id, payer_id.to_string(), factors),
+        );
+        let checked = match self.inner.accounts.facts_in_scope(caller, *payer_id).await {
+            Ok(payer) => check_payer(&payer),
+            Err(e) => Err(e.into()),
+        };
+        match checked {
+            Ok(()) => self.issue_code(caller, &req, key, print).await?,
+            Err(e) => {
+                self.claim(key, &print, e).await?;
+            }
+        }
+        // A replay answers with the code the first request issued.
+        let request_key = format!("{}/{request_id}", caller.name);
+        let (code, _) = self
+            .load::<String>(KIND_CODE_REQUEST, &request_key)
+            .await?
+            .ok_or(CashierError::PaymentCodeInvalid)?;
+        let (doc, _) = self
+            .load::<PaymentCode>(KIND_PAYMENT_CODE, &code)
+            .await?
+            .ok_or(CashierError::PaymentCodeInvalid)?;
+        Ok(doc)
+    }
+
+    /// Writes a new code for a payer that passed the checks, under the request's key.
+    async fn issue_code(
+        &self,
+        caller: &Caller,
+        req: &IssuePaymentCode,
+        key: IdempotencyKey,
+        print: String,
+    ) -> Result<(), CashierError> {
+        let IssuePaymentCode {
+            request_id,
+            payer_account_id: payer_id,
+            factors,
+        } = req;
         let payer_id = *payer_id;
-        let payer = self.inner.accounts.facts_in_scope(caller, payer_id).await?;
-        check_payer(&payer)?;
         let request_key = format!("{}/{request_id}", caller.name);
         let now = self.now_ms();
         // 18 digits, as wallets render them: "28" and 16 random digits.
@@ -37,29 +79,29 @@ impl CashierService {
             ],
             Vec::new(),
         );
-        // Fingerprinted as the wire tuple it was: (request id, account id text, factors).
-        let request = (request_id, payer_id.to_string(), factors);
-        self.submit(
-            request_id.key(&caller.name),
-            fingerprint("IssuePaymentCode", &request),
-            command,
-            &[],
-        )
-        .await
-        .map_err(|e| self.conflict_is(e, "payment code"))?;
-        // A replay answers with the code the first request issued.
-        let (code, _) = self
-            .load::<String>(KIND_CODE_REQUEST, &request_key)
-            .await?
-            .ok_or(CashierError::PaymentCodeInvalid)?;
-        let (doc, _) = self
-            .load::<PaymentCode>(KIND_PAYMENT_CODE, &code)
-            .await?
-            .ok_or(CashierError::PaymentCodeInvalid)?;
-        Ok(doc)
+        self.submit(key, print, command, &[])
+            .await
+            .map_err(|e| self.conflict_is(e, "payment code"))?;
+        Ok(())
     }
 
+    /// A merchant scans a payer's code (付款码). A refusal met before the batch from state (no
+    /// such merchant, a code used, expired or unknown) claims the request id like the batch's
+    /// own.
     pub async fn scan_pay(&self, caller: &Caller, req: ScanPay) -> Result<Order, CashierError> {
+        let key = req.request_id.key(&caller.name);
+        let print = fingerprint("ScanPay", &req);
+        match self.scan_pay_once(caller, &req).await {
+            Err(e) => {
+                let (_, observed) = self.claim(key, &print, e).await?;
+                let order_id = derive_id("O", &caller.name, &req.request_id);
+                self.replayed_order(&order_id, observed.as_ref()).await
+            }
+            ok => ok,
+        }
+    }
+
+    async fn scan_pay_once(&self, caller: &Caller, req: &ScanPay) -> Result<Order, CashierError> {
         let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         check_no("merchant_order_no", &req.merchant_order_no)?;
@@ -84,7 +126,7 @@ impl CashierService {
                 // This very request already paid with it: answer as the first time.
                 let key = req.request_id.key(&caller.name);
                 let first = self
-                    .first_success(&key, &fingerprint("ScanPay", &req))
+                    .first_success(&key, &fingerprint("ScanPay", req))
                     .await?;
                 return self
                     .replayed_order(&order_id, first.flatten().as_ref())
@@ -120,7 +162,7 @@ impl CashierService {
         self.charge(Charge {
             caller,
             request_id: &req.request_id,
-            fingerprint: fingerprint("ScanPay", &req),
+            fingerprint: fingerprint("ScanPay", req),
             merchant: &merchant,
             order,
             order_version: 0,

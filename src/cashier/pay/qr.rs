@@ -10,9 +10,11 @@ impl CashierService {
         req: &PayOrder,
         qr: MerchantQrPay<'_>,
         print: String,
+        replaying: Replaying,
     ) -> Result<Order, CashierError> {
         if let Some(order_id) = qr.payload.strip_prefix(QR_ORDER_PREFIX) {
-            self.pay_dynamic_qr(caller, req, order_id, qr, print).await
+            self.pay_dynamic_qr(caller, req, order_id, qr, print, replaying)
+                .await
         } else if let Some(merchant_id) = qr.payload.strip_prefix(QR_MERCHANT_PREFIX) {
             self.pay_static_qr(caller, req, merchant_id, qr, print)
                 .await
@@ -32,6 +34,7 @@ impl CashierService {
         order_id: &str,
         qr: MerchantQrPay<'_>,
         print: String,
+        replaying: Replaying,
     ) -> Result<Order, CashierError> {
         if !req.order_id.is_empty() && req.order_id != order_id {
             return Err(CashierError::invalid(
@@ -45,7 +48,7 @@ impl CashierService {
                 "only for static merchant codes",
             ));
         }
-        let (order, version) = self.payable_order(order_id).await?;
+        let (order, version) = self.payable_order(order_id, replaying).await?;
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
         self.charge(Charge {

@@ -12,8 +12,9 @@ impl CashierService {
         req: &PayOrder,
         product_id: &str,
         print: String,
+        replaying: Replaying,
     ) -> Result<Order, CashierError> {
-        let (order, version) = self.payable_order(&req.order_id).await?;
+        let (order, version) = self.payable_order(&req.order_id, replaying).await?;
         let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
         signed_product(&merchant, Method::YieldBalance, order.scenario)?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
