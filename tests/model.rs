@@ -5,7 +5,10 @@
 //!   another body: ALREADY_EXISTS `IDEMPOTENCY_KEY_REUSED`),
 //! - concurrent duplicates (one request sent several times at once: one effect, equal answers),
 //! - restarts (the gateway stopped and started again on the same database: nothing
-//!   acknowledged is lost, replays still answer the same).
+//!   acknowledged is lost, replays still answer the same),
+//! - crashes with a request in flight (the gateway's tasks dropped where they stand, its
+//!   database connections cut mid-transaction): the request's retry answers its one outcome,
+//!   the answer given before the crash if there was one, applied once.
 //!
 //! After each sequence every balance equals the model's and `paygate ledger verify` passes.
 //! The normal suite runs short sequences of fixed seeds; `PAYGATE_MODEL_CASES=n` runs `n` random
@@ -244,6 +247,7 @@ impl Run {
             76..80 => self.redeem().await,
             80..90 => self.replay().await,
             90..96 => self.duplicates().await,
+            96..98 => self.crash().await,
             _ => self.restart().await,
         }
     }
@@ -494,26 +498,27 @@ impl Run {
         }
     }
 
-    /// A new top-up or transfer sent several times at once: one effect, the same answer.
-    async fn duplicates(&mut self) {
-        let (req, apply): (Req, ModelChange) = if self.rng.random_bool(0.5) {
+    /// A new top-up or transfer, what it changes in the model, and whether it succeeds.
+    fn movement(&mut self) -> (Req, ModelChange, bool) {
+        if self.rng.random_bool(0.5) {
             let (req, a, minor) = self.top_up_req();
-            (
-                req,
-                Box::new(move |m: &mut Model| *m.book.get_mut(&a).unwrap() += minor),
-            )
+            let apply = move |m: &mut Model| *m.book.get_mut(&a).unwrap() += minor;
+            (req, Box::new(apply), true)
         } else {
             let (req, from, to, minor, ok) = self.transfer_req();
-            (
-                req,
-                Box::new(move |m: &mut Model| {
-                    if ok {
-                        *m.book.get_mut(&from).unwrap() -= minor;
-                        *m.book.get_mut(&to).unwrap() += minor;
-                    }
-                }),
-            )
-        };
+            let apply = move |m: &mut Model| {
+                if ok {
+                    *m.book.get_mut(&from).unwrap() -= minor;
+                    *m.book.get_mut(&to).unwrap() += minor;
+                }
+            };
+            (req, Box::new(apply), ok)
+        }
+    }
+
+    /// A new top-up or transfer sent several times at once: one effect, the same answer.
+    async fn duplicates(&mut self) {
+        let (req, apply, _) = self.movement();
         let mut clients = Vec::new();
         for _ in 0..COPIES {
             clients.push(Clients::new(&self.app).await);
@@ -526,6 +531,31 @@ impl Run {
         }
         apply(&mut self.model);
         self.log.push((req, answers[0].clone()));
+    }
+
+    /// A new top-up or transfer in flight when the gateway crashes (its tasks dropped where
+    /// they stand, its database connections cut): its first answer arrives or is lost; after
+    /// the restart its retry under the same id answers the one outcome, applied once.
+    async fn crash(&mut self) {
+        let (req, apply, ok) = self.movement();
+        let mut own = Clients::new(&self.app).await;
+        let sent = req.clone();
+        let in_flight = tokio::spawn(async move { send(&mut own, &sent).await });
+        let delay_us = self.rng.random_range(0..20_000);
+        tokio::time::sleep(std::time::Duration::from_micros(delay_us)).await;
+        self.clients = None;
+        self.app.crash().await;
+        let first = in_flight.await.expect("the in-flight call ends");
+        eprintln!("crash after {delay_us} µs: the call in flight answered {first:?}");
+        self.clients = Some(Clients::new(&self.app).await);
+        let answer = send(self.c(), &req).await;
+        assert_eq!(answer.is_ok(), ok, "{req:?} after a crash: {answer:?}");
+        let answered = matches!(&first, Ok(_) | Err((Code::FailedPrecondition, _)));
+        if answered {
+            assert_eq!(answer, first, "{req:?}: the answer before the crash stands");
+        }
+        apply(&mut self.model);
+        self.log.push((req, answer));
     }
 
     async fn restart(&mut self) {
@@ -564,7 +594,7 @@ impl Run {
 }
 
 async fn setup(backend: Backend, seed: u64) -> Run {
-    let app = common::spawn_app(backend).await;
+    let app = common::spawn_app_crashable(backend).await;
     advance_to(&app, next_monday(&app));
     let mut c = Clients::new(&app).await;
     register(&mut c.yields, PRODUCT, pb::ProductStatus::Open, "1.00").await;
@@ -625,8 +655,8 @@ async fn run_sequences(backend: Backend) {
         run.check().await;
         let refused = run.log.iter().filter(|(_, a)| a.is_err()).count();
         eprintln!("{} requests, {refused} refused", run.log.len());
-        // After a last restart, every request still answers as it first did.
-        run.restart().await;
+        // After a crash with a request in flight, every request still answers as it first did.
+        run.crash().await;
         for (req, first) in run.log.clone() {
             assert_eq!(send(run.c(), &req).await, first, "after restart: {req:?}");
         }
@@ -634,7 +664,9 @@ async fn run_sequences(backend: Backend) {
     }
 }
 
-both_backends!(random_sequences_with_replays_duplicates_and_restarts_match_the_model);
-async fn random_sequences_with_replays_duplicates_and_restarts_match_the_model(backend: Backend) {
+both_backends!(random_sequences_with_replays_duplicates_restarts_and_crashes_match_the_model);
+async fn random_sequences_with_replays_duplicates_restarts_and_crashes_match_the_model(
+    backend: Backend,
+) {
     run_sequences(backend).await;
 }

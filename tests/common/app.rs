@@ -35,6 +35,11 @@ pub struct TestApp {
     dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
+    /// The gateway's own runtime, for an app that can crash ([`spawn_app_crashable`]); `None`:
+    /// the gateway runs on the test's runtime.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Whether the gateway runs (and restarts) on a runtime of its own.
+    crashable: bool,
     /// Declared last: dropped after the server has been told to stop.
     database: FreshDatabase,
 }
@@ -57,6 +62,75 @@ pub async fn spawn_app_on(
     clock: Clock,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
+    spawn(backend, clock, adjust, false).await
+}
+
+/// A gateway on its own runtime, so that [`TestApp::crash`] can stop it as a crash would.
+pub async fn spawn_app_crashable(backend: Backend) -> TestApp {
+    spawn(backend, Clock::manual_from_now(), |_| {}, true).await
+}
+
+/// A gateway being served: its addresses, its reloader and how to stop it.
+struct Serving {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    reloader: Reloader,
+    shutdown: oneshot::Sender<()>,
+    handle: JoinHandle<Result<(), ServeError>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Binds and runs a gateway on `config` — on the test's runtime, or on a runtime of its own.
+async fn serve(config: &Config, clock: &Clock, own_runtime: bool) -> Serving {
+    let (config, clock) = (config.clone(), clock.clone());
+    let (gateway, runtime) = if own_runtime {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("the gateway's runtime");
+        // Bound from a thread of its own: `block_on` takes the bind future as it is (the
+        // compiler cannot prove it `Send` for `spawn`), and every task it starts lands on the
+        // gateway's runtime.
+        let on = runtime.handle().clone();
+        let (tx, rx) = oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(on.block_on(Gateway::bind_with_clock(config, clock)));
+        });
+        (rx.await.expect("the binding thread answers"), Some(runtime))
+    } else {
+        (Gateway::bind_with_clock(config, clock).await, None)
+    };
+    let gateway = gateway.expect("gateway binds");
+    let (addr, admin_addr) = (
+        gateway.local_addr(),
+        gateway.admin_addr().expect("admin enabled"),
+    );
+    let reloader = gateway.reloader();
+    let (shutdown, rx) = oneshot::channel::<()>();
+    let run = gateway.run(async {
+        let _ = rx.await;
+    });
+    let handle = match &runtime {
+        Some(runtime) => runtime.spawn(run),
+        None => tokio::spawn(run),
+    };
+    Serving {
+        addr,
+        admin_addr,
+        reloader,
+        shutdown,
+        handle,
+        runtime,
+    }
+}
+
+async fn spawn(
+    backend: Backend,
+    clock: Clock,
+    adjust: impl FnOnce(&mut Config),
+    own_runtime: bool,
+) -> TestApp {
     let database = FreshDatabase::new(backend).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = DevPkiLayout::new(dir.path().join("certs"));
@@ -78,27 +152,20 @@ pub async fn spawn_app_on(
     names.push(STRANGER);
     generate_dev_pki(&pki, "test CA", &names, false).expect("test PKI");
 
-    let gateway = Gateway::bind_with_clock(config.clone(), clock.clone())
-        .await
-        .expect("gateway binds");
-    let addr = gateway.local_addr();
-    let admin_addr = gateway.admin_addr().expect("admin enabled");
-    let reloader = gateway.reloader();
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(gateway.run(async {
-        let _ = rx.await;
-    }));
+    let serving = serve(&config, &clock, own_runtime).await;
     TestApp {
         backend,
-        addr,
-        admin_addr,
+        addr: serving.addr,
+        admin_addr: serving.admin_addr,
         pki,
         config,
         clock,
-        reloader,
+        reloader: serving.reloader,
         dir,
-        shutdown: Some(tx),
-        handle: Some(handle),
+        shutdown: Some(serving.shutdown),
+        handle: Some(serving.handle),
+        runtime: serving.runtime,
+        crashable: own_runtime,
         database,
     }
 }
@@ -186,16 +253,35 @@ impl TestApp {
             .await
             .expect("server task")
             .expect("the gateway stops cleanly");
-        let gateway = Gateway::bind_with_clock(self.config.clone(), self.clock.clone())
-            .await
-            .expect("the gateway binds again");
-        self.addr = gateway.local_addr();
-        self.admin_addr = gateway.admin_addr().expect("admin enabled");
-        let (tx, rx) = oneshot::channel::<()>();
-        self.handle = Some(tokio::spawn(gateway.run(async {
-            let _ = rx.await;
-        })));
-        self.shutdown = Some(tx);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        self.serve_again().await;
+    }
+
+    /// Stops the gateway as a crash would — every task of it dropped where it stands, no
+    /// drain, its database connections cut mid-transaction — and starts a new one on the same
+    /// configuration, database and clock, on new ports. Only for [`spawn_app_crashable`].
+    pub async fn crash(&mut self) {
+        let runtime = self
+            .runtime
+            .take()
+            .expect("a crash needs spawn_app_crashable");
+        let shutdown = self.shutdown.take();
+        self.handle.take();
+        runtime.shutdown_background();
+        drop(shutdown);
+        self.serve_again().await;
+    }
+
+    async fn serve_again(&mut self) {
+        let serving = serve(&self.config, &self.clock, self.crashable).await;
+        self.addr = serving.addr;
+        self.admin_addr = serving.admin_addr;
+        self.reloader = serving.reloader;
+        self.shutdown = Some(serving.shutdown);
+        self.handle = Some(serving.handle);
+        self.runtime = serving.runtime;
     }
 }
 
@@ -206,6 +292,9 @@ impl Drop for TestApp {
         }
         if let Some(handle) = self.handle.take() {
             handle.abort();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
