@@ -2,6 +2,7 @@
 //! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
 
 mod load;
+mod paths;
 mod server;
 mod services;
 mod storage;
