@@ -1,6 +1,9 @@
 //! Logs (text or JSON) and the Prometheus metrics served on the admin listener.
 
+mod otel;
 mod process;
+
+pub use otel::{Exporter, ExporterError, set_remote_parent};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -16,15 +19,28 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{LogConfig, LogFormat, TracingConfig};
 
 /// Installs the process-wide log subscriber. `RUST_LOG` overrides the configured filter.
 /// Calling it twice is harmless (the second call is ignored), which keeps tests simple.
 /// Colours only on a terminal: a pipe, a file or journald gets plain text.
 pub fn init_logging(config: &LogConfig) {
+    install(config, None);
+}
+
+/// [`init_logging`], and OpenTelemetry export when `tracing.otlp_endpoint` is set (call it
+/// inside the tokio runtime). The spans the log filter lets through are the ones exported.
+pub fn init(log: &LogConfig, tracing: &TracingConfig) -> Result<Option<Exporter>, ExporterError> {
+    let exporter = Exporter::build(tracing)?;
+    install(log, exporter.as_ref());
+    Ok(exporter)
+}
+
+fn install(config: &LogConfig, exporter: Option<&Exporter>) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.filter.as_str()));
-    let registry = tracing_subscriber::registry().with(filter);
+    let otel = exporter.map(|e| tracing_opentelemetry::layer().with_tracer(e.tracer()));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let ansi = std::io::stdout().is_terminal();
     let _ = match config.format {
         LogFormat::Text => registry

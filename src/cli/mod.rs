@@ -210,7 +210,10 @@ fn refused(why: &str) -> ExitCode {
 async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCode {
     match command {
         Command::Serve(args) => {
-            telemetry::init_logging(&config.log);
+            let exporter = match telemetry::init(&config.log, &config.tracing) {
+                Ok(exporter) => exporter,
+                Err(e) => return refused(&e.to_string()),
+            };
             if args.no_migrate {
                 config.database.migrate_on_start = false;
             }
@@ -219,7 +222,12 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 tracing::error!(reason = %why, "paygate cannot start");
                 return refused(&why);
             }
-            serve(config, options).await
+            let code = serve(config, options).await;
+            if let Some(exporter) = exporter {
+                // Blocking: the last spans go out before the process ends.
+                let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+            }
+            code
         }
         Command::Migrate(args) => {
             quiet_logging(&config);

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     swap::Swap,
-    telemetry::{CallLabels, CallerReasonLabels, MethodLabels, Metrics, ReasonLabels},
+    telemetry::{self, CallLabels, CallerReasonLabels, MethodLabels, Metrics, ReasonLabels},
     tls::ConnectionInfo,
 };
 
@@ -302,6 +302,7 @@ where
                 account_scope,
             });
             let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
+            telemetry::set_remote_parent(&span, request.headers());
             permits.count_opened(&state.metrics);
             let guard = CallGuard::new(
                 state.metrics.clone(),

@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::store::{LedgerStore, LoadedBatch};
 use super::{
@@ -27,6 +28,8 @@ pub(crate) struct Submission {
     pub reply: oneshot::Sender<Answer>,
     /// When it was queued (the batch-wait histogram).
     pub queued_at: Instant,
+    /// The submitter's wait, which the batch's span links to (OpenTelemetry span links).
+    pub span: tracing::Span,
 }
 
 /// What the batcher works with besides its queue.
@@ -81,14 +84,18 @@ pub(crate) async fn run_batcher(parts: BatcherParts, mut rx: mpsc::Receiver<Subm
         debug_assert!(batch.len() <= batch_size_max);
         let started = Instant::now();
         let size = batch.len();
+        let span = tracing::info_span!("ledger.batch_commit", batch_size = size);
         for submission in &batch {
             metrics.batch_wait_seconds.observe(
                 started
                     .saturating_duration_since(submission.queued_at)
                     .as_secs_f64(),
             );
+            span.follows_from(&submission.span);
         }
-        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes).await;
+        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes)
+            .instrument(span)
+            .await;
         metrics.batch_size.observe(size as f64);
         metrics
             .batch_commit_seconds

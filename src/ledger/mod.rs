@@ -31,6 +31,7 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
+use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
 pub use changes::Changes;
@@ -95,6 +96,8 @@ impl Inner {
         }
         check_observe(&observe)?;
         let (reply, answer) = oneshot::channel();
+        // The wait for the batch, a child of the caller's span; the batch's own span links it.
+        let wait = tracing::info_span!("ledger.batch_wait");
         let item = BatchItem {
             key,
             fingerprint,
@@ -114,13 +117,17 @@ impl Inner {
                     item,
                     reply,
                     queued_at: std::time::Instant::now(),
+                    span: wait.clone(),
                 })
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => LedgerError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => LedgerError::ShuttingDown,
                 })?;
         }
-        answer.await.map_err(|_| LedgerError::ShuttingDown)
+        answer
+            .instrument(wait)
+            .await
+            .map_err(|_| LedgerError::ShuttingDown)
     }
 }
 
