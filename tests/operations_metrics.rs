@@ -145,12 +145,11 @@ async fn a_handshake_with_a_forged_certificate_is_counted_by_its_reason() {
     let (_, scrape) = app.admin_get("/metrics").await;
 
     assert!(refused);
-    assert_eq!(
+    assert!(
         value_of(
             &scrape,
             r#"paygate_tls_handshake_failures_total{reason="unknown_issuer"}"#
-        ),
-        1.0,
+        ) >= 1.0,
         "{scrape}"
     );
 }
