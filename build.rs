@@ -2,7 +2,7 @@
 //! produces the descriptor set, `tonic-prost-build` generates the code from it, and the same set
 //! (imports included) is written to `OUT_DIR` for server reflection.
 
-use std::{env, fs, path::PathBuf};
+use std::{env, fs, path::PathBuf, process::Command};
 
 use prost::Message;
 
@@ -51,5 +51,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Requests that do not decode answer INVALID_ARGUMENT, not prost's INTERNAL.
         .codec_path("crate::grpc::codec::StrictCodec")
         .compile_fds(descriptor_set)?;
+    git_commit();
     Ok(())
+}
+
+/// `PAYGATE_GIT_COMMIT` for the build-info metric, when built from a git checkout (a source
+/// tarball has none: the metric says `unknown`). Rebuilt when HEAD or its branch moves.
+fn git_commit() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| text.trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return;
+    };
+    println!("cargo:rustc-env=PAYGATE_GIT_COMMIT={commit}");
+    let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(git(&["rev-parse", "--git-path", &branch]));
+    }
+    // Only files that exist: a missing one would rerun this script on every build.
+    for path in watched.into_iter().flatten() {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "paygate.json"
 UNIT = ROOT / "deploy" / "paygate.service"
 TELEMETRY = ROOT / "src" / "telemetry.rs"
+TELEMETRY_DIR = ROOT / "src" / "telemetry"
 OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
 
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
@@ -39,9 +40,16 @@ SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "
 
 
 def exposed_by_source():
-    """Sample names src/telemetry.rs registers: prefix + name + the suffixes of its type."""
-    text = TELEMETRY.read_text()
-    prefix = re.search(r'Registry::with_prefix\("(\w+)"\)', text).group(1)
+    """Sample names src/telemetry.rs (and src/telemetry/*.rs) registers: prefix + name + the
+    suffixes of its type."""
+    prefix = re.search(r'Registry::with_prefix\("(\w+)"\)', TELEMETRY.read_text()).group(1)
+    names = set()
+    for path in [TELEMETRY, *sorted(TELEMETRY_DIR.glob("*.rs"))]:
+        names |= registered_in(path.read_text(), prefix)
+    return names
+
+
+def registered_in(text, prefix):
     names = set()
     for name, var in re.findall(r'register\(\s*"(\w+)",\s*"[^"]*",\s*(\w+)\.clone\(\)', text, re.S):
         decl = re.search(rf"let {var}\b[^;]*;", text, re.S)

@@ -24,7 +24,7 @@
 //! - [`secrets`]: the server secret: card tokens, person keys, page-token signatures.
 //! - [`text`]: the free-text rules (no control or bidi characters, no card numbers).
 //! - [`tls`]: certificates and the caller identity in them.
-//! - [`telemetry`]: logs and metrics.
+//! - [`telemetry`]: logs, metrics (process figures from `/proc/self`) and OpenTelemetry traces.
 
 pub mod account;
 pub mod admin;

@@ -2,6 +2,8 @@
 //! [`Gateway::run`] serves until the shutdown future resolves, then drains in-flight calls.
 //! `main` and the tests start it the same way.
 
+mod sample;
+
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::{FutureExt, future::Shared};
@@ -10,6 +12,7 @@ use tonic::transport::{Server, server::Router};
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
+use self::sample::GatewaySampler;
 use crate::{
     account::{AccountError, AccountService},
     admin,
@@ -67,6 +70,10 @@ pub enum ServeError {
     Yield(#[from] YieldError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(
+        "the database lacks {0}; database.migrate_on_start is off: run `paygate migrate` first"
+    )]
+    PendingMigrations(String),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -101,6 +108,12 @@ impl Gateway {
     /// [`Gateway::bind`] with a given clock: tests pass a manual one and advance it instead of
     /// sleeping through expiries and TTLs.
     pub async fn bind_with_clock(config: Config, clock: Clock) -> Result<Gateway, ServeError> {
+        if !config.database.migrate_on_start {
+            let pending = storage::migrations(&config.database, false).await?;
+            if !pending.is_empty() {
+                return Err(ServeError::PendingMigrations(describe(&pending)));
+            }
+        }
         let client_names: Vec<&str> = config.callers.iter().map(|c| c.name.as_str()).collect();
         if tls::ensure_dev_pki(&config.tls, &client_names)? {
             tracing::warn!(
@@ -113,7 +126,10 @@ impl Gateway {
             Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)?;
         // The one place an adapter of the ledger's storage port is chosen.
         let store = storage::connect(&config.database).await?;
-        let ledger = Ledger::start(store.clone(), &config.ledger, clock).await?;
+        let metrics = Metrics::new();
+        let ledger =
+            Ledger::start_observed(store.clone(), &config.ledger, clock, metrics.ledger.clone())
+                .await?;
         let accounts = AccountService::start(
             ledger.clone(),
             Arc::new(OnUsClient),
@@ -134,7 +150,6 @@ impl Gateway {
         } else {
             None
         };
-        let metrics = Metrics::new();
         let gate = Arc::new(GateState::new(
             &config.callers,
             &config.limits,
@@ -220,7 +235,13 @@ impl Gateway {
 
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_task = admin_listener.map(|listener| {
-            tokio::spawn(admin::serve(listener, metrics.clone(), shutdown.clone()))
+            let sampler = Arc::new(GatewaySampler::new(ledger.clone(), store.clone()));
+            tokio::spawn(admin::serve(
+                listener,
+                metrics.clone(),
+                sampler,
+                shutdown.clone(),
+            ))
         });
 
         let grpc = listener
@@ -245,7 +266,15 @@ impl Gateway {
             message_size_max,
             closing,
         )
-        .serve_with_incoming_shutdown(tls::incoming(listener, tls, accept_limits(limits)), signal);
+        .serve_with_incoming_shutdown(
+            tls::incoming(
+                listener,
+                tls,
+                accept_limits(limits),
+                metrics.tls_handshake_failures.clone(),
+            ),
+            signal,
+        );
 
         let result = serve_within_grace(serve, stopping, config.server.shutdown_grace_ms).await;
         join_admin(admin_task).await;
@@ -429,6 +458,15 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(pb::ERROR_DETAILS_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// `3 migrations (0004_account_row_tail, …)`, for messages.
+pub fn describe(migrations: &[storage::Migration]) -> String {
+    let names: Vec<String> = migrations
+        .iter()
+        .map(|m| format!("{:04}_{}", m.version, m.name))
+        .collect();
+    format!("{} migration(s) ({})", names.len(), names.join(", "))
 }
 
 /// HTTP/2 header block limit: metadata beyond this is refused.

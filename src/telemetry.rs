@@ -1,23 +1,46 @@
 //! Logs (text or JSON) and the Prometheus metrics served on the admin listener.
 
+mod otel;
+mod process;
+
+pub use otel::{Exporter, ExporterError, set_remote_parent};
+
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::Registry,
 };
 use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{LogConfig, LogFormat, TracingConfig};
 
 /// Installs the process-wide log subscriber. `RUST_LOG` overrides the configured filter.
 /// Calling it twice is harmless (the second call is ignored), which keeps tests simple.
 /// Colours only on a terminal: a pipe, a file or journald gets plain text.
 pub fn init_logging(config: &LogConfig) {
+    install(config, None);
+}
+
+/// [`init_logging`], and OpenTelemetry export when `tracing.otlp_endpoint` is set (call it
+/// inside the tokio runtime). The spans the log filter lets through are the ones exported.
+pub fn init(log: &LogConfig, tracing: &TracingConfig) -> Result<Option<Exporter>, ExporterError> {
+    let exporter = Exporter::build(tracing)?;
+    install(log, exporter.as_ref());
+    Ok(exporter)
+}
+
+fn install(config: &LogConfig, exporter: Option<&Exporter>) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.filter.as_str()));
-    let registry = tracing_subscriber::registry().with(filter);
+    let otel = exporter.map(|e| tracing_opentelemetry::layer().with_tracer(e.tracer()));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let ansi = std::io::stdout().is_terminal();
     let _ = match config.format {
         LogFormat::Text => registry
@@ -90,6 +113,61 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallerLabels {
+    pub caller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallerReasonLabels {
+    pub caller: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    git_commit: String,
+}
+
+/// The ledger batcher's metrics (组提交, group commit): what each batch carried and how long
+/// its database transaction took. Observed by the batcher; registered with [`Metrics`].
+#[derive(Clone, Debug)]
+pub struct LedgerMetrics {
+    /// Requests per committed or failed batch.
+    pub batch_size: Histogram,
+    /// From the batch's start to its commit (load, apply, write, commit).
+    pub batch_commit_seconds: Histogram,
+    /// From a request's submission to the start of its batch (time queued).
+    pub batch_wait_seconds: Histogram,
+}
+
+impl Default for LedgerMetrics {
+    fn default() -> Self {
+        LedgerMetrics {
+            // 1 .. 2048 requests
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            batch_commit_seconds: latency_histogram(),
+            batch_wait_seconds: latency_histogram(),
+        }
+    }
+}
+
+/// What is read afresh at each scrape from parts of the gateway telemetry does not know (the
+/// ledger's queue, the database pool, the idempotency store).
+#[async_trait::async_trait]
+pub trait Sample: Send + Sync + 'static {
+    async fn sample(&self, metrics: &Metrics);
+}
+
+/// Nothing to sample (tests, or an admin listener without a gateway behind it).
+pub struct NoSample;
+
+#[async_trait::async_trait]
+impl Sample for NoSample {
+    async fn sample(&self, _metrics: &Metrics) {}
+}
+
 /// The gateway's metrics. Cheap to clone (everything inside is shared).
 #[derive(Clone)]
 pub struct Metrics {
@@ -100,13 +178,26 @@ pub struct Metrics {
     pub inflight: Gauge,
     /// Long-lived streams open now (counted apart from `inflight`).
     pub streams: Gauge,
+    /// Long-lived streams open now, by configured caller.
+    pub caller_streams: Family<CallerLabels, Gauge>,
+    /// Calls refused by a caller's own limit (rate, concurrency, streams), by caller and reason.
+    pub caller_refused: Family<CallerReasonLabels, Counter>,
+    /// TLS handshakes that failed or timed out, by reason.
+    pub tls_handshake_failures: Family<ReasonLabels, Counter>,
+    pub ledger: LedgerMetrics,
+    /// Requests waiting for a ledger batch (sampled at each scrape).
+    pub ledger_queue_depth: Gauge,
+    /// Idempotency records kept (sampled at most every few seconds; see `Sample`).
+    pub idempotency_keys: Gauge,
+    /// Pooled database connections open, and of them idle (sampled at each scrape).
+    pub db_pool_connections: Gauge,
+    pub db_pool_idle_connections: Gauge,
+    process: std::sync::Arc<process::ProcessMetrics>,
 }
 
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~3.3 s
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0001, 2.0, 16,
-    ))
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
 impl Metrics {
@@ -144,6 +235,82 @@ impl Metrics {
             "Long-lived streams open now (watches, subscriptions)",
             streams.clone(),
         );
+        let caller_streams = Family::<CallerLabels, Gauge>::default();
+        registry.register(
+            "grpc_caller_open_streams",
+            "Long-lived streams open now, by configured caller",
+            caller_streams.clone(),
+        );
+        let caller_refused = Family::<CallerReasonLabels, Counter>::default();
+        registry.register(
+            "grpc_caller_refused",
+            "Calls refused by a caller's own limit (rate, concurrency, streams), by caller and reason",
+            caller_refused.clone(),
+        );
+        let tls_handshake_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out, by reason",
+            tls_handshake_failures.clone(),
+        );
+        let ledger = LedgerMetrics::default();
+        let batch_size_histogram = ledger.batch_size.clone();
+        registry.register(
+            "ledger_batch_size",
+            "Requests per ledger batch (one database transaction)",
+            batch_size_histogram.clone(),
+        );
+        let batch_commit_histogram = ledger.batch_commit_seconds.clone();
+        registry.register(
+            "ledger_batch_commit_duration_seconds",
+            "Ledger batch from its start to its commit",
+            batch_commit_histogram.clone(),
+        );
+        let batch_wait_histogram = ledger.batch_wait_seconds.clone();
+        registry.register(
+            "ledger_batch_wait_duration_seconds",
+            "Ledger request from its submission to the start of its batch",
+            batch_wait_histogram.clone(),
+        );
+        let ledger_queue_depth = Gauge::default();
+        registry.register(
+            "ledger_queue_depth",
+            "Requests waiting for a ledger batch",
+            ledger_queue_depth.clone(),
+        );
+        let idempotency_keys = Gauge::default();
+        registry.register(
+            "ledger_idempotency_keys",
+            "Idempotency records kept (counted at most every few seconds)",
+            idempotency_keys.clone(),
+        );
+        let db_pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Pooled database connections open (the ledger batches hold one more)",
+            db_pool_connections.clone(),
+        );
+        let db_pool_idle_connections = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Pooled database connections open and idle",
+            db_pool_idle_connections.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "The running build: version and git commit (value 1)",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                git_commit: option_env!("PAYGATE_GIT_COMMIT")
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            })
+            .set(1);
+        let process = std::sync::Arc::new(process::ProcessMetrics::register(&mut registry));
         Metrics {
             registry: std::sync::Arc::new(registry),
             calls,
@@ -151,11 +318,21 @@ impl Metrics {
             refused,
             inflight,
             streams,
+            caller_streams,
+            caller_refused,
+            tls_handshake_failures,
+            ledger,
+            ledger_queue_depth,
+            idempotency_keys,
+            db_pool_connections,
+            db_pool_idle_connections,
+            process,
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric (the process figures read afresh).
     pub fn encode(&self) -> String {
+        self.process.refresh();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

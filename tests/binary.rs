@@ -17,13 +17,13 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// `paygate <global args> serve` in `dir` with no config file, on ephemeral ports, its logs on
-/// a pipe.
-fn serve_in(dir: &std::path::Path, global_args: &[&str]) -> Command {
+/// `paygate serve <args>` in `dir` (no config file unless `args` name one), on ephemeral ports,
+/// its logs on a pipe.
+fn serve_in(dir: &std::path::Path, serve_args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paygate"));
     command
-        .args(global_args)
         .arg("serve")
+        .args(serve_args)
         .current_dir(dir)
         .env("PAYGATE_SERVER__LISTEN", "127.0.0.1:0")
         .env("PAYGATE_ADMIN__LISTEN", "127.0.0.1:0")
@@ -40,10 +40,10 @@ fn start_in(dir: &std::path::Path) -> (Child, String) {
     start_with(dir, &[])
 }
 
-/// `paygate <global args> serve` in `dir` with JSON logs; returns the child and the gRPC
-/// address it logged.
-fn start_with(dir: &std::path::Path, global_args: &[&str]) -> (Child, String) {
-    let mut child = serve_in(dir, global_args)
+/// `paygate serve <args>` in `dir` with JSON logs; returns the child and the gRPC address it
+/// logged.
+fn start_with(dir: &std::path::Path, serve_args: &[&str]) -> (Child, String) {
+    let mut child = serve_in(dir, serve_args)
         .env("PAYGATE_LOG__FORMAT", "json")
         .spawn()
         .expect("paygate starts");
@@ -246,7 +246,8 @@ async fn sighup_puts_a_new_crl_in_force_without_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("paygate.toml");
     std::fs::write(&config, "[tls]\ncrl_files = []\n").expect("config");
-    let (mut child, addr) = start_with(dir.path(), &["--config", "paygate.toml"]);
+    // --init: a config file is given and the files it names do not exist yet.
+    let (mut child, addr) = start_with(dir.path(), &["--config", "paygate.toml", "--init"]);
     let pki = DevPkiLayout::new(dir.path().join("certs"));
     let port = addr.rsplit(':').next().expect("port").to_owned();
     let before = serves(&pki, &port, "auditor").await;

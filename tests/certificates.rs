@@ -9,8 +9,8 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use common::{
-    Backend, STRANGER, TestApp, caller, client_tls, health_check, metadata_of, reason_of,
-    spawn_app, spawn_app_with,
+    Backend, STRANGER, TestApp, caller, client_tls, health_check, metadata_of, open_stream,
+    reason_of, spawn_app, spawn_app_with,
 };
 use paygate::{
     grpc::pb::{
@@ -26,26 +26,7 @@ use tokio_rustls::rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject},
 };
 use tonic::Code;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
-
-/// An open health watch on `channel`, its first status read: a stream in flight.
-async fn open_stream(
-    channel: tonic::transport::Channel,
-) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
-    let mut watch = HealthClient::new(channel)
-        .watch(HealthCheckRequest::default())
-        .await
-        .expect("watch opens")
-        .into_inner();
-    watch
-        .message()
-        .await
-        .expect("stream")
-        .expect("first status");
-    watch
-}
+use tonic_health::pb::health_check_response::ServingStatus;
 
 /// Whether a new connection presenting `client`'s certificate (from `client_pki`) is refused by
 /// the handshake. With TLS 1.3 the client may finish its side before the server has judged its

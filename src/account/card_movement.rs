@@ -92,7 +92,7 @@ impl AccountService {
             card_token,
             amount: pending.amount,
         };
-        let outcome = i.clearing.submit(&instruction).await;
+        let outcome = crate::clearing::submit(i.clearing.as_ref(), &instruction).await;
         let observe = self.observe_balance(&profile);
         let settled = self
             .settle(caller, request_id, account, pending.id, outcome, observe)

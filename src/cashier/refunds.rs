@@ -211,7 +211,8 @@ impl CashierService {
             card_token: token,
             amount,
         };
-        let outcome = self.inner.accounts.clearing().submit(&instruction).await;
+        let outcome =
+            crate::clearing::submit(self.inner.accounts.clearing().as_ref(), &instruction).await;
         self.finish_card_refund(caller, request_id, refund_id, outcome)
             .await
     }

@@ -5,6 +5,7 @@
 pub mod on_us;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use crate::money::Money;
 
@@ -58,4 +59,16 @@ pub trait ClearingClient: Send + Sync {
 
     /// Submits an instruction; resubmitting the same reference returns the first outcome.
     async fn submit(&self, instruction: &CardInstruction) -> ClearingOutcome;
+}
+
+/// Submits through `client` inside a `clearing.submit` span: a child of the call's span, so the
+/// call's trace (and its W3C `traceparent`, with OpenTelemetry on) follows the money to the
+/// network. A network client on the wire injects that context into its own request.
+pub async fn submit(client: &dyn ClearingClient, instruction: &CardInstruction) -> ClearingOutcome {
+    let span = tracing::info_span!(
+        "clearing.submit",
+        network = client.network().as_str(),
+        reference = %instruction.reference
+    );
+    client.submit(instruction).instrument(span).await
 }

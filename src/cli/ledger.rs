@@ -11,6 +11,7 @@ use std::{
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use super::{ConfigArgs, DatabaseArgs};
 use crate::{
     clock::Clock,
     config::Config,
@@ -30,7 +31,12 @@ const STRESS_ACCOUNTS_MAX: u32 = 10_000;
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum LedgerCommand {
     /// Recompute the hash chain and every balance from the journal; exit non-zero on any break.
-    Verify,
+    Verify {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Test tool, not for operators: hammer a few accounts with transfers that would overdraw
     /// them if interleaved wrongly (several processes may run it at once on one database), then
     /// exit. It writes test accounts and postings into the configured database, so it runs only
@@ -58,12 +64,33 @@ pub enum LedgerCommand {
         /// Name of the shared setup: processes with the same label share accounts.
         #[arg(long, default_value = "stress")]
         label: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
+}
+
+impl LedgerCommand {
+    /// The shared options this subcommand was given.
+    pub fn options(&self) -> (&ConfigArgs, Option<&DatabaseArgs>) {
+        match self {
+            LedgerCommand::Verify { config, database }
+            | LedgerCommand::Stress {
+                config, database, ..
+            } => (config, Some(database)),
+        }
+    }
+
+    /// Whether it reads a database that must exist (`stress` may fill a new scratch one).
+    pub fn reads_existing_database(&self) -> bool {
+        matches!(self, LedgerCommand::Verify { .. })
+    }
 }
 
 pub async fn run(cmd: LedgerCommand, config: &Config) -> ExitCode {
     match cmd {
-        LedgerCommand::Verify => run_verify(config).await,
+        LedgerCommand::Verify { .. } => run_verify(config).await,
         LedgerCommand::Stress {
             scratch_database,
             force,
@@ -72,6 +99,7 @@ pub async fn run(cmd: LedgerCommand, config: &Config) -> ExitCode {
             concurrency,
             funding_minor,
             label,
+            ..
         } => {
             if let Err(refusal) = stress_allowed(config, scratch_database, force) {
                 eprintln!("stress: {refusal}");

@@ -1,15 +1,17 @@
-//! The `paygate` command line: `serve`, `certs init` / `issue-client` / `revoke`, `config show`.
+//! The `paygate` command line: `serve`, `migrate`, `certs init` / `issue-client` / `revoke`,
+//! `ledger verify`, `yield accrue`, `config show`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod args;
+mod data_dir;
 mod ledger;
+mod migrate;
 mod yields;
 
+pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
 use self::{ledger::LedgerCommand, yields::YieldCommand};
 use crate::{
     config::Config,
@@ -25,12 +27,8 @@ use crate::{
     about = "A bank's payment gateway over gRPC with mutual TLS"
 )]
 pub struct Cli {
-    /// TOML configuration file (defaults apply without one; `PAYGATE_*` variables override both).
-    #[arg(long, global = true, env = "PAYGATE_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Overrides `database.url` (e.g. to verify another database).
-    #[arg(long, global = true)]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub top: TopArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,7 +36,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway until SIGINT or SIGTERM; SIGHUP reloads the TLS files and the callers.
-    Serve,
+    Serve(ServeArgs),
+    /// Schema migrations: list the pending ones and apply them (`--dry-run`: list only).
+    Migrate(MigrateArgs),
     /// Certificates.
     Certs {
         #[command(subcommand)]
@@ -57,6 +57,35 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Create what is missing (data directory, SQLite database, development PKI, secret key)
+    /// even where the configuration names it or the data directory holds the gateway's other
+    /// files. Without it only a first start in an empty data directory, with no config file,
+    /// creates them.
+    #[arg(long)]
+    pub init: bool,
+    /// Do not apply pending schema migrations at start, and refuse to start if there are any
+    /// (as `database.migrate_on_start = false`).
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// List the pending migrations; apply nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
     /// Write a development CA, a server certificate for localhost and one client certificate per
@@ -68,6 +97,8 @@ pub enum CertsCommand {
         /// Replace an existing development PKI.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Issue a client certificate from the development CA: CN and SAN DNS name = NAME, the
     /// clientAuth extended key usage (written to <dir>/clients/NAME.pem and .key).
@@ -77,6 +108,8 @@ pub enum CertsCommand {
         /// Folder of the development PKI (default: the configured `tls.dev_pki_dir`).
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Write <dir>/crl.pem, a CRL of the development CA revoking the named client certificates
     /// (none: a CRL that revokes nothing). List it in `tls.crl_files`; SIGHUP reloads it.
@@ -86,32 +119,55 @@ pub enum CertsCommand {
         /// Folder of the development PKI (default: the configured `tls.dev_pki_dir`).
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Print the effective configuration (defaults, file and environment merged) as TOML.
-    Show,
+    /// Print the effective configuration (defaults, file and environment merged, paths
+    /// resolved against the data directory) as TOML.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl Command {
+    /// The shared options this subcommand was given.
+    fn options(&self) -> (&ConfigArgs, Option<&DatabaseArgs>) {
+        match self {
+            Command::Serve(a) => (&a.config, Some(&a.database)),
+            Command::Migrate(a) => (&a.config, Some(&a.database)),
+            Command::Certs { command } => match command {
+                CertsCommand::Init { config, .. }
+                | CertsCommand::IssueClient { config, .. }
+                | CertsCommand::Revoke { config, .. } => (config, None),
+            },
+            Command::Ledger(command) => command.options(),
+            Command::Yield(command) => command.options(),
+            Command::Config {
+                command: ConfigCommand::Show { config, database },
+            } => (config, Some(database)),
+        }
+    }
 }
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let (own, database) = cli.command.options();
+    let options = cli.top.resolve(own, database);
+    let config = match load(&options) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("paygate: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(url) = cli.database_url {
-        config.database.url = url;
-        if let Err(e) = config.validate() {
-            eprintln!("paygate: {e}");
-            return ExitCode::from(2);
-        }
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,34 +178,119 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli.command, config, cli.config))
+    runtime.block_on(run(cli.command, config, options))
 }
 
-async fn run(command: Command, config: Config, config_file: Option<PathBuf>) -> ExitCode {
+/// The configuration: defaults, file, environment, `--database-url`; then every relative path
+/// resolved against the data directory.
+pub fn load(options: &Resolved) -> Result<Config, crate::config::ConfigError> {
+    let mut config = Config::load(options.config_file.as_deref())?;
+    if let Some(url) = &options.database_url {
+        config.database.url = url.clone();
+        config.validate()?;
+    }
+    config.resolve_paths(&options.data_dir);
+    Ok(config)
+}
+
+/// Logs at WARN and above only (the commands that print their own report).
+fn quiet_logging(config: &Config) {
+    telemetry::init_logging(&crate::config::LogConfig {
+        filter: "warn".to_owned(),
+        ..config.log.clone()
+    });
+}
+
+/// Refused before anything is opened: exit status 2 and the reason on stderr.
+fn refused(why: &str) -> ExitCode {
+    eprintln!("paygate: {why}");
+    ExitCode::from(2)
+}
+
+async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCode {
     match command {
-        Command::Serve => {
-            telemetry::init_logging(&config.log);
-            let gateway = match Gateway::bind(config).await {
-                Ok(gateway) => gateway,
-                Err(e) => {
-                    tracing::error!(error = %e, "paygate cannot start");
-                    return ExitCode::FAILURE;
-                }
+        Command::Serve(args) => {
+            let exporter = match telemetry::init(&config.log, &config.tracing) {
+                Ok(exporter) => exporter,
+                Err(e) => return refused(&e.to_string()),
             };
-            let reloads = tokio::spawn(reload_on_sighup(gateway.reloader(), config_file));
-            let stopped = gateway.run(shutdown_signal()).await;
-            reloads.abort();
-            match stopped {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "paygate stopped with an error");
-                    ExitCode::FAILURE
-                }
+            if args.no_migrate {
+                config.database.migrate_on_start = false;
             }
+            let given = options.config_file.is_some();
+            if let Err(why) = data_dir::check_start(&config, &options.data_dir, given, args.init) {
+                tracing::error!(reason = %why, "paygate cannot start");
+                return refused(&why);
+            }
+            let code = serve(config, options).await;
+            if let Some(exporter) = exporter {
+                // Blocking: the last spans go out before the process ends.
+                let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+            }
+            code
         }
-        Command::Certs {
-            command: CertsCommand::Init { dir, force },
-        } => {
+        Command::Migrate(args) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            migrate::run(&config.database, args.dry_run).await
+        }
+        Command::Certs { command } => certs(command, &config),
+        Command::Ledger(command) => {
+            quiet_logging(&config);
+            if command.reads_existing_database()
+                && let Err(why) = data_dir::require_database(&config, &options.data_dir)
+            {
+                return refused(&why);
+            }
+            ledger::run(command, &config).await
+        }
+        Command::Yield(command) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            yields::run(command, &config).await
+        }
+        Command::Config {
+            command: ConfigCommand::Show { .. },
+        } => match toml::to_string_pretty(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("paygate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(config: Config, options: Resolved) -> ExitCode {
+    let gateway = match Gateway::bind(config).await {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            tracing::error!(error = %e, "paygate cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reloads = tokio::spawn(reload_on_sighup(gateway.reloader(), options));
+    let stopped = gateway.run(shutdown_signal()).await;
+    reloads.abort();
+    match stopped {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "paygate stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn certs(command: CertsCommand, config: &Config) -> ExitCode {
+    match command {
+        CertsCommand::Init { dir, force, .. } => {
             let dir = dir.unwrap_or_else(|| config.tls.dev_pki_dir.clone());
             let names: Vec<&str> = config.callers.iter().map(|c| c.name.as_str()).collect();
             match generate_dev_pki(&DevPkiLayout::new(&dir), "paygate dev CA", &names, force) {
@@ -167,9 +308,7 @@ async fn run(command: Command, config: Config, config_file: Option<PathBuf>) -> 
                 }
             }
         }
-        Command::Certs {
-            command: CertsCommand::IssueClient { name, dir },
-        } => {
+        CertsCommand::IssueClient { name, dir, .. } => {
             let dir = dir.unwrap_or_else(|| config.tls.dev_pki_dir.clone());
             let layout = DevPkiLayout::new(&dir);
             certs_outcome(issue_client(&layout, &name), || {
@@ -180,9 +319,7 @@ async fn run(command: Command, config: Config, config_file: Option<PathBuf>) -> 
                 )
             })
         }
-        Command::Certs {
-            command: CertsCommand::Revoke { names, dir },
-        } => {
+        CertsCommand::Revoke { names, dir, .. } => {
             let dir = dir.unwrap_or_else(|| config.tls.dev_pki_dir.clone());
             let layout = DevPkiLayout::new(&dir);
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -198,32 +335,6 @@ async fn run(command: Command, config: Config, config_file: Option<PathBuf>) -> 
                 )
             })
         }
-        Command::Ledger(command) => {
-            telemetry::init_logging(&crate::config::LogConfig {
-                filter: "warn".to_owned(),
-                ..config.log.clone()
-            });
-            ledger::run(command, &config).await
-        }
-        Command::Yield(command) => {
-            telemetry::init_logging(&crate::config::LogConfig {
-                filter: "warn".to_owned(),
-                ..config.log.clone()
-            });
-            yields::run(command, &config).await
-        }
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => match toml::to_string_pretty(&config) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("paygate: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 
@@ -243,10 +354,11 @@ fn certs_outcome(
     }
 }
 
-/// On every SIGHUP: reads the configuration again (defaults, file, environment) and reloads the
+/// On every SIGHUP: reads the configuration again (defaults, file, environment, paths resolved
+/// against the same data directory) and reloads the
 /// TLS material and the caller table. A configuration or file that does not load is logged and
 /// the running one stays in force.
-async fn reload_on_sighup(reloader: Reloader, config_file: Option<PathBuf>) {
+async fn reload_on_sighup(reloader: Reloader, options: Resolved) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -258,17 +370,17 @@ async fn reload_on_sighup(reloader: Reloader, config_file: Option<PathBuf>) {
             }
         };
         while hangups.recv().await.is_some() {
-            reload(&reloader, config_file.as_deref());
+            reload(&reloader, &options);
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = (reloader, config_file);
+        let _ = (reloader, options);
     }
 }
 
-fn reload(reloader: &Reloader, config_file: Option<&Path>) {
-    let outcome = Config::load(config_file)
+fn reload(reloader: &Reloader, options: &Resolved) {
+    let outcome = load(options)
         .map_err(crate::server::ReloadError::from)
         .and_then(|config| reloader.reload(&config));
     if let Err(e) = outcome {

@@ -6,6 +6,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Subcommand;
 
+use super::{ConfigArgs, DatabaseArgs};
 use crate::{
     account::AccountService,
     clearing::on_us::OnUsClient,
@@ -29,7 +30,21 @@ pub enum YieldCommand {
         /// Run the end-of-day run (auto-sweeps, due redemptions) of the date first.
         #[arg(long)]
         end_of_day: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
+}
+
+impl YieldCommand {
+    /// The shared options this subcommand was given.
+    pub fn options(&self) -> (&ConfigArgs, Option<&DatabaseArgs>) {
+        let YieldCommand::Accrue {
+            config, database, ..
+        } = self;
+        (config, Some(database))
+    }
 }
 
 pub async fn run(cmd: YieldCommand, config: &Config) -> ExitCode {
@@ -47,6 +62,7 @@ async fn execute(cmd: YieldCommand, config: &Config) -> Result<(), String> {
         date,
         product,
         end_of_day,
+        ..
     } = cmd;
     let date = parse_date("date", &date).map_err(|e| e.to_string())?;
     let store = storage::connect(&config.database)

@@ -147,6 +147,16 @@ impl Config {
     /// Upper bounds and the database URL's scheme.
     fn validate_bounds(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let t = &self.tracing;
+        if !(t.otlp_endpoint.is_empty() || t.otlp_endpoint.starts_with("http://")) {
+            return invalid("tracing.otlp_endpoint is empty or http://host:port".into());
+        }
+        if !(1..=300_000).contains(&t.export_timeout_ms) || t.service_name.is_empty() {
+            return invalid(
+                "tracing.export_timeout_ms must be within 1..=300000, service_name not empty"
+                    .into(),
+            );
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.message_size_max_bytes) {
             return invalid("limits.message_size_max_bytes must be within 1 KiB..=64 MiB".into());
         }

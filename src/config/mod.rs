@@ -2,6 +2,7 @@
 //! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
 
 mod load;
+mod paths;
 mod server;
 mod services;
 mod storage;
@@ -26,6 +27,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub tracing: TracingConfig,
     pub limits: LimitsConfig,
     pub ledger: LedgerConfig,
     pub secrets: SecretsConfig,
@@ -45,6 +47,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            tracing: TracingConfig::default(),
             limits: LimitsConfig::default(),
             ledger: LedgerConfig::default(),
             secrets: SecretsConfig::default(),

@@ -56,6 +56,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// OpenTelemetry traces exported over OTLP/gRPC: off unless `otlp_endpoint` is set. Spans: the
+/// gRPC call (its parent taken from an incoming W3C `traceparent`), the ledger batch wait, the
+/// batch commit (linked to the waits it answers) and each clearing-network call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// A collector's OTLP/gRPC endpoint, plain HTTP/2 (`http://127.0.0.1:4317`, a local agent);
+    /// empty: no export.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Longest wait for one export batch; spans that cannot be sent are dropped, calls never wait.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            otlp_endpoint: String::new(),
+            service_name: "paygate".to_owned(),
+            export_timeout_ms: 10_000,
+        }
+    }
+}
+
 /// Front-end limits, all explicit: nothing is left to a library default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

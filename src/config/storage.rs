@@ -17,6 +17,10 @@ pub struct DatabaseConfig {
     /// Accounts a process keeps in memory between its own batches (used only while no other
     /// process has written; 0 turns the cache off). About 300 bytes each.
     pub account_cache_entries_max: usize,
+    /// Apply pending schema migrations when `serve` (or another command) opens the database.
+    /// Off: `paygate migrate` applies them, and a start on a database with pending migrations
+    /// is refused (`serve --no-migrate` turns it off for one start).
+    pub migrate_on_start: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +72,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
             account_cache_entries_max: 1_000_000,
+            migrate_on_start: true,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! call an id, a tracing span and its metrics.
 
 use std::{
-    collections::HashSet,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -17,6 +16,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{
+    caller_rules::{Grants, TokenBucket},
     codec, deadline,
     identity::{Callers, Named},
     log_throttle::{LogThrottle, Verdict},
@@ -25,7 +25,7 @@ use super::{
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     swap::Swap,
-    telemetry::{CallLabels, MethodLabels, Metrics, ReasonLabels},
+    telemetry::{self, CallLabels, CallerReasonLabels, MethodLabels, Metrics, ReasonLabels},
     tls::ConnectionInfo,
 };
 
@@ -72,6 +72,16 @@ impl Refusal {
             Refusal::Limit(limit) => limit.reason(),
         }
     }
+
+    /// The caller whose own limit (rate, concurrency, streams) refused the call, if it was one.
+    fn limited_caller(&self) -> Option<&Arc<str>> {
+        match self {
+            Refusal::RateLimited { caller, .. }
+            | Refusal::Limit(LimitRefusal::CallerConcurrencyExceeded { caller, .. })
+            | Refusal::Limit(LimitRefusal::CallerStreamsExceeded { caller, .. }) => Some(caller),
+            _ => None,
+        }
+    }
 }
 
 /// What a handler learns about its call, from the request extensions.
@@ -82,80 +92,6 @@ pub struct CallContext {
     pub call_id: Arc<str>,
     /// Which accounts the caller may touch.
     pub account_scope: AccountScope,
-}
-
-/// The compiled grants of one caller.
-#[derive(Debug, Default)]
-struct Grants {
-    everything: bool,
-    services: HashSet<String>,
-    methods: HashSet<String>,
-}
-
-impl Grants {
-    fn compile(grants: &[String]) -> Grants {
-        let mut compiled = Grants::default();
-        for grant in grants {
-            if grant == "*" {
-                compiled.everything = true;
-            } else if let Some(service) = grant.strip_suffix("/*") {
-                compiled.services.insert(service.to_owned());
-            } else {
-                compiled.methods.insert(grant.clone());
-            }
-        }
-        compiled
-    }
-
-    /// `method` is `package.Service/Method`.
-    fn allows(&self, method: &str) -> bool {
-        if self.everything || self.methods.contains(method) {
-            return true;
-        }
-        method
-            .split_once('/')
-            .is_some_and(|(service, _)| self.services.contains(service))
-    }
-}
-
-/// Token bucket in milli-tokens, so refill needs no fractions.
-#[derive(Debug)]
-struct TokenBucket {
-    tokens_milli: u64,
-    capacity_milli: u64,
-    rate_per_s: u32,
-    refilled_at: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate_per_s: u32, burst: u32) -> TokenBucket {
-        let capacity_milli = u64::from(burst) * 1000;
-        TokenBucket {
-            tokens_milli: capacity_milli,
-            capacity_milli,
-            rate_per_s,
-            refilled_at: Instant::now(),
-        }
-    }
-
-    fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed_us = now.saturating_duration_since(self.refilled_at).as_micros();
-        let refill_milli = elapsed_us.saturating_mul(u128::from(self.rate_per_s)) / 1000;
-        if refill_milli > 0 {
-            let refill_milli = u64::try_from(refill_milli).unwrap_or(u64::MAX);
-            self.tokens_milli = self
-                .tokens_milli
-                .saturating_add(refill_milli)
-                .min(self.capacity_milli);
-            self.refilled_at = now;
-        }
-        if self.tokens_milli >= 1000 {
-            self.tokens_milli -= 1000;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 struct Caller {
@@ -342,6 +278,16 @@ where
                             reason: reason.to_owned(),
                         })
                         .inc();
+                    if let Some(caller) = refusal.limited_caller() {
+                        state
+                            .metrics
+                            .caller_refused
+                            .get_or_create(&CallerReasonLabels {
+                                caller: caller.to_string(),
+                                reason: reason.to_owned(),
+                            })
+                            .inc();
+                    }
                     let mut response = Status::from(refusal).into_http::<Body>();
                     echo_call_id(&mut response, &call_id);
                     let span = tracing::info_span!("rpc", %call_id, caller = "", %method);
@@ -356,7 +302,8 @@ where
                 account_scope,
             });
             let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
-            permits.gauge(&state.metrics).inc();
+            telemetry::set_remote_parent(&span, request.headers());
+            permits.count_opened(&state.metrics);
             let guard = CallGuard::new(
                 state.metrics.clone(),
                 method,
@@ -435,7 +382,7 @@ impl CallGuard {
         }
         self.finished = true;
         if let Some(permits) = self.permits.take() {
-            permits.gauge(&self.metrics).dec();
+            permits.count_closed(&self.metrics);
         }
         let elapsed = self.started.elapsed();
         self.metrics
@@ -560,34 +507,5 @@ fn code_name(code: tonic::Code) -> &'static str {
         Unavailable => "UNAVAILABLE",
         DataLoss => "DATA_LOSS",
         Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grants_cover_everything_a_service_or_one_method() {
-        let grants = Grants::compile(&[
-            "paygate.v1.CashierService/*".to_owned(),
-            "paygate.v1.AccountService/GetAccount".to_owned(),
-        ]);
-        assert!(grants.allows("paygate.v1.CashierService/Pay"));
-        assert!(grants.allows("paygate.v1.AccountService/GetAccount"));
-        assert!(!grants.allows("paygate.v1.AccountService/Transfer"));
-        assert!(Grants::compile(&["*".to_owned()]).allows("paygate.v1.YieldService/Redeem"));
-    }
-
-    #[test]
-    fn a_token_bucket_refuses_past_its_burst_and_refills_at_its_rate() {
-        let mut bucket = TokenBucket::new(10, 2);
-        let start = bucket.refilled_at;
-        assert!(bucket.try_take(start));
-        assert!(bucket.try_take(start));
-        assert!(!bucket.try_take(start));
-        // 100 ms at 10/s refills exactly one token.
-        assert!(bucket.try_take(start + std::time::Duration::from_millis(100)));
-        assert!(!bucket.try_take(start + std::time::Duration::from_millis(100)));
     }
 }

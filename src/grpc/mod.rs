@@ -2,6 +2,7 @@
 //! mapping ([`status`]) and thin handlers that convert, call a service, and convert back.
 
 pub mod account;
+mod caller_rules;
 pub mod cashier;
 pub mod closing;
 pub mod codec;

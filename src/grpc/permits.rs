@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     config::{CallerConfig, LimitsConfig},
-    telemetry::Metrics,
+    telemetry::{CallerLabels, Metrics},
 };
 
 /// The methods that hold a stream permit: every server- or bidirectional-streaming method the
@@ -169,6 +169,7 @@ impl GatewayPermits {
         };
         Ok(Permits {
             kind,
+            caller: caller.map(|(name, _)| name.clone()),
             _own: own,
             _gateway: gateway,
         })
@@ -180,16 +181,39 @@ impl GatewayPermits {
 #[derive(Debug)]
 pub struct Permits {
     kind: CallKind,
+    /// The configured caller whose own permit is held, if any.
+    caller: Option<Arc<str>>,
     _own: Option<OwnedSemaphorePermit>,
     _gateway: OwnedSemaphorePermit,
 }
 
 impl Permits {
-    /// The gauge counting what these permits hold (calls in flight or open streams).
-    pub fn gauge<'a>(&self, metrics: &'a Metrics) -> &'a prometheus_client::metrics::gauge::Gauge {
+    /// Counts what these permits hold (a call in flight, or an open stream, also by caller).
+    pub fn count_opened(&self, metrics: &Metrics) {
+        self.count(metrics, 1);
+    }
+
+    /// Stops counting what [`Permits::count_opened`] counted.
+    pub fn count_closed(&self, metrics: &Metrics) {
+        self.count(metrics, -1);
+    }
+
+    fn count(&self, metrics: &Metrics, by: i64) {
         match self.kind {
-            CallKind::Unary => &metrics.inflight,
-            CallKind::Stream => &metrics.streams,
+            CallKind::Unary => {
+                metrics.inflight.inc_by(by);
+            }
+            CallKind::Stream => {
+                metrics.streams.inc_by(by);
+                if let Some(caller) = &self.caller {
+                    metrics
+                        .caller_streams
+                        .get_or_create(&CallerLabels {
+                            caller: caller.to_string(),
+                        })
+                        .inc_by(by);
+                }
+            }
         }
     }
 }

@@ -10,13 +10,14 @@
 use std::{sync::Arc, time::Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::store::{LedgerStore, LoadedBatch};
 use super::{
     apply::{self, Answer, ApplyLimits, BatchItem},
     error::LedgerError,
 };
-use crate::clock::Clock;
+use crate::{clock::Clock, telemetry::LedgerMetrics};
 
 /// Most yields the batcher spends gathering a batch while requests keep arriving.
 const GATHER_YIELDS_MAX: usize = 32;
@@ -25,17 +26,32 @@ const GATHER_YIELDS_MAX: usize = 32;
 pub(crate) struct Submission {
     pub item: BatchItem,
     pub reply: oneshot::Sender<Answer>,
+    /// When it was queued (the batch-wait histogram).
+    pub queued_at: Instant,
+    /// The submitter's wait, which the batch's span links to (OpenTelemetry span links).
+    pub span: tracing::Span,
+}
+
+/// What the batcher works with besides its queue.
+pub(crate) struct BatcherParts {
+    pub store: Arc<dyn LedgerStore>,
+    pub batch_size_max: usize,
+    pub limits: ApplyLimits,
+    pub clock: Clock,
+    pub changes: watch::Sender<u64>,
+    pub metrics: LedgerMetrics,
 }
 
 /// Runs until every sender is gone and the queue is empty.
-pub(crate) async fn run_batcher(
-    store: Arc<dyn LedgerStore>,
-    mut rx: mpsc::Receiver<Submission>,
-    batch_size_max: usize,
-    limits: ApplyLimits,
-    clock: Clock,
-    changes: watch::Sender<u64>,
-) {
+pub(crate) async fn run_batcher(parts: BatcherParts, mut rx: mpsc::Receiver<Submission>) {
+    let BatcherParts {
+        store,
+        batch_size_max,
+        limits,
+        clock,
+        changes,
+        metrics,
+    } = parts;
     assert!(batch_size_max > 0);
     let mut batch: Vec<Submission> = Vec::with_capacity(batch_size_max);
     loop {
@@ -66,7 +82,24 @@ pub(crate) async fn run_batcher(
             }
         }
         debug_assert!(batch.len() <= batch_size_max);
-        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes).await;
+        let started = Instant::now();
+        let size = batch.len();
+        let span = tracing::info_span!("ledger.batch_commit", batch_size = size);
+        for submission in &batch {
+            metrics.batch_wait_seconds.observe(
+                started
+                    .saturating_duration_since(submission.queued_at)
+                    .as_secs_f64(),
+            );
+            span.follows_from(&submission.span);
+        }
+        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes)
+            .instrument(span)
+            .await;
+        metrics.batch_size.observe(size as f64);
+        metrics
+            .batch_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         batch.clear();
     }
     tracing::debug!("ledger batcher stopped");

@@ -12,6 +12,7 @@
 
 pub mod apply;
 mod changes;
+mod checks;
 pub mod engine;
 pub mod error;
 pub mod hash;
@@ -30,6 +31,7 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
+use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
 pub use changes::Changes;
@@ -37,12 +39,13 @@ pub use error::LedgerError;
 pub use model::*;
 pub use verify::{VerifyReport, verify};
 
+use self::checks::{check_key, check_observe};
 use self::store::{ExpiryItem, LedgerStore};
 use self::{
     apply::{ApplyLimits, BatchItem},
     engine::Submission,
 };
-use crate::{clock::Clock, config::LedgerConfig, money::Money};
+use crate::{clock::Clock, config::LedgerConfig, money::Money, telemetry::LedgerMetrics};
 
 /// Most idempotency keys deleted per statement by the janitor.
 const PURGE_ROWS_MAX: u32 = 10_000;
@@ -93,6 +96,8 @@ impl Inner {
         }
         check_observe(&observe)?;
         let (reply, answer) = oneshot::channel();
+        // The wait for the batch, a child of the caller's span; the batch's own span links it.
+        let wait = tracing::info_span!("ledger.batch_wait");
         let item = BatchItem {
             key,
             fingerprint,
@@ -108,43 +113,22 @@ impl Inner {
                 .ok_or(LedgerError::ShuttingDown)?;
             // The clone is dropped right after sending, so shutdown can close the channel.
             sender
-                .try_send(Submission { item, reply })
+                .try_send(Submission {
+                    item,
+                    reply,
+                    queued_at: std::time::Instant::now(),
+                    span: wait.clone(),
+                })
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => LedgerError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => LedgerError::ShuttingDown,
                 })?;
         }
-        answer.await.map_err(|_| LedgerError::ShuttingDown)
+        answer
+            .instrument(wait)
+            .await
+            .map_err(|_| LedgerError::ShuttingDown)
     }
-}
-
-fn check_observe(o: &Observe) -> Result<(), LedgerError> {
-    if o.accounts.len() > apply::OBSERVED_ACCOUNTS_MAX
-        || o.counters.len() > apply::OBSERVED_COUNTERS_MAX
-        || o.document_kinds.len() > apply::OBSERVED_KINDS_MAX
-    {
-        return Err(LedgerError::invalid(format!(
-            "a request observes at most {} accounts, {} counters and {} document kinds",
-            apply::OBSERVED_ACCOUNTS_MAX,
-            apply::OBSERVED_COUNTERS_MAX,
-            apply::OBSERVED_KINDS_MAX
-        )));
-    }
-    Ok(())
-}
-
-fn check_key(k: &IdempotencyKey) -> Result<(), LedgerError> {
-    if k.scope.is_empty() || k.scope.len() > IDEMPOTENCY_SCOPE_LEN_MAX {
-        return Err(LedgerError::invalid(format!(
-            "idempotency scope is 1..={IDEMPOTENCY_SCOPE_LEN_MAX} bytes"
-        )));
-    }
-    if k.key.is_empty() || k.key.len() > IDEMPOTENCY_KEY_LEN_MAX {
-        return Err(LedgerError::invalid(format!(
-            "idempotency key is 1..={IDEMPOTENCY_KEY_LEN_MAX} bytes"
-        )));
-    }
-    Ok(())
 }
 
 fn unexpected(outcome: &Outcome) -> LedgerError {
@@ -167,6 +151,16 @@ impl Ledger {
         config: &LedgerConfig,
         clock: Clock,
     ) -> Result<Ledger, LedgerError> {
+        Ledger::start_observed(store, config, clock, LedgerMetrics::default()).await
+    }
+
+    /// [`Ledger::start`], its batches observed in `metrics` (the gateway's registered ones).
+    pub async fn start_observed(
+        store: Arc<dyn LedgerStore>,
+        config: &LedgerConfig,
+        clock: Clock,
+        metrics: LedgerMetrics,
+    ) -> Result<Ledger, LedgerError> {
         if config.batch_size_max == 0 || config.queue_depth_max == 0 {
             return Err(LedgerError::invalid(
                 "ledger batch_size_max and queue_depth_max must be positive",
@@ -179,12 +173,15 @@ impl Ledger {
         };
         let (changes, _) = watch::channel(0);
         let batcher = tokio::spawn(engine::run_batcher(
-            store.clone(),
+            engine::BatcherParts {
+                store: store.clone(),
+                batch_size_max: config.batch_size_max,
+                limits,
+                clock: clock.clone(),
+                changes: changes.clone(),
+                metrics,
+            },
             rx,
-            config.batch_size_max,
-            limits,
-            clock.clone(),
-            changes.clone(),
         ));
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -233,6 +230,20 @@ impl Ledger {
         if let Some(batcher) = self.inner.batcher.lock().await.take() {
             let _ = batcher.await;
         }
+    }
+
+    /// Requests queued for a batch now (0 once shutting down).
+    pub fn queue_depth(&self) -> usize {
+        self.inner
+            .sender
+            .read()
+            .ok()
+            .and_then(|sender| {
+                sender
+                    .as_ref()
+                    .map(|s| s.max_capacity().saturating_sub(s.capacity()))
+            })
+            .unwrap_or(0)
     }
 
     /// The clock every batch and deadline of this ledger reads.

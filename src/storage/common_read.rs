@@ -255,6 +255,14 @@ macro_rules! impl_ledger_reads {
                 read_due_expiries(&mut conn, now_ms, limit).await
             }
 
+            async fn idempotency_keys_count(&self) -> Result<u64, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
             async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError> {
                 let mut conn = self.pool.acquire().await?;
                 delete_old_idempotency(&mut conn, cutoff_ms, limit).await

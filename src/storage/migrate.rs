@@ -62,38 +62,95 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub async fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StorageError> {
+/// A migration of the binary, by version and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+}
+
+/// The migrations of the binary not applied to a database, in order.
+pub(super) fn pending_of(applied: &[i64]) -> Vec<Migration> {
+    MIGRATIONS
+        .iter()
+        .filter(|(version, ..)| !applied.contains(version))
+        .map(|(version, name, ..)| Migration {
+            version: *version,
+            name,
+        })
+        .collect()
+}
+
+/// Reads the applied versions: `$conn` is a connection or transaction of either back end.
+macro_rules! applied_versions {
+    ($conn:expr, $table_exists_sql:expr) => {{
+        let exists: i64 = sqlx::query_scalar($table_exists_sql)
+            .fetch_one(&mut *$conn)
+            .await?;
+        if exists == 0 {
+            Vec::new()
+        } else {
+            sqlx::query("SELECT version FROM schema_migrations")
+                .fetch_all(&mut *$conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("version"))
+                .collect::<Result<Vec<i64>, _>>()?
+        }
+    }};
+}
+
+/// Applies `$sql` and records `$version` in `schema_migrations`.
+macro_rules! apply_one {
+    ($conn:expr, $sql:expr, $version:expr, $name:expr) => {{
+        sqlx::raw_sql($sql).execute(&mut *$conn).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind($version)
+        .bind($name)
+        .bind(now_ms())
+        .execute(&mut *$conn)
+        .await?;
+    }};
+}
+
+const SQLITE_TABLE_EXISTS: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
+const POSTGRES_TABLE_EXISTS: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' \
+     AND schemaname = ANY (current_schemas(false))";
+
+/// The migrations a SQLite database lacks (nothing is written).
+pub async fn pending_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Migration>, StorageError> {
+    Ok(pending_of(&applied_versions!(conn, SQLITE_TABLE_EXISTS)))
+}
+
+/// The migrations a PostgreSQL database lacks (nothing is written).
+pub async fn pending_postgres(conn: &mut PgConnection) -> Result<Vec<Migration>, StorageError> {
+    Ok(pending_of(&applied_versions!(conn, POSTGRES_TABLE_EXISTS)))
+}
+
+/// Applies the pending migrations; returns them.
+pub async fn run_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Migration>, StorageError> {
     sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result = async {
         sqlx::raw_sql(CREATE_TABLE).execute(&mut *conn).await?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>("version"))
-            .collect::<Result<_, _>>()?;
-        for (version, name, sqlite_sql, _) in MIGRATIONS {
-            if applied.contains(version) {
-                continue;
-            }
-            sqlx::raw_sql(sqlite_sql).execute(&mut *conn).await?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
-            )
-            .bind(version)
-            .bind(*name)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?;
+        let pending = pending_sqlite(&mut *conn).await?;
+        for &Migration { version, name } in &pending {
+            let sql = MIGRATIONS
+                .iter()
+                .find(|(v, ..)| *v == version)
+                .map_or("", |(_, _, sqlite_sql, _)| *sqlite_sql);
+            apply_one!(conn, sql, version, name);
             tracing::info!(version, name, "applied SQLite migration");
         }
-        Ok::<(), StorageError>(())
+        Ok::<_, StorageError>(pending)
     }
     .await;
     match result {
-        Ok(()) => {
+        Ok(pending) => {
             sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-            Ok(())
+            Ok(pending)
         }
         Err(e) => {
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
@@ -102,34 +159,23 @@ pub async fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StorageError>
     }
 }
 
-pub async fn run_postgres(conn: &mut PgConnection) -> Result<(), StorageError> {
+/// Applies the pending migrations; returns them.
+pub async fn run_postgres(conn: &mut PgConnection) -> Result<Vec<Migration>, StorageError> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(ADVISORY_LOCK_KEY)
         .execute(&mut *tx)
         .await?;
     sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>("version"))
-        .collect::<Result<_, _>>()?;
-    for (version, name, _, pg_sql) in MIGRATIONS {
-        if applied.contains(version) {
-            continue;
-        }
-        sqlx::raw_sql(pg_sql).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
-        )
-        .bind(version)
-        .bind(*name)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+    let pending = pending_of(&applied_versions!(tx, POSTGRES_TABLE_EXISTS));
+    for &Migration { version, name } in &pending {
+        let sql = MIGRATIONS
+            .iter()
+            .find(|(v, ..)| *v == version)
+            .map_or("", |(.., pg_sql)| *pg_sql);
+        apply_one!(tx, sql, version, name);
         tracing::info!(version, name, "applied PostgreSQL migration");
     }
     tx.commit().await?;
-    Ok(())
+    Ok(pending)
 }

@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-pub use crate::ledger::store::{Backend, LedgerStore, StorageError};
+pub use crate::ledger::store::{Backend, LedgerStore, PoolConnections, StorageError};
 use crate::{
     config::DatabaseConfig,
     ledger::{
@@ -15,6 +15,8 @@ use crate::{
 };
 
 mod migrate;
+
+pub use migrate::Migration;
 pub mod postgres;
 pub mod sqlite;
 
@@ -164,6 +166,49 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn LedgerStore>, St
         Ok(Arc::new(sqlite::SqliteStorage::connect(config).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(postgres::PgStorage::connect(config).await?))
+    } else {
+        Err(StorageError::new(
+            "database url must start with sqlite: or postgres:",
+        ))
+    }
+}
+
+/// The migrations of this binary that the database of `config` lacks, in order; with `apply`,
+/// applies them first (in one transaction) and returns what it applied. One connection, no pool;
+/// a SQLite file that does not exist is not created.
+pub async fn migrations(
+    config: &DatabaseConfig,
+    apply: bool,
+) -> Result<Vec<Migration>, StorageError> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let url = config.url.as_str();
+    if url.starts_with("sqlite:") {
+        if !apply && config.sqlite_file().is_some_and(|file| !file.exists()) {
+            return Ok(migrate::pending_of(&[]));
+        }
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(|e| StorageError::new(format!("sqlite url: {e}")))?
+            .create_if_missing(false)
+            .busy_timeout(std::time::Duration::from_millis(config.acquire_timeout_ms));
+        let mut conn = options.connect().await?;
+        let result = if apply {
+            migrate::run_sqlite(&mut conn).await
+        } else {
+            migrate::pending_sqlite(&mut conn).await
+        };
+        let _ = conn.close().await;
+        result
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(|e| StorageError::new(format!("postgres url: {e}")))?;
+        let mut conn = options.connect().await?;
+        let result = if apply {
+            migrate::run_postgres(&mut conn).await
+        } else {
+            migrate::pending_postgres(&mut conn).await
+        };
+        let _ = conn.close().await;
+        result
     } else {
         Err(StorageError::new(
             "database url must start with sqlite: or postgres:",

@@ -11,7 +11,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
-use super::{AccountCache, Backend, BatchConnection, LedgerStore, migrate, put_cache, take_cache};
+use super::{
+    AccountCache, Backend, BatchConnection, LedgerStore, PoolConnections, migrate, put_cache,
+    take_cache,
+};
 use crate::config::DatabaseConfig;
 
 type Db = sqlx::Postgres;
@@ -91,7 +94,9 @@ impl PgStorage {
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
         };
         let mut conn = storage.pool.acquire().await?;
-        migrate::run_postgres(&mut conn).await?;
+        if config.migrate_on_start {
+            migrate::run_postgres(&mut conn).await?;
+        }
         Ok(storage)
     }
 }
@@ -128,6 +133,13 @@ impl LedgerStore for PgStorage {
         }
         put_cache(&self.cache, cache);
         result.map(|_| ())
+    }
+
+    fn pool_connections(&self) -> PoolConnections {
+        PoolConnections {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+        }
     }
 
     async fn close(&self) {

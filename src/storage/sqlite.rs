@@ -13,7 +13,10 @@ use sqlx::{
     },
 };
 
-use super::{AccountCache, Backend, BatchConnection, LedgerStore, migrate, put_cache, take_cache};
+use super::{
+    AccountCache, Backend, BatchConnection, LedgerStore, PoolConnections, migrate, put_cache,
+    take_cache,
+};
 use crate::{
     config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous},
     private_fs,
@@ -131,7 +134,9 @@ impl SqliteStorage {
         // other connection keeps them on.
         let writer_options = options.clone().foreign_keys(false);
         let mut conn = pool.acquire().await?;
-        migrate::run_sqlite(&mut conn).await?;
+        if config.migrate_on_start {
+            migrate::run_sqlite(&mut conn).await?;
+        }
         drop(conn);
         let writer = BatchConnection::open(writer_options).await?;
         if created {
@@ -206,6 +211,13 @@ impl LedgerStore for SqliteStorage {
         }
         put_cache(&self.cache, cache);
         result
+    }
+
+    fn pool_connections(&self) -> PoolConnections {
+        PoolConnections {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+        }
     }
 
     async fn close(&self) {

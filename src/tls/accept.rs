@@ -16,15 +16,21 @@ use std::{
     time::Duration,
 };
 
+use prometheus_client::metrics::{counter::Counter, family::Family};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::{Semaphore, mpsc},
     time::{Instant, Sleep},
 };
+use tokio_rustls::rustls::{self, CertificateError};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use super::ServerTls;
+use crate::telemetry::ReasonLabels;
+
+/// TLS handshake failures, counted by [`handshake_failure_reason`].
+pub type HandshakeFailures = Family<ReasonLabels, Counter>;
 
 /// Handshakes in progress at once; beyond it, accepting waits for one to finish.
 const HANDSHAKES_INFLIGHT_MAX: usize = 1024;
@@ -44,16 +50,18 @@ pub struct AcceptLimits {
 }
 
 /// The connections of `listener` once their TLS handshake (with the material in force when it
-/// starts) has succeeded. A failed or timed-out handshake is logged at DEBUG and dropped. The
-/// listener closes when the stream is dropped (tonic drops it when shutdown begins).
+/// starts) has succeeded. A failed or timed-out handshake is logged at DEBUG, counted in
+/// `failures` by reason and dropped. The listener closes when the stream is dropped (tonic drops
+/// it when shutdown begins).
 pub fn incoming(
     listener: TcpListener,
     tls: ServerTls,
     limits: AcceptLimits,
+    failures: HandshakeFailures,
 ) -> impl tokio_stream::Stream<Item = io::Result<TlsConnection>> {
     use tokio_stream::StreamExt;
     let (accepted, queue) = mpsc::channel(ACCEPTED_QUEUE_MAX);
-    tokio::spawn(accept_loop(listener, tls, limits, accepted));
+    tokio::spawn(accept_loop(listener, tls, limits, accepted, failures));
     tokio_stream::wrappers::ReceiverStream::new(queue).map(Ok)
 }
 
@@ -62,6 +70,7 @@ async fn accept_loop(
     tls: ServerTls,
     limits: AcceptLimits,
     accepted: mpsc::Sender<TlsConnection>,
+    failures: HandshakeFailures,
 ) {
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_INFLIGHT_MAX));
     loop {
@@ -90,6 +99,7 @@ async fn accept_loop(
         }
         let acceptor = tls.acceptor();
         let accepted = accepted.clone();
+        let failures = failures.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let peer = stream.peer_addr().ok();
@@ -100,10 +110,59 @@ async fn accept_loop(
                     connection.get_ref().0.activity.restart_idle_clock();
                     let _ = accepted.send(connection).await;
                 }
-                Ok(Err(e)) => tracing::debug!(?peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(?peer, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    let reason = handshake_failure_reason(&e);
+                    tracing::debug!(?peer, error = %e, reason, "TLS handshake failed");
+                    count(&failures, reason);
+                }
+                Err(_) => {
+                    tracing::debug!(?peer, "TLS handshake timed out");
+                    count(&failures, "timeout");
+                }
             }
         });
+    }
+}
+
+fn count(failures: &HandshakeFailures, reason: &'static str) {
+    failures
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
+}
+
+/// A bounded label for why a handshake failed: the client's certificate (missing, from another
+/// CA, expired, revoked, without clientAuth, …), the protocol, or the connection itself.
+pub fn handshake_failure_reason(error: &io::Error) -> &'static str {
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match error.kind() {
+            io::ErrorKind::UnexpectedEof => "connection_closed",
+            _ => "io",
+        };
+    };
+    match tls {
+        rustls::Error::NoCertificatesPresented => "no_client_certificate",
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => "unknown_issuer",
+            CertificateError::BadSignature => "bad_signature",
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::Revoked => "revoked",
+            CertificateError::UnknownRevocationStatus => "unknown_revocation_status",
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "wrong_purpose"
+            }
+            _ => "invalid_certificate",
+        },
+        rustls::Error::AlertReceived(_) => "alert_received",
+        rustls::Error::PeerIncompatible(_) => "incompatible",
+        _ => "protocol",
     }
 }
 

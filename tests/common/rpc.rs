@@ -409,3 +409,20 @@ pub fn pay_req(
         method: Some(method),
     }
 }
+
+/// An open health watch on `channel`, its first status read: a stream in flight.
+pub async fn open_stream(
+    channel: tonic::transport::Channel,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    let mut watch = tonic_health::pb::health_client::HealthClient::new(channel)
+        .watch(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("watch opens")
+        .into_inner();
+    watch
+        .message()
+        .await
+        .expect("stream")
+        .expect("first status");
+    watch
+}

@@ -77,7 +77,8 @@ impl CashierService {
             card_token: token,
             amount,
         };
-        let outcome = self.inner.accounts.clearing().submit(&instruction).await;
+        let outcome =
+            crate::clearing::submit(self.inner.accounts.clearing().as_ref(), &instruction).await;
         let command = match outcome {
             ClearingOutcome::Unknown => return Ok(order.as_of(self.now_ms())),
             ClearingOutcome::Succeeded { network_reference } => {

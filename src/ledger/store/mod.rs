@@ -133,6 +133,9 @@ pub trait LedgerReads: Send + Sync {
     /// Open items whose deadline is at or before `now_ms`, oldest first.
     async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError>;
 
+    /// Idempotency records kept now (a metric; a full count, so sample it sparingly).
+    async fn idempotency_keys_count(&self) -> Result<u64, StorageError>;
+
     /// Deletes up to `limit` idempotency records created before `cutoff_ms`; returns how many.
     async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError>;
 
@@ -225,6 +228,17 @@ pub trait LedgerStore: LedgerReads + AccountReads + DocumentReads + Send + Sync 
         apply: &mut ApplyFn<'_>,
     ) -> Result<(), StorageError>;
 
+    /// Pooled connections open now and, of them, idle (metrics; the batches' own connection
+    /// is not pooled).
+    fn pool_connections(&self) -> PoolConnections;
+
     /// Closes the pool.
     async fn close(&self);
+}
+
+/// A connection pool's figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConnections {
+    pub open: u32,
+    pub idle: usize,
 }
