@@ -74,6 +74,10 @@ pub enum ServeError {
         "the database lacks {0}; database.migrate_on_start is off: run `paygate migrate` first"
     )]
     PendingMigrations(String),
+    #[error(
+        "the database can lose an acknowledged payment: {0}; fix the database's settings (or set database.allow_durability_risk, never in production)"
+    )]
+    DurabilityRisk(String),
 }
 
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
@@ -127,6 +131,7 @@ impl Gateway {
         // The one place an adapter of the ledger's storage port is chosen.
         let store = storage::connect(&config.database).await?;
         let metrics = Metrics::new();
+        check_durability(&config.database, store.as_ref(), &metrics).await?;
         let ledger =
             Ledger::start_observed(store.clone(), &config.ledger, clock, metrics.ledger.clone())
                 .await?;
@@ -476,4 +481,41 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Refuses to serve on database settings under which an acknowledged payment can be lost,
+/// unless `database.allow_durability_risk` says otherwise: then each such setting is logged as
+/// an error at this start and shown in `/metrics`.
+async fn check_durability(
+    config: &crate::config::DatabaseConfig,
+    store: &dyn storage::LedgerStore,
+    metrics: &Metrics,
+) -> Result<(), ServeError> {
+    let risks = store.durability_risks().await?;
+    if risks.is_empty() {
+        return Ok(());
+    }
+    if !config.allow_durability_risk {
+        let named: Vec<String> = risks
+            .iter()
+            .map(|r| format!("{} = {} ({})", r.setting, r.value, r.why))
+            .collect();
+        return Err(ServeError::DurabilityRisk(named.join("; ")));
+    }
+    for risk in &risks {
+        tracing::error!(
+            setting = risk.setting,
+            value = %risk.value,
+            why = risk.why,
+            "DURABILITY OVERRIDE: serving although an acknowledged payment can be lost \
+             (database.allow_durability_risk = true; never in production)"
+        );
+        metrics
+            .durability_overrides
+            .get_or_create(&crate::telemetry::SettingLabels {
+                setting: risk.setting.to_owned(),
+            })
+            .set(1);
+    }
+    Ok(())
 }

@@ -114,6 +114,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SettingLabels {
+    pub setting: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallerLabels {
     pub caller: String,
 }
@@ -184,6 +189,9 @@ pub struct Metrics {
     pub caller_refused: Family<CallerReasonLabels, Counter>,
     /// TLS handshakes that failed or timed out, by reason.
     pub tls_handshake_failures: Family<ReasonLabels, Counter>,
+    /// 1 for each database setting that can lose an acknowledged payment and that this
+    /// process serves under only because `database.allow_durability_risk` is on.
+    pub durability_overrides: Family<SettingLabels, Gauge>,
     pub ledger: LedgerMetrics,
     /// Requests waiting for a ledger batch (sampled at each scrape).
     pub ledger_queue_depth: Gauge,
@@ -246,6 +254,12 @@ impl Metrics {
             "grpc_caller_refused",
             "Calls refused by a caller's own limit (rate, concurrency, streams), by caller and reason",
             caller_refused.clone(),
+        );
+        let durability_overrides = Family::<SettingLabels, Gauge>::default();
+        registry.register(
+            "durability_override",
+            "1 per database setting that can lose an acknowledged payment, served under only by override",
+            durability_overrides.clone(),
         );
         let tls_handshake_failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
@@ -321,6 +335,7 @@ impl Metrics {
             caller_streams,
             caller_refused,
             tls_handshake_failures,
+            durability_overrides,
             ledger,
             ledger_queue_depth,
             idempotency_keys,

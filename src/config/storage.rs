@@ -21,6 +21,13 @@ pub struct DatabaseConfig {
     /// Off: `paygate migrate` applies them, and a start on a database with pending migrations
     /// is refused (`serve --no-migrate` turns it off for one start).
     pub migrate_on_start: bool,
+    /// Serve although the database runs with settings under which an acknowledged payment can
+    /// be lost (SQLite not in WAL or `synchronous` below FULL; PostgreSQL with `fsync`,
+    /// `full_page_writes` or `synchronous_commit` off, or `synchronous_commit = local` while a
+    /// synchronous standby is configured). Off: such a start is refused. On: logged as an error
+    /// at every start and shown as `paygate_durability_override` in `/metrics`. Never in
+    /// production.
+    pub allow_durability_risk: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +80,7 @@ impl Default for DatabaseConfig {
             sqlite_synchronous: SqliteSynchronous::Full,
             account_cache_entries_max: 1_000_000,
             migrate_on_start: true,
+            allow_durability_risk: false,
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-pub use crate::ledger::store::{Backend, LedgerStore, PoolConnections, StorageError};
+pub use crate::ledger::store::{
+    Backend, DurabilityRisk, LedgerStore, PoolConnections, StorageError,
+};
 use crate::{
     config::DatabaseConfig,
     ledger::{

@@ -12,8 +12,8 @@ use sqlx::{
 };
 
 use super::{
-    AccountCache, Backend, BatchConnection, LedgerStore, PoolConnections, migrate, put_cache,
-    take_cache,
+    AccountCache, Backend, BatchConnection, DurabilityRisk, LedgerStore, PoolConnections, migrate,
+    put_cache, take_cache,
 };
 use crate::config::DatabaseConfig;
 
@@ -140,6 +140,47 @@ impl LedgerStore for PgStorage {
             open: self.pool.size(),
             idle: self.pool.num_idle(),
         }
+    }
+
+    async fn durability_risks(&self) -> Result<Vec<DurabilityRisk>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut setting = async |name: &str| -> Result<String, StorageError> {
+            Ok(sqlx::query_scalar(&format!("SHOW {name}"))
+                .fetch_one(&mut *conn)
+                .await?)
+        };
+        let fsync = setting("fsync").await?;
+        let full_page_writes = setting("full_page_writes").await?;
+        let synchronous_commit = setting("synchronous_commit").await?;
+        let standbys = setting("synchronous_standby_names").await?;
+        let mut risks = Vec::new();
+        if fsync == "off" {
+            risks.push(DurabilityRisk {
+                setting: "postgresql.fsync",
+                value: fsync,
+                why: "off: a crash of the server's machine can lose or corrupt committed data",
+            });
+        }
+        if full_page_writes == "off" {
+            risks.push(DurabilityRisk {
+                setting: "postgresql.full_page_writes",
+                value: full_page_writes,
+                why: "off: a crash mid-write can leave torn pages that recovery cannot repair",
+            });
+        }
+        let standby = !standbys.trim().is_empty();
+        if synchronous_commit == "off" || (standby && synchronous_commit == "local") {
+            risks.push(DurabilityRisk {
+                setting: "postgresql.synchronous_commit",
+                value: synchronous_commit,
+                why: if standby {
+                    "commits are acknowledged before the synchronous standby has them: a failover loses them"
+                } else {
+                    "off: commits acknowledged just before a server crash are lost"
+                },
+            });
+        }
+        Ok(risks)
     }
 
     async fn close(&self) {

@@ -14,8 +14,8 @@ use sqlx::{
 };
 
 use super::{
-    AccountCache, Backend, BatchConnection, LedgerStore, PoolConnections, migrate, put_cache,
-    take_cache,
+    AccountCache, Backend, BatchConnection, DurabilityRisk, LedgerStore, PoolConnections, migrate,
+    put_cache, take_cache,
 };
 use crate::{
     config::{DatabaseConfig, SqliteSynchronous as ConfigSynchronous},
@@ -218,6 +218,37 @@ impl LedgerStore for SqliteStorage {
             open: self.pool.size(),
             idle: self.pool.num_idle(),
         }
+    }
+
+    async fn durability_risks(&self) -> Result<Vec<DurabilityRisk>, StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut risks = Vec::new();
+        if !journal.eq_ignore_ascii_case("wal") {
+            risks.push(DurabilityRisk {
+                setting: "sqlite.journal_mode",
+                value: journal,
+                why: "not WAL: the gateway's commits are not written as it assumes",
+            });
+        }
+        // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+        if synchronous < 2 {
+            risks.push(DurabilityRisk {
+                setting: "sqlite.synchronous",
+                value: ["OFF", "NORMAL"]
+                    .get(usize::try_from(synchronous).unwrap_or(0))
+                    .copied()
+                    .unwrap_or("OFF")
+                    .to_owned(),
+                why: "below FULL: commits acknowledged just before a power loss are lost",
+            });
+        }
+        Ok(risks)
     }
 
     async fn close(&self) {

@@ -232,8 +232,24 @@ pub trait LedgerStore: LedgerReads + AccountReads + DocumentReads + Send + Sync 
     /// is not pooled).
     fn pool_connections(&self) -> PoolConnections;
 
+    /// The database's settings, as it reports them, under which a commit already acknowledged
+    /// can be lost (empty when none).
+    async fn durability_risks(&self) -> Result<Vec<DurabilityRisk>, StorageError>;
+
     /// Closes the pool.
     async fn close(&self);
+}
+
+/// A database setting under which an acknowledged commit can be lost by a crash, a power loss
+/// or a failover after the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurabilityRisk {
+    /// `sqlite.synchronous`, `postgresql.fsync` …
+    pub setting: &'static str,
+    /// The value the database reported.
+    pub value: String,
+    /// What it can lose.
+    pub why: &'static str,
 }
 
 /// A connection pool's figures at one moment.
