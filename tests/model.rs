@@ -448,20 +448,26 @@ impl Run {
         *self.model.book.get_mut(&m).unwrap() -= minor;
     }
 
-    async fn subscribe(&mut self) {
+    /// A new subscription, what it changes in the model, and whether it succeeds.
+    fn subscription(&mut self) -> (Req, ModelChange, bool) {
         let a = self.pick();
         let minor = self.amount();
         let ok = !self.model.frozen.contains(&a) && self.model.available(&a) >= minor;
-        let req = Req::Subscribe(subscribe_req(&a, PRODUCT, "0"));
-        let Req::Subscribe(mut r) = req else {
-            unreachable!()
-        };
+        let mut r = subscribe_req(&a, PRODUCT, "0");
         r.amount = money(minor);
-        self.fresh(Req::Subscribe(r), ok).await;
-        if ok {
-            *self.model.book.get_mut(&a).unwrap() -= minor;
-            *self.model.shares.entry(a).or_default() += minor;
-        }
+        let apply = move |m: &mut Model| {
+            if ok {
+                *m.book.get_mut(&a).unwrap() -= minor;
+                *m.shares.entry(a).or_default() += minor;
+            }
+        };
+        (Req::Subscribe(r), Box::new(apply), ok)
+    }
+
+    async fn subscribe(&mut self) {
+        let (req, apply, ok) = self.subscription();
+        self.fresh(req, ok).await;
+        apply(&mut self.model);
     }
 
     async fn redeem(&mut self) {
@@ -516,9 +522,14 @@ impl Run {
         }
     }
 
-    /// A new top-up or transfer sent several times at once: one effect, the same answer.
+    /// A new top-up, transfer or subscription sent several times at once: one effect, the
+    /// same answer.
     async fn duplicates(&mut self) {
-        let (req, apply, _) = self.movement();
+        let (req, apply, _) = if self.rng.random_bool(0.3) {
+            self.subscription()
+        } else {
+            self.movement()
+        };
         let mut clients = Vec::new();
         for _ in 0..COPIES {
             clients.push(Clients::new(&self.app).await);

@@ -1,4 +1,4 @@
-//! The `paygate` command line: `serve`, `migrate`, `certs init` / `issue-client` / `revoke`,
+//! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
 //! `ledger verify`, `yield accrue`, `config show`.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -39,6 +39,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Schema migrations: list the pending ones and apply them (`--dry-run`: list only).
     Migrate(MigrateArgs),
+    /// Write an online backup of the SQLite database to a new file (`VACUUM INTO`: a
+    /// consistent snapshot while the gateway serves). PostgreSQL: use pg_basebackup or pg_dump.
+    Backup(BackupArgs),
     /// Certificates.
     Certs {
         #[command(subcommand)]
@@ -84,6 +87,17 @@ pub struct MigrateArgs {
     /// List the pending migrations; apply nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The new file to write (relative to the working directory; it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +156,7 @@ impl Command {
         match self {
             Command::Serve(a) => (&a.config, Some(&a.database)),
             Command::Migrate(a) => (&a.config, Some(&a.database)),
+            Command::Backup(a) => (&a.config, Some(&a.database)),
             Command::Certs { command } => match command {
                 CertsCommand::Init { config, .. }
                 | CertsCommand::IssueClient { config, .. }
@@ -235,6 +250,26 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 return refused(&why);
             }
             migrate::run(&config.database, args.dry_run).await
+        }
+        Command::Backup(args) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            match crate::storage::backup_sqlite(&config.database, &args.to).await {
+                Ok(backup) => {
+                    println!(
+                        "backup written: {} ({} bytes)",
+                        args.to.display(),
+                        backup.bytes
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("paygate backup: {}", e.detail());
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Certs { command } => certs(command, &config),
         Command::Ledger(command) => {

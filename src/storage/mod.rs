@@ -15,7 +15,9 @@ use crate::{
         store::{ChainHead, LoadedAccount},
     },
 };
+pub use backup::{Backup, backup_sqlite};
 
+mod backup;
 mod migrate;
 
 pub use migrate::Migration;

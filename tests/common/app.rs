@@ -325,17 +325,23 @@ impl TestApp {
 
     /// Runs `paygate ledger verify` on this app's database; returns (exit code, stdout+stderr).
     pub fn ledger_verify(&self) -> (Option<i32>, String) {
+        self.paygate(&[
+            "ledger",
+            "verify",
+            "--database-url",
+            &self.config.database.url,
+        ])
+    }
+
+    /// Runs the real `paygate` binary with `args` in the app's folder: its exit code and its
+    /// output (stdout, then stderr).
+    pub fn paygate(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_paygate"))
-            .args([
-                "ledger",
-                "verify",
-                "--database-url",
-                &self.config.database.url,
-            ])
+            .args(args)
             .env_remove("PAYGATE_CONFIG")
             .current_dir(self.dir())
             .output()
-            .expect("paygate ledger verify runs");
+            .expect("paygate runs");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
