@@ -44,9 +44,8 @@ async fn books_served_from<const N: usize>(
     books
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_online_backup_restores_to_a_ledger_that_verifies() {
-    let app = spawn_app(Backend::Sqlite).await;
+/// Two Class II accounts: a topped up with 500.00, then 120.00 transferred to b.
+async fn two_accounts(app: &TestApp) -> (common::Accounts, String, String) {
     let mut c = app.accounts("core-banking").await;
     let a = open_class_ii(&mut c, 1).await;
     let b = open_class_ii(&mut c, 2).await;
@@ -54,6 +53,13 @@ async fn an_online_backup_restores_to_a_ledger_that_verifies() {
     c.transfer(transfer_req(&a, &b, "120.00"))
         .await
         .expect("transfer");
+    (c, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_backup_restores_to_a_ledger_that_verifies() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (mut c, a, b) = two_accounts(&app).await;
     // Money keeps moving while the backup runs.
     let mut busy = c.clone();
     let (from, to) = (b.clone(), a.clone());
@@ -128,13 +134,7 @@ async fn a_postgres_dump_restores_to_a_ledger_that_verifies() {
         return;
     }
     let app = spawn_app(Backend::Postgres).await;
-    let mut c = app.accounts("core-banking").await;
-    let a = open_class_ii(&mut c, 1).await;
-    let b = open_class_ii(&mut c, 2).await;
-    top_up(&mut c, &a, "500.00").await;
-    c.transfer(transfer_req(&a, &b, "120.00"))
-        .await
-        .expect("transfer");
+    let (_, a, b) = two_accounts(&app).await;
     let dump = app.dir().join("paygate.dump");
     let out = std::process::Command::new("pg_dump")
         .args(["--format=custom", "--file", dump.to_str().unwrap()])
