@@ -339,7 +339,11 @@ async fn bank(backend: Backend) -> Figures {
         tokio::time::sleep_until(kill_at - every / 2).await;
         quiet_read(&world, &mut reader).await;
         reads += 1;
-        tokio::time::sleep_until(kill_at).await;
+        while tokio::time::Instant::now() < kill_at {
+            assert_running(&mut child, dir.path());
+            let tick = tokio::time::Instant::now() + Duration::from_millis(250);
+            tokio::time::sleep_until(tick.min(kill_at)).await;
+        }
         if kill_at >= end {
             break;
         }

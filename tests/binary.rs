@@ -47,7 +47,7 @@ fn start_with(dir: &std::path::Path, serve_args: &[&str]) -> (Child, String) {
         .env("PAYGATE_LOG__FORMAT", "json")
         .spawn()
         .expect("paygate starts");
-    let port = common::process::logged_port(&mut child, Duration::from_secs(30))
+    let port = common::process::logged_port(&mut child, Duration::from_secs(30), None)
         .expect("paygate logs its address within 30 s");
     let addr = format!("127.0.0.1:{port}");
     (child, addr)

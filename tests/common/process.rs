@@ -4,8 +4,9 @@
 //! request with the same request id on whichever server is up now.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::Path,
+    fs::OpenOptions,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
         Mutex,
@@ -18,6 +19,9 @@ use tonic::{
     Code, Status,
     transport::{Channel, ClientTlsConfig, Endpoint},
 };
+
+/// The file in the server's folder that keeps its stderr and its WARN and ERROR log lines.
+const SERVE_PROBLEMS_LOG: &str = "serve-problems.log";
 
 /// Starts `paygate serve` in `dir` on `database_url` (and the extra `env` settings), on
 /// ephemeral ports; returns the child and the gRPC port it logged.
@@ -34,32 +38,41 @@ pub fn start_serve(dir: &Path, database_url: &str, env: &[(&str, &str)]) -> (Chi
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(
-            std::fs::OpenOptions::new()
+            OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(dir.join("serve-stderr.log"))
+                .open(dir.join(SERVE_PROBLEMS_LOG))
                 .expect("stderr log"),
         )
         .spawn()
         .expect("paygate starts");
-    let port = logged_port(&mut child, Duration::from_secs(30)).unwrap_or_else(|e| {
-        let stderr = std::fs::read_to_string(dir.join("serve-stderr.log")).unwrap_or_default();
+    let log = dir.join(SERVE_PROBLEMS_LOG);
+    let port = logged_port(&mut child, Duration::from_secs(30), Some(log)).unwrap_or_else(|e| {
+        let stderr = std::fs::read_to_string(dir.join(SERVE_PROBLEMS_LOG)).unwrap_or_default();
         panic!("paygate did not log its address within 30 s ({e}): {stderr}")
     });
     (child, port)
 }
 
 /// The gRPC port a `paygate serve` child with JSON logs on a piped stdout logs once it serves
-/// (its stdout read to the end on a thread of its own, so the child never blocks on it).
+/// (its stdout read to the end on a thread of its own, so the child never blocks on it); its
+/// WARN and ERROR lines are appended to `problems` when given.
 pub fn logged_port(
     child: &mut Child,
     within: Duration,
+    problems: Option<PathBuf>,
 ) -> Result<String, std::sync::mpsc::RecvTimeoutError> {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(path) = &problems
+                && (line.contains("\"WARN\"") || line.contains("\"ERROR\""))
+                && let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path)
+            {
+                let _ = writeln!(file, "{line}");
+            }
             if !sent && line.contains("paygate serving gRPC") {
                 let port = line.split("127.0.0.1:").nth(1).map(|rest| {
                     rest.chars()
@@ -72,6 +85,14 @@ pub fn logged_port(
         }
     });
     rx.recv_timeout(within)
+}
+
+/// Panics with the server's problems (stderr, WARN and ERROR lines) if it exited by itself.
+pub fn assert_running(child: &mut Child, dir: &Path) {
+    if let Ok(Some(status)) = child.try_wait() {
+        let log = std::fs::read_to_string(dir.join(SERVE_PROBLEMS_LOG)).unwrap_or_default();
+        panic!("paygate serve exited by itself ({status}):\n{log}");
+    }
 }
 
 /// SIGKILL, then reaps the child.
@@ -181,10 +202,11 @@ impl Conn {
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = tokio::time::Instant::now() + give_up_after;
+        let mut last = None;
         loop {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "a request never answered in {give_up_after:?}"
+                "a request never answered in {give_up_after:?}; last: {last:?}"
             );
             let failed = match self.channel(port).await {
                 Some(channel) => match send(channel).await {
@@ -192,7 +214,10 @@ impl Conn {
                     Err(status) if status.code() == Code::FailedPrecondition => {
                         return Reply::Refused(status);
                     }
-                    Err(status) if retryable(&status) => true,
+                    Err(status) if retryable(&status) => {
+                        last = Some(status);
+                        true
+                    }
                     Err(status) => panic!("refused unexpectedly: {status:?}"),
                 },
                 None => port.get().is_some(),
