@@ -57,8 +57,9 @@ const HOT: usize = 5;
 /// Each customer's top-up at setup, in fen (2,000.00): the only money that enters.
 const TOP_UP_MINOR: i64 = 200_000;
 const FEE_RATE: &str = "0.006";
-/// How long a patient client keeps sending one request.
-const RETRY_FOR: Duration = Duration::from_secs(120);
+/// How long a patient client keeps sending one request (each send waits up to 30 s, the
+/// server's own call timeout).
+const RETRY_FOR: Duration = Duration::from_secs(300);
 /// Acknowledged and refused transfers sent again at the end, at most.
 const REPLAYS_MAX: usize = 400;
 /// The class limits raised out of the way: the test is about crashes, not about limits (quoted:

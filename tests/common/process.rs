@@ -176,7 +176,7 @@ impl Conn {
         let channel = Endpoint::from_shared(format!("https://localhost:{now}"))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
             .tls_config(self.tls.clone())
             .expect("tls")
             .connect()
