@@ -300,7 +300,8 @@ async fn bank(backend: Backend) -> Figures {
         let (dir, url) = (dir.path().to_owned(), url.clone());
         tokio::task::spawn_blocking(move || start_serve(&dir, &url, &SERVE_ENV))
     };
-    let (mut child, first) = restart().await.expect("start");
+    let (child, first) = restart().await.expect("start");
+    let mut child = Served(child);
     let pki = DevPkiLayout::new(dir.path().join("certs"));
     let bank_tls = client_tls(&pki, &pki, Some(BANK));
     let channel = tonic::transport::Endpoint::from_shared(format!("https://localhost:{first}"))
@@ -341,7 +342,7 @@ async fn bank(backend: Backend) -> Figures {
         quiet_read(&world, &mut reader).await;
         reads += 1;
         while tokio::time::Instant::now() < kill_at {
-            assert_running(&mut child, dir.path());
+            assert_running(&mut child.0, dir.path());
             let tick = tokio::time::Instant::now() + Duration::from_millis(250);
             tokio::time::sleep_until(tick.min(kill_at)).await;
         }
@@ -349,12 +350,12 @@ async fn bank(backend: Backend) -> Figures {
             break;
         }
         world.port.set(None);
-        kill(&mut child);
+        kill(&mut child.0);
         kills += 1;
         let down = Instant::now();
         let (next, port) = restart().await.expect("restart");
         restart_s_max = restart_s_max.max(down.elapsed().as_secs_f64());
-        child = next;
+        child = Served(next);
         world.port.set(Some(port));
         quiet_read(&world, &mut reader).await;
         reads += 1;
@@ -369,7 +370,7 @@ async fn bank(backend: Backend) -> Figures {
     let count = |f: fn(&Outcome) -> bool| records.iter().filter(|r| f(&r.outcome)).count();
     let acknowledged = count(|o| matches!(o, Outcome::Acked { .. }));
     let unknown_present = books::check_end(&world, &mut reader, &ended).await;
-    kill(&mut child);
+    kill(&mut child.0);
     ledger_verify(dir.path(), &database.url);
     database.remove().await;
     let figures = Figures {

@@ -95,6 +95,16 @@ pub fn assert_running(child: &mut Child, dir: &Path) {
     }
 }
 
+/// A server child that is killed when the test lets go of it — also when the test panics.
+pub struct Served(pub Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// SIGKILL, then reaps the child.
 pub fn kill(child: &mut Child) {
     child.kill().expect("SIGKILL");
