@@ -6,11 +6,11 @@
 //! answer names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -18,14 +18,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::{
+    client_tls,
+    process::{kill, ledger_verify, retryable, start_serve},
+};
 use paygate::{
     grpc::pb::{self, account_service_client::AccountServiceClient},
     tls::DevPkiLayout,
 };
 use sqlx::Row;
 use tonic::{
-    Code, Status,
-    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+    Status,
+    transport::{ClientTlsConfig, Endpoint},
 };
 
 const CLIENTS: usize = 8;
@@ -36,55 +40,6 @@ const RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Where the server listens now; `None` while it is down.
 type Port = Arc<Mutex<Option<String>>>;
-
-/// Starts `paygate serve` in `dir` on `database_url`, on ephemeral ports; returns the child and
-/// the gRPC port it logged.
-fn start(dir: &Path, database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
-        .arg("serve")
-        .current_dir(dir)
-        .env("PAYGATE_SERVER__LISTEN", "127.0.0.1:0")
-        .env("PAYGATE_ADMIN__LISTEN", "127.0.0.1:0")
-        .env("PAYGATE_DATABASE__URL", database_url)
-        .env("PAYGATE_LOG__FORMAT", "json")
-        .env_remove("PAYGATE_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("paygate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && line.contains("paygate serving gRPC") {
-                let port = line.split("127.0.0.1:").nth(1).map(|rest| {
-                    rest.chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect::<String>()
-                });
-                let _ = tx.send(port);
-                sent = true;
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("paygate logs its address within 30 s")
-        .expect("port in the log line");
-    (child, port)
-}
-
-fn client_tls(pki: &DevPkiLayout, caller: &str) -> ClientTlsConfig {
-    let ca = std::fs::read(pki.ca_cert()).expect("ca");
-    let cert = std::fs::read(pki.client_cert(caller)).expect("client cert");
-    let key = std::fs::read(pki.client_key(caller)).expect("client key");
-    ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca))
-        .domain_name("localhost")
-        .identity(Identity::from_pem(cert, key))
-}
 
 /// One request of a client, with its own request id.
 #[derive(Debug, Clone)]
@@ -195,14 +150,6 @@ async fn try_call(port: &str, tls: &ClientTlsConfig, op: &Op) -> Result<pb::Acco
     Ok(account.expect("an answer carries the account"))
 }
 
-/// What a killed or restarting server looks like to a client: retry with the same request id.
-fn retryable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
-    )
-}
-
 /// Sends `op` until it is answered, retrying with the same request id across crashes.
 async fn call(port: &Port, tls: &ClientTlsConfig, op: &Op, retries: &AtomicUsize) -> pb::Account {
     let deadline = Instant::now() + RETRY_FOR;
@@ -278,23 +225,6 @@ async fn client(
     }
 }
 
-fn verify(dir: &Path, database_url: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_paygate"))
-        .args(["ledger", "verify"])
-        .current_dir(dir)
-        .env("PAYGATE_DATABASE__URL", database_url)
-        .env_remove("PAYGATE_CONFIG")
-        .output()
-        .expect("paygate ledger verify runs");
-    assert!(
-        out.status.success(),
-        "paygate ledger verify: {:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Every ledger account the account service opened (its kinds: the yield service keeps ledger
 /// accounts of its own, without profiles) has a profile, and the ledger's status agrees with the
 /// profile's close time and freeze reason — read straight from the database, so a profile
@@ -337,9 +267,9 @@ async fn check_rows(database_url: &str) -> usize {
 
 async fn run(dir: PathBuf, database_url: String) {
     let started = Instant::now();
-    let (child, first_port) = start(&dir, &database_url);
+    let (child, first_port) = start_serve(&dir, &database_url, &[]);
     let pki = DevPkiLayout::new(dir.join("certs"));
-    let tls = client_tls(&pki, "core-banking");
+    let tls = client_tls(&pki, &pki, Some("core-banking"));
     let port: Port = Arc::new(Mutex::new(Some(first_port)));
     let answers: Answers = Arc::default();
     let retries = Arc::new(AtomicUsize::new(0));
@@ -364,11 +294,10 @@ async fn run(dir: PathBuf, database_url: String) {
             break;
         }
         *port.lock().unwrap() = None;
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reaped");
+        kill(&mut child);
         kills_during_work += 1;
         let (dir2, url2) = (dir.clone(), database_url.clone());
-        let (next, next_port) = tokio::task::spawn_blocking(move || start(&dir2, &url2))
+        let (next, next_port) = tokio::task::spawn_blocking(move || start_serve(&dir2, &url2, &[]))
             .await
             .expect("restart");
         child = next;
@@ -458,10 +387,9 @@ async fn run(dir: PathBuf, database_url: String) {
         }
     }
     drop(accounts);
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    kill(&mut child);
 
-    verify(&dir, &database_url);
+    ledger_verify(&dir, &database_url);
     let rows = check_rows(&database_url).await;
     // The clients' accounts and the bank's internal ones; nothing else.
     assert_eq!(

@@ -47,26 +47,9 @@ fn start_with(dir: &std::path::Path, serve_args: &[&str]) -> (Child, String) {
         .env("PAYGATE_LOG__FORMAT", "json")
         .spawn()
         .expect("paygate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && line.contains("paygate serving gRPC") {
-                let addr = line.split("127.0.0.1:").nth(1).map(|rest| {
-                    rest.chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect::<String>()
-                });
-                let _ = tx.send(addr.map(|port| format!("127.0.0.1:{port}")));
-                sent = true;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("paygate logs its address within 30 s")
-        .expect("address in the log line");
+    let port = common::process::logged_port(&mut child, Duration::from_secs(30), None)
+        .expect("paygate logs its address within 30 s");
+    let addr = format!("127.0.0.1:{port}");
     (child, addr)
 }
 
