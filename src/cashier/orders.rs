@@ -14,7 +14,7 @@ impl CashierService {
         let print = fingerprint("CreateOrder", &req);
         let order_id = derive_id("O", &caller.name, &req.request_id);
         match self
-            .create_order_once(caller, &req, key.clone(), &print)
+            .create_order_once(caller, &req, &order_id, key.clone(), &print)
             .await
         {
             Err(e) => {
@@ -29,6 +29,7 @@ impl CashierService {
         &self,
         caller: &Caller,
         req: &CreateOrder,
+        order_id: &str,
         key: IdempotencyKey,
         print: &str,
     ) -> Result<Order, CashierError> {
@@ -40,14 +41,13 @@ impl CashierService {
         let amount = self.in_currency(req.amount)?;
         let now = self.now_ms();
         let expires_at_ms = self.expiry_of(req.expires_at_ms, now)?;
-        let order_id = derive_id("O", &caller.name, &req.request_id);
         let qr_payload = if merchant.product(Method::MerchantQr, scenario).is_some() {
             format!("{QR_ORDER_PREFIX}{order_id}")
         } else {
             String::new()
         };
         let order = Order {
-            order_id: order_id.clone(),
+            order_id: order_id.to_owned(),
             merchant_id: merchant.merchant_id.clone(),
             merchant_order_no: req.merchant_order_no.clone(),
             currency: amount.currency.code().to_owned(),
@@ -71,7 +71,7 @@ impl CashierService {
             .submit_observed(key, print.to_owned(), command, &[])
             .await
             .map_err(|e| self.conflict_is(e, "order"))?;
-        self.replayed_order(&order_id, observed.as_ref()).await
+        self.replayed_order(order_id, observed.as_ref()).await
     }
 
     /// When an order expires: the default ahead of `now`, or the caller's time if it is in the

@@ -17,24 +17,32 @@ impl CashierService {
         let print = fingerprint("Refund", &req);
         let refund_id = derive_id("R", &caller.name, &req.request_id);
         match self
-            .refund_once(caller, &req, amount, key.clone(), &print)
+            .refund_once(caller, &req, &refund_id, amount, key.clone(), &print)
             .await
         {
             Err(e) => {
                 self.claim(key, &print, e).await?;
-                self.load_linked::<Refund>(KIND_REFUND, &refund_id)
-                    .await?
-                    .map(|(r, _)| r)
-                    .ok_or(CashierError::RefundNotFound { refund: refund_id })
+                self.refund_doc(&refund_id).await
             }
             ok => ok,
         }
+    }
+
+    /// The refund as it stands, or `RefundNotFound`.
+    async fn refund_doc(&self, refund_id: &str) -> Result<Refund, CashierError> {
+        self.load_linked::<Refund>(KIND_REFUND, refund_id)
+            .await?
+            .map(|(r, _)| r)
+            .ok_or_else(|| CashierError::RefundNotFound {
+                refund: refund_id.to_owned(),
+            })
     }
 
     async fn refund_once(
         &self,
         caller: &Caller,
         req: &RefundOrder,
+        refund_id: &str,
         amount: Money,
         key: IdempotencyKey,
         print: &str,
@@ -42,10 +50,9 @@ impl CashierService {
         let (stored, version) = self.order_doc(&req.order_id).await?;
         let (merchant, _) = self.merchant_doc(&stored.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
-        let refund_id = derive_id("R", &caller.name, &req.request_id);
         let print = print.to_owned();
         let order = stored.as_of(self.now_ms());
-        let payment = match self.refundable(&order, &refund_id, amount).await? {
+        let payment = match self.refundable(&order, refund_id, amount).await? {
             Refundable::Payment(payment) => payment,
             Refundable::Replay(refund) => {
                 // Answered without the ledger, which would have checked that the id is still
@@ -59,7 +66,7 @@ impl CashierService {
             order,
             order_version: version,
             payment: &payment,
-            refund_id: &refund_id,
+            refund_id,
             amount,
         };
         let command = self.refund_command(req, target).await?;
@@ -68,13 +75,10 @@ impl CashierService {
             .await
             .map_err(|e| self.conflict_is(e, "refund"))?;
         if payment.method == Method::BoundCard && matches!(outcome, Outcome::Posted(_)) {
-            self.credit_card(caller, &req.request_id, &refund_id, &payment, amount)
+            self.credit_card(caller, &req.request_id, refund_id, &payment, amount)
                 .await?;
         }
-        self.load_linked::<Refund>(KIND_REFUND, &refund_id)
-            .await?
-            .map(|(r, _)| r)
-            .ok_or(CashierError::RefundNotFound { refund: refund_id })
+        self.refund_doc(refund_id).await
     }
 
     /// Whether `amount` can be refunded of `order` now; a replay of a refund that did go

@@ -25,14 +25,14 @@ impl CashierService {
             Ok(payer) => check_payer(&payer),
             Err(e) => Err(e.into()),
         };
+        let request_key = format!("{}/{request_id}", caller.name);
         match checked {
-            Ok(()) => self.issue_code(caller, &req, key, print).await?,
+            Ok(()) => self.issue_code(&req, &request_key, key, print).await?,
             Err(e) => {
                 self.claim(key, &print, e).await?;
             }
         }
         // A replay answers with the code the first request issued.
-        let request_key = format!("{}/{request_id}", caller.name);
         let (code, _) = self
             .load::<String>(KIND_CODE_REQUEST, &request_key)
             .await?
@@ -45,20 +45,20 @@ impl CashierService {
     }
 
     /// Writes a new code for a payer that passed the checks, under the request's key.
+    /// `request_key` names the request's code record (caller and request id).
     async fn issue_code(
         &self,
-        caller: &Caller,
         req: &IssuePaymentCode,
+        request_key: &str,
         key: IdempotencyKey,
         print: String,
     ) -> Result<(), CashierError> {
         let IssuePaymentCode {
-            request_id,
+            request_id: _,
             payer_account_id: payer_id,
             factors,
         } = req;
         let payer_id = *payer_id;
-        let request_key = format!("{}/{request_id}", caller.name);
         let now = self.now_ms();
         // 18 digits, as wallets render them: "28" and 16 random digits.
         let code = format!("28{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
@@ -75,7 +75,7 @@ impl CashierService {
             Vec::new(),
             vec![
                 write_doc(KIND_PAYMENT_CODE, &code, 0, &doc)?,
-                write_doc(KIND_CODE_REQUEST, &request_key, 0, &code)?,
+                write_doc(KIND_CODE_REQUEST, request_key, 0, &code)?,
             ],
             Vec::new(),
         );
@@ -91,17 +91,27 @@ impl CashierService {
     pub async fn scan_pay(&self, caller: &Caller, req: ScanPay) -> Result<Order, CashierError> {
         let key = req.request_id.key(&caller.name);
         let print = fingerprint("ScanPay", &req);
-        match self.scan_pay_once(caller, &req).await {
+        let order_id = derive_id("O", &caller.name, &req.request_id);
+        match self
+            .scan_pay_once(caller, &req, &order_id, &key, &print)
+            .await
+        {
             Err(e) => {
                 let (_, observed) = self.claim(key, &print, e).await?;
-                let order_id = derive_id("O", &caller.name, &req.request_id);
                 self.replayed_order(&order_id, observed.as_ref()).await
             }
             ok => ok,
         }
     }
 
-    async fn scan_pay_once(&self, caller: &Caller, req: &ScanPay) -> Result<Order, CashierError> {
+    async fn scan_pay_once(
+        &self,
+        caller: &Caller,
+        req: &ScanPay,
+        order_id: &str,
+        key: &IdempotencyKey,
+        print: &str,
+    ) -> Result<Order, CashierError> {
         let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         check_no("merchant_order_no", &req.merchant_order_no)?;
@@ -120,16 +130,12 @@ impl CashierService {
             .load::<PaymentCode>(KIND_PAYMENT_CODE, &req.payment_code)
             .await?
             .ok_or(CashierError::PaymentCodeInvalid)?;
-        let order_id = derive_id("O", &caller.name, &req.request_id);
         if let Some(used_by) = &code.used_by_order {
             if *used_by == order_id {
                 // This very request already paid with it: answer as the first time.
-                let key = req.request_id.key(&caller.name);
-                let first = self
-                    .first_success(&key, &fingerprint("ScanPay", req))
-                    .await?;
+                let first = self.first_success(key, print).await?;
                 return self
-                    .replayed_order(&order_id, first.flatten().as_ref())
+                    .replayed_order(order_id, first.flatten().as_ref())
                     .await;
             }
             return Err(CashierError::PaymentCodeUsed);
@@ -142,14 +148,14 @@ impl CashierService {
         check_payer(&payer)?;
         let mut order = self.new_paid_order(
             &merchant,
-            &order_id,
+            order_id,
             &req.merchant_order_no,
             amount,
             &req.subject,
             Scenario::Pos,
         );
         order.qr_payload.clear();
-        code.used_by_order = Some(order_id.clone());
+        code.used_by_order = Some(order_id.to_owned());
         let extra = vec![
             write_doc(
                 KIND_ORDER_NO,
@@ -162,7 +168,7 @@ impl CashierService {
         self.charge(Charge {
             caller,
             request_id: &req.request_id,
-            fingerprint: fingerprint("ScanPay", req),
+            fingerprint: print.to_owned(),
             merchant: &merchant,
             order,
             order_version: 0,
