@@ -55,7 +55,9 @@ async fn card_of(app: &TestApp, account: &str) -> CardColumns {
 }
 
 /// Binds (or unbinds) a card on the account's profile row, as the bank's back office would:
-/// the contract has no RPC that changes a bound card.
+/// the contract has no RPC that changes a bound card. Like any write to the database besides a
+/// gateway's batch, it moves the chain head's batch count after the row (how every gateway
+/// process learns that its read cache is behind; `docs/ARCHITECTURE.md` § Read cache).
 async fn set_card(app: &TestApp, account: &str, card: CardColumns) {
     let mut c = db(app).await;
     sqlx::query(
@@ -70,6 +72,10 @@ async fn set_card(app: &TestApp, account: &str, card: CardColumns) {
     .execute(&mut c)
     .await
     .expect("card columns written");
+    sqlx::query("UPDATE ledger_head SET batches_committed = batches_committed + 1")
+        .execute(&mut c)
+        .await
+        .expect("head moved");
 }
 
 fn top_up_req(account: &str, amount: &str) -> TopUpRequest {

@@ -175,7 +175,7 @@ impl AccountService {
         caller: &Caller,
         id: AccountId,
     ) -> Result<Result<Profile, AccountError>, AccountError> {
-        let profile = self.profile(id).await;
+        let profile = self.profile_checked(id).await;
         if let Ok(profile) = &profile {
             self.check_scope(caller, profile)?;
         }

@@ -38,9 +38,10 @@ use crate::{
     clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome},
     config::{AccountScope, AccountsConfig},
     ledger::{
-        AccountId, AccountStatus, Balance, BalanceCap, BalanceConstraint, Command, CounterCheck,
-        CounterRelease, Hold, HoldId, IdempotencyKey, Ledger, LedgerError, Metadata, NewAccount,
-        NewHold, NewPending, NewTransaction, Outcome, RequestId, STATEMENT_PAGE_MAX, Side,
+        AccountId, AccountState, AccountStatus, Balance, BalanceCap, BalanceConstraint, Command,
+        CounterCheck, CounterRelease, Freshness, Hold, HoldId, IdempotencyKey, Ledger, LedgerError,
+        Metadata, NewAccount, NewHold, NewPending, NewTransaction, Outcome, RequestId,
+        STATEMENT_PAGE_MAX, Side,
         store::{
             NewProfile, PROFILE_PAGE_MAX, ProfileFilter, ProfileQuery, ProfileRow, StatementQuery,
         },
@@ -151,16 +152,27 @@ impl AccountService {
         &self.inner.clearing
     }
 
-    /// What another service needs to know of an account to move money with it (no scope check).
+    /// What another service needs to know of an account to move money with it (no scope
+    /// check), for checks that its batch settles ([`Freshness::Checked`]: status and balance as
+    /// of this process's last batch).
     pub async fn facts(&self, id: AccountId) -> Result<AccountFacts, AccountError> {
-        let profile = self.profile(id).await?;
-        let (account, balance) = self.inner.ledger.account(id).await?;
+        let profile = self.profile_checked(id).await?;
+        self.facts_of(profile).await
+    }
+
+    async fn facts_of(&self, profile: Profile) -> Result<AccountFacts, AccountError> {
+        let id = profile.id;
+        let AccountState { status, balance } = self
+            .inner
+            .ledger
+            .account_state(id, Freshness::Checked)
+            .await?;
         let balance_caps = self.caps_for(&[&profile]);
         Ok(AccountFacts {
             id,
             kind: profile.kind,
             currency: profile.currency,
-            status: account.status,
+            status,
             available: Money::new(
                 profile.currency,
                 clamp(balance.available_minor(Side::Credit)),
@@ -179,9 +191,9 @@ impl AccountService {
         caller: &Caller,
         id: AccountId,
     ) -> Result<AccountFacts, AccountError> {
-        let profile = self.profile(id).await?;
+        let profile = self.profile_checked(id).await?;
         self.check_scope(caller, &profile)?;
-        self.facts(id).await
+        self.facts_of(profile).await
     }
 }
 

@@ -3,15 +3,31 @@
 use super::*;
 
 impl AccountService {
+    /// An account's profile as the database holds it now (from the read cache when it is
+    /// known current).
     pub(super) async fn profile(&self, id: AccountId) -> Result<Profile, AccountError> {
-        let row =
-            self.inner
-                .ledger
-                .profile(id)
-                .await?
-                .ok_or_else(|| AccountError::AccountNotFound {
-                    account: id.to_string(),
-                })?;
+        self.profile_as(id, Freshness::Current).await
+    }
+
+    /// An account's profile for the checks of a request whose batch re-checks the account's
+    /// status (see [`Freshness::Checked`]).
+    pub(super) async fn profile_checked(&self, id: AccountId) -> Result<Profile, AccountError> {
+        self.profile_as(id, Freshness::Checked).await
+    }
+
+    pub(super) async fn profile_as(
+        &self,
+        id: AccountId,
+        freshness: Freshness,
+    ) -> Result<Profile, AccountError> {
+        let row = self
+            .inner
+            .ledger
+            .profile_as(id, freshness)
+            .await?
+            .ok_or_else(|| AccountError::AccountNotFound {
+                account: id.to_string(),
+            })?;
         Profile::from_row(row)
     }
 

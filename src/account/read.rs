@@ -6,8 +6,12 @@ impl AccountService {
     pub async fn get(&self, caller: &Caller, id: AccountId) -> Result<AccountView, AccountError> {
         let profile = self.profile(id).await?;
         self.check_scope(caller, &profile)?;
-        let (account, _) = self.inner.ledger.account(id).await?;
-        Ok(profile.view(account.status))
+        let state = self
+            .inner
+            .ledger
+            .account_state(id, Freshness::Current)
+            .await?;
+        Ok(profile.view(state.status))
     }
 
     /// Accounts of an owner or under a parent, in id order; `page_token` continues a listing.
@@ -65,8 +69,12 @@ impl AccountService {
             if self.check_scope(caller, &profile).is_err() {
                 continue;
             }
-            let (account, _) = self.inner.ledger.account(profile.id).await?;
-            views.push(profile.view(account.status));
+            let state = self
+                .inner
+                .ledger
+                .account_state(profile.id, Freshness::Current)
+                .await?;
+            views.push(profile.view(state.status));
         }
         Ok((views, next))
     }
@@ -76,16 +84,30 @@ impl AccountService {
         caller: &Caller,
         id: AccountId,
     ) -> Result<BalanceView, AccountError> {
-        let profile = self.profile(id).await?;
+        // One shared read of the chain head answers whether the read cache is current.
+        let current = self.inner.ledger.current().await;
+        let profile = self.profile_as(id, current).await?;
         self.check_scope(caller, &profile)?;
-        self.balance_of(&profile).await
+        self.balance_as(&profile, current).await
     }
 
     pub(super) async fn balance_of(&self, profile: &Profile) -> Result<BalanceView, AccountError> {
+        self.balance_as(profile, Freshness::Current).await
+    }
+
+    async fn balance_as(
+        &self,
+        profile: &Profile,
+        current: Freshness,
+    ) -> Result<BalanceView, AccountError> {
         let balance = if profile.kind == AccountKind::PlatformMaster {
             self.master_balance(profile).await?
         } else {
-            self.inner.ledger.account(profile.id).await?.1
+            self.inner
+                .ledger
+                .account_state(profile.id, current)
+                .await?
+                .balance
         };
         let date = self.today();
         let usage = self.inner.rules.usage_keys(profile.kind, profile.id, date);
@@ -93,7 +115,7 @@ impl AccountService {
         let values: BTreeMap<String, i64> = self
             .inner
             .ledger
-            .counter_values(&keys)
+            .counter_values_as(&keys, current)
             .await?
             .into_iter()
             .collect();

@@ -58,7 +58,7 @@ impl AccountService {
         memo: &str,
     ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
         let from = source.id;
-        let target = self.profile(to).await?;
+        let target = self.profile_checked(to).await?;
         for p in [source, &target] {
             check_postable(caller, p)?;
         }

@@ -39,11 +39,12 @@ impl CashierService {
         &self,
         kind: &str,
         id: &str,
+        freshness: Freshness,
     ) -> Result<Option<(T, u64)>, CashierError> {
         if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
             return Ok(None);
         }
-        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
+        let Some(doc) = self.inner.ledger.document_as(kind, id, freshness).await? else {
             return Ok(None);
         };
         let mut value: T = decode_document(kind, id, &doc.body)?;
@@ -51,15 +52,25 @@ impl CashierService {
         Ok(Some((value, doc.version)))
     }
 
+    /// A document as the database holds it now (from the read cache when it is known current).
     pub(in crate::cashier) async fn load<T: DeserializeOwned>(
         &self,
         kind: &str,
         id: &str,
     ) -> Result<Option<(T, u64)>, CashierError> {
+        self.load_as(kind, id, Freshness::Current).await
+    }
+
+    pub(in crate::cashier) async fn load_as<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<(T, u64)>, CashierError> {
         if id.is_empty() || id.len() > crate::ledger::DOCUMENT_ID_LEN_MAX {
             return Ok(None);
         }
-        let Some(doc) = self.inner.ledger.document(kind, id).await? else {
+        let Some(doc) = self.inner.ledger.document_as(kind, id, freshness).await? else {
             return Ok(None);
         };
         let value = decode_document(kind, id, &doc.body)?;
@@ -70,7 +81,24 @@ impl CashierService {
         &self,
         id: &str,
     ) -> Result<(Merchant, u64), CashierError> {
-        self.load(KIND_MERCHANT, id)
+        self.merchant_as(id, Freshness::Current).await
+    }
+
+    /// The merchant a payment is checked against ([`Freshness::Checked`]: as of this process's
+    /// last batch; another process's change meets the payment as it would a moment later).
+    pub(in crate::cashier) async fn merchant_checked(
+        &self,
+        id: &str,
+    ) -> Result<(Merchant, u64), CashierError> {
+        self.merchant_as(id, Freshness::Checked).await
+    }
+
+    async fn merchant_as(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<(Merchant, u64), CashierError> {
+        self.load_as(KIND_MERCHANT, id, freshness)
             .await?
             .ok_or_else(|| CashierError::MerchantNotFound {
                 merchant: id.to_owned(),
@@ -81,14 +109,19 @@ impl CashierService {
         &self,
         id: &str,
     ) -> Result<(Order, u64), CashierError> {
-        self.load_linked(KIND_ORDER, id)
+        self.order_as(id, Freshness::Current).await
+    }
+
+    async fn order_as(&self, id: &str, freshness: Freshness) -> Result<(Order, u64), CashierError> {
+        self.load_linked(KIND_ORDER, id, freshness)
             .await?
             .ok_or_else(|| CashierError::OrderNotFound {
                 order: id.to_owned(),
             })
     }
 
-    /// An order that can be paid now, with its version.
+    /// An order that can be paid now, with its version: as of this process's last batch (the
+    /// payment's batch checks the version; a payment that lost it reads the order again).
     pub(in crate::cashier) async fn payable_order(
         &self,
         id: &str,
@@ -97,7 +130,7 @@ impl CashierService {
         if id.is_empty() {
             return Err(CashierError::invalid("order_id", "required"));
         }
-        let (stored, version) = self.order_doc(id).await?;
+        let (stored, version) = self.order_as(id, Freshness::Checked).await?;
         if replaying == Replaying::StoredRefusal {
             // The batch refused this very request before: it answers that refusal again, named
             // as the first time, whatever state the order is in now.

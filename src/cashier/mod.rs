@@ -50,8 +50,9 @@ use crate::{
     clearing::{CardDirection, CardInstruction, ClearingOutcome},
     config::CashierConfig,
     ledger::{
-        AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, IdempotencyKey, Ledger,
-        LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, RequestId, Side,
+        AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, Freshness, IdempotencyKey,
+        Ledger, LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, RequestId,
+        Side,
     },
     money::{Currency, Money, Sign},
     yields::{PaymentFunding, YieldService},

@@ -30,7 +30,7 @@ impl CashierService {
 
     /// The refund as it stands, or `RefundNotFound`.
     async fn refund_doc(&self, refund_id: &str) -> Result<Refund, CashierError> {
-        self.load_linked::<Refund>(KIND_REFUND, refund_id)
+        self.load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
             .await?
             .map(|(r, _)| r)
             .ok_or_else(|| CashierError::RefundNotFound {
@@ -98,8 +98,9 @@ impl CashierService {
             }
             OrderStatus::Created | OrderStatus::Processing | OrderStatus::Failed => {
                 // A replay of a refund that did succeed still answers with it.
-                if let Some((refund, _)) =
-                    self.load_linked::<Refund>(KIND_REFUND, refund_id).await?
+                if let Some((refund, _)) = self
+                    .load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
+                    .await?
                 {
                     return Ok(Refundable::Replay(refund));
                 }
@@ -114,7 +115,10 @@ impl CashierService {
         })?;
         let refundable = order.amount_minor - order.refunded_minor;
         if amount.minor > refundable {
-            if let Some((refund, _)) = self.load_linked::<Refund>(KIND_REFUND, refund_id).await? {
+            if let Some((refund, _)) = self
+                .load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
+                .await?
+            {
                 return Ok(Refundable::Replay(refund));
             }
             let m = |minor: i64| Money::new(amount.currency, minor).to_decimal_string();
@@ -233,7 +237,7 @@ impl CashierService {
         outcome: ClearingOutcome,
     ) -> Result<(), CashierError> {
         let (mut refund, refund_version) = self
-            .load_linked::<Refund>(KIND_REFUND, refund_id)
+            .load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
             .await?
             .ok_or_else(|| CashierError::RefundNotFound {
                 refund: refund_id.to_owned(),
@@ -322,7 +326,7 @@ impl CashierService {
             }
         };
         let (refund, _) = self
-            .load_linked::<Refund>(KIND_REFUND, &id)
+            .load_linked::<Refund>(KIND_REFUND, &id, Freshness::Current)
             .await?
             .ok_or(CashierError::RefundNotFound { refund: id.clone() })?;
         let (merchant, _) = self.merchant_doc(&refund.merchant_id).await?;

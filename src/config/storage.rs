@@ -69,6 +69,9 @@ pub struct LedgerConfig {
     /// watches, event subscriptions) see the batches other gateway processes commit on the same
     /// database; this process's own batches wake them at once.
     pub changes_poll_interval_ms: u64,
+    /// Memory for the read cache (profiles, documents, balances and counters that requests
+    /// validate against before their batch), in MiB; past it the cache empties and refills.
+    pub read_cache_mib: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -97,6 +100,7 @@ impl Default for LedgerConfig {
             hold_timeout_max_ms: 366 * 24 * 3_600_000,
             idempotency_purge_interval_ms: 3_600_000,
             changes_poll_interval_ms: 200,
+            read_cache_mib: 64,
         }
     }
 }

@@ -12,9 +12,10 @@ use std::{sync::Arc, time::Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::store::{LedgerStore, LoadedBatch};
+use super::store::{BatchNeeds, BatchWrites, ChainHead, LedgerStore, LoadedBatch};
 use super::{
     apply::{self, Answer, ApplyLimits, BatchItem},
+    cache::{AccountState, BatchDelta, ReadCache},
     error::LedgerError,
 };
 use crate::{clock::Clock, telemetry::LedgerMetrics};
@@ -40,6 +41,8 @@ pub(crate) struct BatcherParts {
     pub clock: Clock,
     pub changes: watch::Sender<u64>,
     pub metrics: LedgerMetrics,
+    /// Kept current by every batch this process commits.
+    pub cache: Arc<ReadCache>,
 }
 
 /// Runs until every sender is gone and the queue is empty.
@@ -51,6 +54,7 @@ pub(crate) async fn run_batcher(parts: BatcherParts, mut rx: mpsc::Receiver<Subm
         clock,
         changes,
         metrics,
+        cache,
     } = parts;
     assert!(batch_size_max > 0);
     let mut batch: Vec<Submission> = Vec::with_capacity(batch_size_max);
@@ -93,7 +97,11 @@ pub(crate) async fn run_batcher(parts: BatcherParts, mut rx: mpsc::Receiver<Subm
             );
             span.follows_from(&submission.span);
         }
-        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), &changes)
+        let sinks = Sinks {
+            changes: &changes,
+            cache: &cache,
+        };
+        execute(store.as_ref(), &mut batch, limits, clock.now_ms(), sinks)
             .instrument(span)
             .await;
         metrics.batch_size.observe(size as f64);
@@ -105,23 +113,34 @@ pub(crate) async fn run_batcher(parts: BatcherParts, mut rx: mpsc::Receiver<Subm
     tracing::debug!("ledger batcher stopped");
 }
 
+/// Who learns of a committed batch besides its waiters.
+struct Sinks<'a> {
+    changes: &'a watch::Sender<u64>,
+    cache: &'a ReadCache,
+}
+
 /// Runs one batch as of `now` (every timestamp and deadline of the batch reads it); once it
-/// committed, tells the [`changes`](super::Changes) subscribers, then answers the waiters.
+/// committed, brings the read cache up to date, tells the [`changes`](super::Changes)
+/// subscribers, then answers the waiters.
 async fn execute(
     store: &dyn LedgerStore,
     batch: &mut Vec<Submission>,
     limits: ApplyLimits,
     now: i64,
-    changes: &watch::Sender<u64>,
+    sinks: Sinks<'_>,
 ) {
     let started = Instant::now();
     let items: Vec<&BatchItem> = batch.iter().map(|s| &s.item).collect();
     let needs = apply::needs_of(items.iter().copied());
     let mut results: Option<Vec<Answer>> = None;
+    let mut delta: Option<BatchDelta> = None;
     let committed = {
         let mut apply_fn = |loaded: LoadedBatch| {
+            let locked = loaded.head;
+            let seen = loaded_delta(&needs, &loaded);
             let (r, writes) = apply::apply_batch_observed(loaded, &items, now, limits);
             results = Some(r);
+            delta = Some(written_delta(seen, &locked, &writes));
             writes
         };
         store.execute_batch(&needs, &mut apply_fn).await
@@ -129,13 +148,17 @@ async fn execute(
     let size = batch.len();
     match (committed, results) {
         (Ok(()), Some(results)) if results.len() == size => {
-            super::changes::notify(changes);
+            if let Some(delta) = delta {
+                sinks.cache.committed(delta);
+            }
+            super::changes::notify(sinks.changes);
             for (sub, result) in batch.drain(..).zip(results) {
                 // A waiter that gave up (dropped its receiver) is not an error.
                 let _ = sub.reply.send(result);
             }
         }
         (committed, _) => {
+            sinks.cache.lost_track();
             let answer = match committed {
                 Err(e) => {
                     tracing::error!(error = ?e, batch_size = size, "ledger batch failed; nothing written");
@@ -163,4 +186,56 @@ async fn execute(
         elapsed_us = started.elapsed().as_micros() as u64,
         "ledger batch"
     );
+}
+
+/// What a batch loaded under its lock, for the read cache: accounts and counters as of the head
+/// it locked (a needed counter the database does not hold is zero).
+fn loaded_delta(needs: &BatchNeeds, loaded: &LoadedBatch) -> BatchDelta {
+    let stored: std::collections::HashMap<&str, i64> = loaded
+        .counters
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let counters = needs
+        .counters
+        .iter()
+        .map(|key| (key.clone(), stored.get(key.as_str()).copied().unwrap_or(0)))
+        .collect();
+    BatchDelta {
+        head_before: loaded.head.batches_committed,
+        head_after: loaded.head.batches_committed,
+        accounts: loaded
+            .accounts
+            .iter()
+            .map(|a| {
+                let state = AccountState {
+                    status: a.account.status,
+                    balance: a.balance,
+                };
+                (a.account.id, state)
+            })
+            .collect(),
+        counters,
+        ..BatchDelta::default()
+    }
+}
+
+/// `seen` with what the batch wrote on top (later entries win in [`ReadCache::committed`]).
+fn written_delta(mut seen: BatchDelta, locked: &ChainHead, writes: &BatchWrites) -> BatchDelta {
+    if writes.changes_anything(locked) {
+        // The storage moves `batches_committed` by one with every commit that writes.
+        seen.head_after = seen.head_before + 1;
+    }
+    seen.accounts.extend(writes.account_states.iter().map(|a| {
+        let state = AccountState {
+            status: a.account.status,
+            balance: a.balance,
+        };
+        (a.account.id, state)
+    }));
+    seen.counters.extend(writes.counters.iter().cloned());
+    seen.documents = writes.documents.clone();
+    seen.profiles = writes.profiles.clone();
+    seen.profile_changes = writes.profile_changes.clone();
+    seen
 }

@@ -11,6 +11,7 @@
 //! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
 
 pub mod apply;
+mod cache;
 mod changes;
 mod checks;
 pub mod engine;
@@ -34,6 +35,7 @@ use tokio::{
 use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
+pub use cache::{AccountState, Freshness};
 pub use changes::Changes;
 pub use error::LedgerError;
 pub use model::*;
@@ -69,6 +71,10 @@ struct Inner {
     changes: watch::Sender<u64>,
     batcher: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     background: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// What services read to validate, kept current by the batches ([`cache`]).
+    cache: Arc<cache::ReadCache>,
+    /// Shared reads of the chain head for current reads from the cache.
+    probe: cache::HeadProbe,
 }
 
 impl Inner {
@@ -172,6 +178,11 @@ impl Ledger {
             hold_timeout_max_ms: config.hold_timeout_max_ms,
         };
         let (changes, _) = watch::channel(0);
+        let cache = Arc::new(cache::ReadCache::new(
+            usize::try_from(config.read_cache_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+        ));
         let batcher = tokio::spawn(engine::run_batcher(
             engine::BatcherParts {
                 store: store.clone(),
@@ -180,9 +191,11 @@ impl Ledger {
                 clock: clock.clone(),
                 changes: changes.clone(),
                 metrics,
+                cache: cache.clone(),
             },
             rx,
         ));
+        let probe = cache::HeadProbe::start(store.clone());
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             store,
@@ -192,6 +205,8 @@ impl Ledger {
             changes,
             batcher: tokio::sync::Mutex::new(Some(batcher)),
             background: tokio::sync::Mutex::new(Vec::new()),
+            cache,
+            probe,
         });
         let sweeper = tokio::spawn(run_sweeper(
             Arc::downgrade(&inner),

@@ -3,7 +3,8 @@
 //! outbox). Services never reach the store themselves; these reads are the only way.
 
 use super::{
-    Answer, Ledger, LedgerError, Outcome, apply,
+    AccountState, Answer, Freshness, Ledger, LedgerError, Outcome, apply,
+    cache::ReadCache,
     model::IdempotencyKey,
     model::{
         Account, AccountId, Balance, Hold, HoldId, Pending, PendingId, STATEMENT_PAGE_MAX,
@@ -14,6 +15,115 @@ use super::{
 };
 
 impl Ledger {
+    /// What the read cache answers for `freshness`: any entry for a checked read; for a
+    /// current read, an entry known current at a chain head read after this call began (one
+    /// read shared by the calls waiting for it). `None`: read the database.
+    async fn cached<T>(
+        &self,
+        freshness: Freshness,
+        lookup: impl Fn(&ReadCache, Option<u64>) -> Option<T>,
+    ) -> Option<T> {
+        let cache = &self.inner.cache;
+        match freshness {
+            Freshness::Checked => lookup(cache, None),
+            Freshness::CurrentAt(head) => lookup(cache, Some(head)),
+            Freshness::Current => {
+                // Only worth a head read if the entry is current as of this process's own
+                // last batch.
+                lookup(cache, Some(cache.head()?))?;
+                let head = self.inner.probe.head().await?;
+                lookup(cache, Some(head))
+            }
+        }
+    }
+
+    /// A freshness for the current reads of one call: the chain head read once, after the
+    /// call began, when the read cache may answer them.
+    pub async fn current(&self) -> Freshness {
+        if self.inner.cache.head().is_none() {
+            return Freshness::Current;
+        }
+        match self.inner.probe.head().await {
+            Some(head) => Freshness::CurrentAt(head),
+            None => Freshness::Current,
+        }
+    }
+
+    /// An account's status and balances.
+    pub async fn account_state(
+        &self,
+        id: AccountId,
+        freshness: Freshness,
+    ) -> Result<AccountState, LedgerError> {
+        if let Some(state) = self.cached(freshness, |c, h| c.account(id, h)).await {
+            return Ok(state);
+        }
+        let stamp = self.inner.cache.read_stamp();
+        let (account, balance) = self.account(id).await?;
+        let state = AccountState {
+            status: account.status,
+            balance,
+        };
+        if let Some(stamp) = stamp {
+            self.inner.cache.remember_account(stamp, id, state);
+        }
+        Ok(state)
+    }
+
+    /// [`Ledger::profile`], from the read cache when `freshness` allows.
+    pub async fn profile_as(
+        &self,
+        id: AccountId,
+        freshness: Freshness,
+    ) -> Result<Option<ProfileRow>, LedgerError> {
+        if let Some(row) = self.cached(freshness, |c, h| c.profile(id.0, h)).await {
+            return Ok(Some(row));
+        }
+        let stamp = self.inner.cache.read_stamp();
+        let row = self.inner.store.profile(id.0).await?;
+        if let (Some(stamp), Some(row)) = (stamp, &row) {
+            self.inner.cache.remember_profile(stamp, row);
+        }
+        Ok(row)
+    }
+
+    /// [`Ledger::document`], from the read cache when `freshness` allows.
+    pub async fn document_as(
+        &self,
+        kind: &str,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<StoredDocument>, LedgerError> {
+        if let Some(doc) = self.cached(freshness, |c, h| c.document(kind, id, h)).await {
+            return Ok(Some(doc));
+        }
+        let stamp = self.inner.cache.read_stamp();
+        let doc = self.inner.store.document(kind, id).await?;
+        if let (Some(stamp), Some(doc)) = (stamp, &doc) {
+            self.inner.cache.remember_document(stamp, doc);
+        }
+        Ok(doc)
+    }
+
+    /// A document a batch found at another version than a request read: the next read goes
+    /// to the database.
+    pub fn forget_document(&self, kind: &str, id: &str) {
+        self.inner.cache.forget_document(kind, id);
+    }
+
+    /// [`Ledger::counter_values`], from the read cache when `freshness` allows (then every key
+    /// is answered, zero included).
+    pub async fn counter_values_as(
+        &self,
+        keys: &[String],
+        freshness: Freshness,
+    ) -> Result<Vec<(String, i64)>, LedgerError> {
+        if let Some(values) = self.cached(freshness, |c, h| c.counters(keys, h)).await {
+            return Ok(keys.iter().cloned().zip(values).collect());
+        }
+        self.counter_values(keys).await
+    }
+
     /// An account with its balances.
     /// The answer stored for a request made with [`Ledger::submit_request`], without submitting
     /// anything: `None` while the key is unused, `IdempotencyKeyReused` when it was used for a

@@ -52,7 +52,7 @@ async fn run_batch_on(
     let head = lock_head(conn).await?;
     let loaded = load_needs(conn, head, needs, cache).await?;
     let writes = apply(loaded);
-    if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
+    if !writes.changes_anything(&head) {
         return Ok(None);
     }
     write_batch(conn, &writes, None).await?;

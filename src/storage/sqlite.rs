@@ -78,7 +78,7 @@ async fn run_sqlite_batch(
     let head = lock_head(conn).await?;
     let loaded = load_needs(conn, head, needs, cache).await?;
     let writes = apply(loaded);
-    if writes.is_empty() && writes.head.is_none_or(|h| h == head) {
+    if !writes.changes_anything(&head) {
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         return Ok(());
     }

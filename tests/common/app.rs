@@ -206,6 +206,18 @@ impl TestApp {
             .timeout(Duration::from_secs(10))
     }
 
+    /// A second gateway process on this one's database, configuration, PKI and clock (new
+    /// ports): what a bank runs to scale out. It stops when dropped.
+    pub async fn sibling(&self) -> Sibling {
+        let serving = serve(&self.config, &self.clock, false).await;
+        Sibling {
+            addr: serving.addr,
+            pki: self.pki.clone(),
+            shutdown: Some(serving.shutdown),
+            handle: serving.handle,
+        }
+    }
+
     /// An mTLS channel as `caller`.
     pub async fn channel(&self, caller: &str) -> Channel {
         self.try_channel(self.client_tls(Some(caller)))
@@ -282,6 +294,38 @@ impl TestApp {
         self.shutdown = Some(serving.shutdown);
         self.handle = Some(serving.handle);
         self.runtime = serving.runtime;
+    }
+}
+
+/// A second gateway on a [`TestApp`]'s database ([`TestApp::sibling`]).
+pub struct Sibling {
+    addr: SocketAddr,
+    pki: DevPkiLayout,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Sibling {
+    /// An mTLS channel to this gateway as `caller`.
+    pub async fn channel(&self, caller: &str) -> Channel {
+        Endpoint::from_shared(format!("https://localhost:{}", self.addr.port()))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .tls_config(client_tls(&self.pki, &self.pki, Some(caller)))
+            .expect("tls")
+            .connect()
+            .await
+            .expect("mTLS channel connects")
+    }
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.abort();
     }
 }
 

@@ -31,7 +31,7 @@ impl CashierService {
         replaying: Replaying,
     ) -> Result<Order, CashierError> {
         let (order, version) = self.payable_order(&req.order_id, replaying).await?;
-        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
         self.charge(Charge {
             caller,
@@ -225,10 +225,12 @@ impl CashierService {
         order_id: &str,
     ) -> CashierError {
         let error = self.conflict_is(error, "order");
-        if let CashierError::Conflict { .. } = error
-            && let Err(now) = self.payable_order(order_id, Replaying::No).await
-        {
-            return now;
+        if let CashierError::Conflict { .. } = error {
+            // The order moved on since it was read (maybe in another process): read it again.
+            self.inner.ledger.forget_document(KIND_ORDER, order_id);
+            if let Err(now) = self.payable_order(order_id, Replaying::No).await {
+                return now;
+            }
         }
         error
     }

@@ -15,31 +15,35 @@ impl CashierService {
     pub async fn pay(&self, caller: &Caller, req: PayOrder) -> Result<Order, CashierError> {
         let print = fingerprint("Pay", &req);
         let paid_id = paid_order_id(caller, &req);
-        // A refusal claimed before a batch (no bound card, an order closed …) answers again
-        // before the order's state is checked: it is this request's answer, whatever happened
-        // to the order since (and a card is never charged for it).
         let key = req.request_id.key(&caller.name);
-        let replaying = match self.inner.ledger.answered_request(&key, &print).await? {
-            Some(Err(e @ LedgerError::Refused { .. })) => return Err(CashierError::from_ledger(e)),
-            Some(Err(_)) => Replaying::StoredRefusal,
-            Some(Ok(_)) | None => Replaying::No,
-        };
-        // A retry of a payment that went through answers the order as that payment left it:
-        // checked before `payable_order`, which the first request's own payment now fails.
-        if let Some(order_id) = &paid_id
-            && let Some(observed) = self.first_payment(caller, &req, &print, order_id).await?
+        // One trip on the happy path: the checks read the read cache, and the batch answers a
+        // retry whose first answer it stored (a success, or its own refusal) without applying
+        // anything. Only a refusal met before the batch asks whether this is a retry.
+        let e = match self
+            .pay_once(caller, &req, print.clone(), Replaying::No)
+            .await
         {
-            return self.replayed_order(order_id, observed.as_ref()).await;
-        }
-        let e = match self.pay_once(caller, &req, print.clone(), replaying).await {
             Ok(order) => return Ok(order),
             Err(e) => e,
         };
+        // A refusal claimed before a batch (no bound card, an order closed …) is this request's
+        // answer, whatever happened to the order since (and a card is never charged for it).
+        // One the batch decided answers again, named as the first time, from a batch that skips
+        // the order's state (which the first request's outcome may have changed since).
+        match self.inner.ledger.answered_request(&key, &print).await? {
+            Some(Err(e @ LedgerError::Refused { .. })) => return Err(CashierError::from_ledger(e)),
+            Some(Err(_)) => {
+                return self
+                    .pay_once(caller, &req, print, Replaying::StoredRefusal)
+                    .await;
+            }
+            Some(Ok(_)) | None => {}
+        }
         let Some(order_id) = &paid_id else {
             return Err(e);
         };
-        // A copy of this very request may have paid the order while this one was on its way
-        // (identical requests sent at once): every copy answers what the first did.
+        // A retry of a payment that went through (or a copy of this very request that paid the
+        // order while this one was on its way) answers the order as that payment left it.
         if let Some(observed) = self.first_payment(caller, &req, &print, order_id).await? {
             return self.replayed_order(order_id, observed.as_ref()).await;
         }
@@ -103,7 +107,7 @@ impl CashierService {
             }
             PayWith::BoundCard { agreement_id } => {
                 let (order, version) = self.payable_order(&req.order_id, replaying).await?;
-                let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+                let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
                 let payer = self.payer(caller, req.payer_account_id, &order).await?;
                 let card = quick_pay::CardPay {
                     caller,

@@ -112,7 +112,7 @@ impl CashierService {
         key: &IdempotencyKey,
         print: &str,
     ) -> Result<Order, CashierError> {
-        let (merchant, _) = self.merchant_doc(&req.merchant_id).await?;
+        let (merchant, _) = self.merchant_checked(&req.merchant_id).await?;
         self.check_merchant(caller, &merchant).await?;
         check_no("merchant_order_no", &req.merchant_order_no)?;
         check_text("subject", &req.subject, true)?;

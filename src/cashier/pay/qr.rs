@@ -49,7 +49,7 @@ impl CashierService {
             ));
         }
         let (order, version) = self.payable_order(order_id, replaying).await?;
-        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
         self.charge(Charge {
             caller,
@@ -82,7 +82,7 @@ impl CashierService {
             CashierError::invalid("merchant_qr.amount", "required for a static code")
         })?;
         let amount = self.in_currency(amount)?;
-        let (merchant, _) = self.merchant_doc(merchant_id).await?;
+        let (merchant, _) = self.merchant_checked(merchant_id).await?;
         let order = self.new_paid_order(
             &merchant,
             &derive_id("O", &caller.name, &req.request_id),

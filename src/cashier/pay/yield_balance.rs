@@ -15,7 +15,7 @@ impl CashierService {
         replaying: Replaying,
     ) -> Result<Order, CashierError> {
         let (order, version) = self.payable_order(&req.order_id, replaying).await?;
-        let (merchant, _) = self.merchant_doc(&order.merchant_id).await?;
+        let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
         signed_product(&merchant, Method::YieldBalance, order.scenario)?;
         let payer = self.payer(caller, req.payer_account_id, &order).await?;
         let amount = Money::new(self.inner.currency, order.amount_minor);

@@ -177,6 +177,13 @@ pub struct BatchWrites {
 }
 
 impl BatchWrites {
+    /// Whether committing these writes changes the database at all: a batch that wrote nothing
+    /// and left the head as it locked it (`locked`) commits nothing, and `batches_committed`
+    /// does not move.
+    pub fn changes_anything(&self, locked: &ChainHead) -> bool {
+        !(self.is_empty() && self.head.is_none_or(|h| h == *locked))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
             && self.transactions.is_empty()

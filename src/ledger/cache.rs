@@ -1,0 +1,535 @@
+//! The read cache (读缓存): what services read to validate a request before its batch —
+//! profiles, documents (merchants, orders), account status and balances, limit counters — kept
+//! in memory and kept current by this process's own batches, so that a payment reaches its batch
+//! without a database round trip.
+//!
+//! Every entry carries the `batches_committed` after the batch that stamped it. This process's
+//! batches see the chain head they lock: a batch that finds it where this process's previous
+//! batch left it knows nobody else wrote in between; one that finds it moved starts a new
+//! continuity (`continuous_since`), and entries stamped before it are never used again.
+//!
+//! Two uses, two promises:
+//! - **Checked** reads (a request's validation before its batch) use entries of the current
+//!   continuity: the state as of this process's last batch, without a database read. Another
+//!   process may have written since; that is the same race as reading the database just before
+//!   another process's batch, and the batch settles it: it re-checks everything that moves money
+//!   under its lock (account status and balances, counters, document versions). A version
+//!   conflict evicts the document.
+//! - **Current** reads (GetBalance, GetOrder) use an entry only when a batch stamped it and a
+//!   chain-head read that started after the call arrived (one read shared by every call waiting,
+//!   [`HeadProbe`]) still equals this process's last batch. Otherwise they read the database.
+//!
+//! Bounded by an estimate of its bytes: past `bytes_max` it is emptied and refills from the
+//! batches and reads that follow.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    model::{AccountId, AccountStatus, Balance, StoredDocument},
+    store::{LedgerStore, ProfileChange, ProfileRow},
+};
+
+/// Fixed cost assumed per entry besides its strings: the hash-table slot, the key, the stamp.
+const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// An account's status and balances, as a batch left them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub status: AccountStatus,
+    pub balance: Balance,
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// A batch re-checks what matters: any cached entry will do.
+    Checked,
+    /// The answer must be the database's as of some moment during the call.
+    Current,
+    /// As `Current`, with the chain head already read during this call
+    /// ([`Ledger::current`](super::Ledger::current)): several reads of one call share it.
+    CurrentAt(u64),
+}
+
+/// What one committed batch tells the cache.
+#[derive(Debug, Default)]
+pub(crate) struct BatchDelta {
+    /// `batches_committed` when the batch locked the head, and after it committed.
+    pub head_before: u64,
+    pub head_after: u64,
+    pub accounts: Vec<(AccountId, AccountState)>,
+    pub counters: Vec<(String, i64)>,
+    pub documents: Vec<StoredDocument>,
+    pub profiles: Vec<ProfileRow>,
+    pub profile_changes: Vec<ProfileChange>,
+}
+
+#[derive(Debug)]
+struct Stamped<T> {
+    /// `batches_committed` after the batch that stamped it, or (read from the database) as of
+    /// this process's last batch before the read.
+    at: u64,
+    /// Read from the database outside a batch: good for checks, never for current reads.
+    from_read: bool,
+    value: T,
+}
+
+impl<T> Stamped<T> {
+    fn batch(at: u64, value: T) -> Stamped<T> {
+        Stamped {
+            at,
+            from_read: false,
+            value,
+        }
+    }
+
+    fn read(at: u64, value: T) -> Stamped<T> {
+        Stamped {
+            at,
+            from_read: true,
+            value,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `batches_committed` after this process's last batch; `None` before its first.
+    head: Option<u64>,
+    /// Entries stamped at or after this are current as of `head`.
+    continuous_since: u64,
+    profiles: HashMap<u64, Stamped<ProfileRow>>,
+    accounts: HashMap<AccountId, Stamped<AccountState>>,
+    counters: HashMap<String, Stamped<i64>>,
+    /// Documents by kind, then id.
+    documents: HashMap<String, HashMap<String, Stamped<StoredDocument>>>,
+    bytes: usize,
+    /// Moves at every emptying: a read that began before it remembers nothing.
+    epoch: u64,
+}
+
+impl State {
+    fn clear(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.profiles.clear();
+        self.accounts.clear();
+        self.counters.clear();
+        self.documents.clear();
+        self.bytes = 0;
+    }
+
+    /// Whether `entry` may answer a checked read (`probed` `None`) or a current read made at
+    /// chain head `probed`.
+    fn usable<T>(&self, entry: &Stamped<T>, probed: Option<u64>) -> bool {
+        let Some(head) = self.head else {
+            return false;
+        };
+        let continuous = entry.at >= self.continuous_since;
+        match probed {
+            None => continuous,
+            Some(probed) => continuous && !entry.from_read && head == probed,
+        }
+    }
+
+    /// The stamp of an entry read from the database now.
+    fn read_stamp(&self) -> Option<ReadStamp> {
+        self.head.map(|at| ReadStamp {
+            at,
+            epoch: self.epoch,
+        })
+    }
+}
+
+/// When a database read that may be remembered began: this process's head then, and the
+/// cache's epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadStamp {
+    at: u64,
+    epoch: u64,
+}
+
+/// The process's read cache. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct ReadCache {
+    state: Mutex<State>,
+    bytes_max: usize,
+}
+
+impl ReadCache {
+    pub(crate) fn new(bytes_max: usize) -> ReadCache {
+        ReadCache {
+            state: Mutex::new(State::default()),
+            bytes_max,
+        }
+    }
+
+    /// The head as of this process's last batch, if it has committed one.
+    pub(crate) fn head(&self) -> Option<u64> {
+        self.state.lock().ok().and_then(|s| s.head)
+    }
+
+    pub(crate) fn profile(&self, id: u64, probed: Option<u64>) -> Option<ProfileRow> {
+        let state = self.state.lock().ok()?;
+        let entry = state.profiles.get(&id)?;
+        state.usable(entry, probed).then(|| entry.value.clone())
+    }
+
+    pub(crate) fn account(&self, id: AccountId, probed: Option<u64>) -> Option<AccountState> {
+        let state = self.state.lock().ok()?;
+        let entry = state.accounts.get(&id)?;
+        state.usable(entry, probed).then_some(entry.value)
+    }
+
+    /// Every one of `keys`, or `None` if any is missing or not usable.
+    pub(crate) fn counters(&self, keys: &[String], probed: Option<u64>) -> Option<Vec<i64>> {
+        let state = self.state.lock().ok()?;
+        keys.iter()
+            .map(|key| {
+                let entry = state.counters.get(key)?;
+                state.usable(entry, probed).then_some(entry.value)
+            })
+            .collect()
+    }
+
+    pub(crate) fn document(
+        &self,
+        kind: &str,
+        id: &str,
+        probed: Option<u64>,
+    ) -> Option<StoredDocument> {
+        let state = self.state.lock().ok()?;
+        let entry = state.documents.get(kind)?.get(id)?;
+        state.usable(entry, probed).then(|| entry.value.clone())
+    }
+
+    /// This process's head before a database read whose answer may be remembered: `None`
+    /// (remember nothing) before its first batch.
+    pub(crate) fn read_stamp(&self) -> Option<ReadStamp> {
+        self.state.lock().ok().and_then(|s| s.read_stamp())
+    }
+
+    /// A profile read from the database after `stamp` ([`ReadCache::read_stamp`]): good for
+    /// checked reads, never over an entry a batch stamped meanwhile.
+    pub(crate) fn remember_profile(&self, stamp: ReadStamp, row: &ProfileRow) {
+        self.remember(stamp, |state, stamp| {
+            if state.profiles.contains_key(&row.account_id) {
+                return 0;
+            }
+            state
+                .profiles
+                .insert(row.account_id, Stamped::read(stamp, row.clone()));
+            profile_bytes(row)
+        });
+    }
+
+    /// An account read from the database after `stamp` (as above).
+    pub(crate) fn remember_account(&self, stamp: ReadStamp, id: AccountId, value: AccountState) {
+        self.remember(stamp, |state, stamp| {
+            if state.accounts.contains_key(&id) {
+                return 0;
+            }
+            state.accounts.insert(id, Stamped::read(stamp, value));
+            ENTRY_OVERHEAD_BYTES
+        });
+    }
+
+    /// A document read from the database after `stamp` (as above).
+    pub(crate) fn remember_document(&self, stamp: ReadStamp, doc: &StoredDocument) {
+        self.remember(stamp, |state, stamp| {
+            let by_id = state.documents.entry(doc.kind.clone()).or_default();
+            if by_id.contains_key(&doc.id) {
+                return 0;
+            }
+            by_id.insert(doc.id.clone(), Stamped::read(stamp, doc.clone()));
+            document_bytes(doc)
+        });
+    }
+
+    /// Forgets a document a batch found at another version than the cached one.
+    pub(crate) fn forget_document(&self, kind: &str, id: &str) {
+        if let Ok(mut state) = self.state.lock()
+            && let Some(by_id) = state.documents.get_mut(kind)
+        {
+            by_id.remove(id);
+        }
+    }
+
+    /// Inserts what a read that began at `stamp` found, unless the cache was emptied since
+    /// (the read may be older than a batch whose entry went with it).
+    fn remember(&self, stamp: ReadStamp, insert: impl FnOnce(&mut State, u64) -> usize) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.epoch != stamp.epoch {
+            return;
+        }
+        let added = insert(&mut state, stamp.at);
+        state.bytes = state.bytes.saturating_add(added);
+        if state.bytes > self.bytes_max {
+            state.clear();
+        }
+    }
+
+    /// What a committed batch changed and loaded, stamped with the head after it.
+    pub(crate) fn committed(&self, delta: BatchDelta) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        assert!(delta.head_after >= delta.head_before);
+        if state.head != Some(delta.head_before) {
+            // Another process committed since this one's last batch (or this is the first):
+            // what is stamped from here on is current; older entries serve checks only.
+            state.continuous_since = delta.head_after;
+        }
+        state.head = Some(delta.head_after);
+        let at = delta.head_after;
+        let mut added = 0usize;
+        for (id, value) in delta.accounts {
+            if state
+                .accounts
+                .insert(id, Stamped::batch(at, value))
+                .is_none()
+            {
+                added += ENTRY_OVERHEAD_BYTES;
+            }
+        }
+        for (key, value) in delta.counters {
+            let bytes = ENTRY_OVERHEAD_BYTES + key.len();
+            if state
+                .counters
+                .insert(key, Stamped::batch(at, value))
+                .is_none()
+            {
+                added += bytes;
+            }
+        }
+        for doc in delta.documents {
+            let bytes = document_bytes(&doc);
+            let by_id = state.documents.entry(doc.kind.clone()).or_default();
+            if by_id
+                .insert(doc.id.clone(), Stamped::batch(at, doc))
+                .is_none()
+            {
+                added += bytes;
+            }
+        }
+        for row in delta.profiles {
+            let bytes = profile_bytes(&row);
+            if state
+                .profiles
+                .insert(row.account_id, Stamped::batch(at, row))
+                .is_none()
+            {
+                added += bytes;
+            }
+        }
+        for change in delta.profile_changes {
+            let id = match &change {
+                ProfileChange::FreezeReason { account_id, .. }
+                | ProfileChange::Closed { account_id, .. } => *account_id,
+            };
+            let continuous_since = state.continuous_since;
+            if let Some(entry) = state.profiles.get_mut(&id) {
+                if entry.at < continuous_since {
+                    // Known only from before another process wrote: not worth keeping.
+                    state.profiles.remove(&id);
+                } else {
+                    apply_profile_change(&mut entry.value, change);
+                    entry.at = at;
+                }
+            }
+        }
+        state.bytes = state.bytes.saturating_add(added);
+        if state.bytes > self.bytes_max {
+            state.clear();
+        }
+    }
+
+    /// The batch failed or its outcome is unknown: nothing cached can be trusted as current.
+    pub(crate) fn lost_track(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.head = None;
+            state.clear();
+        }
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.state.lock().map(|s| s.bytes).unwrap_or(0)
+    }
+}
+
+/// Most callers waiting for one shared read of the chain head.
+const PROBE_WAITERS_MAX: usize = 4_096;
+
+/// Reads of the chain head shared by every current read waiting at the time (single flight):
+/// a caller waits for a read that *starts* after it asked, so the head it gets was the
+/// database's at some moment during its call. One read serves a whole wave of callers.
+#[derive(Debug)]
+pub(crate) struct HeadProbe {
+    requests: mpsc::Sender<oneshot::Sender<Option<u64>>>,
+}
+
+impl HeadProbe {
+    /// Spawns the reader; it stops when the probe is dropped.
+    pub(crate) fn start(store: Arc<dyn LedgerStore>) -> HeadProbe {
+        let (requests, mut queue) =
+            mpsc::channel::<oneshot::Sender<Option<u64>>>(PROBE_WAITERS_MAX);
+        tokio::spawn(async move {
+            let mut waiters = Vec::with_capacity(PROBE_WAITERS_MAX);
+            while queue.recv_many(&mut waiters, PROBE_WAITERS_MAX).await > 0 {
+                let head = match store.chain_head().await {
+                    Ok(head) => Some(head.batches_committed),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "reading the chain head for the read cache failed");
+                        None
+                    }
+                };
+                for waiter in waiters.drain(..) {
+                    let _ = waiter.send(head);
+                }
+            }
+        });
+        HeadProbe { requests }
+    }
+
+    /// `batches_committed` read after this call; `None` if it could not be read (the caller
+    /// reads the database instead).
+    pub(crate) async fn head(&self) -> Option<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.try_send(reply).ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// A profile as a batch changes it (the same rules as the storage's update).
+fn apply_profile_change(row: &mut ProfileRow, change: ProfileChange) {
+    match change {
+        ProfileChange::FreezeReason { reason, .. } => row.freeze_reason = reason,
+        ProfileChange::Closed { at_ms, .. } => {
+            if row.closed_at_ms.is_none() {
+                row.closed_at_ms = Some(at_ms);
+            }
+        }
+    }
+}
+
+fn profile_bytes(row: &ProfileRow) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    ENTRY_OVERHEAD_BYTES
+        + std::mem::size_of::<ProfileRow>()
+        + row.kind.len()
+        + row.currency.len()
+        + row.owner_id.len()
+        + row.display_name.len()
+        + opt(&row.person_key)
+        + opt(&row.card_token)
+        + opt(&row.card_first_six)
+        + opt(&row.card_last_four)
+        + opt(&row.agreement_id)
+        + opt(&row.internal_purpose)
+        + row.opened_by.len()
+        + row.freeze_reason.len()
+}
+
+fn document_bytes(doc: &StoredDocument) -> usize {
+    ENTRY_OVERHEAD_BYTES
+        + std::mem::size_of::<StoredDocument>()
+        + 2 * doc.kind.len()
+        + 2 * doc.id.len()
+        + doc.body.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(minor: i64) -> AccountState {
+        AccountState {
+            status: AccountStatus::Active,
+            balance: Balance {
+                posted_credits_minor: minor,
+                ..Balance::default()
+            },
+        }
+    }
+
+    fn batch(before: u64, account: u64, minor: i64) -> BatchDelta {
+        BatchDelta {
+            head_before: before,
+            head_after: before + 1,
+            accounts: vec![(AccountId(account), state(minor))],
+            ..BatchDelta::default()
+        }
+    }
+
+    #[test]
+    fn an_entry_is_current_only_while_no_other_process_has_committed() {
+        let cache = ReadCache::new(1 << 20);
+        cache.committed(batch(10, 1, 100));
+        cache.committed(batch(11, 2, 200));
+
+        assert_eq!(cache.account(AccountId(1), Some(12)), Some(state(100)));
+        assert_eq!(cache.account(AccountId(2), Some(12)), Some(state(200)));
+        // Someone else committed batch 13: the head read says so, nothing is current.
+        assert_eq!(cache.account(AccountId(1), Some(13)), None);
+        // Checked reads still use it.
+        assert_eq!(cache.account(AccountId(1), None), Some(state(100)));
+
+        // This process's next batch finds the head at 13: a new continuity starts.
+        cache.committed(batch(13, 3, 300));
+        assert_eq!(cache.account(AccountId(3), Some(14)), Some(state(300)));
+        assert_eq!(cache.account(AccountId(3), None), Some(state(300)));
+        assert_eq!(cache.account(AccountId(1), Some(14)), None, "older entry");
+        assert_eq!(
+            cache.account(AccountId(1), None),
+            None,
+            "not even for checks"
+        );
+    }
+
+    #[test]
+    fn a_database_read_serves_checks_but_never_a_current_read() {
+        let cache = ReadCache::new(1 << 20);
+        assert!(
+            cache.read_stamp().is_none(),
+            "nothing is remembered before a batch"
+        );
+        cache.committed(batch(0, 1, 100));
+        let stamp = cache.read_stamp().expect("a head");
+        cache.remember_account(stamp, AccountId(2), state(7));
+        // A batch's own entry is never replaced by a read.
+        cache.remember_account(stamp, AccountId(1), state(5));
+
+        assert_eq!(cache.account(AccountId(2), None), Some(state(7)));
+        assert_eq!(cache.account(AccountId(2), Some(1)), None);
+        assert_eq!(cache.account(AccountId(1), Some(1)), Some(state(100)));
+    }
+
+    #[test]
+    fn past_its_byte_bound_the_cache_empties_and_refills() {
+        let cache = ReadCache::new(3 * ENTRY_OVERHEAD_BYTES);
+        for i in 0..3 {
+            cache.committed(batch(i, i, 1));
+        }
+        assert!(cache.bytes() <= 3 * ENTRY_OVERHEAD_BYTES);
+        cache.committed(batch(3, 3, 1));
+        assert_eq!(cache.account(AccountId(0), None), None, "emptied");
+        cache.committed(batch(4, 4, 1));
+        assert_eq!(cache.account(AccountId(4), Some(5)), Some(state(1)));
+    }
+
+    #[test]
+    fn a_failed_batch_makes_nothing_current() {
+        let cache = ReadCache::new(1 << 20);
+        cache.committed(batch(0, 1, 1));
+        cache.lost_track();
+        assert_eq!(cache.head(), None);
+        assert_eq!(cache.account(AccountId(1), None), None);
+    }
+}
