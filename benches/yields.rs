@@ -9,7 +9,7 @@
 //! - `--seeders N` (`PAYGATE_BENCH_SEEDERS`, default 256): concurrent seeding tasks
 //! - `--shards N` (`PAYGATE_BENCH_SHARDS`): `yields.accrual_shards` (default: the configuration's)
 //! - `--no-verify`: skip `verify` of the whole ledger at the end
-//! - `--cache N` (`PAYGATE_BENCH_CACHE`): `database.account_cache_entries_max`
+//! - `--cache N` (`PAYGATE_BENCH_CACHE`): `database.account_cache_mib`
 //! - `--seeded NAME` (`PAYGATE_BENCH_PG_SEEDED`), PostgreSQL only: keep the seeded holders as the
 //!   database NAME, or, when it exists, copy it instead of seeding (seeding 1,000,000 holders
 //!   takes over half an hour; the accrual runs on a fresh copy each time). Drop it by hand.
@@ -67,8 +67,8 @@ struct Args {
     verify: bool,
     /// PostgreSQL: a kept database of seeded holders, reused when it exists, made when not.
     seeded: Option<String>,
-    /// `database.account_cache_entries_max` (default: the configuration's).
-    cache: Option<usize>,
+    /// `database.account_cache_mib` (default: the configuration's).
+    cache: Option<u32>,
 }
 
 fn args() -> Args {
@@ -420,7 +420,7 @@ fn db_config(url: String, a: &Args) -> DatabaseConfig {
     DatabaseConfig {
         url,
         acquire_timeout_ms: 60_000,
-        account_cache_entries_max: a.cache.unwrap_or(defaults.account_cache_entries_max),
+        account_cache_mib: a.cache.unwrap_or(defaults.account_cache_mib),
         ..defaults
     }
 }

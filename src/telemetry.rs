@@ -201,7 +201,21 @@ pub struct Metrics {
     pub db_pool_connections: Gauge,
     pub db_pool_idle_connections: Gauge,
     process: std::sync::Arc<process::ProcessMetrics>,
+    /// The answered-OK counter and latency histogram of each method seen, so that the hot path
+    /// finds them without building label strings (bounded; see [`Metrics::observe_call`]).
+    by_method: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, MethodHandles>>>,
 }
+
+/// One method's metric handles (they share their values with the families they came from).
+#[derive(Clone, Debug)]
+struct MethodHandles {
+    ok: Counter,
+    latency: Histogram,
+}
+
+/// Most methods whose handles are kept (the contract has a few dozen; a client calling made-up
+/// method names falls back to the families).
+const METHOD_HANDLES_MAX: usize = 256;
 
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~3.3 s
@@ -342,6 +356,51 @@ impl Metrics {
             db_pool_connections,
             db_pool_idle_connections,
             process,
+            by_method: Default::default(),
+        }
+    }
+
+    /// Counts one finished call of `method` with status `code` and its latency.
+    pub fn observe_call(&self, method: &str, code: &'static str, elapsed_s: f64) {
+        let count = |handles: &MethodHandles| {
+            handles.latency.observe(elapsed_s);
+            if code == "OK" {
+                handles.ok.inc();
+            } else {
+                self.calls
+                    .get_or_create(&CallLabels {
+                        method: method.to_owned(),
+                        code: code.to_owned(),
+                    })
+                    .inc();
+            }
+        };
+        if let Ok(known) = self.by_method.read()
+            && let Some(handles) = known.get(method)
+        {
+            count(handles);
+            return;
+        }
+        let handles = MethodHandles {
+            ok: self
+                .calls
+                .get_or_create(&CallLabels {
+                    method: method.to_owned(),
+                    code: "OK".to_owned(),
+                })
+                .clone(),
+            latency: self
+                .latency
+                .get_or_create(&MethodLabels {
+                    method: method.to_owned(),
+                })
+                .clone(),
+        };
+        count(&handles);
+        if let Ok(mut known) = self.by_method.write()
+            && known.len() < METHOD_HANDLES_MAX
+        {
+            known.insert(method.to_owned(), handles);
         }
     }
 

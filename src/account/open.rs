@@ -33,9 +33,10 @@ impl AccountService {
             Outcome::Account(a) => a,
             other => return Err(unexpected(&other)),
         };
-        // The profile was written in the same batch as the account; the answer shows it as
-        // opened (status, no freeze, not closed), the same on every replay.
-        let mut profile = self.profile(account.id).await?;
+        // The profile was written in the same batch as the account (and is in the read cache
+        // since); the answer shows it as opened (status, no freeze, not closed), the same on
+        // every replay.
+        let mut profile = self.profile_checked(account.id).await?;
         profile.freeze_reason = String::new();
         profile.closed_at_ms = None;
         Ok(profile.view(account.status))

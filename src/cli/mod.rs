@@ -1,10 +1,11 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
-//! `ledger verify`, `yield accrue`, `config show`.
+//! `ledger verify`, `yield accrue`, `accounts import`, `config show`.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod accounts;
 mod args;
 mod data_dir;
 mod ledger;
@@ -12,7 +13,7 @@ mod migrate;
 mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
-use self::{ledger::LedgerCommand, yields::YieldCommand};
+use self::{accounts::AccountsCommand, ledger::LedgerCommand, yields::YieldCommand};
 use crate::{
     config::Config,
     server::{Gateway, Reloader},
@@ -53,6 +54,9 @@ pub enum Command {
     /// Balance yield: `accrue` a business date's income.
     #[command(subcommand)]
     Yield(YieldCommand),
+    /// Accounts: `import` a JSON-lines file of accounts through a running gateway.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -164,6 +168,7 @@ impl Command {
             },
             Command::Ledger(command) => command.options(),
             Command::Yield(command) => command.options(),
+            Command::Accounts(command) => (command.options(), None),
             Command::Config {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
@@ -280,6 +285,10 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 return refused(&why);
             }
             ledger::run(command, &config).await
+        }
+        Command::Accounts(command) => {
+            quiet_logging(&config);
+            accounts::run(command, &config).await
         }
         Command::Yield(command) => {
             quiet_logging(&config);

@@ -14,9 +14,10 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// SQLite `PRAGMA synchronous`: FULL (default; an acknowledged posting survives power loss) or NORMAL.
     pub sqlite_synchronous: SqliteSynchronous,
-    /// Accounts a process keeps in memory between its own batches (used only while no other
-    /// process has written; 0 turns the cache off). About 300 bytes each.
-    pub account_cache_entries_max: usize,
+    /// Memory for the accounts a process keeps between its own batches, in MiB (used only
+    /// while no other process has written; 0 turns the cache off). Counted from each account's
+    /// size, its metadata included; past it the cache empties and refills.
+    pub account_cache_mib: u32,
     /// Apply pending schema migrations when `serve` (or another command) opens the database.
     /// Off: `paygate migrate` applies them, and a start on a database with pending migrations
     /// is refused (`serve --no-migrate` turns it off for one start).
@@ -74,6 +75,15 @@ pub struct LedgerConfig {
     pub read_cache_mib: u32,
 }
 
+impl DatabaseConfig {
+    /// `account_cache_mib` in bytes.
+    pub fn account_cache_bytes_max(&self) -> usize {
+        usize::try_from(self.account_cache_mib)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20)
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
@@ -81,7 +91,7 @@ impl Default for DatabaseConfig {
             connections_max: 8,
             acquire_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
-            account_cache_entries_max: 1_000_000,
+            account_cache_mib: 64,
             migrate_on_start: true,
             allow_durability_risk: false,
         }

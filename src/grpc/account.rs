@@ -5,6 +5,9 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 mod convert;
+mod import;
+
+pub use self::import::IMPORT_LINES_MAX;
 
 use self::convert::{
     account_id, account_kind, account_pb, balance_pb, entry_pb, freeze_change, hold_id, hold_pb,
@@ -338,6 +341,15 @@ impl pb::account_service_server::AccountService for AccountApi {
                 event_time: Some(timestamp(event.balance.as_of_ms)),
             })
         });
+        Ok(Response::new(self.closing.guard(stream)))
+    }
+
+    async fn import_accounts(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportAccountsRequest>>,
+    ) -> Result<Response<import::ImportStream>, Status> {
+        let caller = caller_of(&request)?;
+        let stream = import::import(self.service.clone(), caller, request.into_inner());
         Ok(Response::new(self.closing.guard(stream)))
     }
 }

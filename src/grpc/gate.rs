@@ -25,7 +25,7 @@ use super::{
 use crate::{
     config::{AccountScope, CallerConfig, LimitsConfig},
     swap::Swap,
-    telemetry::{self, CallLabels, CallerReasonLabels, MethodLabels, Metrics, ReasonLabels},
+    telemetry::{self, CallerReasonLabels, Metrics, ReasonLabels},
     tls::ConnectionInfo,
 };
 
@@ -386,18 +386,7 @@ impl CallGuard {
         }
         let elapsed = self.started.elapsed();
         self.metrics
-            .calls
-            .get_or_create(&CallLabels {
-                method: self.method.clone(),
-                code: code.to_owned(),
-            })
-            .inc();
-        self.metrics
-            .latency
-            .get_or_create(&MethodLabels {
-                method: self.method.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
+            .observe_call(&self.method, code, elapsed.as_secs_f64());
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         // A line per call costs more than the call on the hot path: answered calls log at
         // DEBUG, refusals at INFO, failures of the gateway itself at WARN.
@@ -487,7 +476,7 @@ fn call_id_of<B>(request: &Request<B>) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()))
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

@@ -43,7 +43,7 @@ pub(super) async fn run_poller(
     interval_ms: u64,
 ) {
     let mut seen = None;
-    while let Some(inner) = super::next_tick(&inner, &mut stop, interval_ms).await {
+    while let Some(inner) = super::background::next_tick(&inner, &mut stop, interval_ms).await {
         if inner.changes.receiver_count() == 0 {
             continue;
         }

@@ -11,6 +11,7 @@
 //! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
 
 pub mod apply;
+mod background;
 mod cache;
 mod changes;
 mod checks;
@@ -22,10 +23,7 @@ mod reads;
 pub mod store;
 pub mod verify;
 
-use std::{
-    sync::{Arc, RwLock, Weak},
-    time::Duration,
-};
+use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 use tokio::{
@@ -42,17 +40,12 @@ pub use model::*;
 pub use verify::{VerifyReport, verify};
 
 use self::checks::{check_key, check_observe};
-use self::store::{ExpiryItem, LedgerStore};
+use self::store::LedgerStore;
 use self::{
     apply::{ApplyLimits, BatchItem},
     engine::Submission,
 };
 use crate::{clock::Clock, config::LedgerConfig, money::Money, telemetry::LedgerMetrics};
-
-/// Most idempotency keys deleted per statement by the janitor.
-const PURGE_ROWS_MAX: u32 = 10_000;
-/// Most statements per janitor run (bounds one run to `PURGE_ROWS_MAX × PURGE_ROUNDS_MAX` rows).
-const PURGE_ROUNDS_MAX: u32 = 1_000;
 
 /// Handle to a running ledger. Cheap to clone; call [`Ledger::shutdown`] before dropping the
 /// last one to finish queued batches.
@@ -208,13 +201,13 @@ impl Ledger {
             cache,
             probe,
         });
-        let sweeper = tokio::spawn(run_sweeper(
+        let sweeper = tokio::spawn(background::run_sweeper(
             Arc::downgrade(&inner),
             inner.stop.subscribe(),
             config.expiry_sweep_interval_ms.max(1),
             config.expiry_sweep_items_max,
         ));
-        let janitor = tokio::spawn(run_janitor(
+        let janitor = tokio::spawn(background::run_janitor(
             Arc::downgrade(&inner),
             inner.stop.subscribe(),
             config.idempotency_purge_interval_ms.max(1),
@@ -517,87 +510,6 @@ impl Ledger {
     /// Runs one expiry sweep now (the background sweeper does this periodically); returns how
     /// many items it voided or released.
     pub async fn sweep_expired(&self) -> Result<usize, LedgerError> {
-        sweep_once(&self.inner, 10_000).await
-    }
-}
-
-async fn sweep_once(inner: &Inner, items_max: u32) -> Result<usize, LedgerError> {
-    let due = inner
-        .store
-        .due_expiries(inner.clock.now_ms(), items_max)
-        .await?;
-    let answers = futures::future::join_all(due.into_iter().map(|item| {
-        let command = match item {
-            ExpiryItem::Pending(pending) => Command::ExpirePending { pending },
-            ExpiryItem::Hold(hold) => Command::ExpireHold { hold },
-        };
-        inner.submit(None, command)
-    }))
-    .await;
-    let mut done = 0;
-    for answer in answers {
-        match answer {
-            Ok(Outcome::Nothing) => {}
-            Ok(_) => done += 1,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
-/// Waits `interval_ms` for a background task's next run: the ledger, or `None` once it is
-/// stopping or gone.
-async fn next_tick(
-    inner: &Weak<Inner>,
-    stop: &mut watch::Receiver<bool>,
-    interval_ms: u64,
-) -> Option<Arc<Inner>> {
-    tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
-        _ = stop.changed() => return None,
-    }
-    if *stop.borrow() {
-        return None;
-    }
-    inner.upgrade()
-}
-
-async fn run_sweeper(
-    inner: Weak<Inner>,
-    mut stop: watch::Receiver<bool>,
-    interval_ms: u64,
-    items_max: u32,
-) {
-    while let Some(inner) = next_tick(&inner, &mut stop, interval_ms).await {
-        match sweep_once(&inner, items_max).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired pending transfers and holds"),
-            Err(e) => tracing::warn!(reason = e.reason(), "expiry sweep failed"),
-        }
-    }
-}
-
-async fn run_janitor(
-    inner: Weak<Inner>,
-    mut stop: watch::Receiver<bool>,
-    interval_ms: u64,
-    retention_ms: i64,
-) {
-    while let Some(inner) = next_tick(&inner, &mut stop, interval_ms).await {
-        let cutoff_ms = inner.clock.now_ms().saturating_sub(retention_ms);
-        for _ in 0..PURGE_ROUNDS_MAX {
-            match inner
-                .store
-                .purge_idempotency(cutoff_ms, PURGE_ROWS_MAX)
-                .await
-            {
-                Ok(n) if n < u64::from(PURGE_ROWS_MAX) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = ?e, "idempotency purge failed");
-                    break;
-                }
-            }
-        }
+        background::sweep_once(&self.inner, 10_000).await
     }
 }

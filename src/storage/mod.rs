@@ -29,21 +29,37 @@ pub const BIND_PARAMS_MAX: usize = 16_000;
 
 /// The accounts a process saw at the end of its last committed batch, keyed by the head's
 /// `batches_committed` after that batch. A batch that finds the head unmoved takes its accounts
-/// from here and loads only the rest; any other head empties it. Bounded by `entries_max`: when
-/// full it is emptied and refills from the batches that follow.
+/// from here and loads only the rest; any other head empties it. Bounded by `bytes_max`, each
+/// account counted with its metadata ([`loaded_bytes`]): when full it is emptied and refills
+/// from the batches that follow.
 #[derive(Debug, Default)]
 pub struct AccountCache {
     valid_at_batches_committed: Option<u64>,
     accounts: HashMap<AccountId, LoadedAccount>,
-    entries_max: usize,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+/// What one cached account costs, about: the table slot and the account, plus its strings.
+pub fn loaded_bytes(a: &LoadedAccount) -> usize {
+    const SLOT_BYTES: usize = 64;
+    SLOT_BYTES
+        + std::mem::size_of::<LoadedAccount>()
+        + a.account.kind.len()
+        + a.account
+            .metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>() + 16)
+            .sum::<usize>()
 }
 
 impl AccountCache {
-    pub fn new(entries_max: usize) -> AccountCache {
+    pub fn new(bytes_max: usize) -> AccountCache {
         AccountCache {
             valid_at_batches_committed: None,
             accounts: HashMap::new(),
-            entries_max,
+            bytes: 0,
+            bytes_max,
         }
     }
 
@@ -80,19 +96,27 @@ impl AccountCache {
     pub fn clear(&mut self) {
         self.valid_at_batches_committed = None;
         self.accounts.clear();
+        self.bytes = 0;
     }
 
     fn insert_all(&mut self, accounts: &[LoadedAccount]) {
-        if self.accounts.len().saturating_add(accounts.len()) > self.entries_max {
+        let adding: usize = accounts.iter().map(loaded_bytes).sum();
+        if self.bytes.saturating_add(adding) > self.bytes_max {
+            // Emptied, not shrunk: the batches that follow refill what they use.
             self.accounts.clear();
+            self.bytes = 0;
         }
-        if accounts.len() > self.entries_max {
+        if adding > self.bytes_max {
             return;
         }
         for a in accounts {
-            self.accounts.insert(a.account.id, a.clone());
+            let bytes = loaded_bytes(a);
+            if let Some(old) = self.accounts.insert(a.account.id, a.clone()) {
+                self.bytes = self.bytes.saturating_sub(loaded_bytes(&old));
+            }
+            self.bytes += bytes;
         }
-        debug_assert!(self.accounts.len() <= self.entries_max);
+        debug_assert!(self.bytes <= self.bytes_max);
     }
 }
 
@@ -148,8 +172,8 @@ impl<C: sqlx::Connection> BatchConnection<C> {
 fn take_cache(slot: &std::sync::Mutex<AccountCache>) -> AccountCache {
     match slot.lock() {
         Ok(mut guard) => {
-            let entries_max = guard.entries_max;
-            std::mem::replace(&mut *guard, AccountCache::new(entries_max))
+            let bytes_max = guard.bytes_max;
+            std::mem::replace(&mut *guard, AccountCache::new(bytes_max))
         }
         Err(_) => AccountCache::default(),
     }

@@ -91,7 +91,7 @@ impl PgStorage {
         let storage = PgStorage {
             pool,
             writer,
-            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
+            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_bytes_max())),
         };
         let mut conn = storage.pool.acquire().await?;
         if config.migrate_on_start {

@@ -152,7 +152,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             pool,
             writer,
-            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_entries_max)),
+            cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_bytes_max())),
         })
     }
 }
