@@ -27,7 +27,14 @@ fn a_short_bench_run_measures_every_workload_without_an_error_and_its_ledger_ver
         .args(["bench", "--workloads", &WORKLOADS.join(",")])
         .args(["--accounts", "50", "--merchants", "3"])
         .args(["--connections", "2", "--streams", "8"])
-        .args(["--duration-s", "1", "--warmup-s", "0", "--server-log", "warn"])
+        .args([
+            "--duration-s",
+            "1",
+            "--warmup-s",
+            "0",
+            "--server-log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(&data)
         .arg("--json")
@@ -42,7 +49,10 @@ fn a_short_bench_run_measures_every_workload_without_an_error_and_its_ledger_ver
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "paygate bench failed:\n{printed}");
-    assert!(printed.contains("| workload | calls/s |"), "the table is printed:\n{printed}");
+    assert!(
+        printed.contains("| workload | calls/s |"),
+        "the table is printed:\n{printed}"
+    );
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON is written"))
@@ -56,15 +66,31 @@ fn a_short_bench_run_measures_every_workload_without_an_error_and_its_ledger_ver
     let (mut echo_pid, mut paygate_pid) = (0, 0);
     for w in workloads {
         let name = w["workload"].as_str().unwrap();
-        assert!(w["ok_calls"].as_u64().unwrap() > 0, "{name}: OK calls\n{w:#}");
-        assert!(w["calls_per_s"].as_f64().unwrap() > 0.0, "{name}: a rate\n{w:#}");
-        assert_eq!(w["errors"], serde_json::json!({}), "{name}: no errors\n{w:#}");
+        assert!(
+            w["ok_calls"].as_u64().unwrap() > 0,
+            "{name}: OK calls\n{w:#}"
+        );
+        assert!(
+            w["calls_per_s"].as_f64().unwrap() > 0.0,
+            "{name}: a rate\n{w:#}"
+        );
+        assert_eq!(
+            w["errors"],
+            serde_json::json!({}),
+            "{name}: no errors\n{w:#}"
+        );
         assert!(
             w["server_cpu_us_per_call"].as_f64().unwrap() > 0.0,
             "{name}: server CPU per call\n{w:#}"
         );
-        assert!(w["server_peak_rss_bytes"].as_u64().unwrap() > 0, "{name}: peak RSS");
-        assert!(w["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{name}: latency");
+        assert!(
+            w["server_peak_rss_bytes"].as_u64().unwrap() > 0,
+            "{name}: peak RSS"
+        );
+        assert!(
+            w["latency_ms"]["p50"].as_f64().unwrap() > 0.0,
+            "{name}: latency"
+        );
         assert!(
             w["latency_ms"]["p50"].as_f64() <= w["latency_ms"]["p999"].as_f64(),
             "{name}: percentiles in order"
@@ -76,12 +102,19 @@ fn a_short_bench_run_measures_every_workload_without_an_error_and_its_ledger_ver
         } else {
             let baseline = if name == "health" { "echo" } else { "health" };
             assert_eq!(w["baseline"], baseline, "{name}");
-            assert!(w["throughput_vs_baseline"].as_f64().unwrap() > 0.0, "{name}: a ratio");
+            assert!(
+                w["throughput_vs_baseline"].as_f64().unwrap() > 0.0,
+                "{name}: a ratio"
+            );
             paygate_pid = pid;
         }
     }
     assert_ne!(echo_pid, paygate_pid, "the floor is a process of its own");
-    assert_ne!(u64::from(std::process::id()), paygate_pid, "the server is not the bench");
+    assert_ne!(
+        u64::from(std::process::id()),
+        paygate_pid,
+        "the server is not the bench"
+    );
     assert_eq!(report["spawned_server"], true);
     assert_eq!(report["backend"], "sqlite");
 

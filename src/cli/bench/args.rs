@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn the_defaults_are_the_issues_load() {
         let p = plan("").unwrap();
-        assert_eq!((p.connections, p.streams, p.duration_s, p.warmup_s), (4, 64, 10, 2));
+        assert_eq!(
+            (p.connections, p.streams, p.duration_s, p.warmup_s),
+            (4, 64, 10, 2)
+        );
         assert_eq!((p.accounts, p.merchants), (100_000, 100));
         assert_eq!(p.workloads, Workload::ALL);
     }

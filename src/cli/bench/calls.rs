@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{
-    drive::{self, CallOutcome, Failure, Load, Measured},
+    drive::{self, Failure, Load, Measured},
     seed::cny,
     workload::Workload,
 };

@@ -74,7 +74,10 @@ impl WorkDir {
     fn new(given: Option<PathBuf>, keep: bool, run: &str) -> Result<WorkDir, String> {
         let (path, remove) = match given {
             Some(path) => (path, false),
-            None => (std::env::temp_dir().join(format!("paygate-bench-{run}")), !keep),
+            None => (
+                std::env::temp_dir().join(format!("paygate-bench-{run}")),
+                !keep,
+            ),
         };
         crate::private_fs::create_private_dir_all(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -103,7 +106,11 @@ struct Servers {
 async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(), String> {
     let plan = Plan::from_args(&args)?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let given_dir = args.config.data_dir.as_ref().map(|_| options.data_dir.clone());
+    let given_dir = args
+        .config
+        .data_dir
+        .as_ref()
+        .map(|_| options.data_dir.clone());
     let dir = WorkDir::new(given_dir, args.keep, &run)?;
     let pki = DevPkiLayout::new(dir.path.join("certs"));
     if !pki.ca_cert().exists() {
@@ -112,7 +119,16 @@ async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(),
     }
     let mut notes = Vec::new();
     let mut pg_database = None;
-    let mut servers = start_servers(&args, &plan, config, &dir.path, &pki, &run, &mut pg_database).await?;
+    let mut servers = start_servers(
+        &args,
+        &plan,
+        config,
+        &dir.path,
+        &pki,
+        &run,
+        &mut pg_database,
+    )
+    .await?;
     let outcome = drive_all(&args, &plan, &servers, &run, &mut notes).await;
     for child in &mut servers.children {
         child.stop();
@@ -176,7 +192,11 @@ async fn start_servers(
                 &args.server_name,
             )?;
             let pid = args.server_pid.ok_or("--target needs --server-pid")?;
-            let target = Target { addr: addr.clone(), tls, pid };
+            let target = Target {
+                addr: addr.clone(),
+                tls,
+                pid,
+            };
             target.until_serving(None).await?;
             target
         }
@@ -184,7 +204,10 @@ async fn start_servers(
             let database_url = match plan.backend {
                 Backend::Sqlite => format!("sqlite://{}", dir.join("paygate.db").display()),
                 Backend::Postgres => {
-                    let admin = args.pg_url.as_deref().ok_or("--backend postgres needs --pg-url")?;
+                    let admin = args
+                        .pg_url
+                        .as_deref()
+                        .ok_or("--backend postgres needs --pg-url")?;
                     let (name, url) = server::fresh_pg_database(admin, run).await?;
                     *pg_database = Some(name);
                     url
@@ -199,7 +222,11 @@ async fn start_servers(
                 streams_per_connection: plan.streams,
             };
             let config = server::serve_config(config, &settings)?;
-            eprintln!("starting paygate serve in {} ({})", dir.display(), plan.backend.name());
+            eprintln!(
+                "starting paygate serve in {} ({})",
+                dir.display(),
+                plan.backend.name()
+            );
             let (child, target) = server::start_paygate(&config, dir, pki).await?;
             children.push(child);
             target
@@ -266,7 +293,11 @@ async fn drive_all(
         };
         let pool = if workload.consumes_pool() {
             let size = pool_size(plan, &done);
-            eprintln!("seeding {size} {} for {}", pool_items(workload), workload.name());
+            eprintln!(
+                "seeding {size} {} for {}",
+                pool_items(workload),
+                workload.name()
+            );
             Some(seed_pool(workload, &paygate, concurrency, run, &seeded, size).await?)
         } else {
             None
@@ -319,7 +350,11 @@ fn pool_size(plan: &Plan, done: &[WorkloadReport]) -> usize {
         .filter(|r| r.workload.posts())
         .map(|r| r.calls_per_s)
         .fold(0.0, f64::max);
-    let rate = if rate > 0.0 { rate } else { POOL_RATE_GUESS_PER_S };
+    let rate = if rate > 0.0 {
+        rate
+    } else {
+        POOL_RATE_GUESS_PER_S
+    };
     let seconds = (plan.warmup_s + plan.duration_s) as f64;
     ((rate * seconds * 1.5) as usize).clamp(POOL_MIN, POOL_MAX)
 }

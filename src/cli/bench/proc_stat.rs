@@ -63,6 +63,9 @@ mod tests {
     #[test]
     fn this_process_has_figures() {
         let me = sample(std::process::id()).expect("/proc/self on Linux");
-        assert!(me.peak_rss_bytes >= me.rss_bytes && me.rss_bytes > 0, "{me:?}");
+        assert!(
+            me.peak_rss_bytes >= me.rss_bytes && me.rss_bytes > 0,
+            "{me:?}"
+        );
     }
 }

@@ -20,7 +20,12 @@ pub struct Profiling {
 
 /// Starts `perf record -g -p pid` to `perf-<workload>.data` beside `json` (or in the working
 /// directory); `None`, with a note, when perf is missing or refuses.
-pub fn start(pid: u32, json: &Option<PathBuf>, workload: Workload, notes: &mut Vec<String>) -> Option<Profiling> {
+pub fn start(
+    pid: u32,
+    json: &Option<PathBuf>,
+    workload: Workload,
+    notes: &mut Vec<String>,
+) -> Option<Profiling> {
     let installed = Command::new("perf")
         .arg("--version")
         .stdout(Stdio::null())
@@ -28,7 +33,10 @@ pub fn start(pid: u32, json: &Option<PathBuf>, workload: Workload, notes: &mut V
         .status()
         .is_ok_and(|s| s.success());
     if !installed {
-        notes.push(format!("--profile {}: perf is not installed; no profile", workload.name()));
+        notes.push(format!(
+            "--profile {}: perf is not installed; no profile",
+            workload.name()
+        ));
         return None;
     }
     let folder = json
@@ -46,7 +54,10 @@ pub fn start(pid: u32, json: &Option<PathBuf>, workload: Workload, notes: &mut V
     {
         Ok(child) => Some(Profiling { child, output }),
         Err(e) => {
-            notes.push(format!("--profile {}: perf did not start: {e}", workload.name()));
+            notes.push(format!(
+                "--profile {}: perf did not start: {e}",
+                workload.name()
+            ));
             None
         }
     }

@@ -107,7 +107,8 @@ impl WorkloadReport {
         if base.calls_per_s > 0.0 {
             self.throughput_vs_baseline = Some(self.calls_per_s / base.calls_per_s);
         }
-        if let (Some(mine), Some(theirs)) = (self.server_cpu_us_per_call, base.server_cpu_us_per_call)
+        if let (Some(mine), Some(theirs)) =
+            (self.server_cpu_us_per_call, base.server_cpu_us_per_call)
             && theirs > 0.0
         {
             self.cpu_per_call_vs_baseline = Some(mine / theirs);
@@ -136,7 +137,11 @@ impl WorkloadReport {
             line.push_str(&format!("  = {:.0} % of {}", ratio * 100.0, base.name()));
         }
         if errors > 0 {
-            let by_code: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let by_code: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
             line.push_str(&format!("\n              errors: {}", by_code.join(", ")));
             for (kind, message) in &self.error_samples {
                 line.push_str(&format!("\n                {kind}: {message}"));
@@ -157,7 +162,10 @@ fn opt(value: Option<f64>, decimals: usize) -> String {
 }
 
 fn mib(bytes: Option<u64>) -> String {
-    bytes.map_or_else(|| "n/a".to_owned(), |b| format!("{:.0} MiB", b as f64 / 1048576.0))
+    bytes.map_or_else(
+        || "n/a".to_owned(),
+        |b| format!("{:.0} MiB", b as f64 / 1048576.0),
+    )
 }
 
 /// The whole run, as written with `--json`.
@@ -237,7 +245,12 @@ pub fn targets(done: &[WorkloadReport]) -> Vec<TargetCheck> {
 pub fn table(run: &RunReport) -> String {
     let mut out = format!(
         "\n{} × {} streams, {} s per workload after {} s warm-up, {} backend, {} cores shared with the bench\n\n",
-        run.connections, run.streams_per_connection, run.duration_s, run.warmup_s, run.backend, run.cores
+        run.connections,
+        run.streams_per_connection,
+        run.duration_s,
+        run.warmup_s,
+        run.backend,
+        run.cores
     );
     out.push_str("| workload | calls/s | vs baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/call | CPU vs baseline | errors | peak RSS |\n");
     out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");

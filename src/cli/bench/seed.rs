@@ -17,9 +17,9 @@ use tonic::{Code, Status, transport::Channel};
 
 use crate::grpc::pb::{
     self, AccountKind, AuthFactor, CreateOrderRequest, IdDocumentType, IssuePaymentCodeRequest,
-    Money, OpenAccountRequest, PaymentMethodType, PaymentProduct, PersonIdentity,
-    ProcessingStatus, RegisterMerchantRequest, Scenario, TopUpRequest,
-    account_service_client::AccountServiceClient, cashier_service_client::CashierServiceClient,
+    Money, OpenAccountRequest, PaymentMethodType, PaymentProduct, PersonIdentity, ProcessingStatus,
+    RegisterMerchantRequest, Scenario, TopUpRequest, account_service_client::AccountServiceClient,
+    cashier_service_client::CashierServiceClient,
 };
 
 /// What every seeded Class II account is topped up with.
@@ -197,50 +197,56 @@ pub async fn funded_accounts(
     count: usize,
 ) -> Result<Vec<String>, String> {
     let run = run.to_owned();
-    fan_out("accounts", channels, concurrency, count, move |channel, i| {
-        let person = first_person + i as u64;
-        let run = run.clone();
-        async move {
-            let mut accounts = AccountServiceClient::new(channel);
-            let account = accounts
-                .open_account(OpenAccountRequest {
-                    request_id: format!("{run}-open-{i}"),
-                    kind: AccountKind::ClassIi as i32,
-                    currency: "CNY".to_owned(),
-                    owner_id: format!("bench-{run}-{i}"),
-                    display_name: format!("bench payer {i}"),
-                    identity: Some(PersonIdentity {
-                        full_name: "Bench Payer".to_owned(),
-                        document_type: IdDocumentType::ResidentIdCard as i32,
-                        document_number: resident_id(person),
-                        mobile: String::new(),
-                    }),
-                    bound_card_number: card_number(person),
-                    parent_account_id: String::new(),
-                })
-                .await?
-                .into_inner()
-                .account
-                .ok_or_else(|| Status::internal("OpenAccount answered without the account"))?
-                .account_id;
-            let topped = accounts
-                .top_up(TopUpRequest {
-                    request_id: format!("{run}-fund-{i}"),
-                    account_id: account.clone(),
-                    amount: cny(TOP_UP_AMOUNT),
-                    memo: String::new(),
-                })
-                .await?
-                .into_inner();
-            if topped.status != ProcessingStatus::Succeeded as i32 {
-                return Err(Status::internal(format!(
-                    "the top-up of {account} ended {:?}",
-                    topped.status
-                )));
+    fan_out(
+        "accounts",
+        channels,
+        concurrency,
+        count,
+        move |channel, i| {
+            let person = first_person + i as u64;
+            let run = run.clone();
+            async move {
+                let mut accounts = AccountServiceClient::new(channel);
+                let account = accounts
+                    .open_account(OpenAccountRequest {
+                        request_id: format!("{run}-open-{i}"),
+                        kind: AccountKind::ClassIi as i32,
+                        currency: "CNY".to_owned(),
+                        owner_id: format!("bench-{run}-{i}"),
+                        display_name: format!("bench payer {i}"),
+                        identity: Some(PersonIdentity {
+                            full_name: "Bench Payer".to_owned(),
+                            document_type: IdDocumentType::ResidentIdCard as i32,
+                            document_number: resident_id(person),
+                            mobile: String::new(),
+                        }),
+                        bound_card_number: card_number(person),
+                        parent_account_id: String::new(),
+                    })
+                    .await?
+                    .into_inner()
+                    .account
+                    .ok_or_else(|| Status::internal("OpenAccount answered without the account"))?
+                    .account_id;
+                let topped = accounts
+                    .top_up(TopUpRequest {
+                        request_id: format!("{run}-fund-{i}"),
+                        account_id: account.clone(),
+                        amount: cny(TOP_UP_AMOUNT),
+                        memo: String::new(),
+                    })
+                    .await?
+                    .into_inner();
+                if topped.status != ProcessingStatus::Succeeded as i32 {
+                    return Err(Status::internal(format!(
+                        "the top-up of {account} ended {:?}",
+                        topped.status
+                    )));
+                }
+                Ok(account)
             }
-            Ok(account)
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -253,48 +259,56 @@ pub async fn merchants(
     count: usize,
 ) -> Result<Vec<String>, String> {
     let run = run.to_owned();
-    fan_out("merchants", channels, concurrency, count, move |channel, i| {
-        let run = run.clone();
-        async move {
-            let settlement = AccountServiceClient::new(channel.clone())
-                .open_account(OpenAccountRequest {
-                    request_id: format!("{run}-shop-{i}"),
-                    kind: AccountKind::MerchantSettlement as i32,
-                    currency: "CNY".to_owned(),
-                    owner_id: format!("bench-{run}-shop-{i}"),
-                    display_name: format!("bench shop {i}"),
-                    ..OpenAccountRequest::default()
-                })
-                .await?
-                .into_inner()
-                .account
-                .ok_or_else(|| Status::internal("OpenAccount answered without the account"))?
-                .account_id;
-            let product = |method: PaymentMethodType, scenario: Scenario| PaymentProduct {
-                method: method as i32,
-                scenario: scenario as i32,
-                fee_rate: "0.006".to_owned(),
-            };
-            CashierServiceClient::new(channel)
-                .register_merchant(RegisterMerchantRequest {
-                    request_id: format!("{run}-merchant-{i}"),
-                    name: format!("bench shop {i}"),
-                    merchant_type: pb::MerchantType::Normal as i32,
-                    service_provider_id: String::new(),
-                    settlement_account_id: settlement,
-                    products: vec![
-                        product(PaymentMethodType::Balance, Scenario::App),
-                        product(PaymentMethodType::PaymentCode, Scenario::Pos),
-                    ],
-                    allowed_callers: vec!["loadtest".to_owned()],
-                })
-                .await?
-                .into_inner()
-                .merchant
-                .map(|m| m.merchant_id)
-                .ok_or_else(|| Status::internal("RegisterMerchant answered without the merchant"))
-        }
-    })
+    fan_out(
+        "merchants",
+        channels,
+        concurrency,
+        count,
+        move |channel, i| {
+            let run = run.clone();
+            async move {
+                let settlement = AccountServiceClient::new(channel.clone())
+                    .open_account(OpenAccountRequest {
+                        request_id: format!("{run}-shop-{i}"),
+                        kind: AccountKind::MerchantSettlement as i32,
+                        currency: "CNY".to_owned(),
+                        owner_id: format!("bench-{run}-shop-{i}"),
+                        display_name: format!("bench shop {i}"),
+                        ..OpenAccountRequest::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .account
+                    .ok_or_else(|| Status::internal("OpenAccount answered without the account"))?
+                    .account_id;
+                let product = |method: PaymentMethodType, scenario: Scenario| PaymentProduct {
+                    method: method as i32,
+                    scenario: scenario as i32,
+                    fee_rate: "0.006".to_owned(),
+                };
+                CashierServiceClient::new(channel)
+                    .register_merchant(RegisterMerchantRequest {
+                        request_id: format!("{run}-merchant-{i}"),
+                        name: format!("bench shop {i}"),
+                        merchant_type: pb::MerchantType::Normal as i32,
+                        service_provider_id: String::new(),
+                        settlement_account_id: settlement,
+                        products: vec![
+                            product(PaymentMethodType::Balance, Scenario::App),
+                            product(PaymentMethodType::PaymentCode, Scenario::Pos),
+                        ],
+                        allowed_callers: vec!["loadtest".to_owned()],
+                    })
+                    .await?
+                    .into_inner()
+                    .merchant
+                    .map(|m| m.merchant_id)
+                    .ok_or_else(|| {
+                        Status::internal("RegisterMerchant answered without the merchant")
+                    })
+            }
+        },
+    )
     .await
 }
 
@@ -342,22 +356,28 @@ pub async fn payment_codes(
 ) -> Result<Vec<String>, String> {
     assert!(!payers.is_empty());
     let tag = tag.to_owned();
-    fan_out("payment codes", channels, concurrency, count, move |channel, i| {
-        let request = IssuePaymentCodeRequest {
-            request_id: format!("{tag}-{i}"),
-            payer_account_id: payers[i % payers.len()].clone(),
-            verified_factors: vec![AuthFactor::Password as i32, AuthFactor::SmsOtp as i32],
-        };
-        async move {
-            CashierServiceClient::new(channel)
-                .issue_payment_code(request)
-                .await?
-                .into_inner()
-                .payment_code
-                .map(|c| c.code)
-                .ok_or_else(|| Status::internal("IssuePaymentCode answered without the code"))
-        }
-    })
+    fan_out(
+        "payment codes",
+        channels,
+        concurrency,
+        count,
+        move |channel, i| {
+            let request = IssuePaymentCodeRequest {
+                request_id: format!("{tag}-{i}"),
+                payer_account_id: payers[i % payers.len()].clone(),
+                verified_factors: vec![AuthFactor::Password as i32, AuthFactor::SmsOtp as i32],
+            };
+            async move {
+                CashierServiceClient::new(channel)
+                    .issue_payment_code(request)
+                    .await?
+                    .into_inner()
+                    .payment_code
+                    .map(|c| c.code)
+                    .ok_or_else(|| Status::internal("IssuePaymentCode answered without the code"))
+            }
+        },
+    )
     .await
 }
 

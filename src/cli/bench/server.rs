@@ -38,8 +38,14 @@ pub struct Target {
 
 impl Target {
     /// A client TLS configuration trusting `ca`, presenting `cert`/`key`, expecting `server_name`.
-    pub fn tls(ca: &Path, cert: &Path, key: &Path, server_name: &str) -> Result<ClientTlsConfig, String> {
-        let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    pub fn tls(
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        server_name: &str,
+    ) -> Result<ClientTlsConfig, String> {
+        let read =
+            |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
         Ok(ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(read(ca)?))
             .identity(Identity::from_pem(read(cert)?, read(key)?))
@@ -50,9 +56,12 @@ impl Target {
     pub async fn connect(&self, connections: usize) -> Result<Vec<Channel>, String> {
         let mut channels = Vec::with_capacity(connections);
         for _ in 0..connections {
-            channels.push(self.endpoint()?.connect().await.map_err(|e| {
-                format!("cannot connect to {} over mTLS: {e:?}", self.addr)
-            })?);
+            channels.push(
+                self.endpoint()?
+                    .connect()
+                    .await
+                    .map_err(|e| format!("cannot connect to {} over mTLS: {e:?}", self.addr))?,
+            );
         }
         Ok(channels)
     }
@@ -135,7 +144,10 @@ impl ServerChild {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        eprintln!("{} did not stop within {STOP_WITHIN_S} s: killed", self.name);
+        eprintln!(
+            "{} did not stop within {STOP_WITHIN_S} s: killed",
+            self.name
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -178,11 +190,18 @@ pub fn free_port() -> Result<u16, String> {
 
 /// Starts this executable with `args` in `dir`, its output to `dir/<log>`, none of the caller's
 /// `PAYGATE_*` or `RUST_LOG` settings in its environment (the file given is the configuration).
-fn spawn_self(name: &'static str, dir: &Path, log: &str, args: &[String]) -> Result<ServerChild, String> {
+fn spawn_self(
+    name: &'static str,
+    dir: &Path,
+    log: &str,
+    args: &[String],
+) -> Result<ServerChild, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let log = dir.join(log);
     let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let mut command = Command::new(exe);
     command
         .args(args)
@@ -252,7 +271,11 @@ pub fn serve_config(mut config: Config, s: &ServeSettings<'_>) -> Result<Config,
     l.inflight_calls_max = l.inflight_calls_max.max(s.calls_in_flight);
     let streams = u32::try_from(s.streams_per_connection).unwrap_or(u32::MAX);
     l.concurrent_streams_max = l.concurrent_streams_max.max(streams);
-    if !config.callers.iter().any(|c| c.identities.iter().any(|i| i == "loadtest")) {
+    if !config
+        .callers
+        .iter()
+        .any(|c| c.identities.iter().any(|i| i == "loadtest"))
+    {
         config.callers.push(crate::config::CallerConfig {
             name: "loadtest".to_owned(),
             identities: vec!["loadtest".to_owned()],
@@ -264,7 +287,11 @@ pub fn serve_config(mut config: Config, s: &ServeSettings<'_>) -> Result<Config,
             account_scope: crate::config::AccountScope::All,
         });
     }
-    for caller in config.callers.iter_mut().filter(|c| c.identities.iter().any(|i| i == "loadtest")) {
+    for caller in config
+        .callers
+        .iter_mut()
+        .filter(|c| c.identities.iter().any(|i| i == "loadtest"))
+    {
         caller.rate_per_s = None;
         caller.burst = None;
         caller.concurrent_calls_max = None;
@@ -272,15 +299,22 @@ pub fn serve_config(mut config: Config, s: &ServeSettings<'_>) -> Result<Config,
     if !config.cashier.bank_callers.iter().any(|c| c == "loadtest") {
         config.cashier.bank_callers.push("loadtest".to_owned());
     }
-    config.validate().map_err(|e| format!("the bench server's configuration: {e}"))?;
+    config
+        .validate()
+        .map_err(|e| format!("the bench server's configuration: {e}"))?;
     Ok(config)
 }
 
 /// Starts `paygate serve` on `config` (written to `dir/bench-server.toml`) and waits until it
 /// answers SERVING; the child and how to call it as `loadtest`.
-pub async fn start_paygate(config: &Config, dir: &Path, pki: &DevPkiLayout) -> Result<(ServerChild, Target), String> {
+pub async fn start_paygate(
+    config: &Config,
+    dir: &Path,
+    pki: &DevPkiLayout,
+) -> Result<(ServerChild, Target), String> {
     let file = dir.join("bench-server.toml");
-    let text = toml::to_string_pretty(config).map_err(|e| format!("the server's configuration: {e}"))?;
+    let text =
+        toml::to_string_pretty(config).map_err(|e| format!("the server's configuration: {e}"))?;
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
     let args = [
         "serve".to_owned(),
@@ -293,7 +327,12 @@ pub async fn start_paygate(config: &Config, dir: &Path, pki: &DevPkiLayout) -> R
     let mut child = spawn_self("paygate serve", dir, "serve.log", &args)?;
     let target = Target {
         addr: config.server.listen.to_string(),
-        tls: Target::tls(&pki.ca_cert(), &pki.client_cert("loadtest"), &pki.client_key("loadtest"), "localhost")?,
+        tls: Target::tls(
+            &pki.ca_cert(),
+            &pki.client_cert("loadtest"),
+            &pki.client_key("loadtest"),
+            "localhost",
+        )?,
         pid: child.pid(),
     };
     target.until_serving(Some(&mut child)).await?;
@@ -302,7 +341,11 @@ pub async fn start_paygate(config: &Config, dir: &Path, pki: &DevPkiLayout) -> R
 
 /// Starts the bare echo server (`paygate bench echo-server`) with the same certificates and
 /// HTTP/2 stream limit, and waits until it answers SERVING.
-pub async fn start_echo(dir: &Path, pki: &DevPkiLayout, streams_max: u32) -> Result<(ServerChild, Target), String> {
+pub async fn start_echo(
+    dir: &Path,
+    pki: &DevPkiLayout,
+    streams_max: u32,
+) -> Result<(ServerChild, Target), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let path = |p: PathBuf| p.display().to_string();
     let args = [
@@ -322,7 +365,12 @@ pub async fn start_echo(dir: &Path, pki: &DevPkiLayout, streams_max: u32) -> Res
     let mut child = spawn_self("paygate bench echo-server", dir, "echo.log", &args)?;
     let target = Target {
         addr: addr.to_string(),
-        tls: Target::tls(&pki.ca_cert(), &pki.client_cert("loadtest"), &pki.client_key("loadtest"), "localhost")?,
+        tls: Target::tls(
+            &pki.ca_cert(),
+            &pki.client_cert("loadtest"),
+            &pki.client_key("loadtest"),
+            "localhost",
+        )?,
         pid: child.pid(),
     };
     target.until_serving(Some(&mut child)).await?;
@@ -405,10 +453,18 @@ mod tests {
             streams_per_connection: 512,
         };
         let config = serve_config(Config::default(), &settings).expect("valid");
-        assert_eq!(config.accounts.class_ii_non_bound_outflow_per_day, UNLIMITED_AMOUNT);
+        assert_eq!(
+            config.accounts.class_ii_non_bound_outflow_per_day,
+            UNLIMITED_AMOUNT
+        );
         assert_eq!(config.limits.caller_concurrent_calls_max, 2048);
         assert_eq!(config.limits.concurrent_streams_max, 512);
-        assert!(config.callers.iter().any(|c| c.name == "loadtest" && c.grants == ["*"]));
+        assert!(
+            config
+                .callers
+                .iter()
+                .any(|c| c.name == "loadtest" && c.grants == ["*"])
+        );
         assert_eq!(config.tls.client_ca, pki.ca_cert());
         assert!(!config.admin.enabled);
     }

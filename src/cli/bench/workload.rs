@@ -4,9 +4,7 @@
 use serde::Serialize;
 
 /// One workload of `paygate bench`, in the order they run.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// The floor: `grpc.health.v1.Health/Check` on a bare tonic server with the same TLS.
@@ -131,7 +129,12 @@ mod tests {
 
     #[test]
     fn workloads_run_once_each_in_their_fixed_order() {
-        let asked = [Workload::Pay, Workload::Health, Workload::Pay, Workload::Echo];
+        let asked = [
+            Workload::Pay,
+            Workload::Health,
+            Workload::Pay,
+            Workload::Echo,
+        ];
         assert_eq!(
             plan(&asked),
             [Workload::Echo, Workload::Health, Workload::Pay]
