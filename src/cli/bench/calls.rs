@@ -166,7 +166,8 @@ mod tests {
             let (from, to) = two(3);
             assert!(from < 3 && to < 3 && from != to);
         }
-        assert_eq!(two(2).0 + two(2).1, 1);
+        let (from, to) = two(2);
+        assert_eq!((from + to, from == to), (1, false));
     }
 
     #[test]

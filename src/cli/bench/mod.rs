@@ -105,6 +105,9 @@ struct Servers {
 
 async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(), String> {
     let plan = Plan::from_args(&args)?;
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let given_dir = args
         .config
@@ -143,9 +146,7 @@ async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(),
     }
     let workloads = outcome?;
     let report = RunReport {
-        started_at: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        started_at,
         backend: plan.backend.name(),
         spawned_server: args.target.is_none(),
         connections: plan.connections,
