@@ -62,7 +62,7 @@ pub enum Command {
     /// Load harness: start a fresh gateway (or drive `--target`) over mutual TLS from N
     /// connections × M streams, workload after workload, and print calls/s, latency, errors,
     /// server CPU per call and memory beside the in-run baselines (docs/BENCHMARKS.md).
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,7 +296,7 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
         }
         Command::Bench(args) => {
             quiet_logging(&config);
-            bench::run(args, config, options).await
+            bench::run(*args, config, options).await
         }
         Command::Config {
             command: ConfigCommand::Show { .. },

@@ -139,10 +139,9 @@ async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(),
     drop(servers);
     if let (Some(name), Some(admin)) = (&pg_database, &args.pg_url)
         && !args.keep
+        && let Err(e) = server::drop_pg_database(admin, name).await
     {
-        if let Err(e) = server::drop_pg_database(admin, name).await {
-            eprintln!("paygate bench: {e}");
-        }
+        eprintln!("paygate bench: {e}");
     }
     let workloads = outcome?;
     let report = RunReport {
