@@ -324,9 +324,23 @@ pub async fn start_paygate(
         dir.display().to_string(),
         "--init".to_owned(),
     ];
-    let mut child = spawn_self("paygate serve", dir, "serve.log", &args)?;
+    let addr = config.server.listen.to_string();
+    start_serving("paygate serve", dir, "serve.log", &args, addr, pki).await
+}
+
+/// Starts this executable with `args` as server `name` on `addr` and waits until it answers
+/// SERVING to the bench's `loadtest` certificate of `pki`.
+async fn start_serving(
+    name: &'static str,
+    dir: &Path,
+    log: &str,
+    args: &[String],
+    addr: String,
+    pki: &DevPkiLayout,
+) -> Result<(ServerChild, Target), String> {
+    let mut child = spawn_self(name, dir, log, args)?;
     let target = Target {
-        addr: config.server.listen.to_string(),
+        addr,
         tls: Target::tls(
             &pki.ca_cert(),
             &pki.client_cert("loadtest"),
@@ -362,19 +376,16 @@ pub async fn start_echo(
         "--streams-max".to_owned(),
         streams_max.to_string(),
     ];
-    let mut child = spawn_self("paygate bench echo-server", dir, "echo.log", &args)?;
-    let target = Target {
-        addr: addr.to_string(),
-        tls: Target::tls(
-            &pki.ca_cert(),
-            &pki.client_cert("loadtest"),
-            &pki.client_key("loadtest"),
-            "localhost",
-        )?,
-        pid: child.pid(),
-    };
-    target.until_serving(Some(&mut child)).await?;
-    Ok((child, target))
+    let addr = addr.to_string();
+    start_serving(
+        "paygate bench echo-server",
+        dir,
+        "echo.log",
+        &args,
+        addr,
+        pki,
+    )
+    .await
 }
 
 /// A fresh PostgreSQL database for the run on the server of `admin_url`: (its name, its URL).
