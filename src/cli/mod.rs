@@ -1,5 +1,5 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
-//! `ledger verify`, `yield accrue`, `accounts import`, `config show`.
+//! `ledger verify`, `yield accrue`, `accounts import`, `config show`, `bench` (the load harness).
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod args;
+mod bench;
 mod data_dir;
 mod ledger;
 mod migrate;
@@ -62,6 +63,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Load harness: start a fresh gateway (or drive `--target`) over mutual TLS from N
+    /// connections × M streams, workload after workload, and print calls/s, latency, errors,
+    /// server CPU per call and memory beside the in-run baselines (docs/BENCHMARKS.md).
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +177,7 @@ impl Command {
             Command::Config {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
+            Command::Bench(args) => (&args.config, None),
         }
     }
 }
@@ -296,6 +302,10 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 return refused(&why);
             }
             yields::run(command, &config).await
+        }
+        Command::Bench(args) => {
+            quiet_logging(&config);
+            bench::run(*args, config, options).await
         }
         Command::Config {
             command: ConfigCommand::Show { .. },
