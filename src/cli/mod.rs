@@ -1,5 +1,5 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
-//! `ledger verify`, `yield accrue`, `config show`.
+//! `ledger verify`, `yield accrue`, `config show`, `netsim`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -9,6 +9,7 @@ mod args;
 mod data_dir;
 mod ledger;
 mod migrate;
+mod netsim;
 mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
@@ -58,7 +59,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Simulate the clearing networks off-us (NetsUnion, UnionPay QR, CNAPS, wallets) in this
+    /// process, over plain HTTP on loopback, with configurable faults; until SIGINT or SIGTERM.
+    Netsim(netsim::NetsimArgs),
 }
+
+/// The options of a command that reads no gateway configuration.
+const NO_CONFIG_ARGS: &ConfigArgs = &ConfigArgs {
+    config: None,
+    data_dir: None,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -167,6 +177,7 @@ impl Command {
             Command::Config {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
+            Command::Netsim(_) => (NO_CONFIG_ARGS, None),
         }
     }
 }
@@ -174,6 +185,10 @@ impl Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Netsim(args) => return netsim::main(args),
+        command => Cli { command, ..cli },
+    };
     let (own, database) = cli.command.options();
     let options = cli.top.resolve(own, database);
     let config = match load(&options) {
@@ -300,6 +315,8 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 ExitCode::FAILURE
             }
         },
+        // Run by `main` before any configuration is read.
+        Command::Netsim(_) => refused("netsim is run by main, without the gateway's configuration"),
     }
 }
 
