@@ -219,8 +219,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             Err(Dropped)
         }
         Fate::Late => {
-            tokio::time::sleep(Duration::from_millis(f.late_ms)).await;
-            notify(&state, network, content_type, &encoded, 1);
+            // The notice goes out on its own task: hyper drops this one when the client,
+            // timed out, closes the connection.
+            let late = Duration::from_millis(f.late_ms);
+            let (notice_state, notice) = (state.clone(), encoded.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(late).await;
+                notify(&notice_state, network, content_type, &notice, 1);
+            });
+            tokio::time::sleep(late).await;
             respond(StatusCode::OK, content_type, encoded)
         }
         Fate::Answer => {
