@@ -134,7 +134,11 @@ impl Notices {
             axum::routing::post(move |uri: axum::http::Uri, body: String| {
                 let recorded = recorded.clone();
                 async move {
-                    recorded.0.lock().unwrap().push((uri.path().to_owned(), body));
+                    recorded
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push((uri.path().to_owned(), body));
                     "SUCCESS"
                 }
             }),
@@ -192,7 +196,11 @@ async fn every_network_books_a_payment_and_a_refund_and_reverses_once_in_its_own
         let pay = debit(&format!("{name}-pay"), "100.25");
         let paid = client.submit(&pay).await;
         assert!(is_success(&paid), "{name} pays: {paid:?}");
-        assert_eq!(client.submit(&pay).await, paid, "{name}: a resubmit answers the same");
+        assert_eq!(
+            client.submit(&pay).await,
+            paid,
+            "{name}: a resubmit answers the same"
+        );
 
         let payout = CardInstruction {
             direction: CardDirection::CreditCard,
@@ -229,7 +237,10 @@ async fn every_network_books_a_payment_and_a_refund_and_reverses_once_in_its_own
             QueryOutcome::NotFound,
             "{name}: a reference it never got"
         );
-        assert_eq!(client.reverse(&payout.reference).await, ReversalOutcome::Reversed);
+        assert_eq!(
+            client.reverse(&payout.reference).await,
+            ReversalOutcome::Reversed
+        );
         assert_eq!(
             client.reverse(&payout.reference).await,
             ReversalOutcome::Reversed,
@@ -246,7 +257,10 @@ async fn every_network_books_a_payment_and_a_refund_and_reverses_once_in_its_own
         ));
         let entry = sim.entry(network, &payout.reference).await;
         assert_eq!(entry.status, ReconStatus::Reversed);
-        assert_eq!(entry.reversal_requests, 2, "{name}: both requests were seen");
+        assert_eq!(
+            entry.reversal_requests, 2,
+            "{name}: both requests were seen"
+        );
         assert_eq!(sim.entry(network, &pay.reference).await.resubmits, 1);
     }
 }
@@ -261,7 +275,10 @@ async fn the_reconciliation_file_lists_exactly_what_was_booked() {
             assert!(is_success(&client.submit(&pay).await));
         }
         let voided = debit(&format!("{}-recon-0", network.as_str()), "10.00");
-        assert_eq!(client.reverse(&voided.reference).await, ReversalOutcome::Reversed);
+        assert_eq!(
+            client.reverse(&voided.reference).await,
+            ReversalOutcome::Reversed
+        );
     }
     let books = sim.books().await;
     assert_eq!(books.len(), 3 * SIMULATED.len());
@@ -327,7 +344,9 @@ async fn the_reconciliation_file_lists_exactly_what_was_booked() {
     while std::fs::read_dir(&written).map_or(0, |d| d.count()) < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let files = std::fs::read_dir(&written).expect("NetsUnion files written").count();
+    let files = std::fs::read_dir(&written)
+        .expect("NetsUnion files written")
+        .count();
     assert!(files >= 2, "an hourly batch and a business date: {files}");
 }
 
@@ -343,7 +362,15 @@ async fn a_rejection_is_a_failure_with_the_network_s_own_code() {
     }
     assert_eq!(
         codes,
-        ["EPCC0051", "51", "AM04", "AM04", "AM04", "NOTENOUGH", "NOTENOUGH"]
+        [
+            "EPCC0051",
+            "51",
+            "AM04",
+            "AM04",
+            "AM04",
+            "NOTENOUGH",
+            "NOTENOUGH"
+        ]
     );
 }
 
@@ -355,7 +382,10 @@ async fn netsunion_answers_presumed_outcomes() {
     let client = sim.client(Network::NetsUnion);
     let (mut presumed_success, mut presumed_failure) = (0, 0);
     for n in 0..12 {
-        match client.submit(&debit(&format!("presumed-{n}"), "1.00")).await {
+        match client
+            .submit(&debit(&format!("presumed-{n}"), "1.00"))
+            .await
+        {
             Outcome::PresumedSucceeded { .. } => presumed_success += 1,
             Outcome::PresumedFailed { .. } => presumed_failure += 1,
             other => panic!("a presumed outcome: {other:?}"),
@@ -432,7 +462,11 @@ async fn a_duplicate_answer_books_once() {
     let received = notices.wait_for(2).await;
     assert_eq!(received.len(), 2, "the answer, twice: {received:?}");
     assert_eq!(received[0], received[1]);
-    assert_eq!(client.submit(&pay).await, answer, "a resubmit answers the same");
+    assert_eq!(
+        client.submit(&pay).await,
+        answer,
+        "a resubmit answers the same"
+    );
     let books = sim.books().await;
     assert_eq!(books.len(), 1, "booked once: {books:?}");
     assert_eq!(books[0].resubmits, 1);
@@ -451,11 +485,17 @@ async fn an_outage_is_unknown_and_books_nothing() {
         let pay = debit("in-the-outage", "3.00");
         assert_eq!(client.submit(&pay).await, Outcome::Unknown, "{network:?}");
         assert_eq!(client.query(&pay.reference).await, QueryOutcome::Unknown);
-        assert_eq!(client.reverse(&pay.reference).await, ReversalOutcome::Unknown);
+        assert_eq!(
+            client.reverse(&pay.reference).await,
+            ReversalOutcome::Unknown
+        );
     }
     assert!(sim.books().await.is_empty());
     let up = sim.client(Network::CnapsBeps);
-    assert!(is_success(&up.submit(&debit("beside", "3.00")).await), "other networks are up");
+    assert!(
+        is_success(&up.submit(&debit("beside", "3.00")).await),
+        "other networks are up"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

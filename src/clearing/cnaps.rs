@@ -337,8 +337,7 @@ impl Codec for CnapsCodec {
                     el("ReqdMsgNmId", "camt.053.001.08"),
                     el("FrDt", &date.to_string())
                 );
-                let doc =
-                    self.document("camt.060.001.05", "AcctRptgReq", at_ms, &group, &request);
+                let doc = self.document("camt.060.001.05", "AcctRptgReq", at_ms, &group, &request);
                 ("/camt.060", doc)
             }
             Call::Recon(ReconPeriod::Batch(id)) => {
@@ -380,8 +379,8 @@ impl Codec for CnapsCodec {
             },
             "/camt.060" => {
                 let date = required(text(body, &["RptgPrd", "FrToDt", "FrDt"]), "FrDt")?;
-                let period = ReconPeriod::parse(&date.replace('-', ""))
-                    .ok_or(format!("FrDt {date:?}"))?;
+                let period =
+                    ReconPeriod::parse(&date.replace('-', "")).ok_or(format!("FrDt {date:?}"))?;
                 Call::Recon(period)
             }
             other => return Err(format!("no CNAPS message at {other}")),

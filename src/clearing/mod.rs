@@ -32,9 +32,7 @@ use crate::money::Money;
 pub use recon::{ReconFile, ReconLine, ReconPeriod, ReconStatus};
 
 /// The networks paygate can reach (as the contract's `ClearingNetwork` names them).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Network {
     /// On-us (行内): a book transfer inside our own bank.
@@ -161,12 +159,22 @@ pub struct RefundInstruction {
 /// in two; no answer in time is `Unknown` — never a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Succeeded { network_reference: String },
-    Failed { code: String, reason: String },
+    Succeeded {
+        network_reference: String,
+    },
+    Failed {
+        code: String,
+        reason: String,
+    },
     /// Presumed success (异常成功): the payer bank succeeded, the payee bank's answer is unknown.
-    PresumedSucceeded { network_reference: String },
+    PresumedSucceeded {
+        network_reference: String,
+    },
     /// Presumed failure (异常失败): the payer bank's answer is unknown.
-    PresumedFailed { code: String, reason: String },
+    PresumedFailed {
+        code: String,
+        reason: String,
+    },
     Unknown,
 }
 
@@ -217,7 +225,10 @@ pub enum ReversalOutcome {
     /// Nothing to reverse: never received, or it had failed.
     NothingToReverse,
     /// The network refuses (e.g. past its cutover): refund instead.
-    Refused { code: String, reason: String },
+    Refused {
+        code: String,
+        reason: String,
+    },
     Unknown,
 }
 

@@ -25,8 +25,8 @@
 //! reconciliation reply is the file of [`super::recon`], hourly batches.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod,
-    RefundInstruction, ReversalOutcome,
+    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
+    ReversalOutcome,
     wire::{Call, Codec, Reply, decimal_money, iso_stamp, required},
     xml::{el, text},
 };
@@ -77,9 +77,12 @@ fn amount(doc: &str) -> Result<crate::money::Money, String> {
 /// `TrxStatus`, network reference and reason of an outcome.
 fn status_of(outcome: &Outcome) -> (&'static str, String, String, String) {
     match outcome {
-        Outcome::Succeeded { network_reference } => {
-            ("00", network_reference.clone(), "0000".into(), "success".into())
-        }
+        Outcome::Succeeded { network_reference } => (
+            "00",
+            network_reference.clone(),
+            "0000".into(),
+            "success".into(),
+        ),
         Outcome::Failed { code, reason } => ("01", String::new(), code.clone(), reason.clone()),
         Outcome::PresumedSucceeded { network_reference } => (
             "02",
@@ -98,14 +101,16 @@ fn outcome_from(biz: &str) -> Result<Outcome, String> {
     let network_reference = text(biz, &["NetsTrxId"]).unwrap_or_default();
     let code = text(biz, &["BizStsCd"]).unwrap_or_default();
     let reason = text(biz, &["BizStsDesc"]).unwrap_or_default();
-    Ok(match required(text(biz, &["TrxStatus"]), "TrxStatus")?.as_str() {
-        "00" => Outcome::Succeeded { network_reference },
-        "01" => Outcome::Failed { code, reason },
-        "02" => Outcome::PresumedSucceeded { network_reference },
-        "03" => Outcome::PresumedFailed { code, reason },
-        "04" => Outcome::Unknown,
-        other => return Err(format!("TrxStatus {other}")),
-    })
+    Ok(
+        match required(text(biz, &["TrxStatus"]), "TrxStatus")?.as_str() {
+            "00" => Outcome::Succeeded { network_reference },
+            "01" => Outcome::Failed { code, reason },
+            "02" => Outcome::PresumedSucceeded { network_reference },
+            "03" => Outcome::PresumedFailed { code, reason },
+            "04" => Outcome::Unknown,
+            other => return Err(format!("TrxStatus {other}")),
+        },
+    )
 }
 
 impl Codec for NetsUnionCodec {
@@ -165,9 +170,15 @@ impl Codec for NetsUnionCodec {
         Ok(match path {
             "/epcc.201.001.01" | "/epcc.211.001.01" => {
                 let (direction, token) = if path == "/epcc.201.001.01" {
-                    (CardDirection::DebitCard, text(body, &["PyerInf", "PyerAcctId"]))
+                    (
+                        CardDirection::DebitCard,
+                        text(body, &["PyerInf", "PyerAcctId"]),
+                    )
                 } else {
-                    (CardDirection::CreditCard, text(body, &["PyeeInf", "PyeeAcctId"]))
+                    (
+                        CardDirection::CreditCard,
+                        text(body, &["PyeeInf", "PyeeAcctId"]),
+                    )
                 };
                 Call::Submit(CardInstruction {
                     reference: reference()?,
@@ -232,7 +243,10 @@ impl Codec for NetsUnionCodec {
                         el("BizStsDesc", "no such transaction")
                     ),
                 };
-                ("epcc.302.001.01", format!("{}{biz}", el("TrxId", reference)))
+                (
+                    "epcc.302.001.01",
+                    format!("{}{biz}", el("TrxId", reference)),
+                )
             }
             Reply::Reversal { reference, outcome } => {
                 let (status, code, reason) = match outcome {

@@ -211,7 +211,16 @@ impl ReconFile {
         for line in lines {
             let fields: Vec<&str> = line.split('|').collect();
             match fields.as_slice() {
-                ["D", reference, network_reference, kind, currency, amount, status, at] => {
+                [
+                    "D",
+                    reference,
+                    network_reference,
+                    kind,
+                    currency,
+                    amount,
+                    status,
+                    at,
+                ] => {
                     let currency = Currency::from_code(currency).map_err(|e| e.to_string())?;
                     details.push(ReconLine {
                         reference: (*reference).to_owned(),
@@ -266,7 +275,10 @@ mod tests {
     fn union_pay_qr_books_after_its_23_00_cutover_under_the_next_date() {
         // 2026-12-07T23:30:00+08:00
         let at_ms = 1_796_607_000_000 + 14 * 3_600_000;
-        assert_eq!(date_text(business_date(Network::UnionPayQr, at_ms)), "20261208");
+        assert_eq!(
+            date_text(business_date(Network::UnionPayQr, at_ms)),
+            "20261208"
+        );
         assert_eq!(date_text(business_date(Network::Alipay, at_ms)), "20261207");
     }
 

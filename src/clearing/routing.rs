@@ -21,14 +21,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClearingClient, Network,
-    cnaps::CnapsCodec,
-    http::Endpoint,
-    nets_union::NetsUnionCodec,
-    on_us::OnUsClient,
-    union_pay_qr::UnionPayQrCodec,
-    wallets::WalletCodec,
-    wire::WireClient,
+    ClearingClient, Network, cnaps::CnapsCodec, http::Endpoint, nets_union::NetsUnionCodec,
+    on_us::OnUsClient, union_pay_qr::UnionPayQrCodec, wallets::WalletCodec, wire::WireClient,
 };
 use crate::clock::Clock;
 
@@ -334,7 +328,10 @@ mod tests {
         use Scenario::*;
         assert_eq!(route(QuickPay, Pay, "ICBC"), Some(Network::NetsUnion));
         assert_eq!(route(QuickPay, Pay, "ABC"), Some(Network::OnUs));
-        assert_eq!(route(BankTransfer, Withdrawal, "ABC"), Some(Network::CnapsHvps));
+        assert_eq!(
+            route(BankTransfer, Withdrawal, "ABC"),
+            Some(Network::CnapsHvps)
+        );
         assert_eq!(route(BankTransfer, TopUp, "ABC"), Some(Network::OnUs));
         let client = clearing.client_for(QuickPay, Refund, "ICBC").unwrap();
         assert_eq!(client.network(), Network::NetsUnion);

@@ -24,8 +24,8 @@
 //! date rolling at the 23:00 cutover.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod,
-    RefundInstruction, ReversalOutcome,
+    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
+    ReversalOutcome,
     wire::{Call, Codec, Reply, compact_stamp, minor_money, required},
 };
 
@@ -57,7 +57,10 @@ fn fields(body: &str) -> Vec<(String, String)> {
 }
 
 fn field(fields: &[(String, String)], name: &str) -> Option<String> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn request(at_ms: i64, txn_type: &str, extra: &[(&str, &str)]) -> String {
@@ -77,7 +80,10 @@ fn request(at_ms: i64, txn_type: &str, extra: &[(&str, &str)]) -> String {
 
 fn cny_fen(amount: &crate::money::Money) -> Result<String, String> {
     if amount.currency.code() != "CNY" {
-        return Err(format!("UnionPay QR clears CNY only, not {}", amount.currency));
+        return Err(format!(
+            "UnionPay QR clears CNY only, not {}",
+            amount.currency
+        ));
     }
     Ok(amount.minor.to_string())
 }
@@ -161,7 +167,10 @@ impl Codec for UnionPayQrCodec {
             ),
             Call::Recon(period @ ReconPeriod::Date(_)) => {
                 let date = period.as_text();
-                (FILE_PATH, request(at_ms, "76", &[("settleDate", date.as_str())]))
+                (
+                    FILE_PATH,
+                    request(at_ms, "76", &[("settleDate", date.as_str())]),
+                )
             }
             Call::Recon(ReconPeriod::Batch(id)) => {
                 return Err(format!("UnionPay QR has daily files, not batch {id}"));

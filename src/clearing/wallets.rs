@@ -28,8 +28,8 @@
 //! cutover at 00:00.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod,
-    RefundInstruction, ReversalOutcome,
+    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
+    ReversalOutcome,
     wire::{Call, Codec, Reply, minor_money, required},
     xml::{el, text},
 };
@@ -278,15 +278,15 @@ impl Codec for WalletCodec {
             Reply::Reversal { reference, outcome } => {
                 let (result, code, reason) = match outcome {
                     ReversalOutcome::Reversed => ("SUCCESS", String::new(), String::new()),
-                    ReversalOutcome::NothingToReverse => {
-                        ("FAIL", NOT_FOUND.to_owned(), "nothing to reverse".to_owned())
-                    }
+                    ReversalOutcome::NothingToReverse => (
+                        "FAIL",
+                        NOT_FOUND.to_owned(),
+                        "nothing to reverse".to_owned(),
+                    ),
                     ReversalOutcome::Refused { code, reason } => {
                         ("FAIL", code.clone(), reason.clone())
                     }
-                    ReversalOutcome::Unknown => {
-                        ("FAIL", "SYSTEMERROR".to_owned(), String::new())
-                    }
+                    ReversalOutcome::Unknown => ("FAIL", "SYSTEMERROR".to_owned(), String::new()),
                 };
                 doc(&[
                     processed,

@@ -133,14 +133,9 @@ impl<C: Codec> WireClient<C> {
             .map_err(|e| HttpError::Connection(format!("cannot encode: {e}")))?;
         let full_path = format!("{}{path}", network.path_prefix());
         let span = tracing::info_span!("clearing.http", network = network.as_str(), path);
-        let answer = http::post(
-            &self.endpoint,
-            &full_path,
-            self.codec.content_type(),
-            body,
-        )
-        .instrument(span)
-        .await;
+        let answer = http::post(&self.endpoint, &full_path, self.codec.content_type(), body)
+            .instrument(span)
+            .await;
         match answer {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) => {
@@ -274,11 +269,11 @@ pub(crate) fn required(value: Option<String>, name: &str) -> Result<String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clearing::recon::{ReconKind, ReconLine, ReconStatus};
     use crate::clearing::{
         CardDirection, cnaps::CnapsCodec, nets_union::NetsUnionCodec,
         union_pay_qr::UnionPayQrCodec, wallets::WalletCodec,
     };
-    use crate::clearing::recon::{ReconKind, ReconLine, ReconStatus};
 
     fn codecs() -> Vec<Box<dyn Codec>> {
         vec![

@@ -158,7 +158,10 @@ impl Books {
         at_ms: i64,
         traceparent: Option<String>,
     ) -> Outcome {
-        assert!(self.entries.len() < ENTRIES_MAX, "the simulator's books are full");
+        assert!(
+            self.entries.len() < ENTRIES_MAX,
+            "the simulator's books are full"
+        );
         let presumed = verdict.presumed && network == Network::NetsUnion && refused.is_none();
         let (status, code, reason) = match refused {
             Some(Outcome::Failed { code, reason }) => (ReconStatus::Failed, code, reason),

@@ -182,14 +182,20 @@ impl NetsimConfig {
                 f.no_answer_rate + f.late_rate,
             ];
             if rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
-                return Err(format!("{name}: every rate (and no-answer + late) is within 0..=1"));
+                return Err(format!(
+                    "{name}: every rate (and no-answer + late) is within 0..=1"
+                ));
             }
             if f.latency_min_ms > f.latency_max_ms
-                || [f.latency_max_ms, f.late_ms].iter().any(|d| *d > DELAY_MS_MAX)
+                || [f.latency_max_ms, f.late_ms]
+                    .iter()
+                    .any(|d| *d > DELAY_MS_MAX)
                 || f.outages.len() > OUTAGES_MAX
                 || f.outages.iter().any(|o| o.for_ms > DELAY_MS_MAX * 10)
             {
-                return Err(format!("{name}: delays within 0..={DELAY_MS_MAX}, min ≤ max"));
+                return Err(format!(
+                    "{name}: delays within 0..={DELAY_MS_MAX}, min ≤ max"
+                ));
             }
             if f.network == Network::OnUs || codec(f.network).is_none() {
                 return Err(format!("{name} is not simulated (on-us is in process)"));

@@ -10,9 +10,7 @@ use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 
-use super::{
-    NetworkFaults, OutageMode, State, books::Verdict, codec,
-};
+use super::{NetworkFaults, OutageMode, State, books::Verdict, codec};
 use crate::clearing::{
     Network, ReconPeriod,
     http::{self as wire_http, Endpoint},
@@ -129,7 +127,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
         return match path.as_str() {
             "/netsim/health" => respond(StatusCode::OK, "text/plain", "ok".into()),
             "/netsim/books" => {
-                let entries = state.books.lock().unwrap_or_else(|p| p.into_inner()).entries();
+                let entries = state
+                    .books
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entries();
                 let json = serde_json::to_string_pretty(&entries).map_err(|_| Dropped)?;
                 respond(StatusCode::OK, "application/json", json)
             }
@@ -144,7 +146,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             .filter(|rest| rest.starts_with('/'))
             .map(|rest| (n, rest.to_owned()))
     }) else {
-        return respond(StatusCode::NOT_FOUND, "text/plain", format!("no network at {path}"));
+        return respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            format!("no network at {path}"),
+        );
     };
     let Some(codec) = codec(network) else {
         return respond(StatusCode::NOT_FOUND, "text/plain", "not simulated".into());
@@ -164,9 +170,18 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
         }
         None => {}
     }
-    let body = match Limited::new(request.into_body(), REQUEST_BYTES_MAX).collect().await {
+    let body = match Limited::new(request.into_body(), REQUEST_BYTES_MAX)
+        .collect()
+        .await
+    {
         Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        Err(_) => return respond(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "too large".into()),
+        Err(_) => {
+            return respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "too large".into(),
+            );
+        }
     };
     let call = match codec.decode_call(&rest, &body) {
         Ok(call) => call,
@@ -196,7 +211,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
                     reference: reference.clone(),
                     outcome,
                 };
-                return respond(StatusCode::OK, content_type, codec.encode_reply(&reply, now_ms));
+                return respond(
+                    StatusCode::OK,
+                    content_type,
+                    codec.encode_reply(&reply, now_ms),
+                );
             }
             Call::Submit(i) => Reply::Outcome {
                 reference: i.reference.clone(),
