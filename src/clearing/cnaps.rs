@@ -83,6 +83,37 @@ impl CnapsCodec {
             el("Prtry", self.system())
         )
     }
+
+    /// A pacs.008 credit transfer or a pacs.003 direct debit.
+    fn movement(&self, i: &CardInstruction, at_ms: i64) -> (&'static str, String) {
+        let ids = format!(
+            "<PmtId>{}{}</PmtId>{}",
+            el("EndToEndId", &i.reference),
+            el("TxId", &i.reference),
+            amount_el("IntrBkSttlmAmt", &i.amount)
+        );
+        let group = self.settlement();
+        match i.direction {
+            CardDirection::CreditCard => {
+                let tx = format!(
+                    "<CdtTrfTxInf>{ids}{}{}</CdtTrfTxInf>",
+                    el("ChrgBr", "SLEV"),
+                    account("CdtrAcct", &i.card_token)
+                );
+                let doc = self.document("pacs.008.001.08", "FIToFICstmrCdtTrf", at_ms, &group, &tx);
+                ("/pacs.008", doc)
+            }
+            CardDirection::DebitCard => {
+                let tx = format!(
+                    "<DrctDbtTxInf>{ids}{}</DrctDbtTxInf>",
+                    account("DbtrAcct", &i.card_token)
+                );
+                let doc =
+                    self.document("pacs.003.001.08", "FIToFICstmrDrctDbt", at_ms, &group, &tx);
+                ("/pacs.003", doc)
+            }
+        }
+    }
 }
 
 /// A CNAPS client (one per system).
@@ -262,45 +293,7 @@ impl Codec for CnapsCodec {
     fn encode_call(&self, call: &Call, at_ms: i64) -> Result<(&'static str, String), String> {
         let group = self.settlement();
         Ok(match call {
-            Call::Submit(i) => {
-                let ids = format!(
-                    "<PmtId>{}{}</PmtId>{}",
-                    el("EndToEndId", &i.reference),
-                    el("TxId", &i.reference),
-                    amount_el("IntrBkSttlmAmt", &i.amount)
-                );
-                match i.direction {
-                    CardDirection::CreditCard => {
-                        let tx = format!(
-                            "<CdtTrfTxInf>{ids}{}{}</CdtTrfTxInf>",
-                            el("ChrgBr", "SLEV"),
-                            account("CdtrAcct", &i.card_token)
-                        );
-                        let doc = self.document(
-                            "pacs.008.001.08",
-                            "FIToFICstmrCdtTrf",
-                            at_ms,
-                            &group,
-                            &tx,
-                        );
-                        ("/pacs.008", doc)
-                    }
-                    CardDirection::DebitCard => {
-                        let tx = format!(
-                            "<DrctDbtTxInf>{ids}{}</DrctDbtTxInf>",
-                            account("DbtrAcct", &i.card_token)
-                        );
-                        let doc = self.document(
-                            "pacs.003.001.08",
-                            "FIToFICstmrDrctDbt",
-                            at_ms,
-                            &group,
-                            &tx,
-                        );
-                        ("/pacs.003", doc)
-                    }
-                }
-            }
+            Call::Submit(i) => self.movement(i, at_ms),
             Call::Refund(r) => {
                 let tx = format!(
                     "<TxInf>{}{}{}</TxInf>",

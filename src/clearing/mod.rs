@@ -180,7 +180,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The three outcomes a payment can act on: presumed success counts as success, presumed
-    /// failure as failure.
+    /// failure as failure; a failure's reason ends with the network's code in brackets.
     pub fn folded(self) -> ClearingOutcome {
         match self {
             Outcome::Succeeded { network_reference }
@@ -188,9 +188,12 @@ impl Outcome {
                 ClearingOutcome::Succeeded { network_reference }
             }
             Outcome::Failed { code, reason } | Outcome::PresumedFailed { code, reason } => {
-                ClearingOutcome::Failed {
-                    reason: format!("{code} {reason}"),
-                }
+                let reason = if code.is_empty() {
+                    reason
+                } else {
+                    format!("{reason} ({code})")
+                };
+                ClearingOutcome::Failed { reason }
             }
             Outcome::Unknown => ClearingOutcome::Unknown,
         }

@@ -131,33 +131,24 @@ impl Codec for WalletCodec {
         Ok(match call {
             Call::Submit(i) => {
                 let fee = i.amount.minor.to_string();
-                let currency = i.amount.currency.code();
-                match i.direction {
-                    CardDirection::DebitCard => (
-                        "/pay/micropay",
-                        request(
-                            at_ms,
-                            &[
-                                ("out_trade_no", i.reference.as_str()),
-                                ("total_fee", fee.as_str()),
-                                ("fee_type", currency),
-                                ("auth_code", i.card_token.as_str()),
-                            ],
-                        ),
-                    ),
+                let (path, reference, amount, payer) = match i.direction {
+                    CardDirection::DebitCard => {
+                        ("/pay/micropay", "out_trade_no", "total_fee", "auth_code")
+                    }
                     CardDirection::CreditCard => (
                         "/mmpaymkttransfers/promotion/transfers",
-                        request(
-                            at_ms,
-                            &[
-                                ("partner_trade_no", i.reference.as_str()),
-                                ("amount", fee.as_str()),
-                                ("fee_type", currency),
-                                ("openid", i.card_token.as_str()),
-                            ],
-                        ),
+                        "partner_trade_no",
+                        "amount",
+                        "openid",
                     ),
-                }
+                };
+                let fields = [
+                    (reference, i.reference.as_str()),
+                    (amount, fee.as_str()),
+                    ("fee_type", i.amount.currency.code()),
+                    (payer, i.card_token.as_str()),
+                ];
+                (path, request(at_ms, &fields))
             }
             Call::Refund(r) => {
                 let fee = r.amount.minor.to_string();

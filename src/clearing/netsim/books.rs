@@ -55,7 +55,8 @@ impl Entry {
         }
     }
 
-    fn line(&self) -> ReconLine {
+    /// The entry as a reconciliation file lists it.
+    pub fn line(&self) -> ReconLine {
         ReconLine {
             reference: self.reference.clone(),
             network_reference: self.network_reference.clone(),

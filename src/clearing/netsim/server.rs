@@ -14,7 +14,7 @@ use super::{NetworkFaults, OutageMode, State, books::Verdict, codec};
 use crate::clearing::{
     Network, ReconPeriod,
     http::{self as wire_http, Endpoint},
-    wire::{Call, Reply},
+    wire::{Call, Codec, Reply},
 };
 
 /// Most bytes of a request body.
@@ -121,31 +121,41 @@ fn draw(state: &State, f: &NetworkFaults) -> Draw {
     }
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
-    let path = request.uri().path().to_owned();
-    if request.method() == http::Method::GET {
-        return match path.as_str() {
-            "/netsim/health" => respond(StatusCode::OK, "text/plain", "ok".into()),
-            "/netsim/books" => {
-                let entries = state
-                    .books
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entries();
-                let json = serde_json::to_string_pretty(&entries).map_err(|_| Dropped)?;
-                respond(StatusCode::OK, "application/json", json)
-            }
-            _ => respond(StatusCode::NOT_FOUND, "text/plain", "no such page".into()),
-        };
+/// `GET`: the simulator's own pages.
+fn page(state: &State, path: &str) -> Answer {
+    match path {
+        "/netsim/health" => respond(StatusCode::OK, "text/plain", "ok".into()),
+        "/netsim/books" => {
+            let entries = state
+                .books
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entries();
+            let json = serde_json::to_string_pretty(&entries).map_err(|_| Dropped)?;
+            respond(StatusCode::OK, "application/json", json)
+        }
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", "no such page".into()),
     }
-    let Some((network, rest)) = Network::ALL.into_iter().find_map(|n| {
+}
+
+/// The network a path is under, and the rest of the path.
+fn network_of(path: &str) -> Option<(Network, String)> {
+    Network::ALL.into_iter().find_map(|n| {
         let prefix = n.path_prefix();
         (!prefix.is_empty())
             .then(|| path.strip_prefix(prefix))
             .flatten()
             .filter(|rest| rest.starts_with('/'))
             .map(|rest| (n, rest.to_owned()))
-    }) else {
+    })
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
+    let path = request.uri().path().to_owned();
+    if request.method() == http::Method::GET {
+        return page(&state, &path);
+    }
+    let Some((network, rest)) = network_of(&path) else {
         return respond(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -189,41 +199,64 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
     };
     let draw = draw(&state, &f);
     tokio::time::sleep(Duration::from_millis(draw.latency_ms)).await;
+    let exchange = Exchange {
+        network,
+        codec: codec.as_ref(),
+        faults: &f,
+        draw,
+        traceparent,
+    };
+    answer(&state, exchange, call).await
+}
+
+/// One request to a network, decoded, with its draw of the faults.
+struct Exchange<'a> {
+    network: Network,
+    codec: &'a dyn Codec,
+    faults: &'a NetworkFaults,
+    draw: Draw,
+    traceparent: Option<String>,
+}
+
+/// Answers a decoded call from the books: files and queries at once, movements and
+/// reversals as the draw says (answer, never, or late).
+async fn answer(state: &Arc<State>, x: Exchange<'_>, call: Call) -> Answer {
+    let network = x.network;
     let now_ms = state.clock.now_ms();
-    let content_type = codec.content_type();
+    let content_type = x.codec.content_type();
     let reply = {
         let mut books = state.books.lock().unwrap_or_else(|p| p.into_inner());
         match &call {
             Call::Recon(period) => {
                 let valid = matches!(period, ReconPeriod::Date(_)) || network.hourly_batches();
-                if !valid {
-                    drop(books);
-                    return respond(StatusCode::NOT_FOUND, "text/plain", "no such file".into());
-                }
-                let file = books.recon(network, period);
+                let file = valid.then(|| books.recon(network, period));
                 drop(books);
-                return respond(StatusCode::OK, content_type, codec.encode_recon(&file));
+                return match file {
+                    Some(file) => {
+                        respond(StatusCode::OK, content_type, x.codec.encode_recon(&file))
+                    }
+                    None => respond(StatusCode::NOT_FOUND, "text/plain", "no such file".into()),
+                };
             }
             Call::Query { reference } => {
-                let outcome = books.query(network, reference);
-                drop(books);
                 let reply = Reply::Query {
                     reference: reference.clone(),
-                    outcome,
+                    outcome: books.query(network, reference),
                 };
+                drop(books);
                 return respond(
                     StatusCode::OK,
                     content_type,
-                    codec.encode_reply(&reply, now_ms),
+                    x.codec.encode_reply(&reply, now_ms),
                 );
             }
             Call::Submit(i) => Reply::Outcome {
                 reference: i.reference.clone(),
-                outcome: books.submit(network, i, draw.verdict, now_ms, traceparent),
+                outcome: books.submit(network, i, x.draw.verdict, now_ms, x.traceparent),
             },
             Call::Refund(r) => Reply::Outcome {
                 reference: r.reference.clone(),
-                outcome: books.refund(network, r, draw.verdict, now_ms, traceparent),
+                outcome: books.refund(network, r, x.draw.verdict, now_ms, x.traceparent),
             },
             Call::Reverse { reference } => Reply::Reversal {
                 reference: reference.clone(),
@@ -231,8 +264,8 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             },
         }
     };
-    let encoded = codec.encode_reply(&reply, now_ms);
-    match draw.fate {
+    let encoded = x.codec.encode_reply(&reply, now_ms);
+    match x.draw.fate {
         Fate::NoAnswer => {
             tokio::time::sleep(Duration::from_millis(state.config.hang_ms_max)).await;
             Err(Dropped)
@@ -240,7 +273,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
         Fate::Late => {
             // The notice goes out on its own task: hyper drops this one when the client,
             // timed out, closes the connection.
-            let late = Duration::from_millis(f.late_ms);
+            let late = Duration::from_millis(x.faults.late_ms);
             let (notice_state, notice) = (state.clone(), encoded.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(late).await;
@@ -250,8 +283,8 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             respond(StatusCode::OK, content_type, encoded)
         }
         Fate::Answer => {
-            if draw.duplicate {
-                notify(&state, network, content_type, &encoded, 2);
+            if x.draw.duplicate {
+                notify(state, network, content_type, &encoded, 2);
             }
             respond(StatusCode::OK, content_type, encoded)
         }
