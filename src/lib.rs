@@ -11,7 +11,9 @@
 //!   statements); no gRPC types.
 //! - [`yields`]: the yield service (余额增值: products, subscribe, redeem, daily income, sweep);
 //!   no gRPC types.
-//! - [`clearing`]: clearing-network clients behind one trait (on-us so far).
+//! - [`clearing`]: clearing-network clients behind one trait (on-us in process; NetsUnion,
+//!   UnionPay QR, CNAPS and the wallets over HTTP/1.1), the routing table, and the network
+//!   simulator `paygate netsim`.
 //! - [`ledger`]: the double-entry ledger core (batched, two-phase, idempotent) every service
 //!   posts through. It owns the storage port ([`ledger::store`]) and the one write path: a
 //!   service's state commits in the same batch as its posting.

@@ -15,7 +15,10 @@ use paygate::{
         CashierService, CreateOrder, PayOrder, PayWith, RefundOrder, RegisterMerchant,
         model::{EventType, MerchantType, Method, OrderStatus, Product, RefundStatus, Scenario},
     },
-    clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome, Network},
+    clearing::{
+        CardDirection, CardInstruction, ClearingClient, ClearingError, ClearingOutcome, Network,
+        Outcome, QueryOutcome, ReconFile, ReconPeriod, RefundInstruction, ReversalOutcome,
+    },
     config::{AccountScope, Config},
     ledger::{AccountId, Ledger, RequestId, verify},
     money::{Currency, Money, Sign},
@@ -35,12 +38,53 @@ impl ClearingClient for ScriptedNetwork {
         Network::OnUs
     }
 
-    async fn submit(&self, instruction: &CardInstruction) -> ClearingOutcome {
+    async fn submit(&self, instruction: &CardInstruction) -> Outcome {
         match instruction.direction {
-            CardDirection::DebitCard => ClearingOutcome::Succeeded {
+            CardDirection::DebitCard => Outcome::Succeeded {
                 network_reference: format!("T-{}", instruction.reference),
             },
-            CardDirection::CreditCard => self.credit_outcome.lock().expect("script").clone(),
+            CardDirection::CreditCard => self.scripted(),
+        }
+    }
+
+    async fn query(&self, _reference: &str) -> QueryOutcome {
+        match self.scripted() {
+            Outcome::Unknown => QueryOutcome::Unknown,
+            outcome => QueryOutcome::Found {
+                outcome,
+                reversed: false,
+            },
+        }
+    }
+
+    async fn reverse(&self, _reference: &str) -> ReversalOutcome {
+        ReversalOutcome::Reversed
+    }
+
+    async fn refund(&self, _refund: &RefundInstruction) -> Outcome {
+        self.scripted()
+    }
+
+    async fn reconciliation_file(&self, period: &ReconPeriod) -> Result<ReconFile, ClearingError> {
+        Err(ClearingError::Refused(format!(
+            "the scripted network has no file for {}",
+            period.as_text()
+        )))
+    }
+}
+
+impl ScriptedNetwork {
+    /// The scripted answer to a push to a card, as the network would give it.
+    fn scripted(&self) -> Outcome {
+        match self.credit_outcome.lock().expect("script").clone() {
+            ClearingOutcome::Succeeded { network_reference } => {
+                Outcome::Succeeded { network_reference }
+            }
+            ClearingOutcome::Failed { reason } => Outcome::Failed {
+                code: String::new(),
+                reason,
+            },
+            ClearingOutcome::Unknown => Outcome::Unknown,
         }
     }
 }

@@ -165,12 +165,27 @@ pub enum EventType {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClearingNetwork {
     OnUs,
+    NetsUnion,
+    UnionPayQr,
+    CnapsHvps,
+    CnapsBeps,
+    CnapsIbps,
+    Alipay,
+    WechatPay,
 }
 
 impl From<crate::clearing::Network> for ClearingNetwork {
     fn from(network: crate::clearing::Network) -> ClearingNetwork {
+        use crate::clearing::Network;
         match network {
-            crate::clearing::Network::OnUs => ClearingNetwork::OnUs,
+            Network::OnUs => ClearingNetwork::OnUs,
+            Network::NetsUnion => ClearingNetwork::NetsUnion,
+            Network::UnionPayQr => ClearingNetwork::UnionPayQr,
+            Network::CnapsHvps => ClearingNetwork::CnapsHvps,
+            Network::CnapsBeps => ClearingNetwork::CnapsBeps,
+            Network::CnapsIbps => ClearingNetwork::CnapsIbps,
+            Network::Alipay => ClearingNetwork::Alipay,
+            Network::WechatPay => ClearingNetwork::WechatPay,
         }
     }
 }

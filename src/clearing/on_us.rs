@@ -1,13 +1,24 @@
 //! On-us (行内): the bound Class I card is held by this bank, so a card movement is a book
 //! transfer that the core-banking system settles against the on-us clearing suspense account.
-//! It answers at once and always the same way for the same reference.
+//! It answers at once, in process, and always the same way for the same reference: the ledger
+//! itself is the on-us book, so a query finds every reference, a reversal always voids, and the
+//! reconciliation file is empty (there is nothing outside our journal to match against).
 
 use async_trait::async_trait;
 
-use super::{CardInstruction, ClearingClient, ClearingOutcome, Network};
+use super::{
+    CardInstruction, ClearingClient, ClearingError, Network, Outcome, QueryOutcome, ReconFile,
+    ReconPeriod, RefundInstruction, ReversalOutcome,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct OnUsClient;
+
+fn booked(reference: &str) -> Outcome {
+    Outcome::Succeeded {
+        network_reference: format!("ONUS-{reference}"),
+    }
+}
 
 #[async_trait]
 impl ClearingClient for OnUsClient {
@@ -15,10 +26,65 @@ impl ClearingClient for OnUsClient {
         Network::OnUs
     }
 
-    async fn submit(&self, instruction: &CardInstruction) -> ClearingOutcome {
+    async fn submit(&self, instruction: &CardInstruction) -> Outcome {
         debug_assert!(instruction.amount.minor > 0);
-        ClearingOutcome::Succeeded {
-            network_reference: format!("ONUS-{}", instruction.reference),
+        booked(&instruction.reference)
+    }
+
+    async fn query(&self, reference: &str) -> QueryOutcome {
+        QueryOutcome::Found {
+            outcome: booked(reference),
+            reversed: false,
         }
+    }
+
+    async fn reverse(&self, _reference: &str) -> ReversalOutcome {
+        ReversalOutcome::Reversed
+    }
+
+    async fn refund(&self, refund: &RefundInstruction) -> Outcome {
+        debug_assert!(refund.amount.minor > 0);
+        booked(&refund.reference)
+    }
+
+    async fn reconciliation_file(&self, period: &ReconPeriod) -> Result<ReconFile, ClearingError> {
+        Ok(ReconFile {
+            network: Network::OnUs,
+            period: period.clone(),
+            lines: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::{Currency, Money};
+
+    #[tokio::test]
+    async fn on_us_answers_every_operation_at_once_and_the_same_way() {
+        let client = OnUsClient;
+        let cny = Currency::from_code("CNY").unwrap();
+        let instruction = CardInstruction {
+            reference: "PG1".into(),
+            direction: super::super::CardDirection::DebitCard,
+            card_token: "tok".into(),
+            amount: Money::new(cny, 100),
+        };
+        let first = client.submit(&instruction).await;
+        assert_eq!(first, client.submit(&instruction).await);
+        assert_eq!(
+            client.query("PG1").await,
+            QueryOutcome::Found {
+                outcome: first,
+                reversed: false
+            }
+        );
+        assert_eq!(client.reverse("PG1").await, ReversalOutcome::Reversed);
+        let file = client
+            .reconciliation_file(&ReconPeriod::Batch("B202612070001".into()))
+            .await
+            .unwrap();
+        assert!(file.lines.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
-//! `ledger verify`, `yield accrue`, `accounts import`, `config show`, `bench` (the load harness).
+//! `ledger verify`, `yield accrue`, `accounts import`, `config show`, `bench` (the load harness),
+//! `netsim`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -11,6 +12,7 @@ mod bench;
 mod data_dir;
 mod ledger;
 mod migrate;
+mod netsim;
 mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
@@ -67,7 +69,16 @@ pub enum Command {
     /// connections × M streams, workload after workload, and print calls/s, latency, errors,
     /// server CPU per call and memory beside the in-run baselines (docs/BENCHMARKS.md).
     Bench(Box<bench::BenchArgs>),
+    /// Simulate the clearing networks off-us (NetsUnion, UnionPay QR, CNAPS, wallets) in this
+    /// process, over plain HTTP on loopback, with configurable faults; until SIGINT or SIGTERM.
+    Netsim(netsim::NetsimArgs),
 }
+
+/// The options of a command that reads no gateway configuration.
+const NO_CONFIG_ARGS: &ConfigArgs = &ConfigArgs {
+    config: None,
+    data_dir: None,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -178,6 +189,7 @@ impl Command {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
             Command::Bench(args) => (&args.config, None),
+            Command::Netsim(_) => (NO_CONFIG_ARGS, None),
         }
     }
 }
@@ -185,6 +197,10 @@ impl Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Netsim(args) => return netsim::main(args),
+        command => Cli { command, ..cli },
+    };
     let (own, database) = cli.command.options();
     let options = cli.top.resolve(own, database);
     let config = match load(&options) {
@@ -319,6 +335,8 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 ExitCode::FAILURE
             }
         },
+        // Run by `main` before any configuration is read.
+        Command::Netsim(_) => refused("netsim is run by main, without the gateway's configuration"),
     }
 }
 

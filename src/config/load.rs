@@ -47,6 +47,7 @@ impl Config {
     /// Checks everything that can be checked without touching the outside world.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.yields.validate().map_err(ConfigError::Invalid)?;
+        self.clearing.validate().map_err(ConfigError::Invalid)?;
         self.validate_positive()?;
         self.validate_bounds()?;
         self.validate_callers()

@@ -35,6 +35,8 @@ pub struct Config {
     pub cashier: CashierConfig,
     pub yields: YieldsConfig,
     pub clock: ClockConfig,
+    /// The routing table (method × scenario × bank → network) and the networks' endpoints.
+    pub clearing: crate::clearing::routing::ClearingConfig,
     /// The callers this gateway knows: who they are (certificate identities) and what they may call.
     pub callers: Vec<CallerConfig>,
 }
@@ -55,6 +57,7 @@ impl Default for Config {
             cashier: CashierConfig::default(),
             yields: YieldsConfig::default(),
             clock: ClockConfig::default(),
+            clearing: crate::clearing::routing::ClearingConfig::default(),
             callers: default_callers(),
         }
     }

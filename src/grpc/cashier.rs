@@ -394,6 +394,13 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
             net_amount: Some(money(&o.currency, p.net_minor)),
             network: match p.network {
                 Some(ClearingNetwork::OnUs) => pb::ClearingNetwork::OnUs,
+                Some(ClearingNetwork::NetsUnion) => pb::ClearingNetwork::Netsunion,
+                Some(ClearingNetwork::UnionPayQr) => pb::ClearingNetwork::UnionpayQr,
+                Some(ClearingNetwork::CnapsHvps) => pb::ClearingNetwork::CnapsHvps,
+                Some(ClearingNetwork::CnapsBeps) => pb::ClearingNetwork::CnapsBeps,
+                Some(ClearingNetwork::CnapsIbps) => pb::ClearingNetwork::CnapsIbps,
+                Some(ClearingNetwork::Alipay) => pb::ClearingNetwork::Alipay,
+                Some(ClearingNetwork::WechatPay) => pb::ClearingNetwork::WechatPay,
                 None => pb::ClearingNetwork::Unspecified,
             } as i32,
             network_reference: p.network_reference.clone(),

@@ -19,6 +19,13 @@ use crate::{
 pub(super) fn network_pb(network: Network) -> pb::ClearingNetwork {
     match network {
         Network::OnUs => pb::ClearingNetwork::OnUs,
+        Network::NetsUnion => pb::ClearingNetwork::Netsunion,
+        Network::UnionPayQr => pb::ClearingNetwork::UnionpayQr,
+        Network::CnapsHvps => pb::ClearingNetwork::CnapsHvps,
+        Network::CnapsBeps => pb::ClearingNetwork::CnapsBeps,
+        Network::CnapsIbps => pb::ClearingNetwork::CnapsIbps,
+        Network::Alipay => pb::ClearingNetwork::Alipay,
+        Network::WechatPay => pb::ClearingNetwork::WechatPay,
     }
 }
 

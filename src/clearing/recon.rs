@@ -1,0 +1,305 @@
+//! Reconciliation files (对账): what a network says it booked in one batch or business date.
+//!
+//! One text format for every simulated network (UTF-8, one record a line, fields split by `|`,
+//! no field may contain `|` or a line break):
+//!
+//! ```text
+//! H|NETS_UNION|B202612070010|2                 header: network, period, detail count
+//! D|PG…|NU…|DEBIT|CNY|100.00|SUCCEEDED|1796607000000
+//! D|PG…|NU…|REFUND|CNY|20.00|REVERSED|1796607001000
+//! T|2                                          trailer: detail count again
+//! ```
+//!
+//! A detail is: our reference, the network's reference, the kind (`DEBIT`, `CREDIT`, `REFUND`),
+//! currency, amount (plain decimal), status (`SUCCEEDED`, `FAILED`, `REVERSED`) and when it was
+//! booked (Unix milliseconds). Periods: NetsUnion's hourly batch `B` + `yyyymmdd` + a 4-digit
+//! sequence (`0001` is 00:00–01:00 Beijing time, … `0024` is 23:00–24:00); every network's
+//! business date `yyyymmdd` (Beijing time; UnionPay QR's date rolls at its 23:00 cutover).
+
+use time::{Date, macros::format_description};
+
+use super::{Network, wire::beijing};
+use crate::money::{Currency, Money, Sign};
+
+/// Most detail lines one file may hold.
+pub const RECON_LINES_MAX: usize = 200_000;
+
+/// Which file: one NetsUnion batch, or one business date of a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReconPeriod {
+    /// A NetsUnion batch id: `B` + `yyyymmdd` + 4 digits.
+    Batch(String),
+    /// A business date.
+    Date(Date),
+}
+
+impl ReconPeriod {
+    /// The period as files and wire messages spell it: the batch id, or `yyyymmdd`.
+    pub fn as_text(&self) -> String {
+        match self {
+            ReconPeriod::Batch(id) => id.clone(),
+            ReconPeriod::Date(date) => date_text(*date),
+        }
+    }
+
+    /// Parses [`ReconPeriod::as_text`]: `B` + 12 digits, or 8 digits.
+    pub fn parse(text: &str) -> Option<ReconPeriod> {
+        if let Some(digits) = text.strip_prefix('B') {
+            let valid = digits.len() == 12
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && parse_date(&digits[..8]).is_some()
+                && (1..=24).contains(&digits[8..].parse::<u32>().unwrap_or(0));
+            return valid.then(|| ReconPeriod::Batch(text.to_owned()));
+        }
+        parse_date(text).map(ReconPeriod::Date)
+    }
+}
+
+fn date_text(date: Date) -> String {
+    format!(
+        "{:04}{:02}{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn parse_date(text: &str) -> Option<Date> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Date::parse(text, format_description!("[year][month][day]")).ok()
+}
+
+/// NetsUnion's hourly batch of an instant: `B` + Beijing date + `0001`…`0024`.
+pub fn batch_id(at_ms: i64) -> String {
+    let at = beijing(at_ms);
+    format!("B{}{:04}", date_text(at.date()), u32::from(at.hour()) + 1)
+}
+
+/// The business date `network` books an instant under: the Beijing date, except UnionPay QR,
+/// whose date rolls at its 23:00 cutover.
+pub fn business_date(network: Network, at_ms: i64) -> Date {
+    let at = beijing(at_ms);
+    if network == Network::UnionPayQr && at.hour() >= 23 {
+        return at.date().next_day().unwrap_or(at.date());
+    }
+    at.date()
+}
+
+/// Whether an instant booked by `network` belongs to `period`.
+pub fn in_period(network: Network, period: &ReconPeriod, at_ms: i64) -> bool {
+    match period {
+        ReconPeriod::Batch(id) => network.hourly_batches() && batch_id(at_ms) == *id,
+        ReconPeriod::Date(date) => business_date(network, at_ms) == *date,
+    }
+}
+
+/// What a detail line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReconKind {
+    Debit,
+    Credit,
+    Refund,
+}
+
+/// Where a booked instruction stands at the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReconStatus {
+    Succeeded,
+    Failed,
+    Reversed,
+}
+
+impl ReconKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReconKind::Debit => "DEBIT",
+            ReconKind::Credit => "CREDIT",
+            ReconKind::Refund => "REFUND",
+        }
+    }
+    fn parse(text: &str) -> Option<ReconKind> {
+        [ReconKind::Debit, ReconKind::Credit, ReconKind::Refund]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl ReconStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReconStatus::Succeeded => "SUCCEEDED",
+            ReconStatus::Failed => "FAILED",
+            ReconStatus::Reversed => "REVERSED",
+        }
+    }
+    fn parse(text: &str) -> Option<ReconStatus> {
+        [
+            ReconStatus::Succeeded,
+            ReconStatus::Failed,
+            ReconStatus::Reversed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// One booked instruction in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconLine {
+    pub reference: String,
+    pub network_reference: String,
+    pub kind: ReconKind,
+    pub amount: Money,
+    pub status: ReconStatus,
+    pub booked_at_ms: i64,
+}
+
+/// A network's reconciliation file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconFile {
+    pub network: Network,
+    pub period: ReconPeriod,
+    pub lines: Vec<ReconLine>,
+}
+
+impl ReconFile {
+    /// The file in the format of the module doc.
+    pub fn render(&self) -> String {
+        debug_assert!(self.lines.len() <= RECON_LINES_MAX);
+        let mut text = format!(
+            "H|{}|{}|{}\n",
+            self.network.as_str(),
+            self.period.as_text(),
+            self.lines.len()
+        );
+        for l in &self.lines {
+            text.push_str(&format!(
+                "D|{}|{}|{}|{}|{}|{}|{}\n",
+                l.reference,
+                l.network_reference,
+                l.kind.as_str(),
+                l.amount.currency.code(),
+                l.amount.to_decimal_string(),
+                l.status.as_str(),
+                l.booked_at_ms
+            ));
+        }
+        text.push_str(&format!("T|{}\n", self.lines.len()));
+        text
+    }
+
+    /// Parses [`ReconFile::render`]; the header and trailer counts must match the details.
+    pub fn parse(text: &str) -> Result<ReconFile, String> {
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split('|').collect();
+        let (network, period, count) = match header.as_slice() {
+            ["H", network, period, count] => (
+                Network::parse(network).ok_or(format!("unknown network {network}"))?,
+                ReconPeriod::parse(period).ok_or(format!("malformed period {period}"))?,
+                count.parse::<usize>().map_err(|_| "malformed count")?,
+            ),
+            _ => return Err("missing header".into()),
+        };
+        if count > RECON_LINES_MAX {
+            return Err(format!("{count} lines is over {RECON_LINES_MAX}"));
+        }
+        let mut details = Vec::with_capacity(count);
+        for line in lines {
+            let fields: Vec<&str> = line.split('|').collect();
+            match fields.as_slice() {
+                [
+                    "D",
+                    reference,
+                    network_reference,
+                    kind,
+                    currency,
+                    amount,
+                    status,
+                    at,
+                ] => {
+                    let currency = Currency::from_code(currency).map_err(|e| e.to_string())?;
+                    details.push(ReconLine {
+                        reference: (*reference).to_owned(),
+                        network_reference: (*network_reference).to_owned(),
+                        kind: ReconKind::parse(kind).ok_or(format!("kind {kind}"))?,
+                        amount: Money::parse(currency, amount, Sign::Positive)
+                            .map_err(|e| e.to_string())?,
+                        status: ReconStatus::parse(status).ok_or(format!("status {status}"))?,
+                        booked_at_ms: at.parse().map_err(|_| format!("time {at}"))?,
+                    });
+                }
+                ["T", trailer] if trailer.parse::<usize>() == Ok(details.len()) => {
+                    if details.len() != count {
+                        return Err(format!("header says {count}, {} details", details.len()));
+                    }
+                    return Ok(ReconFile {
+                        network,
+                        period,
+                        lines: details,
+                    });
+                }
+                _ => return Err(format!("malformed line {line:?}")),
+            }
+            if details.len() > count {
+                return Err("more details than the header says".into());
+            }
+        }
+        Err("missing or wrong trailer".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_netsunion_batch_is_the_beijing_hour() {
+        // 2026-12-07T09:30:00+08:00
+        let at_ms = 1_796_607_000_000;
+        assert_eq!(batch_id(at_ms), "B202612070010");
+        assert_eq!(
+            ReconPeriod::parse("B202612070010"),
+            Some(ReconPeriod::Batch("B202612070010".into()))
+        );
+        assert_eq!(ReconPeriod::parse("B202612070025"), None);
+        assert_eq!(ReconPeriod::parse("B2026120700"), None);
+        let date = ReconPeriod::parse("20261207").unwrap();
+        assert!(in_period(Network::CnapsHvps, &date, at_ms));
+    }
+
+    #[test]
+    fn union_pay_qr_books_after_its_23_00_cutover_under_the_next_date() {
+        // 2026-12-07T23:30:00+08:00
+        let at_ms = 1_796_607_000_000 + 14 * 3_600_000;
+        assert_eq!(
+            date_text(business_date(Network::UnionPayQr, at_ms)),
+            "20261208"
+        );
+        assert_eq!(date_text(business_date(Network::Alipay, at_ms)), "20261207");
+    }
+
+    #[test]
+    fn a_file_parses_back_to_what_was_rendered_and_a_short_one_is_refused() {
+        let cny = Currency::from_code("CNY").unwrap();
+        let file = ReconFile {
+            network: Network::NetsUnion,
+            period: ReconPeriod::Batch("B202612070010".into()),
+            lines: vec![ReconLine {
+                reference: "PG1".into(),
+                network_reference: "NU1".into(),
+                kind: ReconKind::Refund,
+                amount: Money::new(cny, 2_000),
+                status: ReconStatus::Reversed,
+                booked_at_ms: 5,
+            }],
+        };
+        let text = file.render();
+        assert_eq!(ReconFile::parse(&text), Ok(file));
+        let cut = text.replace("T|1\n", "");
+        assert!(ReconFile::parse(&cut).is_err());
+    }
+}

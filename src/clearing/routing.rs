@@ -1,0 +1,376 @@
+//! The routing table: payment method × scenario × bank → network, and where each network is
+//! reached. Part of the one configuration tree (`[clearing]`), validated when it loads: a
+//! network name the gateway does not know is refused by the parser, a route to a network with
+//! no endpoint, a repeated endpoint or an unreachable route by [`ClearingConfig::validate`].
+//!
+//! ```toml
+//! [[clearing.routes]]          # tried in order; the first match names the network
+//! method = "QUICK_PAY"         # or "*"
+//! scenario = "TOP_UP"          # or "*"
+//! bank = "ICBC"                # the card issuer's bank code, or "*"
+//! network = "NETS_UNION"
+//!
+//! [[clearing.networks]]        # every network a route names, but on-us
+//! network = "NETS_UNION"
+//! address = "127.0.0.1:7070"   # host:port (the simulator's, in a sandbox)
+//! timeout_ms = 3000            # no answer by then is an unknown outcome, never a failure
+//! ```
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ClearingClient, Network, cnaps::CnapsCodec, http::Endpoint, nets_union::NetsUnionCodec,
+    on_us::OnUsClient, union_pay_qr::UnionPayQrCodec, wallets::WalletCodec, wire::WireClient,
+};
+use crate::clock::Clock;
+
+/// Most routes in the table.
+pub const ROUTES_MAX: usize = 1_000;
+/// Longest network timeout.
+pub const NETWORK_TIMEOUT_MS_MAX: u64 = 120_000;
+/// Longest bank code.
+pub const BANK_CODE_LEN_MAX: usize = 32;
+
+/// How the payer pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentMethod {
+    /// Any method (in a route only).
+    #[serde(rename = "*")]
+    Any,
+    /// Bound-card quick pay (快捷支付).
+    QuickPay,
+    /// A UnionPay QR code.
+    UnionPayQr,
+    /// Alipay or WeChat Pay, the bank as service provider.
+    Wallet,
+    /// An interbank transfer (CNAPS).
+    BankTransfer,
+}
+
+/// What the movement is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Scenario {
+    /// Any scenario (in a route only).
+    #[serde(rename = "*")]
+    Any,
+    Pay,
+    Refund,
+    TopUp,
+    Withdrawal,
+}
+
+/// One line of the routing table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub method: PaymentMethod,
+    pub scenario: Scenario,
+    /// The card issuer's bank code, or `*`.
+    pub bank: String,
+    pub network: Network,
+}
+
+impl RouteConfig {
+    fn matches(&self, method: PaymentMethod, scenario: Scenario, bank: &str) -> bool {
+        (self.method == PaymentMethod::Any || self.method == method)
+            && (self.scenario == Scenario::Any || self.scenario == scenario)
+            && (self.bank == "*" || self.bank == bank)
+    }
+
+    fn matches_everything(&self) -> bool {
+        self.method == PaymentMethod::Any && self.scenario == Scenario::Any && self.bank == "*"
+    }
+}
+
+/// Where one network is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkEndpointConfig {
+    pub network: Network,
+    /// `host:port` of its front-end processor, or of `paygate netsim`.
+    pub address: String,
+    /// How long a call may take; no answer by then is an unknown outcome.
+    pub timeout_ms: u64,
+}
+
+/// `[clearing]`: the routing table and the networks' endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClearingConfig {
+    /// Tried in order; the first route that matches names the network.
+    pub routes: Vec<RouteConfig>,
+    /// One per network a route names, but on-us.
+    pub networks: Vec<NetworkEndpointConfig>,
+}
+
+impl Default for ClearingConfig {
+    /// Everything on-us, as the gateway ran before the networks were wired.
+    fn default() -> Self {
+        ClearingConfig {
+            routes: vec![RouteConfig {
+                method: PaymentMethod::Any,
+                scenario: Scenario::Any,
+                bank: "*".to_owned(),
+                network: Network::OnUs,
+            }],
+            networks: Vec::new(),
+        }
+    }
+}
+
+fn address_is_valid(address: &str) -> bool {
+    match address.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+impl ClearingConfig {
+    /// Checks the table: bounded, every bank code well formed, no route after one that
+    /// matches everything, every routed network but on-us with exactly one endpoint, every
+    /// endpoint a `host:port` with a timeout within 1..=120000 ms.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.routes.is_empty() || self.routes.len() > ROUTES_MAX {
+            return Err(format!("clearing.routes: 1 to {ROUTES_MAX} routes"));
+        }
+        for (n, route) in self.routes.iter().enumerate() {
+            let bank = &route.bank;
+            let valid = bank == "*"
+                || (!bank.is_empty()
+                    && bank.len() <= BANK_CODE_LEN_MAX
+                    && bank.bytes().all(|b| b.is_ascii_alphanumeric()));
+            if !valid {
+                return Err(format!(
+                    "clearing.routes[{n}].bank {bank:?}: `*` or 1 to {BANK_CODE_LEN_MAX} letters or digits"
+                ));
+            }
+            if route.matches_everything() && n + 1 < self.routes.len() {
+                return Err(format!(
+                    "clearing.routes[{n}] matches everything: the routes after it are never used"
+                ));
+            }
+            if route.network != Network::OnUs && self.endpoint(route.network).is_none() {
+                return Err(format!(
+                    "clearing.routes[{n}] names {} but clearing.networks has no endpoint for it",
+                    route.network.as_str()
+                ));
+            }
+        }
+        for (n, endpoint) in self.networks.iter().enumerate() {
+            let name = endpoint.network.as_str();
+            if endpoint.network == Network::OnUs {
+                return Err(format!(
+                    "clearing.networks[{n}]: on-us is in process, it has no endpoint"
+                ));
+            }
+            if self.networks[..n]
+                .iter()
+                .any(|e| e.network == endpoint.network)
+            {
+                return Err(format!("clearing.networks: {name} is listed twice"));
+            }
+            if !address_is_valid(&endpoint.address) {
+                return Err(format!(
+                    "clearing.networks[{n}] ({name}).address {:?} is not host:port",
+                    endpoint.address
+                ));
+            }
+            if !(1..=NETWORK_TIMEOUT_MS_MAX).contains(&endpoint.timeout_ms) {
+                return Err(format!(
+                    "clearing.networks[{n}] ({name}).timeout_ms must be within 1..={NETWORK_TIMEOUT_MS_MAX}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn endpoint(&self, network: Network) -> Option<Endpoint> {
+        self.networks
+            .iter()
+            .find(|e| e.network == network)
+            .map(|e| Endpoint {
+                address: e.address.clone(),
+                timeout_ms: e.timeout_ms,
+            })
+    }
+}
+
+/// The client of `network` at `endpoint` (on-us needs none). `None` never happens: every
+/// network has its codec.
+pub fn client(
+    network: Network,
+    endpoint: Endpoint,
+    clock: Clock,
+) -> Option<Arc<dyn ClearingClient>> {
+    fn wire<C: super::wire::Codec>(
+        codec: C,
+        endpoint: Endpoint,
+        clock: Clock,
+    ) -> Arc<dyn ClearingClient> {
+        Arc::new(WireClient::new(codec, endpoint, clock))
+    }
+    match network {
+        Network::OnUs => Some(Arc::new(OnUsClient)),
+        Network::NetsUnion => Some(wire(NetsUnionCodec, endpoint, clock)),
+        Network::UnionPayQr => Some(wire(UnionPayQrCodec, endpoint, clock)),
+        Network::CnapsHvps | Network::CnapsBeps | Network::CnapsIbps => {
+            CnapsCodec::new(network).map(|codec| wire(codec, endpoint, clock))
+        }
+        Network::Alipay | Network::WechatPay => {
+            WalletCodec::new(network).map(|codec| wire(codec, endpoint, clock))
+        }
+    }
+}
+
+/// The routing table with one client per routed network: built once at start.
+pub struct Clearing {
+    routes: Vec<RouteConfig>,
+    clients: BTreeMap<Network, Arc<dyn ClearingClient>>,
+}
+
+impl Clearing {
+    /// Validates `config` and builds a client for every network it routes to.
+    pub fn from_config(config: &ClearingConfig, clock: &Clock) -> Result<Clearing, String> {
+        config.validate()?;
+        let mut clients: BTreeMap<Network, Arc<dyn ClearingClient>> = BTreeMap::new();
+        for route in &config.routes {
+            if clients.contains_key(&route.network) {
+                continue;
+            }
+            let endpoint = match route.network {
+                Network::OnUs => Endpoint {
+                    address: String::new(),
+                    timeout_ms: 1,
+                },
+                network => config
+                    .endpoint(network)
+                    .ok_or(format!("no endpoint for {}", network.as_str()))?,
+            };
+            let client = client(route.network, endpoint, clock.clone())
+                .ok_or(format!("no client for {}", route.network.as_str()))?;
+            clients.insert(route.network, client);
+        }
+        Ok(Clearing {
+            routes: config.routes.clone(),
+            clients,
+        })
+    }
+
+    /// The network of the first route that matches.
+    pub fn route(&self, method: PaymentMethod, scenario: Scenario, bank: &str) -> Option<Network> {
+        debug_assert!(method != PaymentMethod::Any && scenario != Scenario::Any);
+        self.routes
+            .iter()
+            .find(|r| r.matches(method, scenario, bank))
+            .map(|r| r.network)
+    }
+
+    /// The client of a routed network.
+    pub fn client(&self, network: Network) -> Option<&Arc<dyn ClearingClient>> {
+        self.clients.get(&network)
+    }
+
+    /// The client the table routes this movement to.
+    pub fn client_for(
+        &self,
+        method: PaymentMethod,
+        scenario: Scenario,
+        bank: &str,
+    ) -> Option<&Arc<dyn ClearingClient>> {
+        self.client(self.route(method, scenario, bank)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClearingConfig, String> {
+        toml::from_str::<ClearingConfig>(text).map_err(|e| e.to_string())
+    }
+
+    const TABLE: &str = r#"
+        [[routes]]
+        method = "QUICK_PAY"
+        scenario = "*"
+        bank = "ICBC"
+        network = "NETS_UNION"
+        [[routes]]
+        method = "BANK_TRANSFER"
+        scenario = "WITHDRAWAL"
+        bank = "*"
+        network = "CNAPS_HVPS"
+        [[routes]]
+        method = "*"
+        scenario = "*"
+        bank = "*"
+        network = "ON_US"
+        [[networks]]
+        network = "NETS_UNION"
+        address = "127.0.0.1:7070"
+        timeout_ms = 3000
+        [[networks]]
+        network = "CNAPS_HVPS"
+        address = "localhost:7070"
+        timeout_ms = 5000
+    "#;
+
+    #[test]
+    fn the_first_matching_route_names_the_network() {
+        let config = parse(TABLE).unwrap();
+        let clearing = Clearing::from_config(&config, &Clock::system()).unwrap();
+        let route = |m, s, b| clearing.route(m, s, b);
+        use PaymentMethod::*;
+        use Scenario::*;
+        assert_eq!(route(QuickPay, Pay, "ICBC"), Some(Network::NetsUnion));
+        assert_eq!(route(QuickPay, Pay, "ABC"), Some(Network::OnUs));
+        assert_eq!(
+            route(BankTransfer, Withdrawal, "ABC"),
+            Some(Network::CnapsHvps)
+        );
+        assert_eq!(route(BankTransfer, TopUp, "ABC"), Some(Network::OnUs));
+        let client = clearing.client_for(QuickPay, Refund, "ICBC").unwrap();
+        assert_eq!(client.network(), Network::NetsUnion);
+        assert!(clearing.client(Network::Alipay).is_none());
+    }
+
+    #[test]
+    fn an_unknown_network_is_a_configuration_error() {
+        let text = TABLE.replace("CNAPS_HVPS", "SWIFT");
+        let error = parse(&text).unwrap_err();
+        assert!(error.contains("SWIFT"), "{error}");
+    }
+
+    #[test]
+    fn a_route_to_a_network_without_an_endpoint_is_refused() {
+        let mut config = parse(TABLE).unwrap();
+        config.networks.remove(1);
+        let error = config.validate().unwrap_err();
+        assert!(error.contains("CNAPS_HVPS"), "{error}");
+    }
+
+    #[test]
+    fn malformed_tables_are_refused() {
+        let base = parse(TABLE).unwrap();
+        let mut unreachable = base.clone();
+        unreachable.routes.swap(0, 2);
+        assert!(unreachable.validate().unwrap_err().contains("never used"));
+        let mut twice = base.clone();
+        twice.networks.push(twice.networks[0].clone());
+        assert!(twice.validate().unwrap_err().contains("twice"));
+        let mut no_port = base.clone();
+        no_port.networks[0].address = "localhost".into();
+        assert!(no_port.validate().is_err());
+        let mut no_timeout = base.clone();
+        no_timeout.networks[0].timeout_ms = 0;
+        assert!(no_timeout.validate().is_err());
+        let mut bad_bank = base;
+        bad_bank.routes[0].bank = "IC BC".into();
+        assert!(bad_bank.validate().is_err());
+        ClearingConfig::default().validate().unwrap();
+    }
+}
