@@ -1,6 +1,7 @@
 //! The fuzz corpora, replayed on the stable toolchain: every file of `fuzz/corpus/<target>/`
 //! goes through the same entry point its `cargo fuzz` target calls (`fuzz/src/lib.rs`, included
 //! here by path), so CI covers the seeds and every past finding without cargo-fuzz or nightly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]

@@ -237,7 +237,8 @@ fn try_serve(dir: &Path, url: &str) -> Result<(Child, String), String> {
     }
 }
 
-async fn channel(tls: &ClientTlsConfig, port: &str) -> Channel {
+/// A channel to the gateway on `port`; `None` while it cannot be reached.
+async fn try_channel(tls: &ClientTlsConfig, port: &str) -> Option<Channel> {
     Endpoint::from_shared(format!("https://localhost:{port}"))
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(2))
@@ -246,7 +247,11 @@ async fn channel(tls: &ClientTlsConfig, port: &str) -> Channel {
         .expect("tls")
         .connect()
         .await
-        .expect("connects")
+        .ok()
+}
+
+async fn channel(tls: &ClientTlsConfig, port: &str) -> Channel {
+    try_channel(tls, port).await.expect("connects")
 }
 
 /// The customers, each topped up once (the only money that enters).
@@ -328,15 +333,7 @@ async fn send_until_answered(
             request.request_id
         );
         if conn.is_none() {
-            *conn = Endpoint::from_shared(format!("https://localhost:{}", world.ports[gateway]))
-                .expect("endpoint")
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(30))
-                .tls_config(world.tls.clone())
-                .expect("tls")
-                .connect()
-                .await
-                .ok();
+            *conn = try_channel(&world.tls, &world.ports[gateway]).await;
         }
         if let Some(channel) = conn.clone() {
             match Accounts::new(channel).transfer(request.clone()).await {

@@ -33,7 +33,7 @@ const ROWS_MAX: u8 = 12;
 /// Input: a mode byte (even: a consistent journal and one edit; odd: arbitrary rows).
 pub fn run(data: &[u8]) {
     let mut input = Bytes::new(data);
-    if input.u8() % 2 == 0 {
+    if input.u8().is_multiple_of(2) {
         consistent(&mut input);
     } else {
         let store = arbitrary(&mut input);

@@ -19,8 +19,11 @@ pub mod page_token;
 #[path = "wire.rs"]
 pub mod wire;
 
-/// Every target by name, as its corpus folder and its `fuzz_targets/<name>.rs` are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name (its corpus folder and its `fuzz_targets/<name>.rs`) and entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("money", money::run),
     ("wire", wire::run),
     ("payment_code_qr", codes::run),
