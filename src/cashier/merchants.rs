@@ -38,7 +38,7 @@ impl CashierService {
             settlement_account_id: req.settlement_account_id.0,
             products: req.products.clone(),
             allowed_callers: req.allowed_callers.clone(),
-            static_qr_payload: format!("{QR_MERCHANT_PREFIX}{merchant_id}"),
+            static_qr_payload: QrTarget::Merchant(&merchant_id).payload(),
             created_at_ms: self.now_ms(),
         };
         let documents = self

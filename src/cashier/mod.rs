@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 
 pub use error::CashierError;
 pub use model::*;
+pub use pay::{PAYMENT_CODE_LEN_MAX, QrTarget, check_payment_code};
 pub use requests::*;
 
 use crate::{

@@ -42,7 +42,7 @@ impl CashierService {
         let now = self.now_ms();
         let expires_at_ms = self.expiry_of(req.expires_at_ms, now)?;
         let qr_payload = if merchant.product(Method::MerchantQr, scenario).is_some() {
-            format!("{QR_ORDER_PREFIX}{order_id}")
+            QrTarget::Order(order_id).payload()
         } else {
             String::new()
         };

@@ -121,11 +121,11 @@ async fn load_accounts(
 }
 
 /// The running state of the pass over the journal: the per-account sums so far, the hash the
-/// next transaction must chain from, and the sequence it must have.
+/// next transaction must chain from, and the sequence of the last one (0 before the first).
 struct JournalPass {
     sums: HashMap<AccountId, Recomputed>,
     prev_hash: [u8; 32],
-    expected_seq: u64,
+    last_seq: u64,
 }
 
 impl Default for JournalPass {
@@ -133,7 +133,7 @@ impl Default for JournalPass {
         JournalPass {
             sums: HashMap::new(),
             prev_hash: hash::GENESIS_HASH,
-            expected_seq: 1,
+            last_seq: 0,
         }
     }
 }
@@ -170,13 +170,15 @@ fn check_transaction(
     let t = &row.posted;
     report.transactions += 1;
     report.entries += entries.len() as u64;
-    if t.id.0 != chain.expected_seq {
-        report.problem(format!(
-            "sequence gap: expected {}, found {}",
-            chain.expected_seq, t.id
-        ));
+    // Checked: a store may hand over any `u64` (the largest has no successor).
+    match chain.last_seq.checked_add(1) {
+        Some(expected) if expected == t.id.0 => {}
+        Some(expected) => {
+            report.problem(format!("sequence gap: expected {expected}, found {}", t.id));
+        }
+        None => report.problem(format!("sequence {} follows the largest sequence", t.id)),
     }
-    chain.expected_seq = t.id.0 + 1;
+    chain.last_seq = t.id.0;
     if row.prev_hash != hash_to_hex(&chain.prev_hash) {
         report.problem(format!(
             "transaction {}: previous hash does not chain",
@@ -271,11 +273,10 @@ async fn check_chain_head(
     report: &mut VerifyReport,
 ) -> Result<(), LedgerError> {
     let head = store.chain_head().await?;
-    if head.last_seq != chain.expected_seq - 1 {
+    if head.last_seq != chain.last_seq {
         report.problem(format!(
             "chain head says {} transactions, journal has {}",
-            head.last_seq,
-            chain.expected_seq - 1
+            head.last_seq, chain.last_seq
         ));
     }
     if head.last_hash != chain.prev_hash {

@@ -2,12 +2,14 @@
 //! file; every balance-funded one (yield too) ends in the one balance charge of `balance.rs`.
 
 mod balance;
+mod codes;
 mod payment_code;
 mod qr;
 mod quick_pay;
 mod yield_balance;
 
 pub(in crate::cashier) use balance::{Charge, signed_product};
+pub use codes::{PAYMENT_CODE_LEN_MAX, QrTarget, check_payment_code};
 
 use super::*;
 
@@ -137,15 +139,10 @@ fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
         PayWith::Balance | PayWith::BoundCard { .. } | PayWith::YieldBalance { .. } => {
             req.order_id.clone()
         }
-        PayWith::MerchantQr { qr_payload, .. } => {
-            if let Some(id) = qr_payload.strip_prefix(QR_ORDER_PREFIX) {
-                id.to_owned()
-            } else if qr_payload.starts_with(QR_MERCHANT_PREFIX) {
-                derive_id("O", &caller.name, &req.request_id)
-            } else {
-                return None;
-            }
-        }
+        PayWith::MerchantQr { qr_payload, .. } => match QrTarget::parse(qr_payload)? {
+            QrTarget::Order(id) => id.to_owned(),
+            QrTarget::Merchant(_) => derive_id("O", &caller.name, &req.request_id),
+        },
     };
     (!id.is_empty()).then_some(id)
 }

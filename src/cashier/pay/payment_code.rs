@@ -120,12 +120,7 @@ impl CashierService {
             return Err(CashierError::invalid("scenario", "must be POS"));
         }
         let amount = self.in_currency(req.amount)?;
-        if req.payment_code.is_empty()
-            || req.payment_code.len() > 32
-            || !req.payment_code.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(CashierError::PaymentCodeInvalid);
-        }
+        check_payment_code(&req.payment_code)?;
         let (mut code, code_version) = self
             .load::<PaymentCode>(KIND_PAYMENT_CODE, &req.payment_code)
             .await?

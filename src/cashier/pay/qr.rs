@@ -12,17 +12,19 @@ impl CashierService {
         print: String,
         replaying: Replaying,
     ) -> Result<Order, CashierError> {
-        if let Some(order_id) = qr.payload.strip_prefix(QR_ORDER_PREFIX) {
-            self.pay_dynamic_qr(caller, req, order_id, qr, print, replaying)
-                .await
-        } else if let Some(merchant_id) = qr.payload.strip_prefix(QR_MERCHANT_PREFIX) {
-            self.pay_static_qr(caller, req, merchant_id, qr, print)
-                .await
-        } else {
-            Err(CashierError::invalid(
+        match QrTarget::parse(qr.payload) {
+            Some(QrTarget::Order(order_id)) => {
+                self.pay_dynamic_qr(caller, req, order_id, qr, print, replaying)
+                    .await
+            }
+            Some(QrTarget::Merchant(merchant_id)) => {
+                self.pay_static_qr(caller, req, merchant_id, qr, print)
+                    .await
+            }
+            None => Err(CashierError::invalid(
                 "merchant_qr.qr_payload",
                 "not a QR payload of this bank",
-            ))
+            )),
         }
     }
 
