@@ -1036,8 +1036,8 @@ async fn postgres_batches_reconnect_after_the_server_drops_their_connection() {
     if let Err(e) = &first {
         assert_eq!(
             *e,
-            LedgerError::Storage,
-            "a dropped connection is a storage failure"
+            LedgerError::Unavailable,
+            "a dropped connection is the database's absence: retryable"
         );
     }
     // Whether the first try met the dead connection or not, the retry under the same key

@@ -164,6 +164,8 @@ async fn execute(
                     tracing::error!(error = ?e, batch_size = size, "ledger batch failed; nothing written");
                     if e.is_corrupt() {
                         LedgerError::Corrupt
+                    } else if e.is_unavailable() {
+                        LedgerError::Unavailable
                     } else {
                         LedgerError::Storage
                     }

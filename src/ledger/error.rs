@@ -108,6 +108,10 @@ pub enum LedgerError {
     ShuttingDown,
     #[error("internal storage error")]
     Storage,
+    /// The database is unreachable or will not take writes now (failing over, restarting):
+    /// retry with the same request id, which answers this request's outcome either way.
+    #[error("the database is unavailable")]
+    Unavailable,
     /// Stored data that does not decode: a bug or a damaged database, never the caller's fault.
     /// Like `Storage`, its text names no table, column or SQL (the detail is in the log).
     #[error("stored data is unreadable")]
@@ -148,6 +152,7 @@ impl LedgerError {
             LedgerError::Overloaded => "OVERLOADED",
             LedgerError::ShuttingDown => "SHUTTING_DOWN",
             LedgerError::Storage => "STORAGE",
+            LedgerError::Unavailable => "DATABASE_UNAVAILABLE",
             LedgerError::Corrupt => "CORRUPT_DATA",
         }
     }
@@ -178,6 +183,7 @@ impl LedgerError {
                 LedgerError::Overloaded
                 | LedgerError::ShuttingDown
                 | LedgerError::Storage
+                | LedgerError::Unavailable
                 | LedgerError::Corrupt
                 // Lost a race on a document: the same request may succeed against the new state.
                 | LedgerError::DocumentConflict { .. }
@@ -211,6 +217,8 @@ impl From<super::store::StorageError> for LedgerError {
         tracing::error!(error = ?e, "ledger storage failure");
         if e.is_corrupt() {
             LedgerError::Corrupt
+        } else if e.is_unavailable() {
+            LedgerError::Unavailable
         } else {
             LedgerError::Storage
         }

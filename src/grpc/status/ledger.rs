@@ -125,7 +125,18 @@ impl From<LedgerError> for Status {
                 return error_status(
                     Code::Internal,
                     "INTERNAL",
-                    "internal error; the request was not applied and may be retried",
+                    "internal error; retry with the same request id (it answers this request's \
+                     outcome, whether or not it was applied)",
+                    [],
+                );
+            }
+            LedgerError::Unavailable => {
+                return error_status(
+                    Code::Unavailable,
+                    "DATABASE_UNAVAILABLE",
+                    "the database is unavailable (restarting or failing over); retry with the \
+                     same request id (it answers this request's outcome, whether or not it was \
+                     applied)",
                     [],
                 );
             }

@@ -40,6 +40,9 @@ pub struct StorageError {
     detail: String,
     /// The database answered, but what it holds does not decode (a bug or a damaged database).
     corrupt: bool,
+    /// The database could not be reached or would not take writes (connection lost, a node
+    /// failing over, read-only): a retry may well succeed in a moment.
+    unavailable: bool,
 }
 
 impl StorageError {
@@ -47,7 +50,24 @@ impl StorageError {
         StorageError {
             detail: detail.into(),
             corrupt: false,
+            unavailable: false,
         }
+    }
+
+    /// The database is unreachable or will not take writes now (see [`StorageError::is_unavailable`]).
+    pub fn unavailable(detail: impl Into<String>) -> StorageError {
+        StorageError {
+            detail: detail.into(),
+            corrupt: false,
+            unavailable: true,
+        }
+    }
+
+    /// Whether the failure is the database's absence rather than the request or the data: a
+    /// lost connection, a pool that timed out or closed, a server shutting down or recovering,
+    /// a node that is read-only (a demoted primary). Retryable.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 
     /// Stored data that does not decode: an unreadable column, a value out of its domain.
@@ -55,6 +75,7 @@ impl StorageError {
         StorageError {
             detail: detail.into(),
             corrupt: true,
+            unavailable: false,
         }
     }
 
@@ -77,7 +98,13 @@ impl fmt::Display for StorageError {
 
 impl fmt::Debug for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.corrupt { "corrupt" } else { "database" };
+        let kind = if self.corrupt {
+            "corrupt"
+        } else if self.unavailable {
+            "unavailable"
+        } else {
+            "database"
+        };
         write!(f, "StorageError({kind}: {})", self.detail)
     }
 }
@@ -91,9 +118,27 @@ impl From<sqlx::Error> for StorageError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StorageError::corrupt(format!("database: {e}"))
             }
+            // A broken conversation (the server went away mid-message) is the connection's
+            // loss too: a new connection is the cure.
+            sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StorageError::unavailable(format!("database: {e}")),
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| unavailable_state(&c)) => {
+                StorageError::unavailable(format!("database: {e}"))
+            }
             e => StorageError::new(format!("database: {e}")),
         }
     }
+}
+
+/// SQLSTATEs of a server that is going away, starting, or will not take writes: connection
+/// exceptions (class 08), admin or crash shutdown and "cannot connect now" (57P01–57P03), and
+/// a read-only transaction (25006, a demoted primary).
+fn unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
 }
 
 /// Which database is behind a [`Storage`].
