@@ -17,7 +17,7 @@ use std::{
 use clap::Subcommand;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
 use super::ConfigArgs;
 use crate::{
@@ -410,11 +410,7 @@ async fn connect(
     let pki = DevPkiLayout::new(config.tls.dev_pki_dir.clone());
     let ca = ca.unwrap_or_else(|| pki.ca_cert());
     let (cert, key) = identity.unwrap_or_else(|| (pki.client_cert(caller), pki.client_key(caller)));
-    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    let tls = ClientTlsConfig::new()
-        .domain_name("localhost")
-        .ca_certificate(Certificate::from_pem(read(&ca)?))
-        .identity(Identity::from_pem(read(&cert)?, read(&key)?));
+    let tls = super::client_tls(&ca, &cert, &key, "localhost")?;
     let target =
         target.unwrap_or_else(|| format!("https://localhost:{}", config.server.listen.port()));
     Endpoint::from_shared(target.clone())

@@ -235,6 +235,24 @@ pub fn load(options: &Resolved) -> Result<Config, crate::config::ConfigError> {
     Ok(config)
 }
 
+/// Client TLS for the commands that call a gateway (`bench`, `accounts import`): trusting `ca`,
+/// presenting `cert`/`key`, expecting `server_name`.
+fn client_tls(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    server_name: &str,
+) -> Result<tonic::transport::ClientTlsConfig, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(ca)?))
+        .identity(Identity::from_pem(read(cert)?, read(key)?))
+        .domain_name(server_name))
+}
+
 /// Logs at WARN and above only (the commands that print their own report).
 fn quiet_logging(config: &Config) {
     telemetry::init_logging(&crate::config::LogConfig {

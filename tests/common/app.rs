@@ -200,10 +200,7 @@ impl TestApp {
     }
 
     pub fn endpoint(&self) -> Endpoint {
-        Endpoint::from_shared(format!("https://localhost:{}", self.addr.port()))
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+        endpoint_at(self.addr)
     }
 
     /// A second gateway process on this one's database, configuration, PKI and clock (new
@@ -297,6 +294,14 @@ impl TestApp {
     }
 }
 
+/// A gateway's gRPC endpoint, with the tests' connect and call timeouts.
+fn endpoint_at(addr: SocketAddr) -> Endpoint {
+    Endpoint::from_shared(format!("https://localhost:{}", addr.port()))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+}
+
 /// A second gateway on a [`TestApp`]'s database ([`TestApp::sibling`]).
 pub struct Sibling {
     addr: SocketAddr,
@@ -308,10 +313,7 @@ pub struct Sibling {
 impl Sibling {
     /// An mTLS channel to this gateway as `caller`.
     pub async fn channel(&self, caller: &str) -> Channel {
-        Endpoint::from_shared(format!("https://localhost:{}", self.addr.port()))
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+        endpoint_at(self.addr)
             .tls_config(client_tls(&self.pki, &self.pki, Some(caller)))
             .expect("tls")
             .connect()

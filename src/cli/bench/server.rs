@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{config::Config, tls::DevPkiLayout};
@@ -44,12 +44,7 @@ impl Target {
         key: &Path,
         server_name: &str,
     ) -> Result<ClientTlsConfig, String> {
-        let read =
-            |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-        Ok(ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(ca)?))
-            .identity(Identity::from_pem(read(cert)?, read(key)?))
-            .domain_name(server_name))
+        crate::cli::client_tls(ca, cert, key, server_name)
     }
 
     /// `connections` HTTP/2 connections to the server, each its own TCP connection and handshake.

@@ -10,7 +10,7 @@ use tonic_types::StatusExt;
 
 use super::account_pb;
 use crate::{
-    account::{AccountService, Caller, OpenAccount},
+    account::{AccountError, AccountService, Caller, OpenAccount},
     grpc::{closing::BoxStream, gate::code_name, pb},
 };
 
@@ -54,12 +54,11 @@ pub(super) fn import(
 fn check_chunk(request: &pb::ImportAccountsRequest) -> Result<(), Status> {
     let lines = request.lines.len();
     if lines == 0 || lines > IMPORT_LINES_MAX {
-        return Err(crate::grpc::status::error_status(
-            tonic::Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-            format!("lines: 1..={IMPORT_LINES_MAX} per message, got {lines}"),
-            [("field", "lines".to_owned())],
-        ));
+        return Err(AccountError::invalid(
+            "lines",
+            format!("1..={IMPORT_LINES_MAX} per message, got {lines}"),
+        )
+        .into());
     }
     Ok(())
 }
@@ -87,12 +86,7 @@ async fn one_line(
 ) -> pb::ImportAccountResult {
     let number = line.line;
     let opened = match line.account {
-        None => Err(crate::grpc::status::error_status(
-            tonic::Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-            "account: required",
-            [("field", "account".to_owned())],
-        )),
+        None => Err(AccountError::invalid("account", "required").into()),
         Some(account) => match OpenAccount::try_from(account) {
             Ok(open) => service.open(caller, open).await.map_err(Status::from),
             Err(status) => Err(status),
