@@ -40,7 +40,6 @@ use std::{
 use futures::FutureExt;
 use paygate::{
     account::{AccountKind, AccountService, Caller, IdDocumentType, OpenAccount, PersonIdentity},
-    clearing::on_us::OnUsClient,
     clock::Clock,
     config::{
         AccountScope, AccountsConfig, DatabaseConfig, LedgerConfig, ProductConfig, YieldsConfig,
@@ -216,7 +215,7 @@ async fn start(store: Arc<dyn LedgerStore>, shards: Option<u32>, at_ms: i64) -> 
         .expect("ledger starts");
     let accounts = AccountService::start(
         ledger.clone(),
-        Arc::new(OnUsClient),
+        Arc::new(paygate::clearing::routing::Clearing::on_us()),
         Secrets::from_secret(&[7; 32]),
         &AccountsConfig::default(),
     )

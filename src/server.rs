@@ -17,7 +17,7 @@ use crate::{
     account::{AccountError, AccountService},
     admin,
     cashier::{CashierError, CashierService},
-    clearing::on_us::OnUsClient,
+    clearing::routing::Clearing,
     clock::Clock,
     config::{Config, ConfigError, LimitsConfig},
     grpc::{
@@ -132,12 +132,18 @@ impl Gateway {
         let store = storage::connect(&config.database).await?;
         let metrics = Metrics::new();
         check_durability(&config.database, store.as_ref(), &metrics).await?;
-        let ledger =
-            Ledger::start_observed(store.clone(), &config.ledger, clock, metrics.ledger.clone())
-                .await?;
+        let ledger = Ledger::start_observed(
+            store.clone(),
+            &config.ledger,
+            clock.clone(),
+            metrics.ledger.clone(),
+        )
+        .await?;
+        let clearing = Clearing::from_config(&config.clearing, &clock)
+            .map_err(|e| ServeError::Account(AccountError::invalid("clearing", e)))?;
         let accounts = AccountService::start(
             ledger.clone(),
-            Arc::new(OnUsClient),
+            Arc::new(clearing),
             secrets,
             &config.accounts,
         )
@@ -237,6 +243,9 @@ impl Gateway {
 
         // Closes unpaid orders at their expiry; it stops when the ledger shuts down.
         let expiry_sweeper = cashier.spawn_expiry_sweeper();
+        // Settles the clearing calls no network answered, from their records: on every start,
+        // it resumes what a previous run left unfinished.
+        let recovery = accounts.spawn_recovery(Arc::new(cashier.clone()));
 
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_task = admin_listener.map(|listener| {
@@ -285,6 +294,7 @@ impl Gateway {
         join_admin(admin_task).await;
         // Every call has ended: finish the queued ledger batches, then close the database.
         expiry_sweeper.abort();
+        recovery.abort();
         ledger.shutdown().await;
         store.close().await;
         tracing::info!("paygate stopped");

@@ -118,7 +118,7 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     });
     let accounts = AccountService::start(
         ledger.clone(),
-        network,
+        Arc::new(paygate::clearing::routing::Clearing::only(network)),
         Secrets::from_secret(&[9u8; 32]),
         &config.accounts,
     )

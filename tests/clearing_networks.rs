@@ -4,8 +4,11 @@
 //! W3C `traceparent` on the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/netsim.rs"]
+mod netsim_process;
+use netsim_process::Sim;
+
 use std::{
-    process::Stdio,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -25,10 +28,6 @@ use paygate::{
     clock::Clock,
     money::{Currency, Money},
 };
-use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    process::{Child, Command},
-};
 use tracing::{Instrument, instrument::WithSubscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::prelude::*;
@@ -42,80 +41,13 @@ const SIMULATED: [Network; 7] = {
 /// A client's timeout in these tests: short, so an unknown outcome is quick.
 const TIMEOUT_MS: u64 = 400;
 
-/// `paygate netsim` on an ephemeral port, killed when dropped.
-struct Sim {
-    _child: Child,
-    address: String,
-    dir: tempfile::TempDir,
-}
-
-impl Sim {
-    async fn start(config: &str) -> Sim {
-        Sim::start_in(tempfile::tempdir().unwrap(), config).await
-    }
-
-    /// Starts the simulator on the books and files in `dir`.
-    async fn start_in(dir: tempfile::TempDir, config: &str) -> Sim {
-        let config_path = dir.path().join("netsim.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
-            .args(["netsim", "--listen", "127.0.0.1:0", "--sim-config"])
-            .arg(&config_path)
-            .arg("--files")
-            .arg(dir.path().join("files"))
-            .arg("--books")
-            .arg(dir.path().join("books.json"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("paygate netsim starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(address) = line.strip_prefix("netsim listening on ") {
-                    return address.to_owned();
-                }
-            }
-            panic!("netsim ended before it listened")
-        })
-        .await
-        .expect("netsim prints its address");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Sim {
-            _child: child,
-            address,
-            dir,
-        }
-    }
-
-    fn client(&self, network: Network) -> Arc<dyn ClearingClient> {
-        let endpoint = Endpoint {
-            address: self.address.clone(),
-            timeout_ms: TIMEOUT_MS,
-        };
-        client(network, endpoint, Clock::system()).unwrap()
-    }
-
-    /// The simulator's books, from `GET /netsim/books`.
-    async fn books(&self) -> Vec<Entry> {
-        let mut stream = tokio::net::TcpStream::connect(&self.address).await.unwrap();
-        let request = "GET /netsim/books HTTP/1.1\r\nHost: netsim\r\nConnection: close\r\n\r\n";
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.unwrap();
-        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-    }
-
-    async fn entry(&self, network: Network, reference: &str) -> Entry {
-        let books = self.books().await;
-        books
-            .into_iter()
-            .find(|e| e.network == network && e.reference == reference)
-            .unwrap_or_else(|| panic!("{network:?} booked {reference}"))
-    }
+/// A client of `network` on the simulator, with this file's short timeout.
+fn sim_client(sim: &Sim, network: Network) -> Arc<dyn ClearingClient> {
+    let endpoint = Endpoint {
+        address: sim.address.clone(),
+        timeout_ms: TIMEOUT_MS,
+    };
+    client(network, endpoint, Clock::system()).unwrap()
 }
 
 /// Records the result notices the simulator posts.
@@ -190,7 +122,7 @@ fn is_success(outcome: &Outcome) -> bool {
 async fn every_network_books_a_payment_and_a_refund_and_reverses_once_in_its_own_format() {
     let sim = Sim::start("seed = 1\n").await;
     for network in SIMULATED {
-        let client = sim.client(network);
+        let client = sim_client(&sim, network);
         let name = network.as_str();
         let pay = debit(&format!("{name}-pay"), "100.25");
         let paid = client.submit(&pay).await;
@@ -280,7 +212,7 @@ fn row(line: ReconLine) -> Row {
 async fn the_reconciliation_file_lists_exactly_what_was_booked() {
     let sim = Sim::start("seed = 2\n").await;
     for network in SIMULATED {
-        let client = sim.client(network);
+        let client = sim_client(&sim, network);
         for n in 0..3 {
             let pay = debit(&format!("{}-recon-{n}", network.as_str()), "10.00");
             assert!(is_success(&client.submit(&pay).await));
@@ -303,8 +235,7 @@ async fn the_reconciliation_file_lists_exactly_what_was_booked() {
             periods.push(ReconPeriod::Batch(batch_id(booked[0].booked_at_ms)));
         }
         for period in periods {
-            let file = sim
-                .client(network)
+            let file = sim_client(&sim, network)
                 .reconciliation_file(&period)
                 .await
                 .unwrap_or_else(|e| panic!("{network:?} {period:?}: {e}"));
@@ -326,7 +257,7 @@ async fn the_reconciliation_file_lists_exactly_what_was_booked() {
         assert_eq!(reversed, 1, "{network:?}");
     }
     assert!(
-        sim.client(Network::UnionPayQr)
+        sim_client(&sim, Network::UnionPayQr)
             .reconciliation_file(&ReconPeriod::Batch(batch_id(books[0].booked_at_ms)))
             .await
             .is_err(),
@@ -348,7 +279,10 @@ async fn a_rejection_is_a_failure_with_the_network_s_own_code() {
     let sim = Sim::start(&format!("seed = 3\n{}", faults("reject_rate = 1.0"))).await;
     let mut codes = Vec::new();
     for network in SIMULATED {
-        match sim.client(network).submit(&debit("declined", "1.00")).await {
+        match sim_client(&sim, network)
+            .submit(&debit("declined", "1.00"))
+            .await
+        {
             Outcome::Failed { code, .. } => codes.push(code),
             other => panic!("{network:?} declines: {other:?}"),
         }
@@ -372,7 +306,7 @@ async fn netsunion_answers_presumed_outcomes() {
     let config = "seed = 4\n[[networks]]\nnetwork = \"NETS_UNION\"\npresumed_rate = 1.0\n\
                   reject_rate = 0.5\n";
     let sim = Sim::start(config).await;
-    let client = sim.client(Network::NetsUnion);
+    let client = sim_client(&sim, Network::NetsUnion);
     let (mut presumed_success, mut presumed_failure) = (0, 0);
     for n in 0..12 {
         match client
@@ -395,7 +329,7 @@ async fn no_answer_is_unknown_and_the_query_finds_what_was_booked() {
     ))
     .await;
     for network in SIMULATED {
-        let client = sim.client(network);
+        let client = sim_client(&sim, network);
         let pay = debit("lost-answer", "88.00");
         let started = Instant::now();
         assert_eq!(client.submit(&pay).await, Outcome::Unknown, "{network:?}");
@@ -419,7 +353,7 @@ async fn a_late_answer_is_unknown_then_arrives_as_a_notice() {
         TIMEOUT_MS + 300
     );
     let sim = Sim::start(&config).await;
-    let client = sim.client(Network::UnionPayQr);
+    let client = sim_client(&sim, Network::UnionPayQr);
     let pay = debit("late", "5.00");
     assert_eq!(client.submit(&pay).await, Outcome::Unknown);
     let received = notices.wait_for(1).await;
@@ -448,7 +382,7 @@ async fn a_duplicate_answer_books_once() {
          duplicate_rate = 1.0\n"
     );
     let sim = Sim::start(&config).await;
-    let client = sim.client(Network::WechatPay);
+    let client = sim_client(&sim, Network::WechatPay);
     let pay = debit("twice", "9.99");
     let answer = client.submit(&pay).await;
     assert!(is_success(&answer));
@@ -474,7 +408,7 @@ async fn an_outage_is_unknown_and_books_nothing() {
         outages = [{ after_ms = 0, for_ms = 600000, mode = \"hang\" }]\n";
     let sim = Sim::start(config).await;
     for network in [Network::CnapsHvps, Network::Alipay] {
-        let client = sim.client(network);
+        let client = sim_client(&sim, network);
         let pay = debit("in-the-outage", "3.00");
         assert_eq!(client.submit(&pay).await, Outcome::Unknown, "{network:?}");
         assert_eq!(client.query(&pay.reference).await, QueryOutcome::Unknown);
@@ -484,7 +418,7 @@ async fn an_outage_is_unknown_and_books_nothing() {
         );
     }
     assert!(sim.books().await.is_empty());
-    let up = sim.client(Network::CnapsBeps);
+    let up = sim_client(&sim, Network::CnapsBeps);
     assert!(
         is_success(&up.submit(&debit("beside", "3.00")).await),
         "other networks are up"
@@ -497,7 +431,7 @@ async fn the_call_s_trace_context_travels_with_the_request() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let client = sim.client(Network::NetsUnion);
+    let client = sim_client(&sim, Network::NetsUnion);
     let pay = debit("traced", "1.00");
     let trace_id = async {
         let span = tracing::info_span!("rpc");
@@ -539,7 +473,7 @@ async fn the_same_seed_takes_the_same_path() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let sim = Sim::start(&config).await;
-        let client = sim.client(Network::CnapsBeps);
+        let client = sim_client(&sim, Network::CnapsBeps);
         let mut outcomes = Vec::new();
         for n in 0..16 {
             let outcome = client.submit(&debit(&format!("seeded-{n}"), "2.00")).await;
@@ -559,17 +493,16 @@ async fn the_same_seed_takes_the_same_path() {
 async fn the_books_survive_a_restart_of_the_simulator() {
     let sim = Sim::start("seed = 12\nflush_interval_ms = 50\n").await;
     let pay = debit("kept", "12.00");
-    let paid = sim.client(Network::NetsUnion).submit(&pay).await;
+    let paid = sim_client(&sim, Network::NetsUnion).submit(&pay).await;
     assert!(is_success(&paid));
     let snapshot = sim.dir.path().join("books.json");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !snapshot.exists() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let Sim { _child, dir, .. } = sim;
-    drop(_child);
+    let dir = sim.stop();
     let again = Sim::start_in(dir, "seed = 12\n").await;
-    let client = again.client(Network::NetsUnion);
+    let client = sim_client(&again, Network::NetsUnion);
     assert_eq!(
         client.query(&pay.reference).await,
         QueryOutcome::Found {

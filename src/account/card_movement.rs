@@ -1,7 +1,16 @@
 //! Top-up and withdrawal with the bound card, through the clearing client.
 
-use super::*;
-use crate::ledger::{Observe, PendingId, TransactionId};
+use super::{
+    outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of},
+    *,
+};
+use crate::{
+    clearing::{
+        Network,
+        routing::{PaymentMethod, Scenario},
+    },
+    ledger::{DocumentWrite, Observe, PendingId, TransactionId},
+};
 
 impl AccountService {
     /// Top-up from the account's bound card through the clearing network: reserve, ask the
@@ -47,7 +56,10 @@ impl AccountService {
 
     /// A refusal met before the reservation from state (no bound card, an account not found)
     /// claims the request id like the batch's own; the answer's balance is the account's right
-    /// after the movement's last step, the same on every replay.
+    /// after the movement's last step, the same on every replay. The call is recorded in the
+    /// reservation's batch ([`OutboundCall`]); a retry continues from the record (a settled
+    /// call answers as settled; a sent one is sent again under the same reference, which the
+    /// network de-duplicates).
     pub(super) async fn card_movement(
         &self,
         caller: &Caller,
@@ -57,7 +69,6 @@ impl AccountService {
         memo: &str,
         direction: CardDirection,
     ) -> Result<CardMovement, AccountError> {
-        let i = &self.inner;
         check_text("memo", memo, false)?;
         let print = format!(
             "{}|{account}|{}|{}|{memo:?}",
@@ -68,9 +79,10 @@ impl AccountService {
             amount.currency.code(),
             amount.minor
         );
+        let key = request_id.key(&caller.name);
         let profile = self.acting_profile(caller, account).await?;
         let checked = match &profile {
-            Ok(profile) => self.reserve_command(profile, amount, memo, direction),
+            Ok(profile) => self.reserve_command(profile, amount, memo, direction, &key, &print),
             Err(e) => Err(e.clone()),
         };
         let (outcome, reserved) = self
@@ -81,51 +93,94 @@ impl AccountService {
             other => return Err(unexpected(&other)),
         };
         let profile = profile?;
-        // The reservation succeeded with the card bound (now or, for a replay, the first time).
-        let card_token = profile
-            .card_token
-            .clone()
-            .ok_or(AccountError::NoBoundCard { account })?;
-        let instruction = CardInstruction {
-            reference: format!("P{}", pending.id),
-            direction,
-            card_token,
-            amount: pending.amount,
-        };
-        let outcome = crate::clearing::submit(i.clearing.as_ref(), &instruction).await;
+        let (call, version) = self.outbound_call(&reference_of(&key)).await?;
         let observe = self.observe_balance(&profile);
-        let settled = self
-            .settle(caller, request_id, account, pending.id, outcome, observe)
-            .await?;
+        let settled = match call.state.clone() {
+            CallState::Sent => {
+                // The reservation succeeded with the card bound (now or, for a replay, the
+                // first time).
+                let card_token = profile
+                    .card_token
+                    .clone()
+                    .ok_or(AccountError::NoBoundCard { account })?;
+                let instruction = CardInstruction {
+                    reference: call.reference.clone(),
+                    direction,
+                    card_token,
+                    amount: pending.amount,
+                };
+                let client = self.client_of(call.network)?;
+                let outcome = crate::clearing::submit(client.as_ref(), &instruction).await;
+                match CallState::of(&outcome) {
+                    Some(state) => {
+                        let settle = Settle {
+                            pending: pending.id,
+                            call: &call,
+                            version,
+                            state,
+                            presumed: false,
+                        };
+                        self.settle(caller, request_id, settle, observe).await?
+                    }
+                    None => Settled::processing(),
+                }
+            }
+            // Settled by an earlier attempt or by the recovery worker.
+            state => Settled::recorded(state, self.outbound_transaction(&call).await?),
+        };
         let observed = settled.observed.or(reserved);
         Ok(CardMovement {
             status: settled.status,
-            network: i.clearing.network(),
+            network: call.network,
             transaction: settled.transaction,
             network_reference: settled.network_reference,
             balance: self.balance_observed(&profile, observed.as_ref()).await?,
         })
     }
 
-    /// The reservation of a movement with `profile`'s bound card, and what its answer shows.
+    /// The network a movement with `profile`'s bound card goes through, by the routing table.
+    fn card_network(&self, profile: &Profile, direction: CardDirection) -> Network {
+        let bank = profile
+            .card
+            .as_ref()
+            .map_or("", |card| self.inner.clearing.bank_of(&card.first_six));
+        let scenario = match direction {
+            CardDirection::DebitCard => Scenario::TopUp,
+            CardDirection::CreditCard => Scenario::Withdrawal,
+        };
+        self.inner
+            .clearing
+            .route(PaymentMethod::QuickPay, scenario, bank)
+    }
+
+    /// The reservation of a movement with `profile`'s bound card, with the record of its
+    /// outbound call, and what its answer shows.
     fn reserve_command(
         &self,
         profile: &Profile,
         amount: Money,
         memo: &str,
         direction: CardDirection,
+        key: &IdempotencyKey,
+        print: &str,
     ) -> Result<(Command, Vec<LimitCheck>, Observe), AccountError> {
         let account = profile.id;
         if profile.card_token.is_none() {
             return Err(AccountError::NoBoundCard { account });
         }
         let amount = self.amount_in(profile, amount)?;
-        let suspense = self
-            .internal_account(InternalPurpose::ClearingSuspenseOnUs)
-            .ok_or(AccountError::Ledger(LedgerError::Storage))?;
-        let (debit, credit, entry_type) = match direction {
-            CardDirection::DebitCard => (suspense, account, EntryType::TopUp),
-            CardDirection::CreditCard => (account, suspense, EntryType::Withdrawal),
+        let network = self.card_network(profile, direction);
+        let suspense = self.suspense_of(network)?;
+        let (debit, credit, entry_type, purpose) = match direction {
+            CardDirection::DebitCard => {
+                (suspense, account, EntryType::TopUp, OutboundPurpose::TopUp)
+            }
+            CardDirection::CreditCard => (
+                account,
+                suspense,
+                EntryType::Withdrawal,
+                OutboundPurpose::Withdrawal,
+            ),
         };
         // Movements with the bound card are bound-account flows: no non-bound limits apply;
         // a Class III balance cap still does (pending inflows count against it).
@@ -133,6 +188,19 @@ impl AccountService {
             CardDirection::DebitCard => self.caps_for(&[profile]),
             CardDirection::CreditCard => Vec::new(),
         };
+        let call = OutboundCall::new(
+            NewCall {
+                network,
+                purpose,
+                direction,
+                amount_minor: amount.minor,
+                key,
+                print,
+                subject: account.to_string(),
+            },
+            self.inner.ledger.now_ms(),
+            self.inner.clearing.recovery().first_query_after_ms,
+        );
         let reserve = Command::Guarded {
             inner: Box::new(Command::CreatePending(NewPending {
                 debit_account: debit,
@@ -145,71 +213,90 @@ impl AccountService {
             counters: Vec::new(),
             releases: Vec::new(),
             caps,
-            documents: Vec::new(),
+            documents: call.recorded()?,
             events: Vec::new(),
         };
         Ok((reserve, Vec::new(), self.observe_balance(profile)))
     }
 
-    /// Settles the reservation on the network's answer: post it (success), void it (declined)
-    /// or leave it reserved for the recovery worker (no answer: PROCESSING). Each step is keyed
-    /// under the request, so a retry meets its first answer and what it observed.
+    /// Settles the reservation on the network's answer: post it (success) or void it
+    /// (declined), with the call's record settled in the same batch. Each step is keyed under
+    /// the request, so a retry meets its first answer and what it observed; a call the
+    /// recovery worker settled meanwhile answers as the worker settled it.
     async fn settle(
         &self,
         caller: &Caller,
         request_id: &RequestId,
-        account: AccountId,
-        pending: PendingId,
-        outcome: ClearingOutcome,
+        settle: Settle<'_>,
         observe: Observe,
     ) -> Result<Settled, AccountError> {
-        let i = &self.inner;
-        let step = |name: &str, command: Command| {
-            let key = request_id.step_key(&caller.name, name);
-            let print = format!("{name}|{pending}");
-            let observe = observe.clone();
-            async move {
-                let answer = i
-                    .ledger
-                    .submit_observing(key, &print, command, observe)
-                    .await?;
-                Ok::<_, AccountError>((answer.result?, answer.observed))
-            }
-        };
-        Ok(match outcome {
-            ClearingOutcome::Succeeded { network_reference } => {
-                let command = Command::PostPending {
-                    pending,
+        let (name, inner) = match &settle.state {
+            CallState::Succeeded { .. } => (
+                "settle",
+                Command::PostPending {
+                    pending: settle.pending,
                     amount: None,
-                };
-                let (posted, observed) = step("settle", command).await?;
-                let Outcome::Posted(posted) = posted else {
-                    return Err(unexpected(&posted));
-                };
-                Settled {
-                    status: ProcessingStatus::Succeeded,
-                    transaction: Some(posted.id),
-                    network_reference,
-                    observed,
+                },
+            ),
+            _ => (
+                "void",
+                Command::VoidPending {
+                    pending: settle.pending,
+                },
+            ),
+        };
+        let record = settle.call.settled(settle.state.clone(), settle.presumed);
+        let command = guarded_with(inner, record.write(settle.version)?);
+        let key = request_id.step_key(&caller.name, name);
+        let print = format!("{name}|{}", settle.pending);
+        let answer = self
+            .inner
+            .ledger
+            .submit_observing(key, &print, command, observe)
+            .await?;
+        match answer.result {
+            Ok(outcome) => {
+                if let CallState::Failed { reason } = &settle.state {
+                    tracing::info!(reference = %record.reference, %reason, network = record.network.as_str(), "card movement declined");
                 }
+                let transaction = match outcome {
+                    Outcome::Posted(posted) => Some(posted.id),
+                    _ => None,
+                };
+                Ok(Settled {
+                    observed: answer.observed,
+                    ..Settled::recorded(settle.state, transaction)
+                })
             }
-            ClearingOutcome::Failed { reason } => {
-                let (_, observed) = step("void", Command::VoidPending { pending }).await?;
-                tracing::info!(%account, %reason, network = i.clearing.network().as_str(), "card movement declined");
-                Settled {
-                    status: ProcessingStatus::Failed,
-                    transaction: None,
-                    network_reference: String::new(),
-                    observed,
-                }
+            // The recovery worker settled the call first: answer as it did.
+            Err(LedgerError::DocumentConflict { .. }) => {
+                let (call, _) = self.outbound_call(&record.reference).await?;
+                let transaction = self.outbound_transaction(&call).await?;
+                Ok(Settled::recorded(call.state, transaction))
             }
-            ClearingOutcome::Unknown => Settled {
-                status: ProcessingStatus::Processing,
-                transaction: None,
-                network_reference: String::new(),
-                observed: None,
-            },
-        })
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A settlement of a reservation.
+struct Settle<'a> {
+    pending: PendingId,
+    call: &'a OutboundCall,
+    version: u64,
+    state: CallState,
+    presumed: bool,
+}
+
+/// `inner` with the write of a call's record.
+fn guarded_with(inner: Command, record: DocumentWrite) -> Command {
+    Command::Guarded {
+        inner: Box::new(inner),
+        counters: Vec::new(),
+        releases: Vec::new(),
+        caps: Vec::new(),
+        documents: vec![record],
+        events: Vec::new(),
     }
 }
 
@@ -219,4 +306,32 @@ struct Settled {
     transaction: Option<TransactionId>,
     network_reference: String,
     observed: Option<crate::ledger::Observed>,
+}
+
+impl Settled {
+    fn processing() -> Settled {
+        Settled {
+            status: ProcessingStatus::Processing,
+            transaction: None,
+            network_reference: String::new(),
+            observed: None,
+        }
+    }
+
+    /// As the call's record says.
+    fn recorded(state: CallState, transaction: Option<TransactionId>) -> Settled {
+        let (status, network_reference) = match state {
+            CallState::Sent => (ProcessingStatus::Processing, String::new()),
+            CallState::Succeeded { network_reference } => {
+                (ProcessingStatus::Succeeded, network_reference)
+            }
+            CallState::Failed { .. } => (ProcessingStatus::Failed, String::new()),
+        };
+        Settled {
+            status,
+            transaction,
+            network_reference,
+            observed: None,
+        }
+    }
 }

@@ -14,8 +14,10 @@ mod holds;
 pub mod identity;
 pub mod model;
 mod open;
+pub mod outbound;
 mod profile;
 mod read;
+mod recovery;
 pub mod rules;
 mod statement;
 mod submit;
@@ -29,13 +31,14 @@ use tokio::sync::mpsc;
 
 pub use error::{AccountError, LimitAmount};
 pub use model::*;
+pub use recovery::{CallSettler, RecoveryRound};
 pub use watch::{WatchEvent, WatchEventKind};
 
 use self::profile::Profile;
 
 use self::rules::{BusinessCalendar, ClassRules, LimitCheck};
 use crate::{
-    clearing::{CardDirection, CardInstruction, ClearingClient, ClearingOutcome},
+    clearing::{CardDirection, CardInstruction, Network, routing::Clearing},
     config::{AccountScope, AccountsConfig},
     ledger::{
         AccountId, AccountState, AccountStatus, Balance, BalanceCap, BalanceConstraint, Command,
@@ -67,7 +70,7 @@ pub struct AccountService {
 
 struct Inner {
     ledger: Ledger,
-    clearing: Arc<dyn ClearingClient>,
+    clearing: Arc<Clearing>,
     secrets: Secrets,
     rules: ClassRules,
     calendar: BusinessCalendar,
@@ -81,7 +84,7 @@ impl AccountService {
     /// same accounts on every start).
     pub async fn start(
         ledger: Ledger,
-        clearing: Arc<dyn ClearingClient>,
+        clearing: Arc<Clearing>,
         secrets: Secrets,
         config: &AccountsConfig,
     ) -> Result<AccountService, AccountError> {
@@ -147,8 +150,9 @@ impl AccountService {
         self.inner.calendar.date_at(self.inner.ledger.now_ms())
     }
 
-    /// The clearing-network client cards are moved through.
-    pub fn clearing(&self) -> &Arc<dyn ClearingClient> {
+    /// The clearing networks cards are moved through: the routing table and a client per
+    /// routed network.
+    pub fn clearing(&self) -> &Clearing {
         &self.inner.clearing
     }
 

@@ -5,6 +5,7 @@ use time::Date;
 use crate::{
     account::card::BoundCard,
     account::rules::{LimitRule, LimitWindow},
+    clearing::Network,
     config::AccountScope,
     ledger::{AccountId, AccountStatus, HoldId, HoldState, RequestId, TransactionId},
     money::Money,
@@ -61,24 +62,42 @@ impl AccountKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InternalPurpose {
     FeeIncome,
-    /// Clearing suspense of one network (here: on-us).
-    ClearingSuspenseOnUs,
+    /// Clearing suspense (清算过渡户) of one network: what the network owes us or we owe it
+    /// between a card movement's posting and the network's settlement. Nets to zero once every
+    /// call is settled.
+    ClearingSuspense(Network),
     FundSettlement,
     Rounding,
 }
 
 impl InternalPurpose {
-    pub const ALL: [InternalPurpose; 4] = [
+    pub const ALL: [InternalPurpose; 11] = [
         InternalPurpose::FeeIncome,
-        InternalPurpose::ClearingSuspenseOnUs,
+        InternalPurpose::ClearingSuspense(Network::OnUs),
         InternalPurpose::FundSettlement,
         InternalPurpose::Rounding,
+        InternalPurpose::ClearingSuspense(Network::NetsUnion),
+        InternalPurpose::ClearingSuspense(Network::UnionPayQr),
+        InternalPurpose::ClearingSuspense(Network::CnapsHvps),
+        InternalPurpose::ClearingSuspense(Network::CnapsBeps),
+        InternalPurpose::ClearingSuspense(Network::CnapsIbps),
+        InternalPurpose::ClearingSuspense(Network::Alipay),
+        InternalPurpose::ClearingSuspense(Network::WechatPay),
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             InternalPurpose::FeeIncome => "FEE_INCOME",
-            InternalPurpose::ClearingSuspenseOnUs => "CLEARING_SUSPENSE_ON_US",
+            InternalPurpose::ClearingSuspense(network) => match network {
+                Network::OnUs => "CLEARING_SUSPENSE_ON_US",
+                Network::NetsUnion => "CLEARING_SUSPENSE_NETS_UNION",
+                Network::UnionPayQr => "CLEARING_SUSPENSE_UNION_PAY_QR",
+                Network::CnapsHvps => "CLEARING_SUSPENSE_CNAPS_HVPS",
+                Network::CnapsBeps => "CLEARING_SUSPENSE_CNAPS_BEPS",
+                Network::CnapsIbps => "CLEARING_SUSPENSE_CNAPS_IBPS",
+                Network::Alipay => "CLEARING_SUSPENSE_ALIPAY",
+                Network::WechatPay => "CLEARING_SUSPENSE_WECHAT_PAY",
+            },
             InternalPurpose::FundSettlement => "FUND_SETTLEMENT",
             InternalPurpose::Rounding => "ROUNDING",
         }

@@ -112,7 +112,11 @@ impl CashierService {
         self.order_as(id, Freshness::Current).await
     }
 
-    async fn order_as(&self, id: &str, freshness: Freshness) -> Result<(Order, u64), CashierError> {
+    pub(in crate::cashier) async fn order_as(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<(Order, u64), CashierError> {
         self.load_linked(KIND_ORDER, id, freshness)
             .await?
             .ok_or_else(|| CashierError::OrderNotFound {

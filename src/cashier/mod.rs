@@ -25,6 +25,7 @@ mod merchants;
 mod methods;
 mod orders;
 mod pay;
+mod recovery;
 mod refunds;
 mod requests;
 mod sweeper;
@@ -121,7 +122,6 @@ struct Inner {
     currency: Currency,
     limits: BarcodeLimits,
     fee_income: AccountId,
-    card_suspense: AccountId,
 }
 
 impl CashierService {
@@ -158,7 +158,6 @@ impl CashierService {
                 .ok_or_else(|| CashierError::from(LedgerError::Storage))
         };
         let fee_income = internal(InternalPurpose::FeeIncome)?;
-        let card_suspense = internal(InternalPurpose::ClearingSuspenseOnUs)?;
         Ok(CashierService {
             inner: Arc::new(Inner {
                 accounts,
@@ -168,9 +167,20 @@ impl CashierService {
                 currency,
                 limits,
                 fee_income,
-                card_suspense,
             }),
         })
+    }
+
+    /// The clearing suspense account of the network a card payment went through (on-us for
+    /// orders stored before payments recorded their network).
+    pub(in crate::cashier) fn suspense_of(
+        &self,
+        network: Option<ClearingNetwork>,
+    ) -> Result<AccountId, CashierError> {
+        Ok(self
+            .inner
+            .accounts
+            .suspense_of(network.unwrap_or(ClearingNetwork::OnUs))?)
     }
 }
 

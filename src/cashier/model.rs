@@ -159,36 +159,9 @@ pub enum EventType {
     RefundFailed,
 }
 
-/// The clearing network a payment went through. Stored under its proto enum name, so order
-/// documents written when this was a string (`"ON_US"`) read unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClearingNetwork {
-    OnUs,
-    NetsUnion,
-    UnionPayQr,
-    CnapsHvps,
-    CnapsBeps,
-    CnapsIbps,
-    Alipay,
-    WechatPay,
-}
-
-impl From<crate::clearing::Network> for ClearingNetwork {
-    fn from(network: crate::clearing::Network) -> ClearingNetwork {
-        use crate::clearing::Network;
-        match network {
-            Network::OnUs => ClearingNetwork::OnUs,
-            Network::NetsUnion => ClearingNetwork::NetsUnion,
-            Network::UnionPayQr => ClearingNetwork::UnionPayQr,
-            Network::CnapsHvps => ClearingNetwork::CnapsHvps,
-            Network::CnapsBeps => ClearingNetwork::CnapsBeps,
-            Network::CnapsIbps => ClearingNetwork::CnapsIbps,
-            Network::Alipay => ClearingNetwork::Alipay,
-            Network::WechatPay => ClearingNetwork::WechatPay,
-        }
-    }
-}
+/// The clearing network a payment went through: the clearing module's own enum, stored under
+/// its name (`"ON_US"`, `"NETS_UNION"` …), as order documents always stored it.
+pub use crate::clearing::Network as ClearingNetwork;
 
 /// Most decimal places of a fee rate, and the longest text of one.
 pub const FEE_RATE_SCALE_MAX: u32 = 6;

@@ -160,7 +160,7 @@ impl CashierService {
         // credits the card). The fee is kept (fee_refunded = 0): the merchant bears the whole
         // refund.
         let payer_side = match payment.method {
-            Method::BoundCard => self.inner.card_suspense,
+            Method::BoundCard => self.suspense_of(payment.network)?,
             Method::Balance | Method::MerchantQr | Method::PaymentCode | Method::YieldBalance => {
                 AccountId(payment.payer_account_id)
             }
@@ -192,7 +192,7 @@ impl CashierService {
         let tx = refund_posting("REFUND", &order.order_id, settlement, payer_side, amount);
         let mut command = guarded(Command::Post(tx), Vec::new(), documents, vec![event]);
         if let Command::Guarded { caps, .. } = &mut command
-            && payer_side != self.inner.card_suspense
+            && !by_card
         {
             *caps = self.inner.accounts.facts(payer_side).await?.balance_caps;
         }
@@ -219,8 +219,9 @@ impl CashierService {
             card_token: token,
             amount,
         };
-        let outcome =
-            crate::clearing::submit(self.inner.accounts.clearing().as_ref(), &instruction).await;
+        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+        let client = self.inner.accounts.client_of(network)?;
+        let outcome = crate::clearing::submit(client.as_ref(), &instruction).await;
         self.finish_card_refund(caller, request_id, refund_id, outcome)
             .await
     }
@@ -302,7 +303,7 @@ impl CashierService {
         let tx = refund_posting(
             "REFUND_RETURNED",
             &order.order_id,
-            self.inner.card_suspense,
+            self.suspense_of(order.payment.as_ref().and_then(|p| p.network))?,
             settlement,
             amount,
         );

@@ -14,6 +14,14 @@
 //! network = "NETS_UNION"
 //! address = "127.0.0.1:7070"   # host:port (the simulator's, in a sandbox)
 //! timeout_ms = 3000            # no answer by then is an unknown outcome, never a failure
+//!
+//! [[clearing.issuers]]         # a card's bank, by the longest matching BIN prefix
+//! bin_prefix = "622202"
+//! bank = "ICBC"
+//!
+//! [clearing.recovery]          # the recovery worker of unanswered calls
+//! first_query_after_ms = 30000 # then doubling up to query_backoff_max_ms
+//! bound_ms = 300000            # then reversed and presumed failed
 //! ```
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -50,6 +58,16 @@ pub enum PaymentMethod {
     BankTransfer,
 }
 
+impl PaymentMethod {
+    /// Every method but `Any`.
+    pub const CONCRETE: [PaymentMethod; 4] = [
+        PaymentMethod::QuickPay,
+        PaymentMethod::UnionPayQr,
+        PaymentMethod::Wallet,
+        PaymentMethod::BankTransfer,
+    ];
+}
+
 /// What the movement is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -61,6 +79,16 @@ pub enum Scenario {
     Refund,
     TopUp,
     Withdrawal,
+}
+
+impl Scenario {
+    /// Every scenario but `Any`.
+    pub const CONCRETE: [Scenario; 4] = [
+        Scenario::Pay,
+        Scenario::Refund,
+        Scenario::TopUp,
+        Scenario::Withdrawal,
+    ];
 }
 
 /// One line of the routing table.
@@ -97,7 +125,49 @@ pub struct NetworkEndpointConfig {
     pub timeout_ms: u64,
 }
 
-/// `[clearing]`: the routing table and the networks' endpoints.
+/// A card issuer by the leading digits of its cards (its BIN, 发卡行识别码).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// 1 to 6 leading digits of the card number; the longest prefix that matches wins.
+    pub bin_prefix: String,
+    /// The bank code routes name.
+    pub bank: String,
+}
+
+/// `[clearing.recovery]`: how the recovery worker settles calls the network did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// How often the worker looks for unanswered calls.
+    pub interval_ms: u64,
+    /// How long after it was sent a call is first queried (longer than any network timeout,
+    /// so the request that sent it settles it itself when it can).
+    pub first_query_after_ms: u64,
+    /// The longest wait between two queries of one call (the wait doubles from
+    /// `first_query_after_ms` up to it).
+    pub query_backoff_max_ms: u64,
+    /// The bound: a call still unanswered this long after it was sent is reversed (冲正) and
+    /// finalised as failed by the presumption rule, and flagged for reconciliation.
+    pub bound_ms: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            interval_ms: 1_000,
+            first_query_after_ms: 30_000,
+            query_backoff_max_ms: 60_000,
+            bound_ms: 300_000,
+        }
+    }
+}
+
+/// Most issuers in the BIN table.
+pub const ISSUERS_MAX: usize = 10_000;
+
+/// `[clearing]`: the routing table, the networks' endpoints, the card issuers and the recovery
+/// worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClearingConfig {
@@ -105,6 +175,10 @@ pub struct ClearingConfig {
     pub routes: Vec<RouteConfig>,
     /// One per network a route names, but on-us.
     pub networks: Vec<NetworkEndpointConfig>,
+    /// Card issuers by BIN prefix: a route's `bank` is matched against the bank of the card's
+    /// first six digits (`""`, matched only by `*`, when no prefix matches).
+    pub issuers: Vec<IssuerConfig>,
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for ClearingConfig {
@@ -118,6 +192,8 @@ impl Default for ClearingConfig {
                 network: Network::OnUs,
             }],
             networks: Vec::new(),
+            issuers: Vec::new(),
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -160,6 +236,19 @@ impl ClearingConfig {
                 ));
             }
         }
+        for method in PaymentMethod::CONCRETE {
+            for scenario in Scenario::CONCRETE {
+                if !self
+                    .routes
+                    .iter()
+                    .any(|r| r.bank == "*" && r.matches(method, scenario, ""))
+                {
+                    return Err(format!(
+                        "clearing.routes: nothing routes {method:?} × {scenario:?} for every bank: end the table with a route whose bank is `*`"
+                    ));
+                }
+            }
+        }
         for (n, endpoint) in self.networks.iter().enumerate() {
             let name = endpoint.network.as_str();
             if endpoint.network == Network::OnUs {
@@ -183,6 +272,59 @@ impl ClearingConfig {
                 return Err(format!(
                     "clearing.networks[{n}] ({name}).timeout_ms must be within 1..={NETWORK_TIMEOUT_MS_MAX}"
                 ));
+            }
+        }
+        self.validate_issuers()?;
+        let r = &self.recovery;
+        if !(1..=60_000).contains(&r.interval_ms)
+            || r.first_query_after_ms == 0
+            || r.query_backoff_max_ms < r.first_query_after_ms
+            || r.bound_ms < r.first_query_after_ms
+            || r.bound_ms > 86_400_000
+        {
+            return Err(
+                "clearing.recovery: interval_ms within 1..=60000, first_query_after_ms > 0, \
+                 query_backoff_max_ms and bound_ms (at most a day) not below first_query_after_ms"
+                    .to_owned(),
+            );
+        }
+        let slowest_ms = self
+            .networks
+            .iter()
+            .map(|e| e.timeout_ms)
+            .max()
+            .unwrap_or(0);
+        if r.first_query_after_ms <= slowest_ms {
+            return Err(format!(
+                "clearing.recovery.first_query_after_ms ({}) must exceed every network's timeout_ms ({slowest_ms})",
+                r.first_query_after_ms
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_issuers(&self) -> Result<(), String> {
+        if self.issuers.len() > ISSUERS_MAX {
+            return Err(format!("clearing.issuers: at most {ISSUERS_MAX}"));
+        }
+        for (n, issuer) in self.issuers.iter().enumerate() {
+            let prefix = &issuer.bin_prefix;
+            if !(1..=6).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "clearing.issuers[{n}].bin_prefix {prefix:?}: 1 to 6 digits"
+                ));
+            }
+            let bank = &issuer.bank;
+            if bank.is_empty()
+                || bank.len() > BANK_CODE_LEN_MAX
+                || !bank.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(format!(
+                    "clearing.issuers[{n}].bank {bank:?}: 1 to {BANK_CODE_LEN_MAX} letters or digits"
+                ));
+            }
+            if self.issuers[..n].iter().any(|i| &i.bin_prefix == prefix) {
+                return Err(format!("clearing.issuers: {prefix} is listed twice"));
             }
         }
         Ok(())
@@ -230,6 +372,9 @@ pub fn client(
 pub struct Clearing {
     routes: Vec<RouteConfig>,
     clients: BTreeMap<Network, Arc<dyn ClearingClient>>,
+    /// BIN prefix → bank code.
+    issuers: BTreeMap<String, String>,
+    recovery: RecoveryConfig,
 }
 
 impl Clearing {
@@ -257,16 +402,65 @@ impl Clearing {
         Ok(Clearing {
             routes: config.routes.clone(),
             clients,
+            issuers: config
+                .issuers
+                .iter()
+                .map(|i| (i.bin_prefix.clone(), i.bank.clone()))
+                .collect(),
+            recovery: config.recovery.clone(),
         })
     }
 
+    /// Everything on-us (the default table).
+    pub fn on_us() -> Clearing {
+        Clearing::only(Arc::new(OnUsClient))
+    }
+
+    /// Everything through one client (a test's scripted network, say).
+    pub fn only(client: Arc<dyn ClearingClient>) -> Clearing {
+        let network = client.network();
+        let mut clients: BTreeMap<Network, Arc<dyn ClearingClient>> = BTreeMap::new();
+        clients.insert(network, client);
+        Clearing {
+            routes: vec![RouteConfig {
+                method: PaymentMethod::Any,
+                scenario: Scenario::Any,
+                bank: "*".to_owned(),
+                network,
+            }],
+            clients,
+            issuers: BTreeMap::new(),
+            recovery: RecoveryConfig::default(),
+        }
+    }
+
+    /// The bank that issued a card starting with `first_six`: the longest BIN prefix that
+    /// matches; `""` (matched only by a route's `*`) when none does.
+    pub fn bank_of(&self, first_six: &str) -> &str {
+        (1..=first_six.len().min(6))
+            .rev()
+            .find_map(|n| first_six.get(..n).and_then(|p| self.issuers.get(p)))
+            .map_or("", String::as_str)
+    }
+
+    /// The recovery worker's settings.
+    pub fn recovery(&self) -> &RecoveryConfig {
+        &self.recovery
+    }
+
     /// The network of the first route that matches.
-    pub fn route(&self, method: PaymentMethod, scenario: Scenario, bank: &str) -> Option<Network> {
+    /// The network of the first route that matches. Every table ends in a route for any bank
+    /// of each method and scenario ([`ClearingConfig::validate`]), so one always does; on-us
+    /// answers should one not.
+    pub fn route(&self, method: PaymentMethod, scenario: Scenario, bank: &str) -> Network {
         debug_assert!(method != PaymentMethod::Any && scenario != Scenario::Any);
-        self.routes
+        let routed = self
+            .routes
             .iter()
             .find(|r| r.matches(method, scenario, bank))
-            .map(|r| r.network)
+            .map(|r| r.network);
+        debug_assert!(routed.is_some(), "no route: the table was validated");
+        routed.unwrap_or(Network::OnUs)
     }
 
     /// The client of a routed network.
@@ -281,7 +475,7 @@ impl Clearing {
         scenario: Scenario,
         bank: &str,
     ) -> Option<&Arc<dyn ClearingClient>> {
-        self.client(self.route(method, scenario, bank)?)
+        self.client(self.route(method, scenario, bank))
     }
 }
 
@@ -323,7 +517,7 @@ mod tests {
     fn the_first_matching_route_names_the_network() {
         let config = parse(TABLE).unwrap();
         let clearing = Clearing::from_config(&config, &Clock::system()).unwrap();
-        let route = |m, s, b| clearing.route(m, s, b);
+        let route = |m, s, b| Some(clearing.route(m, s, b));
         use PaymentMethod::*;
         use Scenario::*;
         assert_eq!(route(QuickPay, Pay, "ICBC"), Some(Network::NetsUnion));
@@ -336,6 +530,32 @@ mod tests {
         let client = clearing.client_for(QuickPay, Refund, "ICBC").unwrap();
         assert_eq!(client.network(), Network::NetsUnion);
         assert!(clearing.client(Network::Alipay).is_none());
+    }
+
+    #[test]
+    fn the_longest_bin_prefix_names_the_issuer() {
+        let text = format!(
+            "{TABLE}\n[[issuers]]\nbin_prefix = \"62\"\nbank = \"UNIONPAY\"\n[[issuers]]\nbin_prefix = \"622202\"\nbank = \"ICBC\"\n"
+        );
+        let clearing = Clearing::from_config(&parse(&text).unwrap(), &Clock::system()).unwrap();
+        assert_eq!(clearing.bank_of("622202"), "ICBC");
+        assert_eq!(clearing.bank_of("621700"), "UNIONPAY");
+        assert_eq!(clearing.bank_of("411111"), "");
+        let bad = text.replace("bin_prefix = \"62\"", "bin_prefix = \"6x\"");
+        assert!(
+            parse(&bad)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .contains("bin_prefix")
+        );
+    }
+
+    #[test]
+    fn the_first_query_waits_longer_than_any_network_timeout() {
+        let text = format!("{TABLE}\n[recovery]\nfirst_query_after_ms = 3000\n");
+        let error = parse(&text).unwrap().validate().unwrap_err();
+        assert!(error.contains("first_query_after_ms"), "{error}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::{ConfigArgs, DatabaseArgs};
 use crate::{
     account::AccountService,
-    clearing::on_us::OnUsClient,
+    clearing::routing::Clearing,
     config::Config,
     ledger::Ledger,
     secrets::Secrets,
@@ -78,7 +78,7 @@ async fn execute(cmd: YieldCommand, config: &Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         let accounts = AccountService::start(
             ledger.clone(),
-            Arc::new(OnUsClient),
+            Arc::new(Clearing::on_us()),
             secrets,
             &config.accounts,
         )

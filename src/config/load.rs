@@ -48,6 +48,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.yields.validate().map_err(ConfigError::Invalid)?;
         self.clearing.validate().map_err(ConfigError::Invalid)?;
+        if self.clearing.recovery.bound_ms >= self.accounts.clearing_reservation_timeout_ms {
+            return Err(ConfigError::Invalid(format!(
+                "clearing.recovery.bound_ms ({}) must be below accounts.clearing_reservation_timeout_ms ({}): \
+                 a reservation must outlive the recovery of its call",
+                self.clearing.recovery.bound_ms, self.accounts.clearing_reservation_timeout_ms
+            )));
+        }
         self.validate_positive()?;
         self.validate_bounds()?;
         self.validate_callers()

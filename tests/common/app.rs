@@ -67,7 +67,15 @@ pub async fn spawn_app_on(
 
 /// A gateway on its own runtime, so that [`TestApp::crash`] can stop it as a crash would.
 pub async fn spawn_app_crashable(backend: Backend) -> TestApp {
-    spawn(backend, Clock::manual_from_now(), |_| {}, true).await
+    spawn_app_crashable_with(backend, |_| {}).await
+}
+
+/// [`spawn_app_crashable`] with a configuration `adjust` may change first.
+pub async fn spawn_app_crashable_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    spawn(backend, Clock::manual_from_now(), adjust, true).await
 }
 
 /// A gateway being served: its addresses, its reloader and how to stop it.

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod db;
 pub mod ledger;
+pub mod netsim;
 pub mod process;
 pub mod rpc;
 pub mod yields;

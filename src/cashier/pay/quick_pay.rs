@@ -1,6 +1,10 @@
 //! Bound-card quick pay (快捷支付) through the clearing network.
 
 use super::*;
+use crate::{
+    account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of},
+    clearing::routing::{PaymentMethod, Scenario},
+};
 
 /// A bound-card payment as the request states it.
 pub(in crate::cashier) struct CardPay<'a> {
@@ -43,15 +47,20 @@ impl CashierService {
         };
         let product = signed_product(card.merchant, Method::BoundCard, order.scenario)?;
         let (fee_minor, net_minor) = split_fee(order.amount_minor, product.fee_rate)?;
+        let clearing = self.inner.accounts.clearing();
+        let bank = card
+            .payer
+            .card
+            .as_ref()
+            .map_or("", |c| clearing.bank_of(&c.first_six));
+        let network = clearing.route(PaymentMethod::QuickPay, Scenario::Pay, bank);
         let payment = Payment {
             method: Method::BoundCard,
             payer_account_id: card.payer.id.0,
             masked_card_number,
             fee_minor,
             net_minor,
-            network: Some(ClearingNetwork::from(
-                self.inner.accounts.clearing().network(),
-            )),
+            network: Some(network),
             network_reference: String::new(),
             transaction_id: String::new(),
             risk_level: None,
@@ -66,33 +75,61 @@ impl CashierService {
         if order.status != OrderStatus::Processing {
             return Ok(order.as_of(self.now_ms()));
         }
-        let Some(payment) = order.payment.clone() else {
-            tracing::error!(order = %order.order_id, "a PROCESSING order without its payment");
-            return Err(CashierError::corrupt(KIND_ORDER, &order.order_id));
-        };
+        let key = card.request_id.key(&card.caller.name);
+        let (call, call_version) = self
+            .inner
+            .accounts
+            .outbound_call(&reference_of(&key))
+            .await?;
         let amount = Money::new(self.inner.currency, order.amount_minor);
         let instruction = CardInstruction {
-            reference: format!("QP{}", order.order_id),
+            reference: call.reference.clone(),
             direction: CardDirection::DebitCard,
             card_token: token,
             amount,
         };
-        let outcome =
-            crate::clearing::submit(self.inner.accounts.clearing().as_ref(), &instruction).await;
-        let command = match outcome {
-            ClearingOutcome::Unknown => return Ok(order.as_of(self.now_ms())),
-            ClearingOutcome::Succeeded { network_reference } => {
-                self.card_paid(card.merchant, order, version, payment, network_reference)?
-            }
-            ClearingOutcome::Failed { reason } => {
-                tracing::info!(order = %order.order_id, %reason, "quick pay declined");
-                card_declined(order, version, payment, self.now_ms())?
-            }
+        let client = self.inner.accounts.client_of(call.network)?;
+        let outcome = crate::clearing::submit(client.as_ref(), &instruction).await;
+        let Some(state) = CallState::of(&outcome) else {
+            return Ok(order.as_of(self.now_ms()));
         };
+        let record = call.settled(state.clone(), false).write(call_version)?;
+        let command = self.card_settlement(card.merchant, order, version, state, record)?;
         self.submit_card_settlement(&card, command, &order_id).await
     }
 
-    /// Phase 1: the order PROCESSING with its payment, the payer's class limits counted.
+    /// The settlement of a quick pay in the network's `state`, with the call's `record`:
+    /// posted and SUCCEEDED, or FAILED with nothing posted.
+    pub(in crate::cashier) fn card_settlement(
+        &self,
+        merchant: &Merchant,
+        order: Order,
+        version: u64,
+        state: CallState,
+        record: DocumentWrite,
+    ) -> Result<Command, CashierError> {
+        let Some(payment) = order.payment.clone() else {
+            tracing::error!(order = %order.order_id, "a PROCESSING order without its payment");
+            return Err(CashierError::corrupt(KIND_ORDER, &order.order_id));
+        };
+        let mut command = match state {
+            CallState::Succeeded { network_reference } => {
+                self.card_paid(merchant, order, version, payment, network_reference)?
+            }
+            CallState::Failed { reason } => {
+                tracing::info!(order = %order.order_id, %reason, "quick pay declined");
+                card_declined(order, version, payment, self.now_ms())?
+            }
+            CallState::Sent => return Err(CashierError::corrupt(KIND_ORDER, &order.order_id)),
+        };
+        if let Command::Guarded { documents, .. } = &mut command {
+            documents.push(record);
+        }
+        Ok(command)
+    }
+
+    /// Phase 1: the order PROCESSING with its payment, the payer's class limits counted, and
+    /// the network call recorded (before it is sent).
     async fn reserve_card_payment(
         &self,
         card: &CardPay<'_>,
@@ -102,19 +139,38 @@ impl CashierService {
     ) -> Result<(), CashierError> {
         let checks = self.limit_checks(card.payer, order.amount_minor, None);
         let now = self.now_ms();
+        let key = card.request_id.key(&card.caller.name);
+        let call = OutboundCall::new(
+            NewCall {
+                network: payment.network.unwrap_or(ClearingNetwork::OnUs),
+                purpose: OutboundPurpose::QuickPay,
+                direction: CardDirection::DebitCard,
+                amount_minor: order.amount_minor,
+                key: &key,
+                print: &card.print,
+                subject: order.order_id.clone(),
+            },
+            now,
+            self.inner
+                .accounts
+                .clearing()
+                .recovery()
+                .first_query_after_ms,
+        );
         order.status = OrderStatus::Processing;
         order.payment = Some(payment);
         order.event_sequence += 1;
         let event = event_of(&order, EventType::PaymentProcessing, None, now)?;
+        let mut documents = vec![write_doc(KIND_ORDER, &order.order_id, version, &order)?];
+        documents.extend(call.recorded()?);
         let reserve = Command::Guarded {
             inner: Box::new(Command::NoOp),
             counters: checks.iter().map(|c| c.counter.clone()).collect(),
             releases: Vec::new(),
             caps: Vec::new(),
-            documents: vec![write_doc(KIND_ORDER, &order.order_id, version, &order)?],
+            documents,
             events: vec![event],
         };
-        let key = card.request_id.key(&card.caller.name);
         match self.submit(key, card.print.clone(), reserve, &checks).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.payment_refused(e, &order.order_id).await),
@@ -135,8 +191,9 @@ impl CashierService {
         payment.network_reference = network_reference;
         payment.transaction_id = String::new();
         let settlement = AccountId(merchant.settlement_account_id);
+        let suspense = self.suspense_of(payment.network)?;
         let entries = self.payment_entries(
-            self.inner.card_suspense,
+            suspense,
             settlement,
             order.amount_minor,
             payment.net_minor,
@@ -149,12 +206,7 @@ impl CashierService {
         let event = event_of(&order, EventType::PaymentSucceeded, None, now)?;
         let tx = NewTransaction {
             entries,
-            metadata: payment_metadata(
-                "PAYMENT",
-                &order.order_id,
-                self.inner.card_suspense,
-                settlement,
-            ),
+            metadata: payment_metadata("PAYMENT", &order.order_id, suspense, settlement),
             counters: Vec::new(),
         };
         Ok(guarded(

@@ -262,7 +262,7 @@ pub(super) fn account_pb(view: &AccountView) -> pb::Account {
     let purpose = match view.internal_purpose {
         None => pb::InternalAccountPurpose::Unspecified,
         Some(account::InternalPurpose::FeeIncome) => pb::InternalAccountPurpose::FeeIncome,
-        Some(account::InternalPurpose::ClearingSuspenseOnUs) => {
+        Some(account::InternalPurpose::ClearingSuspense(_)) => {
             pb::InternalAccountPurpose::ClearingSuspense
         }
         Some(account::InternalPurpose::FundSettlement) => {
@@ -270,10 +270,9 @@ pub(super) fn account_pb(view: &AccountView) -> pb::Account {
         }
         Some(account::InternalPurpose::Rounding) => pb::InternalAccountPurpose::Rounding,
     };
-    let network = if view.internal_purpose == Some(account::InternalPurpose::ClearingSuspenseOnUs) {
-        pb::ClearingNetwork::OnUs
-    } else {
-        pb::ClearingNetwork::Unspecified
+    let network = match view.internal_purpose {
+        Some(account::InternalPurpose::ClearingSuspense(network)) => network_pb(network),
+        _ => pb::ClearingNetwork::Unspecified,
     };
     pb::Account {
         account_id: view.id.to_string(),

@@ -1,0 +1,85 @@
+//! `paygate netsim` as a real process for the tests: started on an ephemeral port with a
+//! given fault configuration, killed when dropped; its books read over HTTP.
+
+use std::{process::Stdio, time::Duration};
+
+use paygate::clearing::{Network, netsim::books::Entry};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    process::{Child, Command},
+};
+
+/// `paygate netsim` on an ephemeral port, killed when dropped.
+pub struct Sim {
+    child: Child,
+    pub address: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sim {
+    pub async fn start(config: &str) -> Sim {
+        Sim::start_in(tempfile::tempdir().unwrap(), config).await
+    }
+
+    /// Starts the simulator on the books and files in `dir`.
+    pub async fn start_in(dir: tempfile::TempDir, config: &str) -> Sim {
+        let config_path = dir.path().join("netsim.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+            .args(["netsim", "--listen", "127.0.0.1:0", "--sim-config"])
+            .arg(&config_path)
+            .arg("--files")
+            .arg(dir.path().join("files"))
+            .arg("--books")
+            .arg(dir.path().join("books.json"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("paygate netsim starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(address) = line.strip_prefix("netsim listening on ") {
+                    return address.to_owned();
+                }
+            }
+            panic!("netsim ended before it listened")
+        })
+        .await
+        .expect("netsim prints its address");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Sim {
+            child,
+            address,
+            dir,
+        }
+    }
+
+    /// The simulator's books, from `GET /netsim/books`.
+    /// Kills the simulator and hands back its folder (books and files), to start again on.
+    pub fn stop(self) -> tempfile::TempDir {
+        let Sim { child, dir, .. } = self;
+        drop(child);
+        dir
+    }
+
+    pub async fn books(&self) -> Vec<Entry> {
+        let mut stream = tokio::net::TcpStream::connect(&self.address).await.unwrap();
+        let request = "GET /netsim/books HTTP/1.1\r\nHost: netsim\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    pub async fn entry(&self, network: Network, reference: &str) -> Entry {
+        let books = self.books().await;
+        books
+            .into_iter()
+            .find(|e| e.network == network && e.reference == reference)
+            .unwrap_or_else(|| panic!("{network:?} booked {reference}"))
+    }
+}
