@@ -14,13 +14,7 @@ use common::{
     Accounts, Backend, balance, netsim::Sim, open_class_ii, request_id, spawn_app_crashable_with,
 };
 use paygate::{
-    clearing::{
-        Network,
-        routing::{
-            ClearingConfig, NetworkEndpointConfig, PaymentMethod, RecoveryConfig, RouteConfig,
-            Scenario,
-        },
-    },
+    clearing::{Network, routing::RecoveryConfig},
     config::Config,
     grpc::pb::{ClearingNetwork, ProcessingStatus, TopUpRequest, TopUpResponse, WithdrawRequest},
 };
@@ -34,39 +28,17 @@ const BOUND_MS: u64 = 30_000;
 const BOOKS_BUT_NEVER_ANSWERS: &str =
     "seed = 11\n[[networks]]\nnetwork = \"NETS_UNION\"\nno_answer_rate = 1.0\n";
 
-/// Routes every quick-pay movement to NetsUnion on `sim`.
+/// Routes every quick-pay movement to NetsUnion on `sim`, with this file's recovery settings.
 fn routed_to(sim: &Sim) -> impl FnOnce(&mut Config) + use<> {
-    let address = sim.address.clone();
-    move |config: &mut Config| {
-        config.clearing = ClearingConfig {
-            routes: vec![
-                RouteConfig {
-                    method: PaymentMethod::QuickPay,
-                    scenario: Scenario::Any,
-                    bank: "*".to_owned(),
-                    network: Network::NetsUnion,
-                },
-                RouteConfig {
-                    method: PaymentMethod::Any,
-                    scenario: Scenario::Any,
-                    bank: "*".to_owned(),
-                    network: Network::OnUs,
-                },
-            ],
-            networks: vec![NetworkEndpointConfig {
-                network: Network::NetsUnion,
-                address,
-                timeout_ms: 300,
-            }],
-            issuers: Vec::new(),
-            recovery: RecoveryConfig {
-                interval_ms: 100,
-                first_query_after_ms: FIRST_QUERY_AFTER_MS,
-                query_backoff_max_ms: 2_000,
-                bound_ms: BOUND_MS,
-            },
-        };
-    }
+    sim.routing_quick_pay(
+        Network::NetsUnion,
+        RecoveryConfig {
+            interval_ms: 100,
+            first_query_after_ms: FIRST_QUERY_AFTER_MS,
+            query_backoff_max_ms: 2_000,
+            bound_ms: BOUND_MS,
+        },
+    )
 }
 
 fn top_up_req(id: &str, account: &str, amount: &str) -> TopUpRequest {

@@ -1,7 +1,9 @@
 //! OpenTelemetry over OTLP: with `tracing.otlp_endpoint` set, a call that carries a W3C
 //! `traceparent` is exported — to an in-process collector stub that records what it receives —
 //! as spans of that trace: the call, its wait for the ledger batch and its clearing-network
-//! call; the batch's own span links to the wait. Its own test binary: the subscriber is global.
+//! call; the batch's own span links to the wait; and the network (a real `paygate netsim`,
+//! NetsUnion) receives the trace context of that clearing call in its request. Its own test
+//! binary: the subscriber is global.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Backend, cny, open_class_ii, request_id, spawn_app};
+use common::{Backend, cny, netsim::Sim, open_class_ii, request_id, spawn_app_with};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -20,6 +22,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use paygate::{
+    clearing::{Network, routing::RecoveryConfig},
     config::{LogConfig, TracingConfig},
     grpc::pb::TopUpRequest,
     telemetry,
@@ -84,7 +87,12 @@ async fn a_call_with_a_traceparent_is_exported_as_spans_of_that_trace() {
     )
     .expect("exporter")
     .expect("configured");
-    let app = spawn_app(Backend::Sqlite).await;
+    let sim = Sim::start("seed = 3\n").await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        sim.routing_quick_pay(Network::NetsUnion, RecoveryConfig::default()),
+    )
+    .await;
     let mut accounts = app.accounts("core-banking").await;
     let account = open_class_ii(&mut accounts, 1).await;
 
@@ -128,9 +136,30 @@ async fn a_call_with_a_traceparent_is_exported_as_spans_of_that_trace() {
         .collect();
     assert!(!waits.is_empty(), "the ledger wait is in the trace");
     assert!(waits.iter().all(|w| w.parent_span_id == calls[0].span_id));
-    assert!(
-        named(&spans, "clearing.submit").iter().any(in_trace),
-        "the clearing call is in the trace"
+    let submits: Vec<&Span> = named(&spans, "clearing.submit")
+        .into_iter()
+        .filter(in_trace)
+        .collect();
+    assert_eq!(submits.len(), 1, "the clearing call is in the trace");
+    let http: Vec<&Span> = named(&spans, "clearing.http")
+        .into_iter()
+        .filter(|s| s.parent_span_id == submits[0].span_id)
+        .collect();
+    assert_eq!(
+        http.len(),
+        1,
+        "the HTTP exchange is a child of the clearing call"
+    );
+    let books = sim.books().await;
+    assert_eq!(books.len(), 1, "{books:?}");
+    let received = books[0]
+        .traceparent
+        .clone()
+        .expect("the network received a traceparent");
+    assert_eq!(
+        received,
+        format!("00-{TRACE_ID}-{}-01", hex::encode(&http[0].span_id)),
+        "the network's request carries the trace, as a child of the HTTP exchange's span"
     );
     let commits = named(&spans, "ledger.batch_commit");
     assert!(

@@ -3,7 +3,17 @@
 
 use std::{process::Stdio, time::Duration};
 
-use paygate::clearing::{Network, netsim::books::Entry};
+use paygate::{
+    clearing::{
+        Network,
+        netsim::books::Entry,
+        routing::{
+            ClearingConfig, NetworkEndpointConfig, PaymentMethod, RecoveryConfig, RouteConfig,
+            Scenario,
+        },
+    },
+    config::Config,
+};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     process::{Child, Command},
@@ -63,6 +73,37 @@ impl Sim {
         let Sim { child, dir, .. } = self;
         drop(child);
         dir
+    }
+
+    /// A configuration change that routes every quick-pay movement (top-ups, withdrawals,
+    /// quick pays) to `network` on this simulator (300 ms timeout), everything else on-us.
+    pub fn routing_quick_pay(
+        &self,
+        network: Network,
+        recovery: RecoveryConfig,
+    ) -> impl FnOnce(&mut Config) + use<> {
+        let address = self.address.clone();
+        move |config: &mut Config| {
+            let route = |method, network| RouteConfig {
+                method,
+                scenario: Scenario::Any,
+                bank: "*".to_owned(),
+                network,
+            };
+            config.clearing = ClearingConfig {
+                routes: vec![
+                    route(PaymentMethod::QuickPay, network),
+                    route(PaymentMethod::Any, Network::OnUs),
+                ],
+                networks: vec![NetworkEndpointConfig {
+                    network,
+                    address,
+                    timeout_ms: 300,
+                }],
+                issuers: Vec::new(),
+                recovery,
+            };
+        }
     }
 
     pub async fn books(&self) -> Vec<Entry> {
