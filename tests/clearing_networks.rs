@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/netsim.rs"]
+#[allow(dead_code)]
 mod netsim_process;
 use netsim_process::Sim;
 
