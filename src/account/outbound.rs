@@ -13,7 +13,7 @@ use crate::{
         CardDirection, ClearingClient, ClearingOutcome, Network, QueryOutcome, ReversalOutcome,
         routing::RecoveryConfig,
     },
-    ledger::{DocumentWrite, IdempotencyKey, LedgerError},
+    ledger::{DocumentWrite, IdempotencyKey, Ledger, LedgerError},
 };
 
 /// The record of one outbound call, by our reference.
@@ -169,6 +169,50 @@ pub fn reference_of(key: &IdempotencyKey) -> String {
 
 fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Most calls one reconciliation reads.
+pub const RECON_CALLS_MAX: usize = 200_000;
+
+/// The calls to `network` sent within `[from_ms, to_ms)`, in the order they were sent.
+pub async fn calls_sent_between(
+    ledger: &Ledger,
+    network: Network,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<OutboundCall>, LedgerError> {
+    let mut after = format!("{:020}", from_ms.max(0));
+    let end = format!("{:020}", to_ms.max(0));
+    let mut calls = Vec::new();
+    'pages: loop {
+        let page = ledger
+            .documents_after(KIND_OUTBOUND_QUEUE, &after, 500)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        for entry in page {
+            if entry.id >= end || calls.len() >= RECON_CALLS_MAX {
+                break 'pages;
+            }
+            after.clone_from(&entry.id);
+            let reference: String = serde_json::from_str(&entry.body).map_err(|e| {
+                tracing::error!(id = %entry.id, error = %e, "an outbound queue entry does not decode");
+                LedgerError::Storage
+            })?;
+            let Some(doc) = ledger.document(KIND_OUTBOUND, &reference).await? else {
+                continue;
+            };
+            let call: OutboundCall = serde_json::from_str(&doc.body).map_err(|e| {
+                tracing::error!(%reference, error = %e, "an outbound call record does not decode");
+                LedgerError::Storage
+            })?;
+            if call.network == network {
+                calls.push(call);
+            }
+        }
+    }
+    Ok(calls)
 }
 
 /// What the recovery worker does with an unanswered call.

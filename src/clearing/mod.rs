@@ -12,6 +12,7 @@
 
 pub mod cnaps;
 pub mod http;
+pub mod matching;
 pub mod nets_union;
 pub mod netsim;
 pub mod on_us;

@@ -42,6 +42,30 @@ impl ReconPeriod {
         }
     }
 
+    /// The instants (Unix ms, `[from, to)`) a record of this period can have been sent in: its
+    /// Beijing calendar day, widened by the hour before (UnionPay QR's date starts at 23:00 the
+    /// day before) and by `margin_ms` on both sides.
+    pub fn window_ms(&self, margin_ms: i64) -> (i64, i64) {
+        let date = match self {
+            ReconPeriod::Batch(id) => id.get(1..9).and_then(parse_date),
+            ReconPeriod::Date(date) => Some(*date),
+        };
+        let Some(date) = date else {
+            return (0, 0);
+        };
+        let midnight_ms = |d: Date| {
+            d.midnight()
+                .assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
+                .unix_timestamp()
+                .saturating_mul(1_000)
+        };
+        let next = date.next_day().unwrap_or(date);
+        (
+            midnight_ms(date) - 3_600_000 - margin_ms,
+            midnight_ms(next) + margin_ms,
+        )
+    }
+
     /// Parses [`ReconPeriod::as_text`]: `B` + 12 digits, or 8 digits.
     pub fn parse(text: &str) -> Option<ReconPeriod> {
         if let Some(digits) = text.strip_prefix('B') {

@@ -1,6 +1,6 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
 //! `ledger verify`, `yield accrue`, `accounts import`, `config show`, `bench` (the load harness),
-//! `netsim`.
+//! `recon` (reconciliation), `netsim`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -13,6 +13,7 @@ mod data_dir;
 mod ledger;
 mod migrate;
 mod netsim;
+mod recon;
 mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
@@ -69,6 +70,9 @@ pub enum Command {
     /// connections × M streams, workload after workload, and print calls/s, latency, errors,
     /// server CPU per call and memory beside the in-run baselines (docs/BENCHMARKS.md).
     Bench(Box<bench::BenchArgs>),
+    /// Reconcile (对账) one network's file for a batch or a business date against our records
+    /// of the calls sent to it: matched, theirs only, ours only, amount or status differs.
+    Recon(Box<recon::ReconArgs>),
     /// Simulate the clearing networks off-us (NetsUnion, UnionPay QR, CNAPS, wallets) in this
     /// process, over plain HTTP on loopback, with configurable faults; until SIGINT or SIGTERM.
     Netsim(netsim::NetsimArgs),
@@ -189,6 +193,7 @@ impl Command {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
             Command::Bench(args) => (&args.config, None),
+            Command::Recon(args) => (&args.config, Some(&args.database)),
             Command::Netsim(_) => (NO_CONFIG_ARGS, None),
         }
     }
@@ -340,6 +345,13 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
         Command::Bench(args) => {
             quiet_logging(&config);
             bench::run(*args, config, options).await
+        }
+        Command::Recon(args) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            recon::run(*args, &config).await
         }
         Command::Config {
             command: ConfigCommand::Show { .. },

@@ -1,0 +1,224 @@
+//! Reconciliation (对账) end to end: top-ups routed to NetsUnion on a real `paygate netsim`,
+//! then one break of every kind planted — a movement only the network booked, one only we
+//! booked, an amount and a status that differ — and `paygate recon` finds exactly those four
+//! and matches the rest.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestApp, cny, netsim::Sim, open_class_ii, request_id, spawn_app_with};
+use paygate::{
+    account::outbound::reference_of,
+    clearing::{
+        CardDirection, CardInstruction, ClearingClient, Network, ReversalOutcome,
+        http::Endpoint,
+        routing::{RecoveryConfig, client},
+    },
+    clock::Clock,
+    grpc::pb::{ProcessingStatus, TopUpRequest},
+    ledger::IdempotencyKey,
+    money::{Currency, Money},
+};
+use sqlx::{AnyConnection, Connection};
+
+both_backends!(multi_thread: reconciliation_finds_every_planted_break_and_nothing_else);
+
+/// NetsUnion refuses connections for its first 4 s, then answers everything.
+const DOWN_AT_FIRST: &str = "seed = 21\n[[networks]]\nnetwork = \"NETS_UNION\"\n\
+     [[networks.outages]]\nafter_ms = 0\nfor_ms = 4000\nmode = \"refuse\"\n";
+
+async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Backend) {
+    let sim = Sim::start(DOWN_AT_FIRST).await;
+    let answering_at = Instant::now() + Duration::from_millis(4_100);
+    // The recovery worker stays away (first query after 5 minutes): what we booked is what
+    // the requests' own answers settled.
+    let app = spawn_app_with(
+        backend,
+        sim.routing_quick_pay(
+            Network::NetsUnion,
+            RecoveryConfig {
+                interval_ms: 1_000,
+                first_query_after_ms: 300_000,
+                query_backoff_max_ms: 300_000,
+                bound_ms: 500_000,
+            },
+        ),
+    )
+    .await;
+    let mut accounts = app.accounts("core-banking").await;
+    let account = open_class_ii(&mut accounts, 1).await;
+    let top_up = |amount: &str| {
+        let id = request_id("topup");
+        let req = TopUpRequest {
+            request_id: id.clone(),
+            account_id: account.clone(),
+            amount: Some(cny(amount)),
+            memo: String::new(),
+        };
+        let mut accounts = accounts.clone();
+        async move {
+            let status = accounts.top_up(req).await.unwrap().into_inner().status;
+            (
+                reference_of(&IdempotencyKey::new("core-banking", id)),
+                status,
+            )
+        }
+    };
+
+    // Ours only: sent while the network is down (never booked), then marked succeeded in our
+    // records, as a bug or a tampered row would.
+    let (ours_only, status) = top_up("1.00").await;
+    assert_eq!(status, ProcessingStatus::Processing as i32);
+    tokio::time::sleep_until(answering_at.into()).await;
+    let mut booked = Vec::new();
+    for amount in ["10.00", "11.00", "12.00", "13.00"] {
+        let (reference, status) = top_up(amount).await;
+        assert_eq!(status, ProcessingStatus::Succeeded as i32);
+        booked.push(reference);
+    }
+    let (matched_a, amount_differs, status_differs, matched_b) =
+        (&booked[0], &booked[1], &booked[2], &booked[3]);
+    edit_call(
+        &app,
+        &ours_only,
+        "\"state\":\"SENT\"",
+        "\"state\":\"SUCCEEDED\",\"network_reference\":\"X1\"",
+    )
+    .await;
+    edit_call(
+        &app,
+        amount_differs,
+        "\"amount_minor\":1100",
+        "\"amount_minor\":1099",
+    )
+    .await;
+    // Status differs: the network reversed a movement we booked as succeeded.
+    let network = sim_client(&sim);
+    assert_eq!(
+        network.reverse(status_differs).await,
+        ReversalOutcome::Reversed
+    );
+    // Theirs only: the network booked a movement we never sent.
+    let theirs_only = "PGTHEIRSONLY00000000000000000001".to_owned();
+    let planted = CardInstruction {
+        reference: theirs_only.clone(),
+        direction: CardDirection::DebitCard,
+        card_token: "token".to_owned(),
+        amount: Money::new(Currency::from_code("CNY").unwrap(), 500),
+    };
+    network.submit(&planted).await;
+
+    let period = paygate::clearing::recon::business_date(Network::NetsUnion, app.clock.now_ms());
+    let period = format!(
+        "{:04}{:02}{:02}",
+        period.year(),
+        u8::from(period.month()),
+        period.day()
+    );
+    let config = app.dir().join("recon.toml");
+    std::fs::write(
+        &config,
+        toml::to_string(&OnlyClearing {
+            clearing: &app.config.clearing,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let (code, out) = app.paygate(&[
+        "recon",
+        "--config",
+        config.to_str().unwrap(),
+        "--database-url",
+        &app.config.database.url,
+        "--network",
+        "NETS_UNION",
+        "--period",
+        &period,
+        "--json",
+    ]);
+    assert_eq!(code, Some(4), "breaks exit 4: {out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let breaks: Vec<(String, String)> = report["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap().to_owned(),
+                b["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        breaks,
+        vec![
+            ("THEIRS_ONLY".to_owned(), theirs_only),
+            ("OURS_ONLY".to_owned(), ours_only),
+            ("AMOUNT_DIFFERS".to_owned(), amount_differs.clone()),
+            ("STATUS_DIFFERS".to_owned(), status_differs.clone()),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(
+        report["matched"], 2,
+        "{matched_a} and {matched_b}: {report:#}"
+    );
+    assert_eq!(report["unsettled"], 0);
+
+    let (code, table) = app.paygate(&[
+        "recon",
+        "--config",
+        config.to_str().unwrap(),
+        "--database-url",
+        &app.config.database.url,
+        "--network",
+        "NETS_UNION",
+        "--period",
+        &period,
+    ]);
+    assert_eq!(code, Some(4));
+    assert!(
+        table.contains("2 matched, 0 unsettled, 4 breaks"),
+        "{table}"
+    );
+}
+
+/// A configuration file of just the routing table (the rest default).
+#[derive(serde::Serialize)]
+struct OnlyClearing<'a> {
+    clearing: &'a paygate::clearing::routing::ClearingConfig,
+}
+
+fn sim_client(sim: &Sim) -> std::sync::Arc<dyn ClearingClient> {
+    let endpoint = Endpoint {
+        address: sim.address.clone(),
+        timeout_ms: 2_000,
+    };
+    client(Network::NetsUnion, endpoint, Clock::system()).unwrap()
+}
+
+/// Edits the body of our record of the call `reference` out of band (and moves the chain
+/// head's batch count, as every write besides a batch must).
+async fn edit_call(app: &TestApp, reference: &str, from: &str, to: &str) {
+    sqlx::any::install_default_drivers();
+    let mut c = AnyConnection::connect(&app.config.database.url)
+        .await
+        .unwrap();
+    let done = sqlx::query(
+        "UPDATE documents SET body = replace(body, $1, $2) WHERE kind = 'outbound' AND id = $3",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(reference)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1, "{reference}");
+    sqlx::query("UPDATE ledger_head SET batches_committed = batches_committed + 1")
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
