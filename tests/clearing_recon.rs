@@ -126,18 +126,24 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
         .unwrap(),
     )
     .unwrap();
-    let (code, out) = app.paygate(&[
-        "recon",
-        "--config",
-        config.to_str().unwrap(),
-        "--database-url",
-        &app.config.database.url,
-        "--network",
-        "NETS_UNION",
-        "--period",
-        &period,
-        "--json",
-    ]);
+    let recon = |json: bool| {
+        let mut args = vec![
+            "recon",
+            "--config",
+            config.to_str().unwrap(),
+            "--database-url",
+            &app.config.database.url,
+            "--network",
+            "NETS_UNION",
+            "--period",
+            &period,
+        ];
+        if json {
+            args.push("--json");
+        }
+        app.paygate(&args)
+    };
+    let (code, out) = recon(true);
     assert_eq!(code, Some(4), "breaks exit 4: {out}");
     let report: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -168,17 +174,7 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     );
     assert_eq!(report["unsettled"], 0);
 
-    let (code, table) = app.paygate(&[
-        "recon",
-        "--config",
-        config.to_str().unwrap(),
-        "--database-url",
-        &app.config.database.url,
-        "--network",
-        "NETS_UNION",
-        "--period",
-        &period,
-    ]);
+    let (code, table) = recon(false);
     assert_eq!(code, Some(4));
     assert!(
         table.contains("2 matched, 0 unsettled, 4 breaks"),
