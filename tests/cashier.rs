@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, open_class_ii,
-    open_merchant, request_id, spawn_app, spawn_app_with, top_up,
+    Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, netsim::Sim, open_class_ii,
+    open_merchant, request_id, spawn_app, spawn_app_crashable_with, spawn_app_with, top_up,
 };
 use paygate::grpc::pb::{
     self, AuthFactor, BalancePayment, BoundCardPayment, BusinessClass, CloseOrderRequest,
@@ -832,6 +832,85 @@ async fn dynamic_code_limits_follow_the_risk_level(backend: Backend) {
     )
     .await;
     m.scan_pay(b_level).await.expect("B allows 5,000 a day");
+}
+
+both_backends!(
+    multi_thread: a_quick_pay_the_network_never_answered_is_paid_by_the_recovery_worker_after_a_crash
+);
+async fn a_quick_pay_the_network_never_answered_is_paid_by_the_recovery_worker_after_a_crash(
+    backend: Backend,
+) {
+    // NetsUnion books every debit and answers none (queries it answers).
+    let sim =
+        Sim::start("seed = 31\n[[networks]]\nnetwork = \"NETS_UNION\"\nno_answer_rate = 1.0\n")
+            .await;
+    let recovery = paygate::clearing::routing::RecoveryConfig {
+        interval_ms: 100,
+        first_query_after_ms: 600,
+        query_backoff_max_ms: 2_000,
+        bound_ms: 30_000,
+    };
+    let mut app = spawn_app_crashable_with(
+        backend,
+        sim.routing_quick_pay(paygate::clearing::Network::NetsUnion, recovery),
+    )
+    .await;
+    let shop = shop(&app, "card").await;
+    let (mut accounts, payer) = payer(&app, 14, "0").await;
+    let agreement = accounts
+        .get_account(pb::GetAccountRequest {
+            account_id: payer.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .account
+        .unwrap()
+        .bound_card
+        .unwrap()
+        .agreement_id;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let mut p = cashier(&app, PAYER_CALLER).await;
+    let order = create(&mut m, &shop.merchant_id, "K2", "50.00").await;
+    let mut req = pay_balance(&order.order_id, &payer);
+    req.method = Some(pay_request::Method::BoundCard(BoundCardPayment {
+        agreement_id: agreement,
+    }));
+    let processing = p
+        .pay(req.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(processing.status, OrderStatus::Processing as i32);
+    assert_eq!(
+        processing.payment.unwrap().network,
+        pb::ClearingNetwork::Netsunion as i32
+    );
+
+    drop((m, p, accounts));
+    app.crash().await;
+    app.clock.advance_ms(600);
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while get_order(&mut m, &order.order_id).await.status != OrderStatus::Succeeded as i32 {
+        assert!(std::time::Instant::now() < deadline, "never paid");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut p = cashier(&app, PAYER_CALLER).await;
+    let again = p.pay(req).await.unwrap().into_inner().order.unwrap();
+    assert_eq!(
+        again.status,
+        OrderStatus::Succeeded as i32,
+        "the retry answers the paid order"
+    );
+    assert!(!again.payment.unwrap().network_reference.is_empty());
+    let mut bank = app.accounts("core-banking").await;
+    assert_eq!(book(&mut bank, &shop.settlement).await, "49.70");
+    assert_eq!(sim.books().await.len(), 1, "the card was debited once");
+    let (code, out) = app.ledger_verify();
+    assert_eq!(code, Some(0), "{out}");
 }
 
 both_backends!(bound_card_quick_pay_settles_through_the_network);
