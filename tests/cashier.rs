@@ -835,9 +835,9 @@ async fn dynamic_code_limits_follow_the_risk_level(backend: Backend) {
 }
 
 both_backends!(
-    multi_thread: a_quick_pay_the_network_never_answered_is_paid_by_the_recovery_worker_after_a_crash
+    multi_thread: a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by_the_recovery_worker_after_a_crash
 );
-async fn a_quick_pay_the_network_never_answered_is_paid_by_the_recovery_worker_after_a_crash(
+async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by_the_recovery_worker_after_a_crash(
     backend: Backend,
 ) {
     // NetsUnion books every debit and answers none (queries it answers).
@@ -909,6 +909,50 @@ async fn a_quick_pay_the_network_never_answered_is_paid_by_the_recovery_worker_a
     let mut bank = app.accounts("core-banking").await;
     assert_eq!(book(&mut bank, &shop.settlement).await, "49.70");
     assert_eq!(sim.books().await.len(), 1, "the card was debited once");
+
+    // A refund to the card the network never answers: the worker settles it too.
+    let refund_request = refund_req(&order.order_id, "40.00");
+    let refund = m
+        .refund(refund_request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(refund.status, pb::RefundStatus::Processing as i32);
+    app.clock.advance_ms(600);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = m
+            .get_refund(GetRefundRequest {
+                lookup: Some(get_refund_request::Lookup::RefundId(
+                    refund.refund_id.clone(),
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .refund
+            .unwrap();
+        if now.status == pb::RefundStatus::Succeeded as i32 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refunded: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let replay = m
+        .refund(refund_request)
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(replay.status, pb::RefundStatus::Succeeded as i32);
+    assert_eq!(book(&mut bank, &shop.settlement).await, "9.70");
+    assert_eq!(sim.books().await.len(), 2, "the card was credited once");
     let (code, out) = app.ledger_verify();
     assert_eq!(code, Some(0), "{out}");
 }

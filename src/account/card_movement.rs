@@ -125,10 +125,32 @@ impl AccountService {
                     None => Settled::processing(),
                 }
             }
-            // Settled by an earlier attempt or by the recovery worker.
-            state => Settled::recorded(state, self.outbound_transaction(&call).await?),
+            // Settled by an earlier attempt (its answer shows what that step observed) or by
+            // the recovery worker (the balance is read now).
+            state => {
+                let name = match state {
+                    CallState::Succeeded { .. } => "settle",
+                    _ => "void",
+                };
+                let step = self
+                    .inner
+                    .ledger
+                    .answered_observed(
+                        &request_id.step_key(&caller.name, name),
+                        &format!("{name}|{}", pending.id),
+                    )
+                    .await?;
+                Settled {
+                    observed: step.and_then(|a| a.observed),
+                    ..Settled::recorded(state, self.outbound_transaction(&call).await?)
+                }
+            }
         };
-        let observed = settled.observed.or(reserved);
+        // A movement still PROCESSING answers the balance its reservation left.
+        let observed = match settled.status {
+            ProcessingStatus::Processing => settled.observed.or(reserved),
+            _ => settled.observed,
+        };
         Ok(CardMovement {
             status: settled.status,
             network: call.network,

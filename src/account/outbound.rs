@@ -32,6 +32,8 @@ pub enum OutboundPurpose {
     Withdrawal,
     /// A quick-pay (快捷支付) order payment (the card is debited).
     QuickPay,
+    /// A refund of a card payment (the card is credited).
+    CardRefund,
 }
 
 /// Where a call stands.

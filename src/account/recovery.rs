@@ -26,7 +26,8 @@ const RECOVERY_PAGE: u32 = 500;
 /// process whose clock lags (up to this much) is still scanned.
 const CURSOR_LAG_MS: i64 = 60_000;
 
-/// Settles the calls of a purpose the account service does not own (the cashier's quick pay).
+/// Settles the calls of a purpose the account service does not own (the cashier's quick pays
+/// and card refunds).
 #[async_trait]
 pub trait CallSettler: Send + Sync {
     /// Settles `call` (at `version`) in `state`, with its record in the same batch. A call
@@ -157,7 +158,7 @@ impl AccountService {
                         self.recover_movement(call, version, state, presumed)
                             .await?;
                     }
-                    OutboundPurpose::QuickPay => {
+                    OutboundPurpose::QuickPay | OutboundPurpose::CardRefund => {
                         others.settle_call(call, version, state, presumed).await?;
                     }
                 }

@@ -49,7 +49,7 @@ use crate::{
         AccountError, AccountFacts, AccountKind, AccountService, Caller, InternalPurpose,
         rules::{LimitCheck, LimitRule, LimitWindow, counter_key},
     },
-    clearing::{CardDirection, CardInstruction, ClearingOutcome},
+    clearing::{CardDirection, CardInstruction},
     config::CashierConfig,
     ledger::{
         AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, Freshness, IdempotencyKey,

@@ -1,6 +1,7 @@
 //! Refund (back along the original method) and GetRefund.
 
 use super::*;
+use crate::account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of};
 
 impl CashierService {
     /// Refunds (part of) a paid order back along its payment method. A refusal met before the
@@ -68,6 +69,8 @@ impl CashierService {
             payment: &payment,
             refund_id,
             amount,
+            key: &key,
+            print: &print,
         };
         let command = self.refund_command(req, target).await?;
         let outcome = self
@@ -153,6 +156,8 @@ impl CashierService {
             payment,
             refund_id,
             amount,
+            key,
+            print,
         } = t;
         let now = self.now_ms();
         // Back along the original method: balance-funded payments go back to the payer's
@@ -189,6 +194,27 @@ impl CashierService {
                 &refund_id,
             )?);
         }
+        if by_card {
+            // The network call is recorded before it is sent (the recovery worker's to-do).
+            let call = OutboundCall::new(
+                NewCall {
+                    network: payment.network.unwrap_or(ClearingNetwork::OnUs),
+                    purpose: OutboundPurpose::CardRefund,
+                    direction: CardDirection::CreditCard,
+                    amount_minor: amount.minor,
+                    key,
+                    print,
+                    subject: refund_id.to_owned(),
+                },
+                now,
+                self.inner
+                    .accounts
+                    .clearing()
+                    .recovery()
+                    .first_query_after_ms,
+            );
+            documents.extend(call.recorded()?);
+        }
         let tx = refund_posting("REFUND", &order.order_id, settlement, payer_side, amount);
         let mut command = guarded(Command::Post(tx), Vec::new(), documents, vec![event]);
         if let Command::Guarded { caps, .. } = &mut command
@@ -200,7 +226,8 @@ impl CashierService {
     }
 
     /// The suspense now owes the card: the network credits it (on-us: at once), and what it
-    /// answered is recorded.
+    /// answered is recorded with the call's record. A retry continues from the record: settled,
+    /// nothing is sent again; sent, it is sent again under the same reference.
     async fn credit_card(
         &self,
         caller: &Caller,
@@ -213,30 +240,59 @@ impl CashierService {
         let Some(token) = self.inner.accounts.facts(payer).await?.card_token else {
             return Ok(());
         };
+        let accounts = &self.inner.accounts;
+        let (call, version) = accounts
+            .outbound_call(&reference_of(&request_id.key(&caller.name)))
+            .await?;
+        if call.state.is_final() {
+            return Ok(());
+        }
         let instruction = CardInstruction {
-            reference: format!("RF{refund_id}"),
+            reference: call.reference.clone(),
             direction: CardDirection::CreditCard,
             card_token: token,
             amount,
         };
-        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
-        let client = self.inner.accounts.client_of(network)?;
+        let client = accounts.client_of(call.network)?;
         let outcome = crate::clearing::submit(client.as_ref(), &instruction).await;
-        self.finish_card_refund(caller, request_id, refund_id, outcome)
+        let Some(state) = CallState::of(&outcome) else {
+            tracing::warn!(refund = %refund_id, "card refund unanswered by the network; stays PROCESSING for the recovery worker");
+            return Ok(());
+        };
+        let record = call.settled(state.clone(), false).write(version)?;
+        let Some((command, step)) = self
+            .card_refund_settlement(refund_id, state, record)
+            .await?
+        else {
+            return Ok(());
+        };
+        let step_id = format!("{request_id}#{step}");
+        match self
+            .submit(
+                request_id.step_key(&caller.name, step),
+                fingerprint("CardRefund", &step_id),
+                command,
+                &[],
+            )
             .await
+        {
+            Ok(_) => Ok(()),
+            // The recovery worker settled it first.
+            Err(CashierError::Ledger(LedgerError::DocumentConflict { .. })) => Ok(()),
+            Err(e) => Err(self.conflict_is(e, "refund")),
+        }
     }
 
-    /// Records what the network answered for a card refund, in one batch with its event:
-    /// credited → SUCCEEDED; declined → FAILED and the money goes back from the card suspense to
-    /// the merchant (the order's refundable amount with it); no answer → it stays PROCESSING
-    /// with the funds in the suspense, for the recovery worker of the clearing networks.
-    pub(in crate::cashier) async fn finish_card_refund(
+    /// The settlement of a card refund the network answered (`state`), with the call's
+    /// `record`, in one batch with its event: credited → SUCCEEDED; declined → FAILED and the
+    /// money goes back from the card suspense to the merchant (the order's refundable amount
+    /// with it). `None` when the refund is no longer PROCESSING. The step names the settlement.
+    pub(in crate::cashier) async fn card_refund_settlement(
         &self,
-        caller: &Caller,
-        request_id: &RequestId,
         refund_id: &str,
-        outcome: ClearingOutcome,
-    ) -> Result<(), CashierError> {
+        state: CallState,
+        record: DocumentWrite,
+    ) -> Result<Option<(Command, &'static str)>, CashierError> {
         let (mut refund, refund_version) = self
             .load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
             .await?
@@ -244,20 +300,17 @@ impl CashierService {
                 refund: refund_id.to_owned(),
             })?;
         if refund.status != RefundStatus::Processing {
-            return Ok(());
+            return Ok(None);
         }
         let (mut order, order_version) = self.order_doc(&refund.order_id).await?;
         let now = self.now_ms();
-        let (command_inner, event_type, step) = match outcome {
-            ClearingOutcome::Unknown => {
-                tracing::warn!(refund = %refund_id, "card refund unanswered by the network; stays PROCESSING");
-                return Ok(());
-            }
-            ClearingOutcome::Succeeded { .. } => {
+        let (command_inner, event_type, step) = match state {
+            CallState::Sent => return Ok(None),
+            CallState::Succeeded { .. } => {
                 refund.status = RefundStatus::Succeeded;
                 (Command::NoOp, EventType::RefundSucceeded, "settle")
             }
-            ClearingOutcome::Failed { reason } => {
+            CallState::Failed { reason } => {
                 refund.status = RefundStatus::Failed;
                 refund.failure_reason = reason;
                 order.refunded_minor -= refund.amount_minor;
@@ -274,19 +327,11 @@ impl CashierService {
             vec![
                 write_doc(KIND_ORDER, &order.order_id, order_version, &order)?,
                 write_doc(KIND_REFUND, refund_id, refund_version, &refund)?,
+                record,
             ],
             vec![event],
         );
-        let step_id = format!("{request_id}#{step}");
-        self.submit(
-            request_id.step_key(&caller.name, step),
-            fingerprint("CardRefund", &step_id),
-            command,
-            &[],
-        )
-        .await
-        .map_err(|e| self.conflict_is(e, "refund"))?;
-        Ok(())
+        Ok(Some((command, step)))
     }
 
     /// A declined card refund: the card suspense gives the merchant its money back.
@@ -344,6 +389,9 @@ struct RefundTarget<'a> {
     payment: &'a Payment,
     refund_id: &'a str,
     amount: Money,
+    /// The refund request's key and fingerprint (a card refund's call is recorded under them).
+    key: &'a IdempotencyKey,
+    print: &'a str,
 }
 
 /// Whether a refund goes ahead, or is a replay of one that already did.
