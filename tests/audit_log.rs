@@ -238,6 +238,20 @@ async fn a_deleted_tail_is_found_by_its_sequence(backend: Backend) {
     assert_broken(&app, &(last - 1).to_string(), "truncated");
 }
 
+both_backends!(a_forged_record_past_the_chain_head_is_found);
+async fn a_forged_record_past_the_chain_head_is_found(backend: Backend) {
+    let (app, last) = app_with_records(backend).await;
+
+    let sql = format!(
+        "INSERT INTO audit_log (seq, at_ms, caller, method, request_id, outcome, \
+         transaction_seq, prev_hash, hash) SELECT seq + 1, at_ms, caller, method, request_id, \
+         outcome, transaction_seq, hash, hash FROM audit_log WHERE seq = {last}"
+    );
+    tamper(&app, &[&sql]).await;
+
+    assert_broken(&app, &(last + 1).to_string(), "head mismatch");
+}
+
 // ----- crash ---------------------------------------------------------------------------------
 
 const LOAD_CLIENTS: usize = 8;
