@@ -383,6 +383,8 @@ fn head(last_seq: u64, last_hash: [u8; 32]) -> ChainHead {
         next_pending_id: 1,
         next_hold_id: 1,
         batches_committed: 0,
+        audit_seq: 0,
+        audit_hash: [0; 32],
     }
 }
 
@@ -527,6 +529,13 @@ impl LedgerReads for MemoryStore {
     }
     async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError> {
         Ok(page(&self.holds, |h| h.id.0, after_id, limit))
+    }
+    async fn audit_page(
+        &self,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<paygate::ledger::audit::AuditRow>, StorageError> {
+        unused("audit_page")
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod args;
+mod audit;
 mod bench;
 mod data_dir;
 mod ledger;
@@ -17,7 +18,9 @@ mod recon;
 mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
-use self::{accounts::AccountsCommand, ledger::LedgerCommand, yields::YieldCommand};
+use self::{
+    accounts::AccountsCommand, audit::AuditCommand, ledger::LedgerCommand, yields::YieldCommand,
+};
 use crate::{
     config::Config,
     server::{Gateway, Reloader},
@@ -55,6 +58,9 @@ pub enum Command {
     /// The ledger: `verify` the hash chain and every balance.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The audit log of mutating calls: `verify` its hash chain, `export` it as JSON lines.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Balance yield: `accrue` a business date's income.
     #[command(subcommand)]
     Yield(YieldCommand),
@@ -187,6 +193,7 @@ impl Command {
                 | CertsCommand::Revoke { config, .. } => (config, None),
             },
             Command::Ledger(command) => command.options(),
+            Command::Audit(command) => command.options(),
             Command::Yield(command) => command.options(),
             Command::Accounts(command) => (command.options(), None),
             Command::Config {
@@ -334,6 +341,13 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
         Command::Accounts(command) => {
             quiet_logging(&config);
             accounts::run(command, &config).await
+        }
+        Command::Audit(command) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            audit::run(command, &config).await
         }
         Command::Yield(command) => {
             quiet_logging(&config);

@@ -304,6 +304,8 @@ where
             let span = tracing::info_span!("rpc", %call_id, caller = %caller, %method);
             telemetry::set_remote_parent(&span, request.headers());
             permits.count_opened(&state.metrics);
+            // The method the call's ledger submissions are audited under.
+            let audited: Arc<str> = Arc::from(method.as_str());
             let guard = CallGuard::new(
                 state.metrics.clone(),
                 method,
@@ -312,7 +314,8 @@ where
                 span.clone(),
             );
             let timeout = deadline::call_timeout(request.headers(), state.call_timeout_ms);
-            let answer = tokio::time::timeout(timeout, inner.call(request).instrument(span)).await;
+            let call = crate::ledger::audit::in_call(audited, inner.call(request));
+            let answer = tokio::time::timeout(timeout, call.instrument(span)).await;
             let response = match answer {
                 Ok(response) => response?,
                 Err(_) => deadline::deadline_exceeded(timeout).into_http::<Body>(),

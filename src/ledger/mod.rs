@@ -11,6 +11,7 @@
 //! No transport types live here: the gRPC layer maps [`LedgerError::reason`] to status codes.
 
 pub mod apply;
+pub mod audit;
 mod background;
 mod cache;
 mod changes;
@@ -100,6 +101,7 @@ impl Inner {
         let item = BatchItem {
             key,
             fingerprint,
+            method: audit::method_of(&command),
             command,
             observe,
         };

@@ -49,7 +49,7 @@ const ACCOUNT_SELECT: &str = "SELECT a.id, a.currency, a.normal_side, a.kind, a.
 const EXPRESSION_TERMS_MAX: usize = 256;
 
 const HEAD_SELECT: &str = "SELECT last_seq, last_hash, next_account_id, next_pending_id, \
-     next_hold_id, batches_committed FROM ledger_head WHERE id = 1";
+     next_hold_id, batches_committed, audit_seq, audit_hash FROM ledger_head WHERE id = 1";
 
 const PENDING_SELECT: &str = "SELECT p.id, p.debit_account, p.credit_account, p.currency, \
      p.amount_minor, p.expires_at_ms, p.metadata, p.created_at_ms, r.state, r.posted_minor, \
@@ -101,6 +101,8 @@ fn head_of(row: &DbRow) -> Result<ChainHead, StorageError> {
         next_pending_id: to_u64(row.try_get("next_pending_id")?, "id")?,
         next_hold_id: to_u64(row.try_get("next_hold_id")?, "id")?,
         batches_committed: to_u64(row.try_get("batches_committed")?, "batch count")?,
+        audit_seq: to_u64(row.try_get("audit_seq")?, "audit seq")?,
+        audit_hash: hash_from_hex(&row.try_get::<String, _>("audit_hash")?)?,
     })
 }
 

@@ -304,6 +304,15 @@ macro_rules! impl_ledger_reads {
                 let mut conn = self.pool.acquire().await?;
                 read_open_holds_page(&mut conn, after_id, limit).await
             }
+
+            async fn audit_page(
+                &self,
+                after_seq: u64,
+                limit: u32,
+            ) -> Result<Vec<crate::ledger::audit::AuditRow>, StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                read_audit_page(&mut conn, after_seq, limit).await
+            }
         }
     };
 }

@@ -57,6 +57,7 @@ async fn write_batch(
     push_journal_writes(&mut stmts, w);
     push_pending_and_hold_writes(&mut stmts, w);
     push_state_writes(&mut stmts, w);
+    push_audit_writes(&mut stmts, w);
     if let Some(head) = &w.head {
         let qb = stmts.start("UPDATE ledger_head SET batches_committed = batches_committed + 1, last_seq = ");
         qb.push_bind(to_i64(head.last_seq));
@@ -68,6 +69,10 @@ async fn write_batch(
         qb.push_bind(to_i64(head.next_pending_id));
         qb.push(", next_hold_id = ");
         qb.push_bind(to_i64(head.next_hold_id));
+        qb.push(", audit_seq = ");
+        qb.push_bind(to_i64(head.audit_seq));
+        qb.push(", audit_hash = ");
+        qb.push_bind(hash_to_hex(&head.audit_hash));
         qb.push(" WHERE id = 1");
     }
     if let Some(tail) = tail {

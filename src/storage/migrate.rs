@@ -47,6 +47,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0006_idempotency_observed.sql"),
         include_str!("migrations/postgres/0006_idempotency_observed.sql"),
     ),
+    (
+        7,
+        "audit_log",
+        include_str!("migrations/sqlite/0007_audit_log.sql"),
+        include_str!("migrations/postgres/0007_audit_log.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

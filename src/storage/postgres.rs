@@ -39,6 +39,7 @@ include!("common_write.rs");
 include!("common_read.rs");
 include!("profiles_sql.rs");
 include!("documents_sql.rs");
+include!("audit_sql.rs");
 
 /// One whole batch on an open transaction: lock, load, apply, write.
 /// Returns what the cache learns once the transaction commits: the head the batch started from

@@ -66,6 +66,7 @@ include!("common_write.rs");
 include!("common_read.rs");
 include!("profiles_sql.rs");
 include!("documents_sql.rs");
+include!("audit_sql.rs");
 
 /// Lock, load, apply, write and COMMIT in as few round trips as possible; then the cache
 /// learns the batch's accounts.

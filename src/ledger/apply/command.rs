@@ -201,6 +201,8 @@ pub struct BatchItem {
     pub command: Command,
     /// What to record of the state the command leaves (not part of the fingerprint).
     pub observe: Observe,
+    /// The method its audit record names (the call's gRPC method, or `internal/…`).
+    pub method: std::sync::Arc<str>,
 }
 
 /// Limits the engine applies that come from configuration.

@@ -8,6 +8,7 @@ use super::{
     scratch::{Parts, Scratch, Slot},
 };
 use crate::ledger::{
+    audit,
     error::LedgerError,
     model::{
         AccountId, Hold, HoldId, IdempotencyKey, Pending, PendingId, StoredDocument, TransactionId,
@@ -215,6 +216,12 @@ impl BatchState {
                 observed: observed_text,
                 created_at_ms: self.now_ms,
             });
+            // Its audit record, chained in the same batch (so in the same transaction).
+            let last = (self.head.audit_seq, self.head.audit_hash);
+            let (row, hash) = audit::next_record(last, key, &item.method, &result, self.now_ms);
+            self.head.audit_seq = row.seq;
+            self.head.audit_hash = hash;
+            self.writes.audit.push(row);
         }
         Answer { result, observed }
     }

@@ -70,6 +70,8 @@ fn loaded() -> LoadedBatch {
             next_pending_id: 1,
             next_hold_id: 1,
             batches_committed: 5,
+            audit_seq: 0,
+            audit_hash: [0; 32],
         },
         accounts: vec![
             loaded_account(SOURCE, BalanceConstraint::None, 0),
@@ -95,6 +97,7 @@ fn keyed(k: &str, command: Command) -> BatchItem {
         fingerprint: fingerprint(&command),
         command,
         observe: Default::default(),
+        method: "tests".into(),
     }
 }
 
@@ -564,6 +567,7 @@ fn a_refusal_decided_before_the_batch_claims_the_key() {
         fingerprint: print.into(),
         command,
         observe: Observe::default(),
+        method: "tests".into(),
     };
     let (answers, w) = run(
         loaded(),

@@ -21,6 +21,9 @@ pub struct ChainHead {
     /// Batches committed so far (every writing batch adds one). Between two of its own batches
     /// a process knows nobody else wrote while this has not moved.
     pub batches_committed: u64,
+    /// The audit log's last record: its sequence and hash (zeros before the first).
+    pub audit_seq: u64,
+    pub audit_hash: [u8; 32],
 }
 
 /// What a batch needs loaded (after the head lock).
@@ -174,6 +177,8 @@ pub struct BatchWrites {
     pub profiles: Vec<ProfileRow>,
     /// Changes of existing profiles, in order.
     pub profile_changes: Vec<ProfileChange>,
+    /// Audit records, one per stored answer, in order ([`crate::ledger::audit`]).
+    pub audit: Vec<crate::ledger::audit::AuditRow>,
 }
 
 impl BatchWrites {
@@ -197,6 +202,7 @@ impl BatchWrites {
             && self.events.is_empty()
             && self.profiles.is_empty()
             && self.profile_changes.is_empty()
+            && self.audit.is_empty()
     }
 }
 

@@ -210,6 +210,13 @@ pub trait LedgerReads: Send + Sync {
 
     /// Open holds with id > `after_id` (verify).
     async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError>;
+
+    /// Audit records after `after_seq`, in sequence order ([`crate::ledger::audit`]).
+    async fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::ledger::audit::AuditRow>, StorageError>;
 }
 
 /// Reads of the account profiles and statements the account service keeps beside the ledger
