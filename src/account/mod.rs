@@ -93,7 +93,15 @@ impl AccountService {
         let calendar = BusinessCalendar::from_config(config)
             .map_err(|e| AccountError::invalid("accounts", e.to_string()))?;
         let mut internal = BTreeMap::new();
-        for purpose in InternalPurpose::ALL {
+        // A clearing suspense account for each network this gateway reaches (on-us always):
+        // created on the first start that routes to it, so a gateway that never leaves on-us
+        // keeps the same four internal accounts.
+        let reached: Vec<Network> = clearing.networks().collect();
+        let wanted = InternalPurpose::ALL.into_iter().filter(|p| match p {
+            InternalPurpose::ClearingSuspense(n) => *n == Network::OnUs || reached.contains(n),
+            _ => true,
+        });
+        for purpose in wanted {
             let key = IdempotencyKey::new(
                 SYSTEM_SCOPE,
                 format!("internal/{}/{}", purpose.as_str(), rules.currency),

@@ -381,12 +381,19 @@ impl Clearing {
     /// Validates `config` and builds a client for every network it routes to.
     pub fn from_config(config: &ClearingConfig, clock: &Clock) -> Result<Clearing, String> {
         config.validate()?;
+        // A client for every routed network, and for every network with an endpoint even if
+        // no route names it any more (its payments may still be refunded and recovered).
         let mut clients: BTreeMap<Network, Arc<dyn ClearingClient>> = BTreeMap::new();
-        for route in &config.routes {
-            if clients.contains_key(&route.network) {
+        let networks = config
+            .routes
+            .iter()
+            .map(|r| r.network)
+            .chain(config.networks.iter().map(|e| e.network));
+        for network in networks {
+            if clients.contains_key(&network) {
                 continue;
             }
-            let endpoint = match route.network {
+            let endpoint = match network {
                 Network::OnUs => Endpoint {
                     address: String::new(),
                     timeout_ms: 1,
@@ -395,9 +402,9 @@ impl Clearing {
                     .endpoint(network)
                     .ok_or(format!("no endpoint for {}", network.as_str()))?,
             };
-            let client = client(route.network, endpoint, clock.clone())
-                .ok_or(format!("no client for {}", route.network.as_str()))?;
-            clients.insert(route.network, client);
+            let client = client(network, endpoint, clock.clone())
+                .ok_or(format!("no client for {}", network.as_str()))?;
+            clients.insert(network, client);
         }
         Ok(Clearing {
             routes: config.routes.clone(),
@@ -464,6 +471,12 @@ impl Clearing {
     }
 
     /// The client of a routed network.
+    /// The networks this gateway has a client for: every routed one and every one with an
+    /// endpoint.
+    pub fn networks(&self) -> impl Iterator<Item = Network> + '_ {
+        self.clients.keys().copied()
+    }
+
     pub fn client(&self, network: Network) -> Option<&Arc<dyn ClearingClient>> {
         self.clients.get(&network)
     }
