@@ -229,7 +229,7 @@ fn soak_plan(args: &BenchArgs, workloads: &[Workload]) -> Result<super::soak::So
         return Err("--rate-percent must be within 1..=100".to_owned());
     }
     if let Some(rate) = args.rate
-        && !(rate >= 1.0 && rate <= 1_000_000.0)
+        && !(1.0..=1_000_000.0).contains(&rate)
     {
         return Err("--rate must be within 1..=1000000 calls/s".to_owned());
     }
