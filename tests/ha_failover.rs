@@ -1,10 +1,10 @@
 //! PostgreSQL high availability (issue 15): two real `paygate serve` processes on one
 //! pg_auto_failover cluster (a primary and a synchronous standby), transfers through both, the
 //! primary node killed with SIGKILL, and then: the failover completes, both gateways serve again
-//! without a restart, every failed call failed with a retryable status, and no acknowledged
-//! transfer is lost or doubled (each on its statement exactly once, replays answer the same
-//! transaction, the total unchanged, `paygate ledger verify` clean). The times to fail over and
-//! to recover are printed.
+//! without a restart, every failed call failed with UNAVAILABLE (never INTERNAL), and no
+//! acknowledged transfer is lost or doubled (each on its statement exactly once, replays answer
+//! the same transaction, the total unchanged, `paygate ledger verify` clean). The times to fail
+//! over and to recover are printed.
 //!
 //! Behind a flag: `deploy/ha/run.sh` starts the cluster on spare ports and runs
 //! `PAYGATE_HA=1 cargo test --test ha_failover` with `PAYGATE_HA_HOSTS` (the nodes, `h:p,h:p`)
