@@ -92,6 +92,7 @@ fn a_few_seconds_of_soak_report_every_interval_and_the_verdict() {
         "rss_growth_bytes_per_min",
         "open_files_growth_per_min",
         "database_growth_bytes_per_min",
+        "calls_not_sent",
     ] {
         assert!(report[field].is_number(), "{field}: {report:#}");
     }

@@ -126,6 +126,9 @@ pub struct SoakReport {
     pub database_bytes_per_ok_call: Option<f64>,
     pub error_rate_ok: bool,
     pub p99_drift_ok: bool,
+    /// Calls due by the end that were never sent because connections × streams were all in
+    /// flight (the server did not keep up with the rate): any fails the soak.
+    pub calls_not_sent: u64,
     pub passed: bool,
 }
 
@@ -203,6 +206,8 @@ pub async fn run(
     let permits = Arc::new(tokio::sync::Semaphore::new(plan.in_flight_max.max(1)));
     let started = Instant::now();
     let mut sent: u64 = 0;
+    // Calls due by the end that were never sent (the in-flight ceiling was reached).
+    let mut behind: u64 = 0;
     let mut intervals = Vec::new();
     let (mut ok_calls, mut failed) = (0u64, 0u64);
     let mut errors_by_kind = BTreeMap::new();
@@ -215,7 +220,9 @@ pub async fn run(
         let elapsed = started.elapsed().min(plan.duration);
         let due = (elapsed.as_secs_f64() * rate) as u64;
         while sent < due {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
+            // Every call in flight already: the rest wait for the next tick (their latency
+            // still counts from when they were due), and the lines keep their time.
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
                 break;
             };
             let due_at = started + Duration::from_secs_f64(sent as f64 / rate);
@@ -243,6 +250,7 @@ pub async fn run(
         }
         let over = started.elapsed() >= plan.duration;
         if over {
+            behind = due.saturating_sub(sent);
             // The calls still in flight end before the last interval is read.
             let all = u32::try_from(plan.in_flight_max.max(1)).unwrap_or(u32::MAX);
             let _ = tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(all)).await;
@@ -290,7 +298,7 @@ pub async fn run(
             break;
         }
     }
-    summarise(
+    let mut report = summarise(
         plan,
         rate,
         peak,
@@ -300,7 +308,10 @@ pub async fn run(
         failed,
         errors_by_kind,
         error_samples,
-    )
+    );
+    report.calls_not_sent = behind;
+    report.passed = report.passed && behind == 0;
+    report
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -362,6 +373,7 @@ fn summarise(
         database_bytes_per_ok_call: db_per_call,
         error_rate_ok,
         p99_drift_ok,
+        calls_not_sent: 0,
         passed: error_rate_ok && p99_drift_ok,
         intervals,
     }
@@ -402,7 +414,8 @@ pub fn summary(r: &SoakReport) -> String {
         |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:+.1} {unit}/min"));
     format!(
         "soak {}: {} at {:.0} calls/s{} for {:.0} s; {} OK, {} failed {:?}\n\
-         error rate {:.5} % ({} < {:.2} %); p99 drift {:+.1} % ({} < {:.0} %)\n\
+         error rate {:.5} % ({} < {:.2} %); p99 drift {:+.1} % ({} < {:.0} %); \
+         {} calls due but not sent ({})\n\
          growth: server RSS {}, open files {}, database {} ({} per acknowledged call)",
         verdict(r.passed),
         r.workload.name(),
@@ -419,6 +432,8 @@ pub fn summary(r: &SoakReport) -> String {
         r.p99_drift * 100.0,
         verdict(r.p99_drift_ok),
         P99_DRIFT_MAX * 100.0,
+        r.calls_not_sent,
+        verdict(r.calls_not_sent == 0),
         per_min(r.rss_growth_bytes_per_min.map(|b| b / 1024.0), "KiB"),
         per_min(r.open_files_growth_per_min, "files"),
         per_min(r.database_growth_bytes_per_min.map(|b| b / 1024.0), "KiB"),
