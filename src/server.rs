@@ -58,7 +58,9 @@ pub enum ServeError {
     Admin(std::io::Error),
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("database: {0}")]
+    /// With the cause (a start's failure is logged, never answered to a caller): the URL
+    /// that did not parse (never the URL itself), the hosts that refused and why.
+    #[error("database: {}", .0.detail())]
     Storage(#[from] StorageError),
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),

@@ -203,6 +203,11 @@ impl Config {
         {
             return invalid("database.url must start with sqlite: or postgres:".into());
         }
+        if !self.database.url.starts_with("sqlite:")
+            && let Err(why) = super::parse_pg_url(&self.database.url)
+        {
+            return invalid(format!("database.url: {why}"));
+        }
         Ok(())
     }
 

@@ -3,12 +3,14 @@
 
 mod load;
 mod paths;
+mod pg_url;
 mod server;
 mod services;
 mod storage;
 mod yields;
 
 pub use load::ConfigError;
+pub use pg_url::*;
 pub use server::*;
 pub use services::*;
 pub use storage::*;

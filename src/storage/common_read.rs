@@ -218,16 +218,18 @@ macro_rules! impl_ledger_reads {
         #[async_trait]
         impl crate::ledger::store::LedgerReads for $storage {
             async fn account(&self, id: AccountId) -> Result<Option<(Account, Balance)>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_account(&mut conn, id).await
+                let mut conn = self.acquire().await?;
+                let result = read_account(&mut conn, id).await;
+                self.settled(&mut conn, result)
             }
 
             async fn idempotency(
                 &self,
                 key: &crate::ledger::model::IdempotencyKey,
             ) -> Result<Option<StoredIdempotency>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_idempotency(&mut conn, key).await
+                let mut conn = self.acquire().await?;
+                let result = read_idempotency(&mut conn, key).await;
+                self.settled(&mut conn, result)
             }
 
             async fn statement(
@@ -236,27 +238,31 @@ macro_rules! impl_ledger_reads {
                 after_seq: Option<u64>,
                 limit: u32,
             ) -> Result<Vec<StatementLine>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_statement(&mut conn, id, after_seq, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_statement(&mut conn, id, after_seq, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn pending(&self, id: PendingId) -> Result<Option<Pending>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_pending(&mut conn, id).await
+                let mut conn = self.acquire().await?;
+                let result = read_pending(&mut conn, id).await;
+                self.settled(&mut conn, result)
             }
 
             async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_hold(&mut conn, id).await
+                let mut conn = self.acquire().await?;
+                let result = read_hold(&mut conn, id).await;
+                self.settled(&mut conn, result)
             }
 
             async fn due_expiries(&self, now_ms: i64, limit: u32) -> Result<Vec<ExpiryItem>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_due_expiries(&mut conn, now_ms, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_due_expiries(&mut conn, now_ms, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn idempotency_keys_count(&self) -> Result<u64, StorageError> {
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.acquire().await?;
                 let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
                     .fetch_one(&mut *conn)
                     .await?;
@@ -264,13 +270,15 @@ macro_rules! impl_ledger_reads {
             }
 
             async fn purge_idempotency(&self, cutoff_ms: i64, limit: u32) -> Result<u64, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                delete_old_idempotency(&mut conn, cutoff_ms, limit).await
+                let mut conn = self.acquire().await?;
+                let result = delete_old_idempotency(&mut conn, cutoff_ms, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn chain_head(&self) -> Result<ChainHead, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_head(&mut conn).await
+                let mut conn = self.acquire().await?;
+                let result = read_head(&mut conn).await;
+                self.settled(&mut conn, result)
             }
 
             async fn transactions_page(
@@ -278,8 +286,9 @@ macro_rules! impl_ledger_reads {
                 after_seq: u64,
                 limit: u32,
             ) -> Result<Vec<(TransactionRow, Vec<EntryRow>)>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_transactions_page(&mut conn, after_seq, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_transactions_page(&mut conn, after_seq, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn accounts_page(
@@ -287,8 +296,9 @@ macro_rules! impl_ledger_reads {
                 after_id: u64,
                 limit: u32,
             ) -> Result<Vec<(Account, Balance)>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_accounts_page(&mut conn, after_id, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_accounts_page(&mut conn, after_id, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn open_pendings_page(
@@ -296,13 +306,15 @@ macro_rules! impl_ledger_reads {
                 after_id: u64,
                 limit: u32,
             ) -> Result<Vec<Pending>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_open_pendings_page(&mut conn, after_id, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_open_pendings_page(&mut conn, after_id, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn open_holds_page(&self, after_id: u64, limit: u32) -> Result<Vec<Hold>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_open_holds_page(&mut conn, after_id, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_open_holds_page(&mut conn, after_id, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn audit_page(

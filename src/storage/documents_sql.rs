@@ -109,8 +109,9 @@ macro_rules! impl_document_reads {
                 kind: &str,
                 id: &str,
             ) -> Result<Option<crate::ledger::StoredDocument>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_document(&mut conn, kind, id).await
+                let mut conn = self.acquire().await?;
+                let result = read_document(&mut conn, kind, id).await;
+                self.settled(&mut conn, result)
             }
 
             async fn documents_after(
@@ -119,8 +120,9 @@ macro_rules! impl_document_reads {
                 after_id: &str,
                 limit: u32,
             ) -> Result<Vec<crate::ledger::StoredDocument>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_documents_after(&mut conn, kind, after_id, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_documents_after(&mut conn, kind, after_id, limit).await;
+                self.settled(&mut conn, result)
             }
 
             async fn outbox_after(
@@ -129,8 +131,9 @@ macro_rules! impl_document_reads {
                 after_seq: u64,
                 limit: u32,
             ) -> Result<Vec<crate::ledger::StoredEvent>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_outbox_after(&mut conn, streams, after_seq, limit).await
+                let mut conn = self.acquire().await?;
+                let result = read_outbox_after(&mut conn, streams, after_seq, limit).await;
+                self.settled(&mut conn, result)
             }
         }
     };

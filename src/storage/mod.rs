@@ -19,6 +19,7 @@ pub use backup::{Backup, backup_sqlite};
 
 mod backup;
 mod migrate;
+mod pg_hosts;
 
 pub use migrate::Migration;
 pub mod postgres;
@@ -127,8 +128,8 @@ impl AccountCache {
 struct BatchConnection<C: sqlx::Connection> {
     /// `None` while a batch has it, or after a failure.
     slot: tokio::sync::Mutex<Option<C>>,
-    /// How it (re)connects.
-    options: C::Options,
+    /// How it (re)connects; replaced when the database moves to another host (a failover).
+    options: Arc<std::sync::RwLock<C::Options>>,
 }
 
 impl<C: sqlx::Connection> BatchConnection<C> {
@@ -137,7 +138,7 @@ impl<C: sqlx::Connection> BatchConnection<C> {
         let conn = options.connect().await?;
         Ok(BatchConnection {
             slot: tokio::sync::Mutex::new(Some(conn)),
-            options,
+            options: Arc::new(std::sync::RwLock::new(options)),
         })
     }
 
@@ -154,9 +155,22 @@ impl<C: sqlx::Connection> BatchConnection<C> {
         }
         let conn = match slot.take() {
             Some(conn) => conn,
-            None => self.options.connect().await?,
+            None => self.options().connect().await?,
         };
         Ok((slot, conn))
+    }
+
+    /// The options a new connection is opened with.
+    fn options(&self) -> C::Options {
+        match self.options.read() {
+            Ok(options) => options.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Where the next connection goes (the one open now, if any, stays until it fails).
+    fn options_handle(&self) -> Arc<std::sync::RwLock<C::Options>> {
+        self.options.clone()
     }
 
     async fn close(&self) {
@@ -227,8 +241,10 @@ pub async fn migrations(
         let _ = conn.close().await;
         result
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
-            .map_err(|e| StorageError::new(format!("postgres url: {e}")))?;
+        // The first host that fits the URL's target (with a host list: the primary).
+        let options = pg_hosts::PgHosts::from_config(config, |o| o)?
+            .find()
+            .await?;
         let mut conn = options.connect().await?;
         let result = if apply {
             migrate::run_postgres(&mut conn).await

@@ -3,7 +3,7 @@
 //! touches in id order; every load happens after the head lock, so no process acts on stale
 //! balances.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
@@ -13,9 +13,10 @@ use sqlx::{
 
 use super::{
     AccountCache, Backend, BatchConnection, DurabilityRisk, LedgerStore, PoolConnections, migrate,
+    pg_hosts::{self, PgHosts},
     put_cache, take_cache,
 };
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, TargetSession};
 
 type Db = sqlx::Postgres;
 type DbConn = PgConnection;
@@ -70,22 +71,46 @@ pub struct PgStorage {
     writer: BatchConnection<PgConnection>,
     /// Taken by a batch while it runs (a concurrent batch finds it empty and reads the rows).
     cache: std::sync::Mutex<AccountCache>,
+    /// The URL's hosts (one, or libpq's list) and the one in use.
+    hosts: std::sync::Arc<PgHosts>,
+}
+
+/// The settings every connection gets.
+fn tuned(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+        // No JIT: the gateway's statements are short and run thousands of times a second.
+        // On a large journal the planner's estimate for the account read (its journal-tail
+        // subqueries) passes `jit_above_cost`, and PostgreSQL then compiled that statement
+        // with LLVM on every execution: ~450 ms of CPU per batch, the accrual of 1,000,000
+        // holders down from thousands of holders/s to ~130.
+        .options([("jit", "off")])
 }
 
 impl PgStorage {
     pub async fn connect(config: &DatabaseConfig) -> Result<PgStorage, StorageError> {
-        let options = PgConnectOptions::from_str(&config.url)
-            .map_err(|e| StorageError::new(format!("postgres url: {e}")))?
-            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
-            // No JIT: the gateway's statements are short and run thousands of times a second.
-            // On a large journal the planner's estimate for the account read (its journal-tail
-            // subqueries) passes `jit_above_cost`, and PostgreSQL then compiled that statement
-            // with LLVM on every execution: ~450 ms of CPU per batch, the accrual of 1,000,000
-            // holders down from thousands of holders/s to ~130.
-            .options([("jit", "off")]);
+        let hosts = std::sync::Arc::new(PgHosts::from_config(config, tuned)?);
+        // The first host that fits (read-write: the primary); the error names each host's reason.
+        let options = hosts.find().await?;
+        let target = if hosts.read_write() {
+            TargetSession::ReadWrite
+        } else {
+            TargetSession::Any
+        };
         let pool = PgPoolOptions::new()
             .max_connections(config.connections_max)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            // A pooled connection never lands on a standby: the pool tries again (until its
+            // acquire timeout) while the storage looks for the primary.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if pg_hosts::session_fits(conn, target).await? {
+                        Ok(())
+                    } else {
+                        Err(pg_hosts::read_only_session())
+                    }
+                })
+            })
             .connect_with(options.clone())
             .await?;
         let writer = BatchConnection::open(options).await?;
@@ -93,12 +118,52 @@ impl PgStorage {
             pool,
             writer,
             cache: std::sync::Mutex::new(AccountCache::new(config.account_cache_bytes_max())),
+            hosts,
         };
         let mut conn = storage.pool.acquire().await?;
         if config.migrate_on_start {
             migrate::run_postgres(&mut conn).await?;
         }
         Ok(storage)
+    }
+
+    /// A connection-class failure (the server went away, or it is read-only now): with several
+    /// hosts, look for the primary in the background and move new connections there.
+    fn lost_server(&self) {
+        let writer_options = self.writer.options_handle();
+        self.hosts.search_soon(&self.pool, move |options| {
+            if let Ok(mut slot) = writer_options.write() {
+                *slot = options;
+            }
+        });
+    }
+
+    /// A pooled connection (its failure starts the search for the primary).
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Db>, StorageError> {
+        self.pool.acquire().await.map_err(|e| {
+            let e = StorageError::from(e);
+            if e.is_unavailable() {
+                self.lost_server();
+            }
+            e
+        })
+    }
+
+    /// A pooled connection's answer. On a connection-class failure (lost server, or `25006`: a
+    /// demoted primary's read-only session) the connection is closed, not returned to the
+    /// pool, so the next call connects afresh, and the search for the primary starts.
+    fn settled<T>(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<Db>,
+        result: Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        if let Err(e) = &result
+            && e.is_unavailable()
+        {
+            conn.close_on_drop();
+            self.lost_server();
+        }
+        result
     }
 }
 #[async_trait]
@@ -129,8 +194,15 @@ impl LedgerStore for PgStorage {
                 }
                 *writer = Some(conn);
             }
-            // Whatever the database holds now, the cache may not match it.
-            Err(_) => cache.clear(),
+            // Whatever the database holds now, the cache may not match it. The connection is
+            // dropped (closed) here: the next batch connects afresh, to the primary found by
+            // then if this one lost its server or went read-only (`25006`).
+            Err(e) => {
+                cache.clear();
+                if e.is_unavailable() {
+                    self.lost_server();
+                }
+            }
         }
         put_cache(&self.cache, cache);
         result.map(|_| ())
@@ -144,7 +216,7 @@ impl LedgerStore for PgStorage {
     }
 
     async fn durability_risks(&self) -> Result<Vec<DurabilityRisk>, StorageError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.acquire().await?;
         let mut setting = async |name: &str| -> Result<String, StorageError> {
             Ok(sqlx::query_scalar(&format!("SHOW {name}"))
                 .fetch_one(&mut *conn)

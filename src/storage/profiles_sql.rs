@@ -182,32 +182,36 @@ macro_rules! impl_account_reads {
                 &self,
                 account_id: u64,
             ) -> Result<Option<crate::ledger::store::ProfileRow>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_profile(&mut conn, account_id).await
+                let mut conn = self.acquire().await?;
+                let result = read_profile(&mut conn, account_id).await;
+                self.settled(&mut conn, result)
             }
 
             async fn profiles(
                 &self,
                 query: &crate::ledger::store::ProfileQuery,
             ) -> Result<Vec<crate::ledger::store::ProfileRow>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_profiles(&mut conn, query).await
+                let mut conn = self.acquire().await?;
+                let result = read_profiles(&mut conn, query).await;
+                self.settled(&mut conn, result)
             }
 
             async fn statement_page(
                 &self,
                 query: &crate::ledger::store::StatementQuery,
             ) -> Result<Vec<crate::ledger::store::StatementRow>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_statement_page(&mut conn, query).await
+                let mut conn = self.acquire().await?;
+                let result = read_statement_page(&mut conn, query).await;
+                self.settled(&mut conn, result)
             }
 
             async fn counter_values(
                 &self,
                 keys: &[String],
             ) -> Result<Vec<(String, i64)>, StorageError> {
-                let mut conn = self.pool.acquire().await?;
-                read_counter_values(&mut conn, keys).await
+                let mut conn = self.acquire().await?;
+                let result = read_counter_values(&mut conn, keys).await;
+                self.settled(&mut conn, result)
             }
         }
     };

@@ -158,6 +158,27 @@ impl SqliteStorage {
     }
 }
 
+impl SqliteStorage {
+    /// A pooled connection.
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Db>, StorageError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A pooled connection's answer; a connection that broke is closed, not pooled again.
+    fn settled<T>(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<Db>,
+        result: Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        if let Err(e) = &result
+            && e.is_unavailable()
+        {
+            conn.close_on_drop();
+        }
+        result
+    }
+}
+
 /// Creates the database file (`0600`) and its missing folders (`0700`) before SQLite opens it,
 /// so that neither it nor its `-wal` and `-shm` files are ever readable by other users;
 /// `true` when the file is new. An existing file is left as it is (a warning if others may

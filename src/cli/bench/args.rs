@@ -82,6 +82,27 @@ pub struct BenchArgs {
     /// Keep the temporary data directory and the PostgreSQL database.
     #[arg(long)]
     pub keep: bool,
+    /// Soak instead of the workloads' table (issue 15): the peak of one workload (transfer
+    /// unless --workloads names one of transfer, get-balance, health) for --peak-s, then
+    /// --rate-percent of it, open loop, for --minutes, with a line per --interval-s and a
+    /// verdict (error rate < 0.01 %, p99 drift < 10 %); exits non-zero when it fails.
+    #[arg(long)]
+    pub soak: bool,
+    /// Length of the soak, in minutes (fractions allowed; 120 for the long run).
+    #[arg(long, default_value_t = 10.0, requires = "soak")]
+    pub minutes: f64,
+    /// Seconds between two soak lines.
+    #[arg(long, default_value_t = 60, requires = "soak")]
+    pub interval_s: u64,
+    /// Seconds of closed-loop load that measure the peak before the soak.
+    #[arg(long, default_value_t = 10, requires = "soak")]
+    pub peak_s: u64,
+    /// Share of the measured peak the soak holds, in percent.
+    #[arg(long, default_value_t = 70.0, requires = "soak")]
+    pub rate_percent: f64,
+    /// Calls/s the soak holds (no peak measured first).
+    #[arg(long, requires = "soak")]
+    pub rate: Option<f64>,
     /// Record the server with `perf record -g` during this workload (when perf is installed),
     /// to perf-WORKLOAD.data next to the --json file or in the working directory.
     #[arg(long, value_enum, value_name = "WORKLOAD")]
@@ -123,6 +144,8 @@ pub struct Plan {
     pub merchants: usize,
     pub orders: Option<usize>,
     pub backend: Backend,
+    /// `--soak`: how it runs (its workload is the only one of `workloads`).
+    pub soak: Option<super::soak::SoakPlan>,
 }
 
 impl Plan {
@@ -134,7 +157,16 @@ impl Plan {
                 Err(format!("--{name} must be within {min}..={max}"))
             }
         };
-        let workloads = super::workload::plan(&args.workloads);
+        let workloads = if args.soak && args.workloads.is_empty() {
+            vec![Workload::Transfer]
+        } else {
+            super::workload::plan(&args.workloads)
+        };
+        let soak = if args.soak {
+            Some(soak_plan(args, &workloads)?)
+        } else {
+            None
+        };
         let needs_accounts = workloads.iter().any(|w| w.needs_accounts());
         let needs_merchants = workloads.iter().any(|w| w.needs_merchants());
         if args.duration_s == 0 || args.duration_s > SECONDS_MAX || args.warmup_s > SECONDS_MAX {
@@ -166,8 +198,50 @@ impl Plan {
             },
             backend: args.backend,
             workloads,
+            soak,
         })
     }
+}
+
+fn soak_plan(args: &BenchArgs, workloads: &[Workload]) -> Result<super::soak::SoakPlan, String> {
+    let [workload] = workloads else {
+        return Err("--soak runs one workload".to_owned());
+    };
+    if !matches!(
+        workload,
+        Workload::Transfer | Workload::GetBalance | Workload::Health
+    ) {
+        return Err(format!(
+            "--soak runs transfer, get-balance or health, not {}",
+            workload.name()
+        ));
+    }
+    let seconds = args.minutes * 60.0;
+    if !(1.0..=(24.0 * 3_600.0)).contains(&seconds) {
+        return Err("--minutes must make 1 s to 24 h".to_owned());
+    }
+    if args.interval_s == 0 || args.peak_s == 0 || args.peak_s > SECONDS_MAX {
+        return Err(format!(
+            "--interval-s must be at least 1, --peak-s within 1..={SECONDS_MAX}"
+        ));
+    }
+    if !(1.0..=100.0).contains(&args.rate_percent) {
+        return Err("--rate-percent must be within 1..=100".to_owned());
+    }
+    if let Some(rate) = args.rate
+        && !(1.0..=1_000_000.0).contains(&rate)
+    {
+        return Err("--rate must be within 1..=1000000 calls/s".to_owned());
+    }
+    Ok(super::soak::SoakPlan {
+        workload: *workload,
+        rate: args.rate,
+        rate_percent: args.rate_percent,
+        peak: std::time::Duration::from_secs(args.peak_s),
+        duration: std::time::Duration::from_secs_f64(seconds),
+        interval: std::time::Duration::from_secs(args.interval_s),
+        in_flight_max: args.connections.saturating_mul(args.streams),
+    })
 }
 
 #[cfg(test)]
@@ -216,5 +290,32 @@ mod tests {
         assert!(plan("--backend postgres").is_err());
         assert!(plan("--workloads nonsense").is_err());
         assert!(plan("--ca x.pem").is_err(), "--ca only with --target");
+    }
+
+    #[test]
+    fn a_soak_holds_seventy_percent_of_transfer_for_ten_minutes_by_default() {
+        let p = plan("--soak").unwrap();
+        assert_eq!(p.workloads, [Workload::Transfer]);
+        let soak = p.soak.unwrap();
+        assert_eq!(soak.duration.as_secs(), 600);
+        assert_eq!((soak.interval.as_secs(), soak.peak.as_secs()), (60, 10));
+        assert_eq!((soak.rate, soak.rate_percent), (None, 70.0));
+        assert_eq!(soak.in_flight_max, 256);
+        let long = plan("--soak --minutes 120 --rate 500")
+            .unwrap()
+            .soak
+            .unwrap();
+        assert_eq!((long.duration.as_secs(), long.rate), (7_200, Some(500.0)));
+        assert!(plan("").unwrap().soak.is_none());
+    }
+
+    #[test]
+    fn a_soak_refuses_several_workloads_a_pool_workload_and_odd_numbers() {
+        assert!(plan("--soak --workloads transfer,health").is_err());
+        assert!(plan("--soak --workloads pay").is_err());
+        assert!(plan("--soak --minutes 0").is_err());
+        assert!(plan("--soak --rate-percent 0").is_err());
+        assert!(plan("--soak --rate 0").is_err());
+        assert!(plan("--minutes 5").is_err(), "--minutes only with --soak");
     }
 }

@@ -9,7 +9,8 @@
 //! - [`args`]: the flags; [`workload`]: the workloads; [`server`]: the processes under load;
 //!   [`seed`]: data through the public RPCs; [`calls`]: each workload's call; [`drive`]: the
 //!   load and the window; [`proc_stat`]: `/proc`; [`report`]: lines, table, JSON;
-//!   [`profile`]: `perf record` on one workload; [`echo`]: the floor server.
+//!   [`profile`]: `perf record` on one workload; [`echo`]: the floor server; [`soak`]: the
+//!   soak (`--soak`: the peak, then 70 % of it for `--minutes`).
 
 mod args;
 mod calls;
@@ -20,6 +21,7 @@ mod profile;
 mod report;
 mod seed;
 mod server;
+mod soak;
 mod workload;
 
 use std::{
@@ -132,6 +134,38 @@ async fn bench(args: BenchArgs, config: Config, options: Resolved) -> Result<(),
         &mut pg_database,
     )
     .await?;
+    if let Some(soak) = &plan.soak {
+        let db = match (&args.target, plan.backend, &pg_database, &args.pg_url) {
+            (None, Backend::Sqlite, _, _) => soak::DbSize::Sqlite(dir.path.join("paygate.db")),
+            (None, Backend::Postgres, Some(name), Some(admin)) => {
+                soak::DbSize::Postgres(server::with_database(admin, name))
+            }
+            _ => soak::DbSize::None,
+        };
+        let outcome = soak_run(&plan, soak, &servers, &run, &db).await;
+        for child in &mut servers.children {
+            child.stop();
+        }
+        drop(servers);
+        if let (Some(name), Some(admin)) = (&pg_database, &args.pg_url)
+            && !args.keep
+            && let Err(e) = server::drop_pg_database(admin, name).await
+        {
+            eprintln!("paygate bench: {e}");
+        }
+        let report = outcome?;
+        println!("{}", soak::summary(&report));
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("\nwrote {}", path.display());
+        }
+        return if report.passed {
+            Ok(())
+        } else {
+            Err("the soak failed its thresholds".to_owned())
+        };
+    }
     let outcome = drive_all(&args, &plan, &servers, &run, &mut notes).await;
     for child in &mut servers.children {
         child.stop();
@@ -262,15 +296,7 @@ async fn drive_all(
     };
     let concurrency = plan.connections * plan.streams;
     let mut seeded = Seeded::default();
-    if plan.workloads.iter().any(|w| w.needs_accounts()) {
-        eprintln!("seeding {} funded accounts", plan.accounts);
-        // Persons distinct from other runs on the same database (a person holds at most five).
-        let first_person = rand::random_range(0..19_000u64) * 1_000;
-        let first_person = first_person.min(20_000_000 - plan.accounts as u64);
-        seeded.accounts = Arc::new(
-            seed::funded_accounts(&paygate, concurrency, run, first_person, plan.accounts).await?,
-        );
-    }
+    seed_accounts(plan, &paygate, run, &mut seeded).await?;
     if plan.workloads.iter().any(|w| w.needs_merchants()) {
         eprintln!("seeding {} merchants", plan.merchants);
         seeded.merchants =
@@ -328,6 +354,85 @@ async fn drive_all(
         done.push(line);
     }
     Ok(done)
+}
+
+/// The funded accounts, when a workload of the plan needs them.
+async fn seed_accounts(
+    plan: &Plan,
+    paygate: &[tonic::transport::Channel],
+    run: &str,
+    seeded: &mut Seeded,
+) -> Result<(), String> {
+    if plan.workloads.iter().any(|w| w.needs_accounts()) {
+        eprintln!("seeding {} funded accounts", plan.accounts);
+        // Persons distinct from other runs on the same database (a person holds at most five).
+        let first_person = rand::random_range(0..19_000u64) * 1_000;
+        let first_person = first_person.min(20_000_000 - plan.accounts as u64);
+        let concurrency = plan.connections * plan.streams;
+        seeded.accounts = Arc::new(
+            seed::funded_accounts(paygate, concurrency, run, first_person, plan.accounts).await?,
+        );
+    }
+    Ok(())
+}
+
+/// `--soak`: seeds, measures the peak (unless `--rate`), then holds the soak's rate.
+async fn soak_run(
+    plan: &Plan,
+    soak: &soak::SoakPlan,
+    servers: &Servers,
+    run: &str,
+    db: &soak::DbSize,
+) -> Result<soak::SoakReport, String> {
+    let paygate = servers.paygate.connect(plan.connections).await?;
+    let mut seeded = Seeded::default();
+    seed_accounts(plan, &paygate, run, &mut seeded).await?;
+    let pid = servers.paygate.pid;
+    let (rate, peak) = match soak.rate {
+        Some(rate) => (rate, None),
+        None => {
+            eprintln!(
+                "measuring the peak of {} for {} s",
+                soak.workload.name(),
+                soak.peak.as_secs()
+            );
+            let load = Load {
+                streams_per_connection: plan.streams,
+                warmup: Duration::from_secs(plan.warmup_s),
+                duration: soak.peak,
+            };
+            let measured = calls::measure(
+                soak.workload,
+                &paygate,
+                load,
+                pid,
+                &seeded,
+                Arc::default(),
+                &format!("{run}-peak"),
+            )
+            .await;
+            let seconds = measured.window.as_secs_f64();
+            let peak = if seconds > 0.0 {
+                measured.ok_calls as f64 / seconds
+            } else {
+                0.0
+            };
+            if peak < 1.0 {
+                return Err(format!(
+                    "the peak measured no OK calls (errors: {:?})",
+                    measured.error_samples
+                ));
+            }
+            (peak * soak.rate_percent / 100.0, Some(peak))
+        }
+    };
+    eprintln!(
+        "soaking {} at {rate:.0} calls/s for {:.0} s",
+        soak.workload.name(),
+        soak.duration.as_secs_f64()
+    );
+    let call = soak::call_of(soak.workload, seeded.accounts.clone(), run)?;
+    Ok(soak::run(soak, &paygate, call, rate, peak, pid, db).await)
 }
 
 /// What a payment workload's pool holds.

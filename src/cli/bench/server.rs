@@ -413,7 +413,7 @@ pub async fn drop_pg_database(admin_url: &str, name: &str) -> Result<(), String>
 }
 
 /// `url` with its database name replaced by `name` (query string kept).
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
