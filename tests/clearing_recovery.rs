@@ -74,6 +74,30 @@ async fn until_available(client: &mut Accounts, account: &str, amount: &str) {
     }
 }
 
+both_backends!(an_on_us_movement_is_answered_at_once_and_leaves_no_call_to_recover);
+async fn an_on_us_movement_is_answered_at_once_and_leaves_no_call_to_recover(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let mut client = app.accounts("core-banking").await;
+    let account = open_class_ii(&mut client, 4).await;
+    let id = request_id("topup");
+    let first = top_up(&mut client, top_up_req(&id, &account, "5.00")).await;
+    assert_eq!(first.status, ProcessingStatus::Succeeded as i32);
+    assert_eq!(first.network, ClearingNetwork::OnUs as i32);
+    let again = top_up(&mut client, top_up_req(&id, &account, "5.00")).await;
+    assert_eq!(again, first, "the replay answers the first answer");
+    sqlx::any::install_default_drivers();
+    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.config.database.url)
+        .await
+        .unwrap();
+    let (calls,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM documents WHERE kind IN ('outbound', 'outbound_queue')",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(calls, 0, "the bank's own book is not a call to recover");
+}
+
 both_backends!(
     multi_thread: a_top_up_the_network_booked_but_never_answered_is_posted_by_the_recovery_worker,
     a_withdrawal_the_network_never_received_is_voided_and_the_money_returns,

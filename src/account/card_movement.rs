@@ -1,7 +1,7 @@
 //! Top-up and withdrawal with the bound card, through the clearing client.
 
 use super::{
-    outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of},
+    outbound::{CallState, NewCall, OutboundCall, OutboundPurpose},
     *,
 };
 use crate::{
@@ -93,7 +93,8 @@ impl AccountService {
             other => return Err(unexpected(&other)),
         };
         let profile = profile?;
-        let (call, version) = self.outbound_call(&reference_of(&key)).await?;
+        let fresh = self.movement_call(&profile, amount, direction, &key, &print);
+        let (call, version) = self.outbound_call_for(fresh).await?;
         let observe = self.observe_balance(&profile);
         let settled = match call.state.clone() {
             CallState::Sent => {
@@ -160,6 +161,30 @@ impl AccountService {
         })
     }
 
+    /// The call a movement with `profile`'s bound card sends, as it would be recorded now.
+    fn movement_call(
+        &self,
+        profile: &Profile,
+        amount: Money,
+        direction: CardDirection,
+        key: &IdempotencyKey,
+        print: &str,
+    ) -> OutboundCall {
+        OutboundCall::new(
+            NewCall {
+                network: self.card_network(profile, direction),
+                purpose: movement_purpose(direction),
+                direction,
+                amount_minor: amount.minor,
+                key,
+                print,
+                subject: profile.id.to_string(),
+            },
+            self.inner.ledger.now_ms(),
+            self.inner.clearing.recovery().first_query_after_ms,
+        )
+    }
+
     /// The network a movement with `profile`'s bound card goes through, by the routing table.
     fn card_network(&self, profile: &Profile, direction: CardDirection) -> Network {
         let bank = profile
@@ -210,19 +235,8 @@ impl AccountService {
             CardDirection::DebitCard => self.caps_for(&[profile]),
             CardDirection::CreditCard => Vec::new(),
         };
-        let call = OutboundCall::new(
-            NewCall {
-                network,
-                purpose,
-                direction,
-                amount_minor: amount.minor,
-                key,
-                print,
-                subject: account.to_string(),
-            },
-            self.inner.ledger.now_ms(),
-            self.inner.clearing.recovery().first_query_after_ms,
-        );
+        let call = self.movement_call(profile, amount, direction, key, print);
+        debug_assert_eq!((call.network, call.purpose), (network, purpose));
         let reserve = Command::Guarded {
             inner: Box::new(Command::CreatePending(NewPending {
                 debit_account: debit,
@@ -310,15 +324,22 @@ struct Settle<'a> {
     presumed: bool,
 }
 
-/// `inner` with the write of a call's record.
-fn guarded_with(inner: Command, record: DocumentWrite) -> Command {
+/// `inner` with the write of a call's record (none on-us).
+fn guarded_with(inner: Command, record: Vec<DocumentWrite>) -> Command {
     Command::Guarded {
         inner: Box::new(inner),
         counters: Vec::new(),
         releases: Vec::new(),
         caps: Vec::new(),
-        documents: vec![record],
+        documents: record,
         events: Vec::new(),
+    }
+}
+
+fn movement_purpose(direction: CardDirection) -> OutboundPurpose {
+    match direction {
+        CardDirection::DebitCard => OutboundPurpose::TopUp,
+        CardDirection::CreditCard => OutboundPurpose::Withdrawal,
     }
 }
 

@@ -139,17 +139,34 @@ impl OutboundCall {
         IdempotencyKey::new(&self.caller, self.request_id.clone())
     }
 
-    /// The writes that record it first: the record and its queue entry.
+    /// Whether the call is recorded at all. On-us is the bank's own book, answered in process
+    /// and at once: nothing to recover, so nothing is written for it.
+    pub fn is_recorded(&self) -> bool {
+        self.network != Network::OnUs
+    }
+
+    /// The writes that record it first: the record and its queue entry (none on-us).
     pub fn recorded(&self) -> Result<Vec<DocumentWrite>, LedgerError> {
+        if !self.is_recorded() {
+            return Ok(Vec::new());
+        }
         Ok(vec![
             DocumentWrite::json(KIND_OUTBOUND, &self.reference, 0, self)?,
             DocumentWrite::json(KIND_OUTBOUND_QUEUE, &self.queued_as, 0, &self.reference)?,
         ])
     }
 
-    /// The write of this record over `version`.
-    pub fn write(&self, version: u64) -> Result<DocumentWrite, LedgerError> {
-        DocumentWrite::json(KIND_OUTBOUND, &self.reference, version, self)
+    /// The write of this record over `version` (none on-us).
+    pub fn write(&self, version: u64) -> Result<Vec<DocumentWrite>, LedgerError> {
+        if !self.is_recorded() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![DocumentWrite::json(
+            KIND_OUTBOUND,
+            &self.reference,
+            version,
+            self,
+        )?])
     }
 
     /// The record settled in `state`.

@@ -175,7 +175,7 @@ impl AccountService {
                 match self
                     .inner
                     .ledger
-                    .submit(key, documents_only(vec![later.write(version)?]))
+                    .submit(key, documents_only(later.write(version)?))
                     .await
                 {
                     Ok(_) | Err(LedgerError::DocumentConflict { .. }) => Ok(false),
@@ -218,7 +218,7 @@ impl AccountService {
             counters: Vec::new(),
             releases: Vec::new(),
             caps: Vec::new(),
-            documents: vec![record.write(version)?],
+            documents: record.write(version)?,
             events: Vec::new(),
         };
         let key = IdempotencyKey::new(
@@ -242,7 +242,7 @@ impl AccountService {
                     format!("recover/{}/{version}/expired", call.reference),
                 );
                 match ledger
-                    .submit(key, documents_only(vec![expired.write(version)?]))
+                    .submit(key, documents_only(expired.write(version)?))
                     .await
                 {
                     Ok(_) | Err(LedgerError::DocumentConflict { .. }) => Ok(()),
@@ -250,6 +250,23 @@ impl AccountService {
                 }
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The call `fresh` describes as recorded, at its version; an on-us call, never recorded,
+    /// is `fresh` itself at version 0. (A recorded call is read even when the route is on-us
+    /// now: a retry after a routing change continues the call its first attempt sent.)
+    pub async fn outbound_call_for(
+        &self,
+        fresh: OutboundCall,
+    ) -> Result<(OutboundCall, u64), AccountError> {
+        match self.outbound_call_opt(&fresh.reference).await? {
+            Some(recorded) => Ok(recorded),
+            None if !fresh.is_recorded() => Ok((fresh, 0)),
+            None => Err(AccountError::corrupt(format!(
+                "outbound call {} is not recorded",
+                fresh.reference
+            ))),
         }
     }
 

@@ -64,7 +64,7 @@ impl CashierService {
             Some((command, _)) => command,
             None => {
                 tracing::error!(refund = %call.subject, reference = %call.reference, "a card-refund call unsettled under a settled refund");
-                guarded(Command::NoOp, Vec::new(), vec![record], Vec::new())
+                guarded(Command::NoOp, Vec::new(), record, Vec::new())
             }
         };
         self.submit_recovered(call, version, command).await
@@ -107,7 +107,7 @@ impl CashierService {
             // The order was settled with the call (one batch), so this is a record left
             // behind by a bug: settle the record alone and say so.
             tracing::error!(order = %order.order_id, reference = %call.reference, "a quick-pay call unsettled under a settled order");
-            guarded(Command::NoOp, Vec::new(), vec![record], Vec::new())
+            guarded(Command::NoOp, Vec::new(), record, Vec::new())
         };
         self.submit_recovered(call, version, command).await
     }

@@ -1,7 +1,7 @@
 //! Refund (back along the original method) and GetRefund.
 
 use super::*;
-use crate::account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of};
+use crate::account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose};
 
 impl CashierService {
     /// Refunds (part of) a paid order back along its payment method. A refusal met before the
@@ -196,23 +196,8 @@ impl CashierService {
         }
         if by_card {
             // The network call is recorded before it is sent (the recovery worker's to-do).
-            let call = OutboundCall::new(
-                NewCall {
-                    network: payment.network.unwrap_or(ClearingNetwork::OnUs),
-                    purpose: OutboundPurpose::CardRefund,
-                    direction: CardDirection::CreditCard,
-                    amount_minor: amount.minor,
-                    key,
-                    print,
-                    subject: refund_id.to_owned(),
-                },
-                now,
-                self.inner
-                    .accounts
-                    .clearing()
-                    .recovery()
-                    .first_query_after_ms,
-            );
+            let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+            let call = self.card_refund_call(network, amount, key, print, refund_id);
             documents.extend(call.recorded()?);
         }
         let tx = refund_posting("REFUND", &order.order_id, settlement, payer_side, amount);
@@ -241,9 +226,10 @@ impl CashierService {
             return Ok(());
         };
         let accounts = &self.inner.accounts;
-        let (call, version) = accounts
-            .outbound_call(&reference_of(&request_id.key(&caller.name)))
-            .await?;
+        let key = request_id.key(&caller.name);
+        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+        let fresh = self.card_refund_call(network, amount, &key, "", refund_id);
+        let (call, version) = accounts.outbound_call_for(fresh).await?;
         if call.state.is_final() {
             return Ok(());
         }
@@ -291,7 +277,7 @@ impl CashierService {
         &self,
         refund_id: &str,
         state: CallState,
-        record: DocumentWrite,
+        record: Vec<DocumentWrite>,
     ) -> Result<Option<(Command, &'static str)>, CashierError> {
         let (mut refund, refund_version) = self
             .load_linked::<Refund>(KIND_REFUND, refund_id, Freshness::Current)
@@ -327,11 +313,41 @@ impl CashierService {
             vec![
                 write_doc(KIND_ORDER, &order.order_id, order_version, &order)?,
                 write_doc(KIND_REFUND, refund_id, refund_version, &refund)?,
-                record,
-            ],
+            ]
+            .into_iter()
+            .chain(record)
+            .collect(),
             vec![event],
         );
         Ok(Some((command, step)))
+    }
+
+    /// The call a card refund through `network` sends, as it would be recorded now.
+    fn card_refund_call(
+        &self,
+        network: ClearingNetwork,
+        amount: Money,
+        key: &IdempotencyKey,
+        print: &str,
+        refund_id: &str,
+    ) -> OutboundCall {
+        OutboundCall::new(
+            NewCall {
+                network,
+                purpose: OutboundPurpose::CardRefund,
+                direction: CardDirection::CreditCard,
+                amount_minor: amount.minor,
+                key,
+                print,
+                subject: refund_id.to_owned(),
+            },
+            self.now_ms(),
+            self.inner
+                .accounts
+                .clearing()
+                .recovery()
+                .first_query_after_ms,
+        )
     }
 
     /// A declined card refund: the card suspense gives the merchant its money back.

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{
-    account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose, reference_of},
+    account::outbound::{CallState, NewCall, OutboundCall, OutboundPurpose},
     clearing::routing::{PaymentMethod, Scenario},
 };
 
@@ -76,11 +76,13 @@ impl CashierService {
             return Ok(order.as_of(self.now_ms()));
         }
         let key = card.request_id.key(&card.caller.name);
-        let (call, call_version) = self
-            .inner
-            .accounts
-            .outbound_call(&reference_of(&key))
-            .await?;
+        let network = order
+            .payment
+            .as_ref()
+            .and_then(|p| p.network)
+            .unwrap_or(ClearingNetwork::OnUs);
+        let fresh = self.quick_pay_call(&order, network, &key, &card.print);
+        let (call, call_version) = self.inner.accounts.outbound_call_for(fresh).await?;
         let amount = Money::new(self.inner.currency, order.amount_minor);
         let instruction = CardInstruction {
             reference: call.reference.clone(),
@@ -98,6 +100,33 @@ impl CashierService {
         self.submit_card_settlement(&card, command, &order_id).await
     }
 
+    /// The call a quick pay of `order` through `network` sends, as it would be recorded now.
+    fn quick_pay_call(
+        &self,
+        order: &Order,
+        network: ClearingNetwork,
+        key: &IdempotencyKey,
+        print: &str,
+    ) -> OutboundCall {
+        OutboundCall::new(
+            NewCall {
+                network,
+                purpose: OutboundPurpose::QuickPay,
+                direction: CardDirection::DebitCard,
+                amount_minor: order.amount_minor,
+                key,
+                print,
+                subject: order.order_id.clone(),
+            },
+            self.now_ms(),
+            self.inner
+                .accounts
+                .clearing()
+                .recovery()
+                .first_query_after_ms,
+        )
+    }
+
     /// The settlement of a quick pay in the network's `state`, with the call's `record`:
     /// posted and SUCCEEDED, or FAILED with nothing posted.
     pub(in crate::cashier) fn card_settlement(
@@ -106,7 +135,7 @@ impl CashierService {
         order: Order,
         version: u64,
         state: CallState,
-        record: DocumentWrite,
+        record: Vec<DocumentWrite>,
     ) -> Result<Command, CashierError> {
         let Some(payment) = order.payment.clone() else {
             tracing::error!(order = %order.order_id, "a PROCESSING order without its payment");
@@ -123,7 +152,7 @@ impl CashierService {
             CallState::Sent => return Err(CashierError::corrupt(KIND_ORDER, &order.order_id)),
         };
         if let Command::Guarded { documents, .. } = &mut command {
-            documents.push(record);
+            documents.extend(record);
         }
         Ok(command)
     }
@@ -140,23 +169,8 @@ impl CashierService {
         let checks = self.limit_checks(card.payer, order.amount_minor, None);
         let now = self.now_ms();
         let key = card.request_id.key(&card.caller.name);
-        let call = OutboundCall::new(
-            NewCall {
-                network: payment.network.unwrap_or(ClearingNetwork::OnUs),
-                purpose: OutboundPurpose::QuickPay,
-                direction: CardDirection::DebitCard,
-                amount_minor: order.amount_minor,
-                key: &key,
-                print: &card.print,
-                subject: order.order_id.clone(),
-            },
-            now,
-            self.inner
-                .accounts
-                .clearing()
-                .recovery()
-                .first_query_after_ms,
-        );
+        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+        let call = self.quick_pay_call(&order, network, &key, &card.print);
         order.status = OrderStatus::Processing;
         order.payment = Some(payment);
         order.event_sequence += 1;
