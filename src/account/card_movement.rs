@@ -170,19 +170,15 @@ impl AccountService {
         key: &IdempotencyKey,
         print: &str,
     ) -> OutboundCall {
-        OutboundCall::new(
-            NewCall {
-                network: self.card_network(profile, direction),
-                purpose: movement_purpose(direction),
-                direction,
-                amount_minor: amount.minor,
-                key,
-                print,
-                subject: profile.id.to_string(),
-            },
-            self.inner.ledger.now_ms(),
-            self.inner.clearing.recovery().first_query_after_ms,
-        )
+        self.new_call(NewCall {
+            network: self.card_network(profile, direction),
+            purpose: movement_purpose(direction),
+            direction,
+            amount_minor: amount.minor,
+            key,
+            print,
+            subject: profile.id.to_string(),
+        })
     }
 
     /// The network a movement with `profile`'s bound card goes through, by the routing table.

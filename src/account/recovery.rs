@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{
     outbound::{
-        CallState, KIND_OUTBOUND, KIND_OUTBOUND_QUEUE, OutboundCall, OutboundPurpose, Recovery,
-        recover,
+        CallState, KIND_OUTBOUND, KIND_OUTBOUND_QUEUE, NewCall, OutboundCall, OutboundPurpose,
+        Recovery, recover,
     },
     *,
 };
@@ -251,6 +251,15 @@ impl AccountService {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The record of a call about to be sent now, first queried after the configured delay.
+    pub fn new_call(&self, call: NewCall<'_>) -> OutboundCall {
+        OutboundCall::new(
+            call,
+            self.inner.ledger.now_ms(),
+            self.inner.clearing.recovery().first_query_after_ms,
+        )
     }
 
     /// The call `fresh` describes as recorded, at its version; an on-us call, never recorded,

@@ -331,23 +331,15 @@ impl CashierService {
         print: &str,
         refund_id: &str,
     ) -> OutboundCall {
-        OutboundCall::new(
-            NewCall {
-                network,
-                purpose: OutboundPurpose::CardRefund,
-                direction: CardDirection::CreditCard,
-                amount_minor: amount.minor,
-                key,
-                print,
-                subject: refund_id.to_owned(),
-            },
-            self.now_ms(),
-            self.inner
-                .accounts
-                .clearing()
-                .recovery()
-                .first_query_after_ms,
-        )
+        self.inner.accounts.new_call(NewCall {
+            network,
+            purpose: OutboundPurpose::CardRefund,
+            direction: CardDirection::CreditCard,
+            amount_minor: amount.minor,
+            key,
+            print,
+            subject: refund_id.to_owned(),
+        })
     }
 
     /// A declined card refund: the card suspense gives the merchant its money back.

@@ -108,23 +108,15 @@ impl CashierService {
         key: &IdempotencyKey,
         print: &str,
     ) -> OutboundCall {
-        OutboundCall::new(
-            NewCall {
-                network,
-                purpose: OutboundPurpose::QuickPay,
-                direction: CardDirection::DebitCard,
-                amount_minor: order.amount_minor,
-                key,
-                print,
-                subject: order.order_id.clone(),
-            },
-            self.now_ms(),
-            self.inner
-                .accounts
-                .clearing()
-                .recovery()
-                .first_query_after_ms,
-        )
+        self.inner.accounts.new_call(NewCall {
+            network,
+            purpose: OutboundPurpose::QuickPay,
+            direction: CardDirection::DebitCard,
+            amount_minor: order.amount_minor,
+            key,
+            print,
+            subject: order.order_id.clone(),
+        })
     }
 
     /// The settlement of a quick pay in the network's `state`, with the call's `record`:
