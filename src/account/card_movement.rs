@@ -1,6 +1,7 @@
 //! Top-up and withdrawal with the bound card, through the clearing client.
 
 use super::{
+    Recorded,
     outbound::{CallState, NewCall, OutboundCall, OutboundPurpose},
     *,
 };
@@ -94,7 +95,11 @@ impl AccountService {
         };
         let profile = profile?;
         let fresh = self.movement_call(&profile, amount, direction, &key, &print);
-        let (call, version) = self.outbound_call_for(fresh).await?;
+        let Recorded {
+            call,
+            version,
+            transaction,
+        } = self.outbound_call_for(fresh).await?;
         let observe = self.observe_balance(&profile);
         let settled = match call.state.clone() {
             CallState::Sent => {
@@ -123,7 +128,7 @@ impl AccountService {
                         };
                         self.settle(caller, request_id, settle, observe).await?
                     }
-                    None => Settled::processing(),
+                    None => Settled::recorded(CallState::Sent, None),
                 }
             }
             // Settled by an earlier attempt (its answer shows what that step observed) or by
@@ -143,7 +148,7 @@ impl AccountService {
                     .await?;
                 Settled {
                     observed: step.and_then(|a| a.observed),
-                    ..Settled::recorded(state, self.outbound_transaction(&call).await?)
+                    ..Settled::recorded(state, transaction)
                 }
             }
         };
@@ -212,18 +217,11 @@ impl AccountService {
             return Err(AccountError::NoBoundCard { account });
         }
         let amount = self.amount_in(profile, amount)?;
-        let network = self.card_network(profile, direction);
-        let suspense = self.suspense_of(network)?;
-        let (debit, credit, entry_type, purpose) = match direction {
-            CardDirection::DebitCard => {
-                (suspense, account, EntryType::TopUp, OutboundPurpose::TopUp)
-            }
-            CardDirection::CreditCard => (
-                account,
-                suspense,
-                EntryType::Withdrawal,
-                OutboundPurpose::Withdrawal,
-            ),
+        let call = self.movement_call(profile, amount, direction, key, print);
+        let suspense = self.suspense_of(call.network)?;
+        let (debit, credit, entry_type) = match direction {
+            CardDirection::DebitCard => (suspense, account, EntryType::TopUp),
+            CardDirection::CreditCard => (account, suspense, EntryType::Withdrawal),
         };
         // Movements with the bound card are bound-account flows: no non-bound limits apply;
         // a Class III balance cap still does (pending inflows count against it).
@@ -231,8 +229,6 @@ impl AccountService {
             CardDirection::DebitCard => self.caps_for(&[profile]),
             CardDirection::CreditCard => Vec::new(),
         };
-        let call = self.movement_call(profile, amount, direction, key, print);
-        debug_assert_eq!((call.network, call.purpose), (network, purpose));
         let reserve = Command::Guarded {
             inner: Box::new(Command::CreatePending(NewPending {
                 debit_account: debit,
@@ -302,9 +298,8 @@ impl AccountService {
             }
             // The recovery worker settled the call first: answer as it did.
             Err(LedgerError::DocumentConflict { .. }) => {
-                let (call, _) = self.outbound_call(&record.reference).await?;
-                let transaction = self.outbound_transaction(&call).await?;
-                Ok(Settled::recorded(call.state, transaction))
+                let settled = self.outbound_call(&record.reference).await?;
+                Ok(Settled::recorded(settled.call.state, settled.transaction))
             }
             Err(e) => Err(e.into()),
         }
@@ -348,15 +343,6 @@ struct Settled {
 }
 
 impl Settled {
-    fn processing() -> Settled {
-        Settled {
-            status: ProcessingStatus::Processing,
-            transaction: None,
-            network_reference: String::new(),
-            observed: None,
-        }
-    }
-
     /// As the call's record says.
     fn recorded(state: CallState, transaction: Option<TransactionId>) -> Settled {
         let (status, network_reference) = match state {

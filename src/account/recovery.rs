@@ -41,6 +41,15 @@ pub trait CallSettler: Send + Sync {
     ) -> Result<(), AccountError>;
 }
 
+/// A call as recorded: its record, the record's version, and the journal transaction its
+/// settlement posted (a success only).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub call: OutboundCall,
+    pub version: u64,
+    pub transaction: Option<TransactionId>,
+}
+
 /// What one round of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecoveryRound {
@@ -102,7 +111,9 @@ impl AccountService {
                 round.scanned += 1;
                 after.clone_from(&entry.id);
                 let reference: String = decode(&entry)?;
-                let Some((call, version)) = self.outbound_call_opt(&reference).await? else {
+                let Some(Recorded { call, version, .. }) =
+                    self.outbound_call_opt(&reference).await?
+                else {
                     tracing::error!(%reference, "a recovery queue entry without its call record; skipped");
                     continue;
                 };
@@ -265,13 +276,14 @@ impl AccountService {
     /// The call `fresh` describes as recorded, at its version; an on-us call, never recorded,
     /// is `fresh` itself at version 0. (A recorded call is read even when the route is on-us
     /// now: a retry after a routing change continues the call its first attempt sent.)
-    pub async fn outbound_call_for(
-        &self,
-        fresh: OutboundCall,
-    ) -> Result<(OutboundCall, u64), AccountError> {
+    pub async fn outbound_call_for(&self, fresh: OutboundCall) -> Result<Recorded, AccountError> {
         match self.outbound_call_opt(&fresh.reference).await? {
             Some(recorded) => Ok(recorded),
-            None if !fresh.is_recorded() => Ok((fresh, 0)),
+            None if !fresh.is_recorded() => Ok(Recorded {
+                call: fresh,
+                version: 0,
+                transaction: None,
+            }),
             None => Err(AccountError::corrupt(format!(
                 "outbound call {} is not recorded",
                 fresh.reference
@@ -280,37 +292,28 @@ impl AccountService {
     }
 
     /// The record of the outbound call under our `reference`, at its version.
-    pub async fn outbound_call(
-        &self,
-        reference: &str,
-    ) -> Result<(OutboundCall, u64), AccountError> {
+    pub async fn outbound_call(&self, reference: &str) -> Result<Recorded, AccountError> {
         self.outbound_call_opt(reference).await?.ok_or_else(|| {
             AccountError::corrupt(format!("outbound call {reference} is not recorded"))
         })
     }
 
-    async fn outbound_call_opt(
-        &self,
-        reference: &str,
-    ) -> Result<Option<(OutboundCall, u64)>, AccountError> {
+    async fn outbound_call_opt(&self, reference: &str) -> Result<Option<Recorded>, AccountError> {
         let doc = self.inner.ledger.document(KIND_OUTBOUND, reference).await?;
-        doc.map(|doc| Ok((decode(&doc)?, doc.version))).transpose()
-    }
-
-    /// The journal transaction that settled `call`, if its settlement posted one.
-    pub(super) async fn outbound_transaction(
-        &self,
-        call: &OutboundCall,
-    ) -> Result<Option<TransactionId>, AccountError> {
-        if !matches!(call.state, CallState::Succeeded { .. }) {
-            return Ok(None);
-        }
-        let doc = self
-            .inner
-            .ledger
-            .document(KIND_OUTBOUND, &call.reference)
-            .await?;
-        Ok(doc.and_then(|d| d.transaction))
+        doc.map(|doc| {
+            let call: OutboundCall = decode(&doc)?;
+            // Only a settlement that posted (a success) names a transaction.
+            let transaction = match call.state {
+                CallState::Succeeded { .. } => doc.transaction,
+                CallState::Sent | CallState::Failed { .. } => None,
+            };
+            Ok(Recorded {
+                call,
+                version: doc.version,
+                transaction,
+            })
+        })
+        .transpose()
     }
 
     /// The client of `network` (every routed network has one).

@@ -229,7 +229,8 @@ impl CashierService {
         let key = request_id.key(&caller.name);
         let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
         let fresh = self.card_refund_call(network, amount, &key, "", refund_id);
-        let (call, version) = accounts.outbound_call_for(fresh).await?;
+        let recorded = accounts.outbound_call_for(fresh).await?;
+        let (call, version) = (recorded.call, recorded.version);
         if call.state.is_final() {
             return Ok(());
         }

@@ -28,6 +28,16 @@ pub enum OurStatus {
     Unsettled,
 }
 
+impl OurStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OurStatus::Succeeded => "SUCCEEDED",
+            OurStatus::Failed => "FAILED",
+            OurStatus::Unsettled => "UNSETTLED",
+        }
+    }
+}
+
 /// One of our calls to the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OurLine {
@@ -181,16 +191,8 @@ impl ReconReport {
                 b.reference,
                 text(b.ours_amount_minor),
                 text(b.theirs_amount_minor),
-                b.ours_status.map_or("-", |s| match s {
-                    OurStatus::Succeeded => "SUCCEEDED",
-                    OurStatus::Failed => "FAILED",
-                    OurStatus::Unsettled => "UNSETTLED",
-                }),
-                b.theirs_status.map_or("-", |s| match s {
-                    ReconStatus::Succeeded => "SUCCEEDED",
-                    ReconStatus::Failed => "FAILED",
-                    ReconStatus::Reversed => "REVERSED",
-                }),
+                b.ours_status.map_or("-", OurStatus::as_str),
+                b.theirs_status.map_or("-", ReconStatus::as_str),
             ));
         }
         out

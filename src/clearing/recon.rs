@@ -153,7 +153,7 @@ impl ReconKind {
 }
 
 impl ReconStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ReconStatus::Succeeded => "SUCCEEDED",
             ReconStatus::Failed => "FAILED",

@@ -82,7 +82,8 @@ impl CashierService {
             .and_then(|p| p.network)
             .unwrap_or(ClearingNetwork::OnUs);
         let fresh = self.quick_pay_call(&order, network, &key, &card.print);
-        let (call, call_version) = self.inner.accounts.outbound_call_for(fresh).await?;
+        let recorded = self.inner.accounts.outbound_call_for(fresh).await?;
+        let (call, call_version) = (recorded.call, recorded.version);
         let amount = Money::new(self.inner.currency, order.amount_minor);
         let instruction = CardInstruction {
             reference: call.reference.clone(),
