@@ -11,6 +11,8 @@
 //!   statements); no gRPC types.
 //! - [`yields`]: the yield service (余额增值: products, subscribe, redeem, daily income, sweep);
 //!   no gRPC types.
+//! - [`eod`]: the end-of-day run (日切): per date, the yield accrual and sweep, and each
+//!   network's reconciliation and settlement, as resumable, idempotent steps; no gRPC types.
 //! - [`clearing`]: clearing-network clients behind one trait (on-us in process; NetsUnion,
 //!   UnionPay QR, CNAPS and the wallets over HTTP/1.1), the routing table, and the network
 //!   simulator `paygate netsim`.
@@ -35,6 +37,7 @@ pub mod clearing;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod eod;
 pub mod grpc;
 pub mod ledger;
 pub mod money;

@@ -20,6 +20,7 @@ use crate::{
     clearing::routing::Clearing,
     clock::Clock,
     config::{Config, ConfigError, LimitsConfig},
+    eod::EndOfDay,
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
@@ -248,6 +249,17 @@ impl Gateway {
         // Settles the clearing calls no network answered, from their records: on every start,
         // it resumes what a previous run left unfinished.
         let recovery = accounts.spawn_recovery(Arc::new(cashier.clone()));
+        // Closes each business date (日切): yield accrual and sweep, each network's
+        // reconciliation and settlement, as their due times pass; resumes on every start.
+        let end_of_day = config.eod.enabled.then(|| {
+            EndOfDay::new(
+                ledger.clone(),
+                accounts.clone(),
+                yields.clone(),
+                &config.eod,
+            )
+            .spawn()
+        });
 
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_task = admin_listener.map(|listener| {
@@ -297,6 +309,9 @@ impl Gateway {
         // Every call has ended: finish the queued ledger batches, then close the database.
         expiry_sweeper.abort();
         recovery.abort();
+        if let Some(task) = end_of_day {
+            task.abort();
+        }
         ledger.shutdown().await;
         store.close().await;
         tracing::info!("paygate stopped");

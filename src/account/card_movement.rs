@@ -317,14 +317,7 @@ struct Settle<'a> {
 
 /// `inner` with the write of a call's record (none on-us).
 fn guarded_with(inner: Command, record: Vec<DocumentWrite>) -> Command {
-    Command::Guarded {
-        inner: Box::new(inner),
-        counters: Vec::new(),
-        releases: Vec::new(),
-        caps: Vec::new(),
-        documents: record,
-        events: Vec::new(),
-    }
+    Command::with_documents(inner, record)
 }
 
 fn movement_purpose(direction: CardDirection) -> OutboundPurpose {

@@ -158,6 +158,11 @@ impl AccountService {
         self.inner.calendar.date_at(self.inner.ledger.now_ms())
     }
 
+    /// The bank's business calendar (dates in its time zone, rolling at its cutover).
+    pub fn calendar(&self) -> BusinessCalendar {
+        self.inner.calendar
+    }
+
     /// The clearing networks cards are moved through: the routing table and a client per
     /// routed network.
     pub fn clearing(&self) -> &Clearing {

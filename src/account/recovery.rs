@@ -224,14 +224,7 @@ impl AccountService {
             _ => Command::VoidPending { pending },
         };
         let record = call.settled(state, presumed);
-        let command = Command::Guarded {
-            inner: Box::new(inner),
-            counters: Vec::new(),
-            releases: Vec::new(),
-            caps: Vec::new(),
-            documents: record.write(version)?,
-            events: Vec::new(),
-        };
+        let command = Command::with_documents(inner, record.write(version)?);
         let key = IdempotencyKey::new(
             SYSTEM_SCOPE,
             format!("recover/{}/{version}", call.reference),
@@ -337,14 +330,7 @@ impl AccountService {
 
 /// A command that writes documents only.
 fn documents_only(documents: Vec<DocumentWrite>) -> Command {
-    Command::Guarded {
-        inner: Box::new(Command::NoOp),
-        counters: Vec::new(),
-        releases: Vec::new(),
-        caps: Vec::new(),
-        documents,
-        events: Vec::new(),
-    }
+    Command::with_documents(Command::NoOp, documents)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(doc: &StoredDocument) -> Result<T, AccountError> {

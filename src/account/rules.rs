@@ -333,6 +333,18 @@ impl BusinessCalendar {
             - time::Duration::minutes(i64::from(self.cutover_minute));
         at.date()
     }
+
+    /// The instant (Unix ms) business date `date` ends: the cutover after it. An instant just
+    /// before it is in `date`, the instant itself in the next date.
+    pub fn ends_at_ms(&self, date: Date) -> i64 {
+        let end = date
+            .next_day()
+            .unwrap_or(date)
+            .midnight()
+            .assume_offset(self.offset)
+            + time::Duration::minutes(i64::from(self.cutover_minute));
+        i64::try_from(end.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +390,9 @@ mod tests {
         // 2026-11-25T16:30:00Z is 00:30 on the 26th in Shanghai.
         let at_ms = 1_795_624_200_000;
         assert_eq!(calendar.date_at(at_ms).to_string(), "2026-11-26");
+        let end_ms = calendar.ends_at_ms(calendar.date_at(at_ms));
+        assert_eq!(calendar.date_at(end_ms - 1), calendar.date_at(at_ms));
+        assert_eq!(calendar.date_at(end_ms).to_string(), "2026-11-27");
         let late = BusinessCalendar::from_config(&AccountsConfig {
             business_day_cutover_minute: 60,
             ..AccountsConfig::default()

@@ -10,7 +10,9 @@
 //!
 //! A line that moved nothing on the one side it appears on (a call refused or never received)
 //! is not a break. Our calls still unsettled are counted apart: the recovery worker has not
-//! finished them, so they are neither matched nor broken yet.
+//! finished them, so they are neither matched nor broken yet. A call we sent just before the
+//! period ended that the file lacks is **carried** to the next period, not broken: the network
+//! may have received it after its cutover; the next period's reconciliation takes it as its own.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +50,8 @@ pub struct OurLine {
     /// a call the network booked across the boundary still matches; they are never "ours
     /// only").
     pub in_period: bool,
+    /// Sent so close before the period ended that the network may book it in the next one.
+    pub near_end: bool,
 }
 
 /// The kinds of break.
@@ -94,6 +98,12 @@ pub struct ReconReport {
     pub matched: usize,
     pub unsettled: usize,
     pub breaks: Vec<Break>,
+    /// Our references sent just before the period ended that the file lacks: the next
+    /// period's reconciliation takes them as its own.
+    pub carried: Vec<String>,
+    /// Our references sent outside the period that the file holds (booked across a
+    /// boundary): matched here, so the next period's reconciliation leaves them out.
+    pub across: Vec<String>,
 }
 
 /// Matches `file` against `ours`.
@@ -109,11 +119,16 @@ pub fn reconcile(file: &ReconFile, ours: &[OurLine]) -> ReconReport {
         matched: 0,
         unsettled: 0,
         breaks: Vec::new(),
+        carried: Vec::new(),
+        across: Vec::new(),
     };
     for line in &file.lines {
         let theirs_moved = line.status == ReconStatus::Succeeded;
         let ours = by_reference.get(line.reference.as_str()).copied();
         seen.insert(line.reference.as_str(), ());
+        if let Some(o) = ours.filter(|o| !o.in_period) {
+            report.across.push(o.reference.clone());
+        }
         let kind = match ours {
             None if theirs_moved => Some(BreakKind::TheirsOnly),
             None => None,
@@ -148,6 +163,7 @@ pub fn reconcile(file: &ReconFile, ours: &[OurLine]) -> ReconReport {
         match o.status {
             OurStatus::Unsettled => report.unsettled += 1,
             OurStatus::Failed => report.matched += 1,
+            OurStatus::Succeeded if o.near_end => report.carried.push(o.reference.clone()),
             OurStatus::Succeeded => report.breaks.push(Break {
                 kind: BreakKind::OursOnly,
                 reference: o.reference.clone(),
@@ -224,7 +240,35 @@ mod tests {
             amount_minor: minor,
             status,
             in_period: true,
+            near_end: false,
         }
+    }
+
+    #[test]
+    fn a_call_sent_just_before_the_end_that_the_file_lacks_is_carried_not_broken() {
+        let file = ReconFile {
+            network: Network::UnionPayQr,
+            period: ReconPeriod::parse("20261207").unwrap(),
+            lines: vec![theirs("BOOKED", 100, ReconStatus::Succeeded)],
+        };
+        let mut late = ours("LATE", 100, OurStatus::Succeeded);
+        late.near_end = true;
+        let mut booked_late = ours("BOOKED", 100, OurStatus::Succeeded);
+        booked_late.near_end = true;
+        let report = reconcile(&file, &[late, booked_late]);
+        assert!(report.breaks.is_empty(), "{report:?}");
+        assert_eq!(report.carried, vec!["LATE".to_owned()]);
+        let mut early = ours("EARLY", 100, OurStatus::Succeeded);
+        early.in_period = false;
+        let file = ReconFile {
+            network: Network::UnionPayQr,
+            period: ReconPeriod::parse("20261207").unwrap(),
+            lines: vec![theirs("EARLY", 100, ReconStatus::Succeeded)],
+        };
+        let report = reconcile(&file, &[early]);
+        assert!(report.breaks.is_empty(), "{report:?}");
+        assert_eq!(report.across, vec!["EARLY".to_owned()]);
+        assert_eq!(report.matched, 1);
     }
 
     #[test]

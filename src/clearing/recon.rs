@@ -66,6 +66,43 @@ impl ReconPeriod {
         )
     }
 
+    /// The instant (Unix ms) the period ends for `network`: its batch's hour, or its date.
+    pub fn ends_at_ms(&self, network: Network) -> i64 {
+        match self {
+            ReconPeriod::Date(date) => date_ends_at_ms(network, *date),
+            ReconPeriod::Batch(id) => {
+                let date = id.get(1..9).and_then(parse_date);
+                let hour = id.get(9..).and_then(|h| h.parse::<i64>().ok());
+                match (date, hour) {
+                    (Some(date), Some(hour)) => date_ends_at_ms(Network::NetsUnion, date)
+                        .saturating_sub((24 - hour).saturating_mul(3_600_000)),
+                    _ => 0,
+                }
+            }
+        }
+    }
+
+    /// The period before this one: the previous batch, or the previous date.
+    pub fn previous(&self) -> Option<ReconPeriod> {
+        match self {
+            ReconPeriod::Date(date) => date.previous_day().map(ReconPeriod::Date),
+            ReconPeriod::Batch(id) => {
+                let date = id.get(1..9).and_then(parse_date)?;
+                let hour = id.get(9..)?.parse::<u32>().ok()?;
+                if hour > 1 {
+                    Some(ReconPeriod::Batch(format!(
+                        "B{}{:04}",
+                        date_text(date),
+                        hour - 1
+                    )))
+                } else {
+                    let before = date.previous_day()?;
+                    Some(ReconPeriod::Batch(format!("B{}0024", date_text(before))))
+                }
+            }
+        }
+    }
+
     /// Parses [`ReconPeriod::as_text`]: `B` + 12 digits, or 8 digits.
     pub fn parse(text: &str) -> Option<ReconPeriod> {
         if let Some(digits) = text.strip_prefix('B') {
@@ -109,6 +146,25 @@ pub fn business_date(network: Network, at_ms: i64) -> Date {
         return at.date().next_day().unwrap_or(at.date());
     }
     at.date()
+}
+
+/// The instant (Unix ms) `network`'s business date `date` ends: its 23:00 cutover the same
+/// evening for UnionPay QR, midnight Beijing time for the others. The inverse of
+/// [`business_date`]: an instant just before it books under `date`, the instant itself under
+/// the next date.
+pub fn date_ends_at_ms(network: Network, date: Date) -> i64 {
+    let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let midnight = date
+        .next_day()
+        .unwrap_or(date)
+        .midnight()
+        .assume_offset(beijing);
+    let end = if network == Network::UnionPayQr {
+        midnight - time::Duration::hours(1)
+    } else {
+        midnight
+    };
+    i64::try_from(end.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Whether an instant booked by `network` belongs to `period`.
@@ -293,6 +349,37 @@ mod tests {
         assert_eq!(ReconPeriod::parse("B2026120700"), None);
         let date = ReconPeriod::parse("20261207").unwrap();
         assert!(in_period(Network::CnapsHvps, &date, at_ms));
+    }
+
+    #[test]
+    fn a_date_ends_where_the_next_one_begins_on_every_network() {
+        let date = Date::from_calendar_date(2026, time::Month::December, 7).expect("date");
+        for network in [Network::UnionPayQr, Network::NetsUnion, Network::Alipay] {
+            let end_ms = date_ends_at_ms(network, date);
+            assert_eq!(business_date(network, end_ms - 1), date, "{network:?}");
+            assert_eq!(
+                business_date(network, end_ms),
+                date.next_day().expect("next")
+            );
+        }
+        let batch = ReconPeriod::parse("B202612070024").expect("batch");
+        assert_eq!(batch.ends_at_ms(Network::NetsUnion), 1_796_659_200_000);
+        assert_eq!(
+            batch.previous().map(|p| p.as_text()),
+            Some("B202612070023".to_owned())
+        );
+        assert_eq!(
+            ReconPeriod::parse("B202612070001")
+                .and_then(|p| p.previous())
+                .map(|p| p.as_text()),
+            Some("B202612060024".to_owned())
+        );
+        // 2026-12-07 23:00 and 24:00 Beijing time.
+        assert_eq!(
+            date_ends_at_ms(Network::UnionPayQr, date),
+            1_796_655_600_000
+        );
+        assert_eq!(date_ends_at_ms(Network::NetsUnion, date), 1_796_659_200_000);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `paygate` command line: `serve`, `migrate`, `backup`, `certs init` / `issue-client` / `revoke`,
 //! `ledger verify`, `yield accrue`, `accounts import`, `config show`, `bench` (the load harness),
-//! `recon` (reconciliation), `netsim`.
+//! `recon` (reconciliation), `eod status` / `eod run` (end of day), `netsim`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -11,6 +11,7 @@ mod args;
 mod audit;
 mod bench;
 mod data_dir;
+mod eod;
 mod ledger;
 mod migrate;
 mod netsim;
@@ -19,7 +20,8 @@ mod yields;
 
 pub use self::args::{ConfigArgs, DatabaseArgs, Resolved, TopArgs};
 use self::{
-    accounts::AccountsCommand, audit::AuditCommand, ledger::LedgerCommand, yields::YieldCommand,
+    accounts::AccountsCommand, audit::AuditCommand, eod::EodCommand, ledger::LedgerCommand,
+    yields::YieldCommand,
 };
 use crate::{
     config::Config,
@@ -79,6 +81,9 @@ pub enum Command {
     /// Reconcile (对账) one network's file for a batch or a business date against our records
     /// of the calls sent to it: matched, theirs only, ours only, amount or status differs.
     Recon(Box<recon::ReconArgs>),
+    /// End of day (日切): `status` of each date's steps, or `run` one round of them now.
+    #[command(subcommand)]
+    Eod(EodCommand),
     /// Simulate the clearing networks off-us (NetsUnion, UnionPay QR, CNAPS, wallets) in this
     /// process, over plain HTTP on loopback, with configurable faults; until SIGINT or SIGTERM.
     Netsim(netsim::NetsimArgs),
@@ -201,6 +206,7 @@ impl Command {
             } => (config, Some(database)),
             Command::Bench(args) => (&args.config, None),
             Command::Recon(args) => (&args.config, Some(&args.database)),
+            Command::Eod(command) => command.options(),
             Command::Netsim(_) => (NO_CONFIG_ARGS, None),
         }
     }
@@ -366,6 +372,13 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 return refused(&why);
             }
             recon::run(*args, &config).await
+        }
+        Command::Eod(command) => {
+            quiet_logging(&config);
+            if let Err(why) = data_dir::require_database(&config, &options.data_dir) {
+                return refused(&why);
+            }
+            eod::run(command, &config).await
         }
         Command::Config {
             command: ConfigCommand::Show { .. },

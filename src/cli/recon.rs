@@ -8,23 +8,15 @@ use std::process::ExitCode;
 
 use super::{ConfigArgs, DatabaseArgs};
 use crate::{
-    account::outbound::{CallState, calls_sent_between},
-    clearing::{
-        Network, ReconPeriod,
-        matching::{OurLine, OurStatus, reconcile},
-        recon::in_period,
-        routing::Clearing,
-    },
+    clearing::{Network, ReconPeriod, matching::reconcile, routing::Clearing},
     config::Config,
+    eod::reconcile::our_lines,
     ledger::Ledger,
     storage,
 };
 
 /// Exit status when the reconciliation found breaks.
 const EXIT_BREAKS: u8 = 4;
-/// Calls sent this close outside the period are read too, so a call the network booked just
-/// across the boundary still matches.
-const BOUNDARY_MARGIN_MS: i64 = 300_000;
 
 #[derive(Debug, clap::Args)]
 pub struct ReconArgs {
@@ -108,23 +100,8 @@ async fn execute(
     let ledger = Ledger::start(store.clone(), &config.ledger, clock)
         .await
         .map_err(|e| e.to_string())?;
-    let (from_ms, to_ms) = period.window_ms(BOUNDARY_MARGIN_MS);
-    let calls = calls_sent_between(&ledger, network, from_ms, to_ms).await;
+    let ours = our_lines(&ledger, network, &period).await;
     ledger.shutdown().await;
     store.close().await;
-    let ours: Vec<OurLine> = calls
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|call| OurLine {
-            in_period: in_period(network, &period, call.sent_at_ms),
-            status: match call.state {
-                CallState::Sent => OurStatus::Unsettled,
-                CallState::Succeeded { .. } => OurStatus::Succeeded,
-                CallState::Failed { .. } => OurStatus::Failed,
-            },
-            reference: call.reference,
-            amount_minor: call.amount_minor,
-        })
-        .collect();
-    Ok(reconcile(&file, &ours))
+    Ok(reconcile(&file, &ours.map_err(|e| e.to_string())?))
 }

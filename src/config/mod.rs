@@ -1,6 +1,7 @@
 //! The one typed configuration tree: loaded once at start (defaults, then a TOML file, then
 //! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
 
+mod eod;
 mod load;
 mod paths;
 mod pg_url;
@@ -9,6 +10,7 @@ mod services;
 mod storage;
 mod yields;
 
+pub use eod::*;
 pub use load::ConfigError;
 pub use pg_url::*;
 pub use server::*;
@@ -36,6 +38,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub cashier: CashierConfig,
     pub yields: YieldsConfig,
+    /// The end-of-day run (日切).
+    pub eod: EodConfig,
     pub clock: ClockConfig,
     /// The routing table (method × scenario × bank → network) and the networks' endpoints.
     pub clearing: crate::clearing::routing::ClearingConfig,
@@ -58,6 +62,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             cashier: CashierConfig::default(),
             yields: YieldsConfig::default(),
+            eod: EodConfig::default(),
             clock: ClockConfig::default(),
             clearing: crate::clearing::routing::ClearingConfig::default(),
             callers: default_callers(),

@@ -350,14 +350,7 @@ impl YieldService {
 
 /// A guarded command that writes `documents` with `inner`.
 fn guarded(inner: Command, documents: Vec<DocumentWrite>) -> Command {
-    Command::Guarded {
-        inner: Box::new(inner),
-        counters: Vec::new(),
-        releases: Vec::new(),
-        caps: Vec::new(),
-        documents,
-        events: Vec::new(),
-    }
+    Command::with_documents(inner, documents)
 }
 
 /// Adds the shards' sums to the run's totals.

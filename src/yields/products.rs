@@ -49,14 +49,10 @@ impl YieldService {
             accounts,
             created_at_ms: self.ledger().now_ms(),
         };
-        let command = Command::Guarded {
-            inner: Box::new(Command::NoOp),
-            counters: Vec::new(),
-            releases: Vec::new(),
-            caps: Vec::new(),
-            documents: vec![write_doc(KIND_PRODUCT, &product.product_id, 0, &product)?],
-            events: Vec::new(),
-        };
+        let command = Command::with_documents(
+            Command::NoOp,
+            vec![write_doc(KIND_PRODUCT, &product.product_id, 0, &product)?],
+        );
         match self
             .ledger()
             .submit_request(key.clone(), &fingerprint, command)
@@ -125,14 +121,10 @@ impl YieldService {
                 return self.product_as_set(product_id, status).await;
             } else {
                 product.status = status;
-                Command::Guarded {
-                    inner: Box::new(Command::NoOp),
-                    counters: Vec::new(),
-                    releases: Vec::new(),
-                    caps: Vec::new(),
-                    documents: vec![write_doc(KIND_PRODUCT, product_id, version, &product)?],
-                    events: Vec::new(),
-                }
+                Command::with_documents(
+                    Command::NoOp,
+                    vec![write_doc(KIND_PRODUCT, product_id, version, &product)?],
+                )
             };
             match self
                 .ledger()

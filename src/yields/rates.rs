@@ -82,14 +82,10 @@ impl YieldService {
             published_at_ms: self.ledger().now_ms(),
         };
         if self.load::<StoredRate>(KIND_RATE, &id).await?.is_none() {
-            let command = Command::Guarded {
-                inner: Box::new(Command::NoOp),
-                counters: Vec::new(),
-                releases: Vec::new(),
-                caps: Vec::new(),
-                documents: vec![write_doc(KIND_RATE, &id, 0, &stored)?],
-                events: Vec::new(),
-            };
+            let command = Command::with_documents(
+                Command::NoOp,
+                vec![write_doc(KIND_RATE, &id, 0, &stored)?],
+            );
             match self
                 .ledger()
                 .submit_request(key, &fingerprint, command)

@@ -64,14 +64,10 @@ impl YieldService {
                 .load::<AutoSweep>(KIND_SWEEP, &id)
                 .await?
                 .map_or(0, |(_, v)| v);
-            let command = Command::Guarded {
-                inner: Box::new(Command::NoOp),
-                counters: Vec::new(),
-                releases: Vec::new(),
-                caps: Vec::new(),
-                documents: vec![write_doc(KIND_SWEEP, &id, version, &sweep)?],
-                events: Vec::new(),
-            };
+            let command = Command::with_documents(
+                Command::NoOp,
+                vec![write_doc(KIND_SWEEP, &id, version, &sweep)?],
+            );
             match self
                 .ledger()
                 .submit_request(key.clone(), &fingerprint, command)

@@ -72,6 +72,10 @@ pub struct NetsimConfig {
     pub flush_interval_ms: u64,
     /// Faults per network; a network not listed answers at once, always.
     pub networks: Vec<NetworkFaults>,
+    /// Empty: the system clock. An RFC 3339 instant: a rehearsal clock that reads it at start
+    /// and runs on at real speed (as the gateway's `clock.start`), so a sandbox walks both
+    /// through the same cutover.
+    pub clock_start: String,
 }
 
 impl Default for NetsimConfig {
@@ -82,6 +86,7 @@ impl Default for NetsimConfig {
             hang_ms_max: 60_000,
             flush_interval_ms: 500,
             networks: Vec::new(),
+            clock_start: String::new(),
         }
     }
 }
@@ -267,7 +272,19 @@ impl Netsim {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let clock = Clock::system();
+        let clock = if config.clock_start.is_empty() {
+            Clock::system()
+        } else {
+            let at = time::OffsetDateTime::parse(
+                &config.clock_start,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| format!("clock_start: an RFC 3339 instant ({e})"))?;
+            Clock::starting_at(
+                i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+                    .map_err(|_| "clock_start is out of range".to_owned())?,
+            )
+        };
         let state = State {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             config,

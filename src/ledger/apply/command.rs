@@ -91,6 +91,21 @@ pub enum Command {
     Refuse(Refusal),
 }
 
+impl Command {
+    /// `inner` with `documents` written in the same step (no counters, caps or events);
+    /// `Command::NoOp` as `inner` writes documents only.
+    pub fn with_documents(inner: Command, documents: Vec<DocumentWrite>) -> Command {
+        Command::Guarded {
+            inner: Box::new(inner),
+            counters: Vec::new(),
+            releases: Vec::new(),
+            caps: Vec::new(),
+            documents,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// Most bytes of a stored service refusal's body.
 pub const REFUSAL_BODY_LEN_MAX: usize = 2_048;
 /// Most accounts whose balances one request observes.
