@@ -35,6 +35,7 @@ pub mod clearing;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credit;
 pub mod grpc;
 pub mod ledger;
 pub mod money;

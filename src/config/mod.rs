@@ -1,6 +1,7 @@
 //! The one typed configuration tree: loaded once at start (defaults, then a TOML file, then
 //! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
 
+mod credit;
 mod load;
 mod paths;
 mod pg_url;
@@ -9,6 +10,7 @@ mod services;
 mod storage;
 mod yields;
 
+pub use credit::*;
 pub use load::ConfigError;
 pub use pg_url::*;
 pub use server::*;
@@ -36,6 +38,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub cashier: CashierConfig,
     pub yields: YieldsConfig,
+    pub credit: CreditConfig,
     pub clock: ClockConfig,
     /// The routing table (method × scenario × bank → network) and the networks' endpoints.
     pub clearing: crate::clearing::routing::ClearingConfig,
@@ -58,6 +61,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             cashier: CashierConfig::default(),
             yields: YieldsConfig::default(),
+            credit: CreditConfig::default(),
             clock: ClockConfig::default(),
             clearing: crate::clearing::routing::ClearingConfig::default(),
             callers: default_callers(),
