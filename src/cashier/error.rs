@@ -156,6 +156,7 @@ impl From<CreditError> for CashierError {
             }
             CreditError::Text { field, refusal } => CashierError::Text { field, refusal },
             e @ (CreditError::RateAboveCap { .. }
+            | CreditError::AccrualOutOfOrder { .. }
             | CreditError::LineNotFound { .. }
             | CreditError::LineExists { .. }
             | CreditError::LineFrozen { .. }

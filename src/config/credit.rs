@@ -15,6 +15,8 @@ pub struct CreditConfig {
     pub limit_max: String,
     /// The longest interest-free period after a drawdown, in days.
     pub grace_days_max: u32,
+    /// How far back (calendar days) an interest accrual date may be from today.
+    pub accrual_lookback_days_max: u32,
 }
 
 impl Default for CreditConfig {
@@ -24,6 +26,7 @@ impl Default for CreditConfig {
             penalty_annual_rate: "0.24".to_owned(),
             limit_max: "1000000.00".to_owned(),
             grace_days_max: 60,
+            accrual_lookback_days_max: 31,
         }
     }
 }
@@ -33,6 +36,9 @@ impl CreditConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.grace_days_max > 366 {
             return Err("credit.grace_days_max must be within 0..=366".into());
+        }
+        if !(1..=366).contains(&self.accrual_lookback_days_max) {
+            return Err("credit.accrual_lookback_days_max must be within 1..=366".into());
         }
         Ok(())
     }

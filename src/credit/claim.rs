@@ -76,6 +76,7 @@ impl CreditError {
             | CreditError::NotLineOwner { .. }
             | CreditError::Text { .. }
             | CreditError::RateAboveCap { .. }
+            | CreditError::AccrualOutOfOrder { .. }
             | CreditError::Account(_)
             | CreditError::Ledger(_) => return None,
         };

@@ -87,11 +87,19 @@ impl CreditService {
                     amount,
                 },
             ],
-            counters: vec![CounterCheck {
-                key: keys::usage(line_id),
-                amount_minor: amount.minor,
-                cap_minor: line.base_minor,
-            }],
+            counters: vec![
+                CounterCheck {
+                    key: keys::usage(line_id),
+                    amount_minor: amount.minor,
+                    cap_minor: line.base_minor,
+                },
+                // What the grace period of each date covers (see `accrue`).
+                CounterCheck {
+                    key: keys::drawn_on(line_id, self.today()),
+                    amount_minor: amount.minor,
+                    cap_minor: super::UNCAPPED,
+                },
+            ],
             documents: vec![DocumentWrite::json(
                 KIND_DRAWDOWN,
                 &ids::drawdown(line_id, drawdown_id),
@@ -114,7 +122,7 @@ impl CreditService {
             .ledger()
             .account_state(line.receivable, Freshness::Checked)
             .await?;
-        let outstanding = super::clamp(state.balance.posted_minor(Side::Debit)).max(0);
+        let outstanding = super::read::principal_of(&line, &state.balance);
         let restored = amount.minor.min(outstanding);
         let surplus = amount.minor - restored;
         let leg = |account, minor| NewEntry {

@@ -43,6 +43,9 @@ pub enum CreditError {
         outstanding: Money,
         requested: Money,
     },
+    /// Interest accrues only for dates that have ended, within the lookback.
+    #[error("cannot accrue {date} now: {reason}")]
+    AccrualOutOfOrder { date: time::Date, reason: String },
     /// Boxed: the account service's refusals are large and rare here.
     #[error(transparent)]
     Account(Box<AccountError>),

@@ -16,6 +16,7 @@
 //! never be credited past zero (`CreditsMustNotExceedDebits`), so no repayment or refund
 //! restores more than is outstanding.
 
+mod accrue;
 mod adjust;
 pub mod claim;
 mod drawdown;
@@ -62,6 +63,9 @@ struct Inner {
     penalty_rate: Decimal,
     limit_max: Money,
     grace_days_max: u32,
+    accrual_lookback_days_max: u32,
+    /// The bank's interest income on credit lines: created on first use.
+    interest_income: tokio::sync::OnceCell<crate::ledger::AccountId>,
 }
 
 impl CreditService {
@@ -93,6 +97,8 @@ impl CreditService {
                 penalty_rate,
                 limit_max,
                 grace_days_max: config.grace_days_max,
+                accrual_lookback_days_max: config.accrual_lookback_days_max,
+                interest_income: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -218,6 +224,11 @@ pub(crate) mod keys {
     /// `(base − limit) + principal drawn + (base while frozen)`, capped at `base` by drawdowns.
     pub fn usage(line_id: &str) -> String {
         format!("credit/{line_id}/usage")
+    }
+
+    /// Principal drawn on a business date (interest-free for the line's grace days).
+    pub fn drawn_on(line_id: &str, date: time::Date) -> String {
+        format!("credit/{line_id}/drawn/{date}")
     }
 }
 

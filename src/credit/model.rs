@@ -57,8 +57,20 @@ pub struct CreditLine {
     /// The usage counter's cap, fixed when the line opens (the largest limit then configured).
     pub base_minor: i64,
     pub opened_at_ms: i64,
+    /// The business date the line opened: its first accrual date.
+    pub opened_on: Date,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub freeze_reason: String,
+    /// Interest accrued and not yet repaid (part of the receivable's balance; the rest of it is
+    /// principal).
+    #[serde(default)]
+    pub interest_due_minor: i64,
+    /// The fraction of a fen of interest accrued but not yet posted (0 ≤ carry < 1 fen).
+    #[serde(default, with = "crate::money::decimal_text")]
+    pub interest_carry_minor: Decimal,
+    /// The last business date whose interest is accrued (`None`: none yet).
+    #[serde(default)]
+    pub accrued_through: Option<Date>,
 }
 
 /// A drawdown (借据): one credit payment's principal, as stored.
@@ -110,8 +122,10 @@ pub struct Repay {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineView {
     pub line: CreditLine,
-    /// Principal outstanding (the receivable's balance).
+    /// Principal outstanding (the receivable's balance less the interest due).
     pub used: Money,
+    /// Interest accrued and not repaid.
+    pub interest_due: Money,
     /// What may still be drawn (zero when frozen or over the limit).
     pub available: Money,
     /// The next repayment day after today, when anything is used.
@@ -122,8 +136,21 @@ pub struct LineView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repayment {
     pub view: LineView,
+    pub interest: Money,
     pub principal: Money,
     pub transaction: u64,
+}
+
+/// What one accrual run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterestAccrual {
+    pub date: Date,
+    /// Lines looked at.
+    pub lines: i64,
+    /// Line-days posted by this run (a day already accrued is not counted again).
+    pub line_days: i64,
+    /// Interest those days posted, in minor units.
+    pub interest_minor: i64,
 }
 
 /// What a payment drawn on a line adds to its posting and its batch.

@@ -124,7 +124,11 @@ impl CreditService {
             repayment_day: r.repayment_day,
             base_minor,
             opened_at_ms: self.ledger().now_ms(),
+            opened_on: self.today(),
             freeze_reason: String::new(),
+            interest_due_minor: 0,
+            interest_carry_minor: rust_decimal::Decimal::ZERO,
+            accrued_through: None,
         };
         let command = guarded(
             Command::NoOp,

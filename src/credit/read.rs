@@ -58,7 +58,7 @@ impl CreditService {
 
     fn view_of(&self, line: CreditLine, receivable: &Balance, usage: i64) -> LineView {
         let currency = line.limit.currency;
-        let used = super::clamp(receivable.posted_minor(Side::Debit)).max(0);
+        let used = principal_of(&line, receivable);
         let available = match line.status {
             LineStatus::Frozen => 0,
             LineStatus::Active => line
@@ -66,9 +66,11 @@ impl CreditService {
                 .saturating_sub(usage)
                 .clamp(0, line.limit.minor),
         };
-        let next_due = (used > 0).then(|| next_repayment_day(self.today(), line.repayment_day));
+        let next_due = (used > 0 || line.interest_due_minor > 0)
+            .then(|| next_repayment_day(self.today(), line.repayment_day));
         LineView {
             used: Money::new(currency, used),
+            interest_due: Money::new(currency, line.interest_due_minor),
             available: Money::new(currency, available),
             next_due,
             line,
@@ -78,6 +80,13 @@ impl CreditService {
     pub(super) fn today(&self) -> Date {
         self.inner.accounts.today()
     }
+}
+
+/// Principal outstanding: the receivable's balance less the interest due in it.
+pub(super) fn principal_of(line: &CreditLine, receivable: &Balance) -> i64 {
+    super::clamp(receivable.posted_minor(Side::Debit))
+        .saturating_sub(line.interest_due_minor)
+        .max(0)
 }
 
 /// The first date after `today` falling on `day` of its month (1..=28, so every month has it).

@@ -1,21 +1,27 @@
-//! Repay: principal of a line repaid from the line's own account, never more than what is
-//! outstanding (checked before the batch, and by the receivable account's floor in it).
+//! Repay: a line repaid from its own account — interest due first, then principal — never more
+//! than what is owed (checked before the batch, and by the receivable account's floor in it).
+//! Repaying everything owed is the early full repayment.
 //!
 //! ```text
-//! Dr account   Cr line receivable     (the usage counter released by the same amount)
+//! Dr account   Cr line receivable     (interest + principal; the usage counter released by
+//!                                      the principal, the line's interest due lowered, one batch)
 //! ```
 
 use super::{
-    CreditError, CreditLine, CreditService, Repay, Repayment, guarded, keys, observe_line,
+    CreditError, CreditLine, CreditService, KIND_LINE, Repay, Repayment, guarded, keys,
+    observe_line, read::principal_of,
 };
 use crate::{
     account::Caller,
     ledger::{
-        Answer, Command, CounterRelease, Freshness, IdempotencyKey, LedgerError, Metadata,
-        NewTransaction, Outcome, Side,
+        Answer, Command, CounterRelease, DocumentWrite, Freshness, IdempotencyKey, LedgerError,
+        Metadata, NewTransaction, Outcome,
     },
     money::Money,
 };
+
+/// How often a repayment whose line changed under it (an accrual) is rebuilt.
+const CONFLICT_RETRIES_MAX: u32 = 8;
 
 impl CreditService {
     /// Repays for a caller's request (idempotent on its request id).
@@ -43,74 +49,107 @@ impl CreditService {
         key: IdempotencyKey,
         fingerprint: &str,
     ) -> Result<Answer, CreditError> {
-        let (line, _) = self.line_in_scope(caller, &r.line_id).await?;
-        if r.from != line.account {
-            return Err(CreditError::NotLineOwner {
-                line: line.line_id,
-                account: r.from.to_string(),
-            });
+        for _ in 0..CONFLICT_RETRIES_MAX {
+            let (line, version) = self.line_in_scope(caller, &r.line_id).await?;
+            if r.from != line.account {
+                return Err(CreditError::NotLineOwner {
+                    line: line.line_id,
+                    account: r.from.to_string(),
+                });
+            }
+            let principal = self.principal(&line).await?;
+            let owed = principal.saturating_add(line.interest_due_minor);
+            if r.amount.minor > owed {
+                return Err(CreditError::RepaymentExceedsOutstanding {
+                    line: line.line_id,
+                    outstanding: Money::new(r.amount.currency, owed),
+                    requested: r.amount,
+                });
+            }
+            let command = repay_command(line.clone(), version, r)?;
+            let answer = self
+                .ledger()
+                .submit_observing(key.clone(), fingerprint, command, observe_line(&line))
+                .await?;
+            match answer.result {
+                Ok(_) => return Ok(answer),
+                Err(LedgerError::DocumentConflict { .. }) => {
+                    self.ledger().forget_document(KIND_LINE, &line.line_id);
+                }
+                // The receivable's floor: another repayment or a refund got there first.
+                Err(LedgerError::InsufficientFunds {
+                    account, available, ..
+                }) if account == line.receivable => {
+                    return Err(CreditError::RepaymentExceedsOutstanding {
+                        line: line.line_id,
+                        outstanding: available,
+                        requested: r.amount,
+                    });
+                }
+                Err(e) => return Err(CreditError::from_ledger(e)),
+            }
         }
-        let outstanding = self.outstanding(&line).await?;
-        if r.amount.minor > outstanding.minor {
-            return Err(CreditError::RepaymentExceedsOutstanding {
-                line: line.line_id,
-                outstanding,
-                requested: r.amount,
-            });
-        }
-        let metadata = Metadata::from([
-            ("type".to_owned(), "credit_repayment".to_owned()),
-            ("credit_line".to_owned(), line.line_id.clone()),
-            ("from".to_owned(), r.from.to_string()),
-        ]);
-        let tx = NewTransaction::transfer(r.from, line.receivable, r.amount, metadata);
-        let release = CounterRelease {
-            key: keys::usage(&line.line_id),
-            amount_minor: r.amount.minor,
-        };
-        let command = guarded(Command::Post(tx), Vec::new(), vec![release], Vec::new());
-        let answer = self
-            .ledger()
-            .submit_observing(key, fingerprint, command, observe_line(&line))
-            .await?;
-        match answer.result {
-            Ok(_) => Ok(answer),
-            // The receivable's floor: another repayment or a refund got there first.
-            Err(LedgerError::InsufficientFunds {
-                account, available, ..
-            }) if account == line.receivable => Err(CreditError::RepaymentExceedsOutstanding {
-                line: line.line_id,
-                outstanding: available,
-                requested: r.amount,
-            }),
-            Err(e) => Err(CreditError::from_ledger(e)),
-        }
+        Err(CreditError::Ledger(LedgerError::DocumentConflict {
+            kind: KIND_LINE.to_owned(),
+            id: r.line_id.clone(),
+        }))
     }
 
-    /// Principal outstanding: the receivable's balance.
-    async fn outstanding(&self, line: &CreditLine) -> Result<Money, CreditError> {
+    /// Principal outstanding (the receivable's balance less the interest due).
+    async fn principal(&self, line: &CreditLine) -> Result<i64, CreditError> {
         let state = self
             .ledger()
             .account_state(line.receivable, Freshness::Checked)
             .await?;
-        let minor = super::clamp(state.balance.posted_minor(Side::Debit)).max(0);
-        Ok(Money::new(line.limit.currency, minor))
+        Ok(principal_of(line, &state.balance))
     }
 
     fn repayment_of(&self, line: CreditLine, answer: &Answer) -> Result<Repayment, CreditError> {
         let Ok(Outcome::Posted(p)) = &answer.result else {
             return Err(CreditError::corrupt("repayment outcome"));
         };
-        let principal = p
-            .entries
-            .iter()
-            .find(|e| e.side == Side::Credit)
-            .map(|e| e.amount)
-            .ok_or_else(|| CreditError::corrupt("repayment entries"))?;
+        let part = |name: &str| {
+            p.metadata
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|minor| Money::new(line.limit.currency, minor))
+                .ok_or_else(|| CreditError::corrupt("repayment metadata"))
+        };
         Ok(Repayment {
-            view: self.view_observed(line, answer.observed.as_ref())?,
-            principal,
+            interest: part("interest_minor")?,
+            principal: part("principal_minor")?,
             transaction: p.id.0,
+            view: self.view_observed(line, answer.observed.as_ref())?,
         })
     }
+}
+
+/// The repayment's posting, interest first: the line's new interest due and the principal's
+/// release of the usage counter commit with it.
+fn repay_command(mut line: CreditLine, version: u64, r: &Repay) -> Result<Command, CreditError> {
+    let interest = r.amount.minor.min(line.interest_due_minor);
+    let principal = r.amount.minor - interest;
+    line.interest_due_minor -= interest;
+    let metadata = Metadata::from([
+        ("type".to_owned(), "credit_repayment".to_owned()),
+        ("credit_line".to_owned(), line.line_id.clone()),
+        ("from".to_owned(), r.from.to_string()),
+        ("interest_minor".to_owned(), interest.to_string()),
+        ("principal_minor".to_owned(), principal.to_string()),
+    ]);
+    let tx = NewTransaction::transfer(r.from, line.receivable, r.amount, metadata);
+    let releases = (principal > 0)
+        .then(|| CounterRelease {
+            key: keys::usage(&line.line_id),
+            amount_minor: principal,
+        })
+        .into_iter()
+        .collect();
+    let document = DocumentWrite::json(KIND_LINE, &line.line_id, version, &line)?;
+    Ok(guarded(
+        Command::Post(tx),
+        Vec::new(),
+        releases,
+        vec![document],
+    ))
 }

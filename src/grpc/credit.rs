@@ -15,7 +15,7 @@ use crate::{
     },
     ledger::{AccountId, RequestId},
     money::{Currency, Money, Sign},
-    yields::format_date,
+    yields::{format_date, parse_date},
 };
 
 /// The gRPC face of the credit service.
@@ -135,6 +135,8 @@ fn line_pb(v: &LineView) -> pb::CreditLine {
         next_due_date: v.next_due.map(format_date).unwrap_or_default(),
         open_time: Some(timestamp(l.opened_at_ms)),
         receivable_account_id: l.receivable.to_string(),
+        interest_due: Some(money_pb(v.interest_due)),
+        accrued_through_date: l.accrued_through.map(format_date).unwrap_or_default(),
     }
 }
 
@@ -199,6 +201,24 @@ impl pb::credit_service_server::CreditService for CreditApi {
             credit_line: Some(line_pb(&done.view)),
             principal_repaid: Some(money_pb(done.principal)),
             transaction_id: done.transaction.to_string(),
+            interest_repaid: Some(money_pb(done.interest)),
+        }))
+    }
+
+    async fn accrue_interest(
+        &self,
+        request: Request<pb::AccrueInterestRequest>,
+    ) -> Result<Response<pb::AccrueInterestResponse>, Status> {
+        let date = parse_date("business_date", &request.get_ref().business_date)
+            .map_err(|_| CreditError::invalid("business_date", "a date YYYY-MM-DD"))?;
+        let run = self.service.accrue_interest(date).await?;
+        Ok(Response::new(pb::AccrueInterestResponse {
+            lines: run.lines,
+            line_days: run.line_days,
+            interest: Some(money_pb(Money::new(
+                self.service.currency(),
+                run.interest_minor,
+            ))),
         }))
     }
 }

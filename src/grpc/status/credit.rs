@@ -81,6 +81,12 @@ impl From<CreditError> for Status {
                     ("requested", requested.to_decimal_string()),
                 ],
             ),
+            CreditError::AccrualOutOfOrder { date, .. } => error_status(
+                fp,
+                "BUSINESS_DATE_OUT_OF_ORDER",
+                message,
+                [("business_date", crate::yields::format_date(date))],
+            ),
             CreditError::Account(e) => Status::from(*e),
             CreditError::Ledger(e) => Status::from(e),
         }
