@@ -32,8 +32,12 @@ both_backends!(
     a_refund_restores_the_line_first_then_credits_the_surplus_to_the_account,
     repayment_refuses_what_it_must_and_releases_the_line,
     a_lower_limit_and_a_freeze_stop_drawdowns_and_lifting_them_restores_the_line,
+    a_customer_sees_only_the_lines_of_the_accounts_it_opened,
 );
-both_backends!(multi_thread: concurrent_credit_payments_never_draw_past_the_limit);
+both_backends!(
+    multi_thread: concurrent_credit_payments_never_draw_past_the_limit,
+    concurrent_repayments_never_repay_more_than_is_owed,
+);
 
 /// A gateway with a merchant signed for credit payments in apps (fee 0.6 %) and the clients
 /// the tests use.
@@ -578,14 +582,34 @@ async fn a_lower_limit_and_a_freeze_stop_drawdowns_and_lifting_them_restores_the
         "METHOD_NOT_GRANTED",
     );
     // Below what is used: allowed, and nothing more may be drawn.
+    let lower = adjust("500.00");
     let lowered = w
         .bank
-        .adjust_limit(adjust("500.00"))
+        .adjust_limit(lower.clone())
         .await
         .expect("limit lowered")
         .into_inner()
         .credit_line
         .expect("line");
+    let again = w
+        .bank
+        .adjust_limit(lower.clone())
+        .await
+        .expect("a retry answers the first answer")
+        .into_inner()
+        .credit_line
+        .expect("line");
+    assert_eq!(again, lowered);
+    assert_refused(
+        w.bank
+            .adjust_limit(AdjustLimitRequest {
+                limit: Some(cny("400.00")),
+                ..lower
+            })
+            .await,
+        Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED",
+    );
     assert_eq!(
         (
             amount(&lowered.limit),
@@ -686,5 +710,95 @@ async fn concurrent_credit_payments_never_draw_past_the_limit(backend: Backend) 
     assert_eq!((paid, refused), (20, 4), "1000.00 holds exactly 20 × 50.00");
     assert_eq!(w.usage(&line).await, ("1000.00".into(), "0.00".into()));
     assert_eq!(w.settlement_book().await, "994.00");
+    w.assert_ledger_verifies();
+}
+
+async fn a_customer_sees_only_the_lines_of_the_accounts_it_opened(backend: Backend) {
+    let mut w = world(backend).await;
+    let (_, own_line) = w.borrower(1, "1000.00").await;
+    // An account the bank opened itself: outside the mobile back end's scope.
+    let bank_customer = open_class_ii(&mut w.bank_accounts, 2).await;
+    let line = w
+        .bank
+        .open_credit_line(open_req(&bank_customer, "1000.00", "0.18"))
+        .await
+        .expect("line opens")
+        .into_inner()
+        .credit_line
+        .expect("line")
+        .credit_line_id;
+    let get = |id: &str| GetCreditLineRequest {
+        credit_line_id: id.to_owned(),
+    };
+    assert_refused(
+        w.customer.get_credit_line(get(&line)).await,
+        Code::PermissionDenied,
+        "ACCOUNT_NOT_IN_SCOPE",
+    );
+    assert_refused(
+        w.customer
+            .repay(RepayRequest {
+                request_id: request_id("repay"),
+                credit_line_id: line.clone(),
+                amount: Some(cny("1.00")),
+                from_account_id: bank_customer,
+            })
+            .await,
+        Code::PermissionDenied,
+        "ACCOUNT_NOT_IN_SCOPE",
+    );
+    let own = w
+        .customer
+        .get_credit_line(get(&own_line))
+        .await
+        .expect("its own line reads")
+        .into_inner()
+        .credit_line
+        .expect("line");
+    assert_eq!(amount(&own.available), "1000.00");
+    assert_refused(
+        w.customer
+            .get_credit_line(get("CL99999999999999999999"))
+            .await,
+        Code::NotFound,
+        "CREDIT_LINE_NOT_FOUND",
+    );
+}
+
+async fn concurrent_repayments_never_repay_more_than_is_owed(backend: Backend) {
+    const REPAYMENTS: usize = 8;
+    let mut w = world(backend).await;
+    let (payer, line) = w.borrower(1, "1000.00").await;
+    let order = w.order("N-1", "300.00").await;
+    w.payer_app
+        .pay(World::pay_with(&order, &payer, &line))
+        .await
+        .expect("paid with credit");
+    top_up(&mut w.accounts, &payer, "3000.00").await;
+    let mut tasks = Vec::new();
+    for _ in 0..REPAYMENTS {
+        let mut client = w.customer.clone();
+        let req = RepayRequest {
+            request_id: request_id("repay"),
+            credit_line_id: line.clone(),
+            amount: Some(cny("300.00")),
+            from_account_id: payer.clone(),
+        };
+        tasks.push(tokio::spawn(async move { client.repay(req).await }));
+    }
+    let mut repaid = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => repaid += 1,
+            Err(status) => assert_eq!(
+                common::reason_of(&status),
+                "REPAYMENT_EXCEEDS_OUTSTANDING",
+                "{status:?}"
+            ),
+        }
+    }
+    assert_eq!(repaid, 1, "300.00 owed is repaid once");
+    assert_eq!(w.usage(&line).await, ("0.00".into(), "1000.00".into()));
+    assert_eq!(book(&mut w.accounts, &payer).await, "2700.00");
     w.assert_ledger_verifies();
 }

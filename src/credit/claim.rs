@@ -152,8 +152,13 @@ impl CreditService {
             .refuse_request(key, fingerprint, refusal)
             .await?;
         match answer.result {
-            Err(e) => Err(CreditError::from_ledger(e)),
             Ok(_) => Ok(answer),
+            Err(e @ (LedgerError::Refused { .. } | LedgerError::IdempotencyKeyReused { .. })) => {
+                Err(CreditError::from_ledger(e))
+            }
+            // The batch already refused this very request: the error in hand names the rule it
+            // broke (the receivable's floor is `REPAYMENT_EXCEEDS_OUTSTANDING`).
+            Err(_) => Err(error),
         }
     }
 }
