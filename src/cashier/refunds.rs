@@ -210,20 +210,15 @@ impl CashierService {
                     .credit
                     .restore(&draw.line_id, payer_side, amount)
                     .await?;
-                let mut entries = vec![NewEntry {
-                    account: settlement,
-                    side: Side::Debit,
+                documents.extend(restore.documents);
+                let tx = credit_refund_posting(
+                    &order.order_id,
+                    settlement,
+                    payer_side,
+                    draw,
                     amount,
-                }];
-                entries.extend(restore.entries);
-                let mut metadata =
-                    payment_metadata("REFUND", &order.order_id, settlement, payer_side);
-                metadata.insert("credit_line".to_owned(), draw.line_id.clone());
-                let tx = NewTransaction {
-                    entries,
-                    metadata,
-                    counters: Vec::new(),
-                };
+                    restore.entries,
+                );
                 (tx, restore.releases)
             }
             None => (
@@ -449,6 +444,31 @@ fn refund_posting(
     amount: Money,
 ) -> NewTransaction {
     NewTransaction::transfer(from, to, amount, payment_metadata(kind, order_id, from, to))
+}
+
+/// A credit payment's refund: the merchant's debit, the line restored and any surplus to the
+/// payer (`credits`, from the credit service).
+fn credit_refund_posting(
+    order_id: &str,
+    settlement: AccountId,
+    payer: AccountId,
+    draw: &CreditDraw,
+    amount: Money,
+    credits: Vec<NewEntry>,
+) -> NewTransaction {
+    let mut entries = vec![NewEntry {
+        account: settlement,
+        side: Side::Debit,
+        amount,
+    }];
+    entries.extend(credits);
+    let mut metadata = payment_metadata("REFUND", order_id, settlement, payer);
+    metadata.insert("credit_line".to_owned(), draw.line_id.clone());
+    NewTransaction {
+        entries,
+        metadata,
+        counters: Vec::new(),
+    }
 }
 
 /// A refund document as it is created: SUCCEEDED at once, or PROCESSING until the network

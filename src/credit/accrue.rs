@@ -58,7 +58,6 @@ impl CreditService {
                 reason: format!("more than {lookback} days ago"),
             });
         }
-        let income = self.interest_income().await?;
         let mut run = InterestAccrual {
             date,
             lines: 0,
@@ -75,6 +74,8 @@ impl CreditService {
                 return Ok(run);
             };
             cursor = last.id.clone();
+            // Created with the first line it serves (a gateway without lines opens no account).
+            let income = self.interest_income().await?;
             for doc in &page {
                 run.lines += 1;
                 let (days, interest) = self.accrue_line(&doc.id, date, income).await?;

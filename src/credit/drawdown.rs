@@ -117,7 +117,7 @@ impl CreditService {
         payer: AccountId,
         amount: Money,
     ) -> Result<CreditRestore, CreditError> {
-        let (line, _) = self.line_doc(line_id, Freshness::Checked).await?;
+        let (line, version) = self.line_doc(line_id, Freshness::Checked).await?;
         let state = self
             .ledger()
             .account_state(line.receivable, Freshness::Checked)
@@ -141,6 +141,12 @@ impl CreditService {
                 })
                 .into_iter()
                 .collect(),
+            documents: vec![DocumentWrite::json(
+                super::KIND_LINE,
+                line_id,
+                version,
+                &line,
+            )?],
             restored: Money::new(amount.currency, restored),
         })
     }
