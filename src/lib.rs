@@ -37,6 +37,7 @@ pub mod clearing;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credit;
 pub mod eod;
 pub mod grpc;
 pub mod ledger;

@@ -20,16 +20,19 @@ use crate::{
     clearing::routing::Clearing,
     clock::Clock,
     config::{Config, ConfigError, LimitsConfig},
+    credit::{CreditError, CreditService},
     eod::EndOfDay,
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
         closing::Closing,
         connection::ConnectionCallsLayer,
+        credit::CreditApi,
         gate::{GateLayer, GateState},
         pb::{
             self, account_service_server::AccountServiceServer,
-            cashier_service_server::CashierServiceServer, yield_service_server::YieldServiceServer,
+            cashier_service_server::CashierServiceServer,
+            credit_service_server::CreditServiceServer, yield_service_server::YieldServiceServer,
         },
         yields::YieldApi,
     },
@@ -71,6 +74,8 @@ pub enum ServeError {
     Cashier(#[from] CashierError),
     #[error("yield service: {0}")]
     Yield(#[from] YieldError),
+    #[error("credit service: {0}")]
+    Credit(#[from] CreditError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(
@@ -96,6 +101,7 @@ pub struct Gateway {
     accounts: AccountService,
     cashier: CashierService,
     yields: YieldService,
+    credit: CreditService,
 }
 
 impl Gateway {
@@ -152,10 +158,12 @@ impl Gateway {
         )
         .await?;
         let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields).await?;
+        let credit = CreditService::start(ledger.clone(), accounts.clone(), &config.credit)?;
         let cashier = CashierService::start(
             accounts.clone(),
             ledger.clone(),
             yields.clone(),
+            credit.clone(),
             &config.cashier,
         )?;
         let listener = bind(config.server.listen).await?;
@@ -181,6 +189,7 @@ impl Gateway {
             accounts,
             cashier,
             yields,
+            credit,
         })
     }
 
@@ -226,6 +235,7 @@ impl Gateway {
             accounts,
             cashier,
             yields,
+            credit,
         } = self;
         let limits = &config.limits;
         let message_size_max = limits.message_size_max_bytes;
@@ -249,13 +259,15 @@ impl Gateway {
         // Settles the clearing calls no network answered, from their records: on every start,
         // it resumes what a previous run left unfinished.
         let recovery = accounts.spawn_recovery(Arc::new(cashier.clone()));
-        // Closes each business date (日切): yield accrual and sweep, each network's
-        // reconciliation and settlement, as their due times pass; resumes on every start.
+        // Closes each business date (日切): yield accrual and sweep, credit interest, each
+        // network's reconciliation and settlement, as their due times pass; resumes on every
+        // start.
         let end_of_day = config.eod.enabled.then(|| {
             EndOfDay::new(
                 ledger.clone(),
                 accounts.clone(),
                 yields.clone(),
+                credit.clone(),
                 &config.eod,
             )
             .spawn()
@@ -290,7 +302,7 @@ impl Gateway {
             router,
             accounts,
             cashier.clone(),
-            yields,
+            (yields, credit),
             message_size_max,
             closing,
         )
@@ -336,7 +348,7 @@ fn broadcast_shutdown(
     (shutdown, stopping_rx)
 }
 
-/// Reports the three paygate services as serving.
+/// Reports the paygate services as serving.
 async fn set_paygate_serving(health: &HealthReporter) {
     health
         .set_serving::<AccountServiceServer<AccountApi>>()
@@ -345,6 +357,7 @@ async fn set_paygate_serving(health: &HealthReporter) {
         .set_serving::<CashierServiceServer<CashierApi>>()
         .await;
     health.set_serving::<YieldServiceServer<YieldApi>>().await;
+    health.set_serving::<CreditServiceServer<CreditApi>>().await;
 }
 
 /// Resolves when `shutdown` does, after reporting the paygate services as not serving; the gRPC
@@ -360,6 +373,9 @@ async fn drain_signal(shutdown: impl Future<Output = ()>, health: HealthReporter
         .await;
     health
         .set_not_serving::<YieldServiceServer<YieldApi>>()
+        .await;
+    health
+        .set_not_serving::<CreditServiceServer<CreditApi>>()
         .await;
 }
 
@@ -423,12 +439,12 @@ impl Reloader {
     }
 }
 
-/// Adds the account, cashier and yield services, each capped at `message_size_max` bytes.
+/// Adds the account, cashier, yield and credit services, each capped at `message_size_max` bytes.
 fn add_paygate_services<L>(
     router: Router<L>,
     accounts: AccountService,
     cashier: CashierService,
-    yields: YieldService,
+    (yields, credit): (YieldService, CreditService),
     message_size_max: usize,
     closing: Closing,
 ) -> Router<L> {
@@ -445,6 +461,11 @@ fn add_paygate_services<L>(
         )
         .add_service(
             YieldServiceServer::new(YieldApi::new(yields))
+                .max_decoding_message_size(message_size_max)
+                .max_encoding_message_size(message_size_max),
+        )
+        .add_service(
+            CreditServiceServer::new(CreditApi::new(credit))
                 .max_decoding_message_size(message_size_max)
                 .max_encoding_message_size(message_size_max),
         )

@@ -127,8 +127,17 @@ async fn world(backend: Backend, credit_outcome: ClearingOutcome) -> World {
     let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields)
         .await
         .expect("yields");
-    let cashier = CashierService::start(accounts.clone(), ledger.clone(), yields, &config.cashier)
-        .expect("cashier");
+    let credit =
+        paygate::credit::CreditService::start(ledger.clone(), accounts.clone(), &config.credit)
+            .expect("credit");
+    let cashier = CashierService::start(
+        accounts.clone(),
+        ledger.clone(),
+        yields,
+        credit,
+        &config.cashier,
+    )
+    .expect("cashier");
     let bank = Caller {
         name: "core-banking".to_owned(),
         scope: AccountScope::All,

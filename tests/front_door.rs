@@ -302,7 +302,7 @@ async fn every_call_gets_an_id_and_is_counted_by_method_and_status() {
 }
 
 #[tokio::test]
-async fn reflection_lists_the_three_services_health_and_reflection() {
+async fn reflection_lists_the_paygate_services_health_and_reflection() {
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
@@ -334,6 +334,7 @@ async fn reflection_lists_the_three_services_health_and_reflection() {
             "grpc.reflection.v1alpha.ServerReflection",
             "paygate.v1.AccountService",
             "paygate.v1.CashierService",
+            "paygate.v1.CreditService",
             "paygate.v1.YieldService",
         ]
     );

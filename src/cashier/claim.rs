@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::{
+    credit::CreditError,
     ledger::{Observed, Refusal},
     yields::YieldError,
 };
@@ -103,6 +104,7 @@ impl CashierError {
             CashierError::PaymentCodeUsed => Stored::PaymentCodeUsed,
             CashierError::Account(e) => return e.refusal(),
             CashierError::Yield(e) => return e.refusal(),
+            CashierError::Credit(e) => return e.refusal(),
             CashierError::InvalidArgument { .. }
             | CashierError::Text { .. }
             | CashierError::RefundNotFound { .. }
@@ -128,6 +130,9 @@ impl CashierError {
         };
         if let Some(account) = AccountError::from_refusal(&refusal) {
             return account.into();
+        }
+        if let Some(credit) = CreditError::from_refusal(&refusal) {
+            return credit.into();
         }
         if refusal.reason != REFUSAL_SERVICE {
             return YieldError::from_ledger(LedgerError::Refused { refusal }).into();

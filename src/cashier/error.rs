@@ -6,7 +6,10 @@
 //! [`CashierError::Ledger`], its invalid arguments the cashier's own, and the rest
 //! [`CashierError::Account`] — so `Account` never holds an `AccountError::Ledger`.
 
-use crate::{account::AccountError, ledger::LedgerError, text::TextRefusal, yields::YieldError};
+use crate::{
+    account::AccountError, credit::CreditError, ledger::LedgerError, text::TextRefusal,
+    yields::YieldError,
+};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CashierError {
@@ -77,6 +80,11 @@ pub enum CashierError {
     /// see `From<YieldError>`).
     #[error(transparent)]
     Yield(YieldError),
+    /// Refused by a credit rule while paying with credit: no such line, a frozen one, not the
+    /// payer's, its limit (never its `Ledger`, `Account` or `InvalidArgument` variants; see
+    /// `From<CreditError>`).
+    #[error(transparent)]
+    Credit(CreditError),
     /// Refused by the ledger (funds, limits, a document changed meanwhile, shutting down …).
     #[error(transparent)]
     Ledger(LedgerError),
@@ -134,6 +142,27 @@ impl From<YieldError> for CashierError {
             | YieldError::HoldingNotFound { .. }
             | YieldError::SweepNotFound { .. }
             | YieldError::InvalidPageToken) => CashierError::Yield(e),
+        }
+    }
+}
+
+impl From<CreditError> for CashierError {
+    fn from(e: CreditError) -> Self {
+        match e {
+            CreditError::Ledger(e) => CashierError::Ledger(e),
+            CreditError::Account(e) => CashierError::from(*e),
+            CreditError::InvalidArgument { field, reason } => {
+                CashierError::InvalidArgument { field, reason }
+            }
+            CreditError::Text { field, refusal } => CashierError::Text { field, refusal },
+            e @ (CreditError::RateAboveCap { .. }
+            | CreditError::AccrualOutOfOrder { .. }
+            | CreditError::LineNotFound { .. }
+            | CreditError::LineExists { .. }
+            | CreditError::LineFrozen { .. }
+            | CreditError::NotLineOwner { .. }
+            | CreditError::LimitExceeded { .. }
+            | CreditError::RepaymentExceedsOutstanding { .. }) => CashierError::Credit(e),
         }
     }
 }

@@ -119,7 +119,8 @@ impl CashierService {
                 }
                 o.spendable_minor = Some(spendable);
             }
-            Method::PaymentCode => {}
+            // Offered by name only: a credit payment names its line.
+            Method::PaymentCode | Method::Credit => {}
         }
         Ok(o)
     }

@@ -51,6 +51,7 @@ use crate::{
     },
     clearing::{CardDirection, CardInstruction},
     config::CashierConfig,
+    credit::{CreditFunding, CreditService},
     ledger::{
         AccountId, AccountStatus, Command, CounterCheck, DocumentWrite, Freshness, IdempotencyKey,
         Ledger, LedgerError, Metadata, NewEntry, NewTransaction, OutboxEvent, Outcome, RequestId,
@@ -118,6 +119,8 @@ struct Inner {
     ledger: Ledger,
     /// Pays with yield (余额增值): funds YIELD_BALANCE payments and tops up short balance ones.
     yields: YieldService,
+    /// Pays with credit (消费金融): draws CREDIT payments down a line and restores it on refund.
+    credit: CreditService,
     config: CashierConfig,
     currency: Currency,
     limits: BarcodeLimits,
@@ -129,6 +132,7 @@ impl CashierService {
         accounts: AccountService,
         ledger: Ledger,
         yields: YieldService,
+        credit: CreditService,
         config: &CashierConfig,
     ) -> Result<CashierService, CashierError> {
         let currency = accounts.rules().currency;
@@ -163,6 +167,7 @@ impl CashierService {
                 accounts,
                 ledger,
                 yields,
+                credit,
                 config: config.clone(),
                 currency,
                 limits,

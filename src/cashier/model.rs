@@ -63,6 +63,8 @@ pub enum Method {
     BoundCard,
     MerchantQr,
     PaymentCode,
+    /// Consumer credit (消费金融): the payer's credit line funds the payment.
+    Credit,
 }
 
 impl Method {
@@ -73,6 +75,7 @@ impl Method {
             Method::BoundCard => "BOUND_CARD",
             Method::MerchantQr => "MERCHANT_QR",
             Method::PaymentCode => "PAYMENT_CODE",
+            Method::Credit => "CREDIT",
         }
     }
 }
@@ -275,6 +278,16 @@ pub struct Payment {
     /// (orders stored before it existed: none; not written when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yield_funding: Option<YieldFunding>,
+    /// The credit line drawdown that funded a CREDIT payment (not written when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_funding: Option<CreditDraw>,
+}
+
+/// A payment's funding from a credit line (消费金融).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditDraw {
+    pub line_id: String,
+    pub drawdown_id: String,
 }
 
 /// A payment's funding from a yield holding (余额增值).

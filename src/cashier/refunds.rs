@@ -166,9 +166,11 @@ impl CashierService {
         // refund.
         let payer_side = match payment.method {
             Method::BoundCard => self.suspense_of(payment.network)?,
-            Method::Balance | Method::MerchantQr | Method::PaymentCode | Method::YieldBalance => {
-                AccountId(payment.payer_account_id)
-            }
+            Method::Balance
+            | Method::MerchantQr
+            | Method::PaymentCode
+            | Method::YieldBalance
+            | Method::Credit => AccountId(payment.payer_account_id),
         };
         let settlement = AccountId(merchant.settlement_account_id);
         // A card refund is complete only when the network has credited the card.
@@ -200,12 +202,36 @@ impl CashierService {
             let call = self.card_refund_call(network, amount, key, print, refund_id);
             documents.extend(call.recorded()?);
         }
-        let tx = refund_posting("REFUND", &order.order_id, settlement, payer_side, amount);
+        let (tx, restores) = match &payment.credit_funding {
+            // A credit payment restores its line first, then credits any surplus.
+            Some(draw) => {
+                let restore = self
+                    .inner
+                    .credit
+                    .restore(&draw.line_id, payer_side, amount)
+                    .await?;
+                documents.extend(restore.documents);
+                let tx = credit_refund_posting(
+                    &order.order_id,
+                    settlement,
+                    payer_side,
+                    draw,
+                    amount,
+                    restore.entries,
+                );
+                (tx, restore.releases)
+            }
+            None => (
+                refund_posting("REFUND", &order.order_id, settlement, payer_side, amount),
+                Vec::new(),
+            ),
+        };
         let mut command = guarded(Command::Post(tx), Vec::new(), documents, vec![event]);
-        if let Command::Guarded { caps, .. } = &mut command
-            && !by_card
-        {
-            *caps = self.inner.accounts.facts(payer_side).await?.balance_caps;
+        if let Command::Guarded { caps, releases, .. } = &mut command {
+            *releases = restores;
+            if !by_card {
+                *caps = self.inner.accounts.facts(payer_side).await?.balance_caps;
+            }
         }
         Ok(command)
     }
@@ -418,6 +444,31 @@ fn refund_posting(
     amount: Money,
 ) -> NewTransaction {
     NewTransaction::transfer(from, to, amount, payment_metadata(kind, order_id, from, to))
+}
+
+/// A credit payment's refund: the merchant's debit, the line restored and any surplus to the
+/// payer (`credits`, from the credit service).
+fn credit_refund_posting(
+    order_id: &str,
+    settlement: AccountId,
+    payer: AccountId,
+    draw: &CreditDraw,
+    amount: Money,
+    credits: Vec<NewEntry>,
+) -> NewTransaction {
+    let mut entries = vec![NewEntry {
+        account: settlement,
+        side: Side::Debit,
+        amount,
+    }];
+    entries.extend(credits);
+    let mut metadata = payment_metadata("REFUND", order_id, settlement, payer);
+    metadata.insert("credit_line".to_owned(), draw.line_id.clone());
+    NewTransaction {
+        entries,
+        metadata,
+        counters: Vec::new(),
+    }
 }
 
 /// A refund document as it is created: SUCCEEDED at once, or PROCESSING until the network

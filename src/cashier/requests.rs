@@ -52,6 +52,9 @@ pub enum PayWith {
     BoundCard {
         agreement_id: String,
     },
+    Credit {
+        line_id: String,
+    },
     MerchantQr {
         qr_payload: String,
         #[serde(serialize_with = "optional_money_text")]

@@ -13,6 +13,7 @@ use crate::{
     account::{AccountService, rules::BusinessCalendar},
     clearing::routing::Clearing,
     config::Config,
+    credit::CreditService,
     eod::{EndOfDay, StepRecord, StepState, records_of},
     ledger::Ledger,
     secrets::Secrets,
@@ -184,7 +185,9 @@ async fn run_round(ledger: &Ledger, config: &Config) -> Result<(), String> {
     let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields)
         .await
         .map_err(|e| e.to_string())?;
-    let eod = EndOfDay::new(ledger.clone(), accounts, yields, &config.eod);
+    let credit = CreditService::start(ledger.clone(), accounts.clone(), &config.credit)
+        .map_err(|e| e.to_string())?;
+    let eod = EndOfDay::new(ledger.clone(), accounts, yields, credit, &config.eod);
     let round = eod
         .run_due(ledger.now_ms())
         .await

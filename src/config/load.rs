@@ -48,6 +48,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.yields.validate().map_err(ConfigError::Invalid)?;
         self.eod.validate().map_err(ConfigError::Invalid)?;
+        self.credit.validate().map_err(ConfigError::Invalid)?;
         self.clearing.validate().map_err(ConfigError::Invalid)?;
         if self.clearing.recovery.bound_ms >= self.accounts.clearing_reservation_timeout_ms {
             return Err(ConfigError::Invalid(format!(

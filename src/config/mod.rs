@@ -1,6 +1,7 @@
 //! The one typed configuration tree: loaded once at start (defaults, then a TOML file, then
 //! `PAYGATE_*` environment overrides), validated, and passed down. No globals.
 
+mod credit;
 mod eod;
 mod load;
 mod paths;
@@ -10,6 +11,7 @@ mod services;
 mod storage;
 mod yields;
 
+pub use credit::*;
 pub use eod::*;
 pub use load::ConfigError;
 pub use pg_url::*;
@@ -40,6 +42,7 @@ pub struct Config {
     pub yields: YieldsConfig,
     /// The end-of-day run (日切).
     pub eod: EodConfig,
+    pub credit: CreditConfig,
     pub clock: ClockConfig,
     /// The routing table (method × scenario × bank → network) and the networks' endpoints.
     pub clearing: crate::clearing::routing::ClearingConfig,
@@ -63,6 +66,7 @@ impl Default for Config {
             cashier: CashierConfig::default(),
             yields: YieldsConfig::default(),
             eod: EodConfig::default(),
+            credit: CreditConfig::default(),
             clock: ClockConfig::default(),
             clearing: crate::clearing::routing::ClearingConfig::default(),
             callers: default_callers(),

@@ -184,6 +184,8 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.YieldService/ListRedemptions",
                 "paygate.v1.YieldService/SetAutoSweep",
                 "paygate.v1.YieldService/GetAutoSweep",
+                "paygate.v1.CreditService/GetCreditLine",
+                "paygate.v1.CreditService/Repay",
             ],
         ),
         caller("merchant-gateway", &["paygate.v1.CashierService/*"]),
@@ -204,6 +206,7 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.YieldService/ListIncome",
                 "paygate.v1.YieldService/ListRedemptions",
                 "paygate.v1.YieldService/GetAutoSweep",
+                "paygate.v1.CreditService/GetCreditLine",
             ],
         ),
     ]

@@ -11,6 +11,8 @@
 //!   it waits while a product's rate of `D` is not published.
 //! - `YIELD_END_OF_DAY`: the auto-sweep of `D` and the NORMAL redemptions due by the next
 //!   business date ([`YieldService::end_of_day`]), once the bank's `D` has ended.
+//! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest of `D`
+//!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended.
 //! - `RECON/<NETWORK>` per network this gateway reaches (on-us excepted: it is our own book):
 //!   reconciliation (对账) of the network's file of `D` against our calls, once the file is due
 //!   (`eod.file_due_after_ms` after that network's `D` ends); it waits while a call of `D` is
@@ -43,6 +45,7 @@ use crate::{
     account::AccountService,
     clearing::{Network, recon::date_ends_at_ms},
     config::EodConfig,
+    credit::CreditService,
     ledger::{Ledger, LedgerError},
     yields::YieldService,
 };
@@ -61,6 +64,7 @@ pub const STEPS_PER_DATE_MAX: usize = 32;
 pub enum Step {
     YieldAccrual,
     YieldEndOfDay,
+    CreditInterest,
     Recon(Network),
     Settle(Network),
 }
@@ -71,6 +75,7 @@ impl Step {
         match self {
             Step::YieldAccrual => "YIELD_ACCRUAL".to_owned(),
             Step::YieldEndOfDay => "YIELD_END_OF_DAY".to_owned(),
+            Step::CreditInterest => "CREDIT_INTEREST".to_owned(),
             Step::Recon(n) => format!("RECON/{}", n.as_str()),
             Step::Settle(n) => format!("SETTLE/{}", n.as_str()),
         }
@@ -88,6 +93,7 @@ impl Step {
         match self {
             Step::YieldAccrual => 1,
             Step::YieldEndOfDay => 2,
+            Step::CreditInterest => 3,
             Step::Recon(n) => 10 + network(n),
             Step::Settle(n) => 20 + network(n),
         }
@@ -130,6 +136,7 @@ struct Inner {
     ledger: Ledger,
     accounts: AccountService,
     yields: YieldService,
+    credit: CreditService,
     config: EodConfig,
 }
 
@@ -138,6 +145,7 @@ impl EndOfDay {
         ledger: Ledger,
         accounts: AccountService,
         yields: YieldService,
+        credit: CreditService,
         config: &EodConfig,
     ) -> EndOfDay {
         EndOfDay {
@@ -145,6 +153,7 @@ impl EndOfDay {
                 ledger,
                 accounts,
                 yields,
+                credit,
                 config: config.clone(),
             }),
         }
@@ -174,6 +183,10 @@ impl EndOfDay {
             },
             Planned {
                 step: Step::YieldEndOfDay,
+                due_at_ms: bank_end_ms,
+            },
+            Planned {
+                step: Step::CreditInterest,
                 due_at_ms: bank_end_ms,
             },
         ];

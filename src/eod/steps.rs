@@ -50,6 +50,18 @@ impl EndOfDay {
                 ),
                 Err(e) => Ran::only(StepState::Failed, e.to_string()),
             }),
+            Step::CreditInterest => Ok(match self.inner.credit.accrue_interest(date).await {
+                Ok(run) => Ran::only(
+                    StepState::Done,
+                    format!(
+                        "{} lines, {} line-days, interest {}",
+                        run.lines,
+                        run.line_days,
+                        Money::new(self.inner.accounts.rules().currency, run.interest_minor)
+                    ),
+                ),
+                Err(e) => Ran::only(StepState::Failed, e.to_string()),
+            }),
             Step::Recon(network) => self.recon(network, date).await,
             Step::Settle(network) => self.settle(network, date).await,
         }

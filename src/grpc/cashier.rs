@@ -274,6 +274,7 @@ fn method_of(value: i32, field: &'static str) -> Result<Method, Status> {
         Ok(pb::PaymentMethodType::BoundCard) => Method::BoundCard,
         Ok(pb::PaymentMethodType::MerchantQr) => Method::MerchantQr,
         Ok(pb::PaymentMethodType::PaymentCode) => Method::PaymentCode,
+        Ok(pb::PaymentMethodType::Credit) => Method::Credit,
         Ok(pb::PaymentMethodType::Unspecified) | Err(_) => {
             return Err(CashierError::invalid(field, "a payment method is required").into());
         }
@@ -287,6 +288,7 @@ fn method_pb(m: Method) -> pb::PaymentMethodType {
         Method::BoundCard => pb::PaymentMethodType::BoundCard,
         Method::MerchantQr => pb::PaymentMethodType::MerchantQr,
         Method::PaymentCode => pb::PaymentMethodType::PaymentCode,
+        Method::Credit => pb::PaymentMethodType::Credit,
     }
 }
 
@@ -417,6 +419,16 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
                 .yield_funding
                 .as_ref()
                 .map(|f| f.redemption_id.clone())
+                .unwrap_or_default(),
+            credit_line_id: p
+                .credit_funding
+                .as_ref()
+                .map(|d| d.line_id.clone())
+                .unwrap_or_default(),
+            credit_drawdown_id: p
+                .credit_funding
+                .as_ref()
+                .map(|d| d.drawdown_id.clone())
                 .unwrap_or_default(),
         }),
         refunded_amount: Some(money(&o.currency, o.refunded_minor)),

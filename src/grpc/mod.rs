@@ -7,6 +7,7 @@ pub mod cashier;
 pub mod closing;
 pub mod codec;
 pub mod connection;
+pub mod credit;
 pub mod deadline;
 pub mod gate;
 mod identity;

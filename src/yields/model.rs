@@ -91,7 +91,7 @@ pub struct RegisterProduct {
 pub struct StoredRate {
     pub date: Date,
     /// 万份收益, yuan per 10,000 shares.
-    #[serde(with = "decimal_text")]
+    #[serde(with = "crate::money::decimal_text")]
     pub income_per_10k: Decimal,
     pub published_at_ms: i64,
 }
@@ -224,7 +224,7 @@ pub struct HoldingView {
 pub struct IncomeRecord {
     pub date: Date,
     pub shares: Money,
-    #[serde(with = "decimal_text")]
+    #[serde(with = "crate::money::decimal_text")]
     pub income_per_10k: Decimal,
     pub income: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,7 +239,7 @@ pub struct IncomeRecord {
 pub struct AccrualProgress {
     pub product_id: String,
     pub date: Date,
-    #[serde(with = "decimal_text")]
+    #[serde(with = "crate::money::decimal_text")]
     pub income_per_10k: Decimal,
     /// The last holding document id done, in a run written before runs were sharded (such a
     /// run resumes as one shard from here); empty otherwise.
@@ -308,21 +308,4 @@ pub struct EndOfDay {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: String,
-}
-
-/// A `Decimal` stored as its exact decimal text (documents are JSON; no float on the way).
-mod decimal_text {
-    use std::str::FromStr;
-
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        let text = String::deserialize(d)?;
-        Decimal::from_str(&text).map_err(D::Error::custom)
-    }
 }

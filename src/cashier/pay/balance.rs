@@ -19,6 +19,8 @@ pub(in crate::cashier) struct Charge<'a> {
     /// A FAST redemption paying for it (all of it for YIELD_BALANCE); for the other methods
     /// none, and a top-up is added when the balance is short and the payer opted in.
     pub(in crate::cashier) funding: Option<PaymentFunding>,
+    /// A credit line drawdown paying for all of it (CREDIT); never with `funding`.
+    pub(in crate::cashier) credit: Option<CreditFunding>,
 }
 
 impl CashierService {
@@ -46,6 +48,7 @@ impl CashierService {
             created_now: false,
             extra: Vec::new(),
             funding: None,
+            credit: None,
         })
         .await
     }
@@ -62,7 +65,7 @@ impl CashierService {
         let product = signed_product(c.merchant, c.method, c.order.scenario)?;
         let (fee_minor, net_minor) = split_fee(c.order.amount_minor, product.fee_rate)?;
         let settlement = AccountId(c.merchant.settlement_account_id);
-        if c.funding.is_none() {
+        if c.funding.is_none() && c.credit.is_none() {
             c.funding = self.top_up(&c).await?;
         }
         let mut entries = c
@@ -70,6 +73,9 @@ impl CashierService {
             .as_ref()
             .map(|f| f.entries.clone())
             .unwrap_or_default();
+        if let Some(d) = &c.credit {
+            entries.extend(d.entries.iter().cloned());
+        }
         entries.extend(self.payment_entries(
             c.payer.id,
             settlement,
@@ -97,6 +103,10 @@ impl CashierService {
                 redemption_id: f.redemption_id.clone(),
                 redeemed_minor: f.amount.minor,
             }),
+            credit_funding: c.credit.as_ref().map(|d| CreditDraw {
+                line_id: d.line_id.clone(),
+                drawdown_id: d.drawdown_id.clone(),
+            }),
         };
         let (order, events) = self.paid(c.order, payment, c.created_now)?;
         let mut documents = vec![write_doc(
@@ -113,6 +123,12 @@ impl CashierService {
             metadata.insert("redemption".to_owned(), f.redemption_id.clone());
             counters.extend(f.counters.iter().cloned());
             documents.extend(f.documents.iter().cloned());
+        }
+        if let Some(d) = &c.credit {
+            metadata.insert("credit_line".to_owned(), d.line_id.clone());
+            metadata.insert("drawdown".to_owned(), d.drawdown_id.clone());
+            counters.extend(d.counters.iter().cloned());
+            documents.extend(d.documents.iter().cloned());
         }
         let tx = NewTransaction {
             entries,
@@ -132,6 +148,7 @@ impl CashierService {
             checks: &checks,
             order_id: &order.order_id,
             funding: c.funding.as_ref(),
+            credit: c.credit.is_some(),
         };
         self.submit_payment(key, c.fingerprint, command, payment)
             .await
@@ -205,6 +222,10 @@ impl CashierService {
             .await?;
         let observed = answer.observed;
         let result = match answer.result {
+            Err(e) if p.credit => match self.inner.credit.funding_refused(e) {
+                Ok(refusal) => return Err(refusal.into()),
+                Err(e) => Err(e),
+            },
             Err(e) => match self.inner.yields.funding_refused(e, p.funding) {
                 Ok(refusal) => return Err(refusal.into()),
                 Err(e) => Err(e),
@@ -241,6 +262,8 @@ pub(in crate::cashier) struct PaymentSubmit<'a> {
     pub(in crate::cashier) checks: &'a [LimitCheck],
     pub(in crate::cashier) order_id: &'a str,
     pub(in crate::cashier) funding: Option<&'a PaymentFunding>,
+    /// Whether a credit line funds it (its limit names a refusal).
+    pub(in crate::cashier) credit: bool,
 }
 
 /// The merchant's signed product for a method in a scenario.

@@ -3,6 +3,7 @@
 
 mod balance;
 mod codes;
+mod credit;
 mod payment_code;
 mod qr;
 mod quick_pay;
@@ -94,6 +95,10 @@ impl CashierService {
                     .await
             }
             PayWith::Balance => self.pay_balance(caller, req, print, replaying).await,
+            PayWith::Credit { line_id } => {
+                self.pay_credit(caller, req, line_id, print, replaying)
+                    .await
+            }
             PayWith::MerchantQr {
                 qr_payload,
                 amount,
@@ -125,6 +130,41 @@ impl CashierService {
     }
 }
 
+/// What a payment funded by another service (yield, credit) has checked before asking it.
+pub(in crate::cashier) struct Funded {
+    pub(in crate::cashier) order: Order,
+    pub(in crate::cashier) version: u64,
+    pub(in crate::cashier) merchant: Merchant,
+    pub(in crate::cashier) payer: AccountFacts,
+    /// The order's amount, which the funding must cover.
+    pub(in crate::cashier) amount: Money,
+}
+
+impl CashierService {
+    /// The checks of a funded payment of an existing order: payable, its merchant signed for
+    /// `method` in the order's scenario, the payer in the caller's scope.
+    pub(in crate::cashier) async fn funded(
+        &self,
+        caller: &Caller,
+        req: &PayOrder,
+        method: Method,
+        replaying: Replaying,
+    ) -> Result<Funded, CashierError> {
+        let (order, version) = self.payable_order(&req.order_id, replaying).await?;
+        let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
+        signed_product(&merchant, method, order.scenario)?;
+        let payer = self.payer(caller, req.payer_account_id, &order).await?;
+        let amount = Money::new(self.inner.currency, order.amount_minor);
+        Ok(Funded {
+            order,
+            version,
+            merchant,
+            payer,
+            amount,
+        })
+    }
+}
+
 /// A merchant-QR payment as the request states it.
 pub(in crate::cashier) struct MerchantQrPay<'a> {
     pub(in crate::cashier) payload: &'a str,
@@ -136,9 +176,10 @@ pub(in crate::cashier) struct MerchantQrPay<'a> {
 /// when the request names none it could have paid.
 fn paid_order_id(caller: &Caller, req: &PayOrder) -> Option<String> {
     let id = match &req.with {
-        PayWith::Balance | PayWith::BoundCard { .. } | PayWith::YieldBalance { .. } => {
-            req.order_id.clone()
-        }
+        PayWith::Balance
+        | PayWith::BoundCard { .. }
+        | PayWith::YieldBalance { .. }
+        | PayWith::Credit { .. } => req.order_id.clone(),
         PayWith::MerchantQr { qr_payload, .. } => match QrTarget::parse(qr_payload)? {
             QrTarget::Order(id) => id.to_owned(),
             QrTarget::Merchant(_) => derive_id("O", &caller.name, &req.request_id),

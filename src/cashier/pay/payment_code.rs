@@ -173,6 +173,7 @@ impl CashierService {
             created_now: true,
             extra,
             funding: None,
+            credit: None,
         })
         .await
     }

@@ -66,6 +66,7 @@ impl CashierService {
             created_now: false,
             extra: Vec::new(),
             funding: None,
+            credit: None,
         })
         .await
     }
@@ -113,6 +114,7 @@ impl CashierService {
             created_now: true,
             extra,
             funding: None,
+            credit: None,
         })
         .await
     }

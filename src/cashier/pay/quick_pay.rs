@@ -66,6 +66,7 @@ impl CashierService {
             risk_level: None,
             failure_reason: String::new(),
             yield_funding: None,
+            credit_funding: None,
         };
         let order_id = order.order_id.clone();
         self.reserve_card_payment(&card, order, version, payment)

@@ -14,11 +14,15 @@ impl CashierService {
         print: String,
         replaying: Replaying,
     ) -> Result<Order, CashierError> {
-        let (order, version) = self.payable_order(&req.order_id, replaying).await?;
-        let (merchant, _) = self.merchant_checked(&order.merchant_id).await?;
-        signed_product(&merchant, Method::YieldBalance, order.scenario)?;
-        let payer = self.payer(caller, req.payer_account_id, &order).await?;
-        let amount = Money::new(self.inner.currency, order.amount_minor);
+        let Funded {
+            order,
+            version,
+            merchant,
+            payer,
+            amount,
+        } = self
+            .funded(caller, req, Method::YieldBalance, replaying)
+            .await?;
         let funding = self
             .inner
             .yields
@@ -42,6 +46,7 @@ impl CashierService {
             created_now: false,
             extra: Vec::new(),
             funding: Some(funding),
+            credit: None,
         })
         .await
     }

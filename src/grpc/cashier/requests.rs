@@ -127,6 +127,12 @@ impl TryFrom<pb::PayRequest> for PayOrder {
             Some(pb::pay_request::Method::BoundCard(c)) => PayWith::BoundCard {
                 agreement_id: c.agreement_id,
             },
+            Some(pb::pay_request::Method::Credit(c)) => {
+                crate::credit::check_line_id(&c.credit_line_id).map_err(Status::from)?;
+                PayWith::Credit {
+                    line_id: c.credit_line_id,
+                }
+            }
             Some(pb::pay_request::Method::MerchantQr(q)) => PayWith::MerchantQr {
                 amount: q.amount.map(|m| amount_of(Some(m))).transpose()?,
                 factors: factors_of(&q.verified_factors)?,

@@ -140,6 +140,7 @@ impl From<CashierError> for Status {
                 error_status(Code::Aborted, "CONCURRENT_MODIFICATION", message, [])
             }
             CashierError::Yield(e) => Status::from(e),
+            CashierError::Credit(e) => Status::from(e),
             CashierError::Account(e) => Status::from(e),
             CashierError::Ledger(e) => Status::from(e),
             CashierError::Corrupt { .. } => {

@@ -14,6 +14,7 @@ use crate::{
 
 mod account;
 mod cashier;
+mod credit;
 mod ledger;
 mod yields;
 

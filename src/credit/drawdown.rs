@@ -1,0 +1,178 @@
+//! Paying with credit: the drawdown that funds a CREDIT payment, committed in the payment's
+//! own journal transaction, and the restore of a line when a credit payment is refunded.
+//!
+//! ```text
+//! drawdown:   Dr line receivable   Cr payer                (the line lends the amount)
+//! the payment:Dr payer             Cr merchant, fee income
+//! refund:     Dr merchant          Cr line receivable      (the line restored first)
+//!                                  Cr payer                (any surplus)
+//! ```
+//!
+//! The drawdown increments the line's usage counter within its cap in the same batch, so the
+//! principal drawn never exceeds the limit however many payments race; the refund releases it.
+
+use super::{
+    CreditError, CreditFunding, CreditRestore, CreditService, Drawdown, KIND_DRAWDOWN, LineStatus,
+    ids, keys,
+};
+use crate::{
+    account::AccountFacts,
+    ledger::{
+        AccountId, CounterCheck, CounterRelease, DocumentWrite, Freshness, LedgerError, NewEntry,
+        Side,
+    },
+    money::Money,
+};
+
+impl CreditService {
+    /// A drawdown of `amount` from the payer's line `line_id`, to fund a payment. Refuses a
+    /// line not found, not the payer's, frozen, or without `amount` available; the limit is
+    /// checked again by the batch.
+    pub async fn fund_payment(
+        &self,
+        payer: &AccountFacts,
+        line_id: &str,
+        amount: Money,
+        drawdown_id: &str,
+        purpose: &str,
+    ) -> Result<CreditFunding, CreditError> {
+        let (line, _) = self.line_doc(line_id, Freshness::Checked).await?;
+        if line.account != payer.id {
+            return Err(CreditError::NotLineOwner {
+                line: line.line_id,
+                account: payer.id.to_string(),
+            });
+        }
+        if line.status == LineStatus::Frozen {
+            return Err(CreditError::LineFrozen { line: line.line_id });
+        }
+        if amount.currency != self.currency() || amount.minor <= 0 {
+            return Err(CreditError::invalid(
+                "amount",
+                "positive, in the line's currency",
+            ));
+        }
+        let usage = self.usage(line_id, Freshness::Checked).await?;
+        let available = line
+            .base_minor
+            .saturating_sub(usage)
+            .clamp(0, line.limit.minor);
+        if amount.minor > available {
+            return Err(CreditError::LimitExceeded {
+                line: line.line_id,
+                available: Money::new(amount.currency, available),
+                requested: amount,
+            });
+        }
+        let drawdown = Drawdown {
+            drawdown_id: drawdown_id.to_owned(),
+            line_id: line_id.to_owned(),
+            amount,
+            date: self.today(),
+            purpose: purpose.to_owned(),
+        };
+        Ok(CreditFunding {
+            line_id: line_id.to_owned(),
+            drawdown_id: drawdown_id.to_owned(),
+            amount,
+            entries: vec![
+                NewEntry {
+                    account: line.receivable,
+                    side: Side::Debit,
+                    amount,
+                },
+                NewEntry {
+                    account: payer.id,
+                    side: Side::Credit,
+                    amount,
+                },
+            ],
+            counters: vec![
+                CounterCheck {
+                    key: keys::usage(line_id),
+                    amount_minor: amount.minor,
+                    cap_minor: line.base_minor,
+                },
+                // What the grace period of each date covers (see `accrue`).
+                CounterCheck {
+                    key: keys::drawn_on(line_id, self.today()),
+                    amount_minor: amount.minor,
+                    cap_minor: super::UNCAPPED,
+                },
+            ],
+            documents: vec![DocumentWrite::json(
+                KIND_DRAWDOWN,
+                &ids::drawdown(line_id, drawdown_id),
+                0,
+                &drawdown,
+            )?],
+        })
+    }
+
+    /// A refund of `amount` of a payment drawn on `line_id`: the line's principal outstanding
+    /// is restored first (up to `amount`), the rest is credited to the payer.
+    pub async fn restore(
+        &self,
+        line_id: &str,
+        payer: AccountId,
+        amount: Money,
+    ) -> Result<CreditRestore, CreditError> {
+        let (line, version) = self.line_doc(line_id, Freshness::Checked).await?;
+        let state = self
+            .ledger()
+            .account_state(line.receivable, Freshness::Checked)
+            .await?;
+        let outstanding = super::read::principal_of(&line, &state.balance);
+        let restored = amount.minor.min(outstanding);
+        let surplus = amount.minor - restored;
+        let leg = |account, minor| NewEntry {
+            account,
+            side: Side::Credit,
+            amount: Money::new(amount.currency, minor),
+        };
+        let mut entries = vec![leg(line.receivable, restored), leg(payer, surplus)];
+        entries.retain(|e| e.amount.minor > 0);
+        Ok(CreditRestore {
+            entries,
+            releases: (restored > 0)
+                .then(|| CounterRelease {
+                    key: keys::usage(line_id),
+                    amount_minor: restored,
+                })
+                .into_iter()
+                .collect(),
+            documents: vec![DocumentWrite::json(
+                super::KIND_LINE,
+                line_id,
+                version,
+                &line,
+            )?],
+            restored: Money::new(amount.currency, restored),
+        })
+    }
+
+    /// Names a refusal of a credit payment's batch by the credit rule it broke (the line's
+    /// limit), or gives the ledger's refusal back.
+    pub fn funding_refused(&self, e: LedgerError) -> Result<CreditError, LedgerError> {
+        match e {
+            LedgerError::LimitExceeded {
+                key,
+                cap_minor,
+                used_minor,
+                requested_minor,
+            } if key.starts_with("credit/") && key.ends_with("/usage") => {
+                let line = key
+                    .trim_start_matches("credit/")
+                    .trim_end_matches("/usage")
+                    .to_owned();
+                let currency = self.currency();
+                Ok(CreditError::LimitExceeded {
+                    line,
+                    available: Money::new(currency, cap_minor.saturating_sub(used_minor).max(0)),
+                    requested: Money::new(currency, requested_minor),
+                })
+            }
+            other => Err(other),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The credit service's domain types: credit lines, drawdowns and repayments. No gRPC or
+//! storage types here.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::{
+    ledger::{AccountId, CounterCheck, CounterRelease, DocumentWrite, NewEntry, RequestId},
+    money::Money,
+};
+
+/// Document kinds (≤ 32 bytes).
+pub const KIND_LINE: &str = "credit_line";
+pub const KIND_DRAWDOWN: &str = "credit_drawdown";
+/// The ledger account kind of a line's loan receivable (debit-normal: principal outstanding).
+pub const RECEIVABLE_KIND: &str = "loan_receivable";
+/// Decimal places of an annual rate (a fraction: "0.18" is 18 %).
+pub const RATE_SCALE_MAX: u32 = 6;
+/// Free-text reasons (freeze), in characters.
+pub const REASON_CHARS_MAX: usize = 128;
+/// Last day of the month a repayment may fall due (every month has it).
+pub const REPAYMENT_DAY_MAX: u8 = 28;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LineStatus {
+    Active,
+    /// No drawdown; repayments are still taken.
+    Frozen,
+}
+
+impl LineStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Active => "ACTIVE",
+            LineStatus::Frozen => "FROZEN",
+        }
+    }
+}
+
+/// A credit line (授信额度) as stored. What is drawn is not here: it is the ledger balance of
+/// the line's receivable account, and the line's usage counter (see `keys::usage`) bounds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditLine {
+    pub line_id: String,
+    pub account: AccountId,
+    /// The line's loan receivable: debited by drawdowns, credited by repayments and refunds.
+    pub receivable: AccountId,
+    pub status: LineStatus,
+    pub limit: Money,
+    /// Annual percentage rate (APR) as a fraction.
+    #[serde(with = "crate::money::decimal_text")]
+    pub annual_rate: Decimal,
+    pub grace_days: u32,
+    pub repayment_day: u8,
+    /// The usage counter's cap, fixed when the line opens (the largest limit then configured).
+    pub base_minor: i64,
+    pub opened_at_ms: i64,
+    /// The business date the line opened: its first accrual date.
+    pub opened_on: Date,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub freeze_reason: String,
+    /// Interest accrued and not yet repaid (part of the receivable's balance; the rest of it is
+    /// principal).
+    #[serde(default)]
+    pub interest_due_minor: i64,
+    /// The fraction of a fen of interest accrued but not yet posted (0 ≤ carry < 1 fen).
+    #[serde(default, with = "crate::money::decimal_text")]
+    pub interest_carry_minor: Decimal,
+    /// The last business date whose interest is accrued (`None`: none yet).
+    #[serde(default)]
+    pub accrued_through: Option<Date>,
+}
+
+/// A drawdown (借据): one credit payment's principal, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drawdown {
+    pub drawdown_id: String,
+    pub line_id: String,
+    pub amount: Money,
+    pub date: Date,
+    /// What it paid (an order id).
+    pub purpose: String,
+}
+
+/// What a caller asks to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLine {
+    pub request_id: RequestId,
+    pub account: AccountId,
+    pub limit: Money,
+    pub annual_rate: Decimal,
+    pub grace_days: u32,
+    pub repayment_day: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustLimit {
+    pub request_id: RequestId,
+    pub line_id: String,
+    pub limit: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeLine {
+    pub request_id: RequestId,
+    pub line_id: String,
+    pub frozen: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repay {
+    pub request_id: RequestId,
+    pub line_id: String,
+    pub amount: Money,
+    pub from: AccountId,
+}
+
+/// A line as shown: the stored line with what is drawn and what is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    pub line: CreditLine,
+    /// Principal outstanding (the receivable's balance less the interest due).
+    pub used: Money,
+    /// Interest accrued and not repaid.
+    pub interest_due: Money,
+    /// What may still be drawn (zero when frozen or over the limit).
+    pub available: Money,
+    /// The next repayment day after today, when anything is used.
+    pub next_due: Option<Date>,
+}
+
+/// What a repayment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repayment {
+    pub view: LineView,
+    pub interest: Money,
+    pub principal: Money,
+    pub transaction: u64,
+}
+
+/// What one accrual run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterestAccrual {
+    pub date: Date,
+    /// Lines looked at.
+    pub lines: i64,
+    /// Line-days posted by this run (a day already accrued is not counted again).
+    pub line_days: i64,
+    /// Interest those days posted, in minor units.
+    pub interest_minor: i64,
+}
+
+/// What a payment drawn on a line adds to its posting and its batch.
+#[derive(Debug, Clone)]
+pub struct CreditFunding {
+    pub line_id: String,
+    pub drawdown_id: String,
+    pub amount: Money,
+    /// The drawdown's legs, before the payment's own: receivable debited, payer credited.
+    pub entries: Vec<NewEntry>,
+    /// The line's usage counter, within its cap.
+    pub counters: Vec<CounterCheck>,
+    /// The drawdown record.
+    pub documents: Vec<DocumentWrite>,
+}
+
+/// What a refund of a credit payment adds: the line restored first, the surplus to the payer.
+#[derive(Debug, Clone)]
+pub struct CreditRestore {
+    /// The credit legs (receivable, then payer); the refund's debit is the merchant's.
+    pub entries: Vec<NewEntry>,
+    /// The line's usage lowered by what is restored.
+    pub releases: Vec<CounterRelease>,
+    /// The line's document at the version the restore was computed from (unchanged): a
+    /// repayment or accrual that moves the line meanwhile makes the refund retry, so a restore
+    /// never takes more than the principal outstanding.
+    pub documents: Vec<DocumentWrite>,
+    pub restored: Money,
+}
