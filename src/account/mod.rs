@@ -102,31 +102,7 @@ impl AccountService {
             _ => true,
         });
         for purpose in wanted {
-            let key = IdempotencyKey::new(
-                SYSTEM_SCOPE,
-                format!("internal/{}/{}", purpose.as_str(), rules.currency),
-            );
-            let spec = NewAccount {
-                currency: rules.currency,
-                normal_side: Side::Credit,
-                kind: AccountKind::BankInternal.as_str().to_owned(),
-                constraint: BalanceConstraint::None,
-                metadata: Metadata::from([("purpose".to_owned(), purpose.as_str().to_owned())]),
-                profile: Some(Box::new(NewProfile {
-                    kind: AccountKind::BankInternal.as_str().to_owned(),
-                    currency: rules.currency.code().to_owned(),
-                    owner_id: "bank".to_owned(),
-                    display_name: purpose.as_str().to_owned(),
-                    parent_id: None,
-                    person_key: None,
-                    card_token: None,
-                    card_first_six: None,
-                    card_last_four: None,
-                    agreement_id: None,
-                    internal_purpose: Some(purpose.as_str().to_owned()),
-                    opened_by: SYSTEM_SCOPE.to_owned(),
-                })),
-            };
+            let (key, spec) = internal_spec(purpose, rules.currency);
             let account = ledger.create_account(key, spec).await?;
             internal.insert(purpose.as_str(), account.id);
         }
@@ -146,6 +122,19 @@ impl AccountService {
     /// The bank internal account of a purpose.
     pub fn internal_account(&self, purpose: InternalPurpose) -> Option<AccountId> {
         self.inner.internal.get(purpose.as_str()).copied()
+    }
+
+    /// The bank internal account of a purpose, opened now if it is not yet (idempotently: the
+    /// same account however many processes ask at once).
+    pub async fn internal_account_opened(
+        &self,
+        purpose: InternalPurpose,
+    ) -> Result<AccountId, AccountError> {
+        if let Some(id) = self.internal_account(purpose) {
+            return Ok(id);
+        }
+        let (key, spec) = internal_spec(purpose, self.inner.rules.currency);
+        Ok(self.inner.ledger.create_account(key, spec).await?.id)
     }
 
     /// The class rules (limits) of electronic accounts.
@@ -274,4 +263,37 @@ fn clamp(v: i128) -> i64 {
 fn unexpected(outcome: &Outcome) -> AccountError {
     tracing::error!(?outcome, "ledger answered with an unexpected outcome");
     AccountError::Ledger(LedgerError::Storage)
+}
+
+/// The idempotency key and the account of a bank internal account of `purpose`.
+fn internal_spec(
+    purpose: InternalPurpose,
+    currency: crate::money::Currency,
+) -> (IdempotencyKey, NewAccount) {
+    let key = IdempotencyKey::new(
+        SYSTEM_SCOPE,
+        format!("internal/{}/{}", purpose.as_str(), currency),
+    );
+    let spec = NewAccount {
+        currency,
+        normal_side: Side::Credit,
+        kind: AccountKind::BankInternal.as_str().to_owned(),
+        constraint: BalanceConstraint::None,
+        metadata: Metadata::from([("purpose".to_owned(), purpose.as_str().to_owned())]),
+        profile: Some(Box::new(NewProfile {
+            kind: AccountKind::BankInternal.as_str().to_owned(),
+            currency: currency.code().to_owned(),
+            owner_id: "bank".to_owned(),
+            display_name: purpose.as_str().to_owned(),
+            parent_id: None,
+            person_key: None,
+            card_token: None,
+            card_first_six: None,
+            card_last_four: None,
+            agreement_id: None,
+            internal_purpose: Some(purpose.as_str().to_owned()),
+            opened_by: SYSTEM_SCOPE.to_owned(),
+        })),
+    };
+    (key, spec)
 }

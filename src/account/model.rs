@@ -68,6 +68,9 @@ pub enum InternalPurpose {
     ClearingSuspense(Network),
     FundSettlement,
     Rounding,
+    /// Reconciliation adjustments pending investigation (挂账): what an operator moved out of
+    /// a clearing suspense account to settle a break. Opened by the first adjustment.
+    ReconAdjustment,
 }
 
 impl InternalPurpose {
@@ -100,12 +103,14 @@ impl InternalPurpose {
             },
             InternalPurpose::FundSettlement => "FUND_SETTLEMENT",
             InternalPurpose::Rounding => "ROUNDING",
+            InternalPurpose::ReconAdjustment => "RECON_ADJUSTMENT",
         }
     }
 
     pub fn parse(text: &str) -> Option<InternalPurpose> {
         InternalPurpose::ALL
             .into_iter()
+            .chain([InternalPurpose::ReconAdjustment])
             .find(|p| p.as_str() == text)
     }
 }

@@ -269,6 +269,9 @@ pub(super) fn account_pb(view: &AccountView) -> pb::Account {
             pb::InternalAccountPurpose::FundSettlement
         }
         Some(account::InternalPurpose::Rounding) => pb::InternalAccountPurpose::Rounding,
+        Some(account::InternalPurpose::ReconAdjustment) => {
+            pb::InternalAccountPurpose::ReconAdjustment
+        }
     };
     let network = match view.internal_purpose {
         Some(account::InternalPurpose::ClearingSuspense(network)) => network_pb(network),
