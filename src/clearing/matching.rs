@@ -16,12 +16,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Network, ReconFile, ReconStatus};
+use super::{Network, ReconFile, ReconStatus, recon::ReconKind};
 
 /// Where one of our calls stands, for reconciliation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OurStatus {
     Succeeded,
@@ -55,7 +55,7 @@ pub struct OurLine {
 }
 
 /// The kinds of break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BreakKind {
     /// 长款: on the network's file only.
@@ -78,7 +78,7 @@ impl BreakKind {
 }
 
 /// One break, with both sides as far as they exist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Break {
     pub kind: BreakKind,
     pub reference: String,
@@ -86,6 +86,9 @@ pub struct Break {
     pub theirs_amount_minor: Option<i64>,
     pub ours_status: Option<OurStatus>,
     pub theirs_status: Option<ReconStatus>,
+    /// What the network's line moved (a debit of the card, a credit, a refund), when it has one.
+    #[serde(default)]
+    pub theirs_movement: Option<ReconKind>,
 }
 
 /// The result of one reconciliation.
@@ -153,6 +156,7 @@ pub fn reconcile(file: &ReconFile, ours: &[OurLine]) -> ReconReport {
                 theirs_amount_minor: Some(line.amount.minor),
                 ours_status: ours.map(|o| o.status),
                 theirs_status: Some(line.status),
+                theirs_movement: Some(line.kind),
             }),
         }
     }
@@ -171,6 +175,7 @@ pub fn reconcile(file: &ReconFile, ours: &[OurLine]) -> ReconReport {
                 theirs_amount_minor: None,
                 ours_status: Some(o.status),
                 theirs_status: None,
+                theirs_movement: None,
             }),
         }
     }

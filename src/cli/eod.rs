@@ -3,20 +3,19 @@
 //! worker now (plan the open dates, run every due step), as a running gateway's worker does
 //! every `eod.interval_ms` — safe beside one (every step is idempotent and its record versioned).
 
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use clap::Subcommand;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{ConfigArgs, DatabaseArgs};
 use crate::{
-    account::{AccountService, rules::BusinessCalendar},
+    account::rules::BusinessCalendar,
     clearing::routing::Clearing,
     config::Config,
     credit::CreditService,
     eod::{EndOfDay, StepRecord, StepState, records_of},
     ledger::Ledger,
-    secrets::Secrets,
     storage,
     yields::{YieldService, parse_date},
 };
@@ -169,19 +168,9 @@ fn beijing_time(at_ms: i64) -> String {
 }
 
 async fn run_round(ledger: &Ledger, config: &Config) -> Result<(), String> {
-    let secrets =
-        Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)
-            .map_err(|e| e.to_string())?;
     let clearing =
         Clearing::from_config(&config.clearing, ledger.clock()).map_err(|e| e.to_string())?;
-    let accounts = AccountService::start(
-        ledger.clone(),
-        Arc::new(clearing),
-        secrets,
-        &config.accounts,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let accounts = super::account_service(ledger, clearing, config).await?;
     let yields = YieldService::start(ledger.clone(), accounts.clone(), &config.yields)
         .await
         .map_err(|e| e.to_string())?;

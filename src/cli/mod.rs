@@ -279,6 +279,27 @@ fn quiet_logging(config: &Config) {
     });
 }
 
+/// The account service an offline command works through, over `ledger` with `clearing`.
+async fn account_service(
+    ledger: &crate::ledger::Ledger,
+    clearing: crate::clearing::routing::Clearing,
+    config: &Config,
+) -> Result<crate::account::AccountService, String> {
+    let secrets = crate::secrets::Secrets::load_or_create(
+        &config.secrets.key_file,
+        config.secrets.generate_if_missing,
+    )
+    .map_err(|e| e.to_string())?;
+    crate::account::AccountService::start(
+        ledger.clone(),
+        std::sync::Arc::new(clearing),
+        secrets,
+        &config.accounts,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// Refused before anything is opened: exit status 2 and the reason on stderr.
 fn refused(why: &str) -> ExitCode {
     eprintln!("paygate: {why}");

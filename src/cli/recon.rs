@@ -7,10 +7,14 @@
 use std::process::ExitCode;
 
 use super::{ConfigArgs, DatabaseArgs};
+
 use crate::{
     clearing::{Network, ReconPeriod, matching::reconcile, routing::Clearing},
     config::Config,
-    eod::reconcile::our_lines,
+    eod::{
+        adjust::{AdjustedBreak, BreakAdjustment, adjust_break},
+        reconcile::our_lines,
+    },
     ledger::Ledger,
     storage,
 };
@@ -29,6 +33,18 @@ pub struct ReconArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Adjust (调账) the break under this reference of the period's stored reconciliation
+    /// instead: move what it leaves in the network's suspense account to the reconciliation
+    /// adjustment account (挂账), once, audited under the operator's name. Needs --reason and
+    /// --operator.
+    #[arg(long, value_name = "REFERENCE", requires_all = ["reason", "operator"])]
+    pub adjust: Option<String>,
+    /// Why the break is adjusted (with --adjust; 1 to 200 characters).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who adjusts it (with --adjust; recorded as the audit log's caller).
+    #[arg(long)]
+    pub operator: Option<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
@@ -36,6 +52,30 @@ pub struct ReconArgs {
 }
 
 pub async fn run(args: ReconArgs, config: &Config) -> ExitCode {
+    if let Some(reference) = &args.adjust {
+        return match adjust(&args, reference, config).await {
+            Ok(done) => {
+                println!(
+                    "adjusted {reference} of {} {}: {} minor units {} the {} suspense account (operator {})",
+                    args.network,
+                    args.period,
+                    done.amount_minor.saturating_abs(),
+                    if done.amount_minor > 0 {
+                        "out of"
+                    } else {
+                        "into"
+                    },
+                    args.network,
+                    done.operator
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("paygate recon: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match execute(&args, config).await {
         Ok(report) => {
             if args.json {
@@ -66,24 +106,7 @@ async fn execute(
     args: &ReconArgs,
     config: &Config,
 ) -> Result<crate::clearing::matching::ReconReport, String> {
-    let network = Network::parse(&args.network).ok_or_else(|| {
-        format!(
-            "--network {:?}: not a network this gateway knows",
-            args.network
-        )
-    })?;
-    let period = ReconPeriod::parse(&args.period).ok_or_else(|| {
-        format!(
-            "--period {:?}: a batch B + yyyymmdd + 0001..0024, or a date yyyymmdd",
-            args.period
-        )
-    })?;
-    if matches!(period, ReconPeriod::Batch(_)) && !network.hourly_batches() {
-        return Err(format!(
-            "{} reconciles by date, not by batch",
-            network.as_str()
-        ));
-    }
+    let (network, period) = network_and_period(args)?;
     let clock = config.clock.clock().map_err(|e| e.to_string())?;
     let clearing = Clearing::from_config(&config.clearing, &clock)?;
     let client = clearing
@@ -104,4 +127,58 @@ async fn execute(
     ledger.shutdown().await;
     store.close().await;
     Ok(reconcile(&file, &ours.map_err(|e| e.to_string())?))
+}
+
+async fn adjust(
+    args: &ReconArgs,
+    reference: &str,
+    config: &Config,
+) -> Result<AdjustedBreak, String> {
+    let (network, period) = network_and_period(args)?;
+    let clock = config.clock.clock().map_err(|e| e.to_string())?;
+    let store = storage::connect(&config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ledger = Ledger::start(store.clone(), &config.ledger, clock.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let clearing = Clearing::from_config(&config.clearing, &clock)?;
+        let accounts = super::account_service(&ledger, clearing, config).await?;
+        let request = BreakAdjustment {
+            network,
+            period,
+            reference: reference.to_owned(),
+            operator: args.operator.clone().unwrap_or_default(),
+            reason: args.reason.clone().unwrap_or_default(),
+        };
+        adjust_break(&ledger, &accounts, &request).await
+    }
+    .await;
+    ledger.shutdown().await;
+    store.close().await;
+    result
+}
+
+/// The network and period the arguments name.
+fn network_and_period(args: &ReconArgs) -> Result<(Network, ReconPeriod), String> {
+    let network = Network::parse(&args.network).ok_or_else(|| {
+        format!(
+            "--network {:?}: not a network this gateway knows",
+            args.network
+        )
+    })?;
+    let period = ReconPeriod::parse(&args.period).ok_or_else(|| {
+        format!(
+            "--period {:?}: a batch B + yyyymmdd + 0001..0024, or a date yyyymmdd",
+            args.period
+        )
+    })?;
+    if matches!(period, ReconPeriod::Batch(_)) && !network.hourly_batches() {
+        return Err(format!(
+            "{} reconciles by date, not by batch",
+            network.as_str()
+        ));
+    }
+    Ok((network, period))
 }

@@ -2,17 +2,15 @@
 //! daily runs from the command line, on the configured database, without a running gateway
 //! (the ledger's batch and documents keep it safe beside one).
 
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use clap::Subcommand;
 
 use super::{ConfigArgs, DatabaseArgs};
 use crate::{
-    account::AccountService,
     clearing::routing::Clearing,
     config::Config,
     ledger::Ledger,
-    secrets::Secrets,
     storage,
     yields::{YieldService, parse_date},
 };
@@ -73,17 +71,7 @@ async fn execute(cmd: YieldCommand, config: &Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let result = async {
-        let secrets =
-            Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)
-                .map_err(|e| e.to_string())?;
-        let accounts = AccountService::start(
-            ledger.clone(),
-            Arc::new(Clearing::on_us()),
-            secrets,
-            &config.accounts,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let accounts = super::account_service(&ledger, Clearing::on_us(), config).await?;
         let yields = YieldService::start(ledger.clone(), accounts, &config.yields)
             .await
             .map_err(|e| e.to_string())?;

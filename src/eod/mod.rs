@@ -28,6 +28,7 @@
 //! restarted gateway or by several gateways on one database. `paygate eod status` reads the
 //! records.
 
+pub mod adjust;
 pub mod reconcile;
 mod record;
 mod steps;

@@ -42,6 +42,9 @@ pub struct StoredRecon {
     /// The whole report, for the operator.
     #[serde(default)]
     pub report: serde_json::Value,
+    /// The breaks an operator adjusted since, with who and why.
+    #[serde(default)]
+    pub adjusted: Vec<super::adjust::AdjustedBreak>,
 }
 
 /// The id of a stored reconciliation: `NETWORK/period`.
@@ -132,6 +135,7 @@ pub fn to_store(report: &ReconReport, file: &ReconFile) -> StoredRecon {
         carried: report.carried.clone(),
         across: report.across.clone(),
         report: serde_json::to_value(report).unwrap_or(serde_json::Value::Null),
+        adjusted: Vec::new(),
     }
 }
 

@@ -115,14 +115,20 @@ impl EndOfDay {
                 ),
             ));
         }
-        let stored = reconcile::to_store(&report, &file);
-        let version = ledger
+        let mut stored = reconcile::to_store(&report, &file);
+        // A reconciliation made again keeps the adjustments made since the last one.
+        let before = ledger
             .document(
                 super::KIND_RECON_REPORT,
                 &reconcile::report_id(network, &period),
             )
-            .await?
-            .map_or(0, |d| d.version);
+            .await?;
+        let version = before.as_ref().map_or(0, |d| d.version);
+        if let Some(earlier) =
+            before.and_then(|d| serde_json::from_str::<StoredRecon>(&d.body).ok())
+        {
+            stored.adjusted = earlier.adjusted;
+        }
         let write = reconcile::store_write(network, &period, version, &stored)?;
         Ok(Ran {
             state: StepState::Done,
