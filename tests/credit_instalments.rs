@@ -13,10 +13,10 @@ use common::{
     yields::{advance_to, today},
 };
 use paygate::grpc::pb::{
-    self, CreditPayment, InstalmentMethod, InstalmentState, ListInstalmentsRequest,
-    OpenCreditLineRequest, PaymentMethodType, RepayRequest, SplitDrawdownRequest,
-    cashier_service_client::CashierServiceClient, credit_service_client::CreditServiceClient,
-    pay_request,
+    self, AccrueInterestRequest, CreditPayment, GetCreditLineRequest, InstalmentMethod,
+    InstalmentState, ListInstalmentsRequest, OpenCreditLineRequest, PaymentMethodType,
+    RepayRequest, SplitDrawdownRequest, cashier_service_client::CashierServiceClient,
+    credit_service_client::CreditServiceClient, pay_request,
 };
 use time::{Date, Duration};
 use tonic::{Code, transport::Channel};
@@ -27,6 +27,7 @@ both_backends!(
     an_equal_instalment_plan_is_exact_to_the_fen_made_once_and_listed,
     an_equal_principal_plan_over_twelve_months_puts_the_rounding_in_the_last_instalment,
     an_instalment_unpaid_after_its_due_date_is_overdue,
+    a_plans_interest_falls_due_with_its_instalment_and_its_principal_bears_no_daily_interest,
 );
 
 type Credit = CreditServiceClient<Channel>;
@@ -404,4 +405,64 @@ async fn an_instalment_unpaid_after_its_due_date_is_overdue(backend: Backend) {
             InstalmentState::Pending
         ]
     );
+}
+
+async fn a_plans_interest_falls_due_with_its_instalment_and_its_principal_bears_no_daily_interest(
+    backend: Backend,
+) {
+    let mut w = world(backend).await;
+    // A: 1,000.00 split in 3 (equal principal: interest 15.00, 10.00, 5.00); B: 365.00 not
+    // split, 365.00 × 0.18 / 365 = 18 fen a day (no grace: from its own date).
+    let a = w.draw("A", "1000.00").await;
+    w.customer
+        .split_drawdown(w.split(&a, 3, InstalmentMethod::EqualPrincipal))
+        .await
+        .expect("split");
+    w.draw("B", "365.00").await;
+    let day0 = today(&w.app);
+    let first_due = Date::parse(
+        &dues(day0, 1)[0],
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+
+    let mut date = day0;
+    let mut days = 0;
+    while date <= first_due {
+        advance_to(&w.app, date + Duration::days(1));
+        let accrue = AccrueInterestRequest {
+            business_date: date.to_string(),
+        };
+        let run = w
+            .bank
+            .accrue_interest(accrue.clone())
+            .await
+            .expect("accrues")
+            .into_inner();
+        days += 1;
+        let expected = if date == first_due { "15.18" } else { "0.18" };
+        assert_eq!(run.interest.expect("interest").amount, expected, "{date}");
+        let again = w.bank.accrue_interest(accrue).await.expect("again");
+        assert_eq!(again.into_inner().line_days, 0, "never twice");
+        let line = w
+            .bank
+            .get_credit_line(GetCreditLineRequest {
+                credit_line_id: w.line.clone(),
+            })
+            .await
+            .expect("line reads")
+            .into_inner()
+            .credit_line
+            .expect("line");
+        let due_minor = 18 * days + if date == first_due { 1500 } else { 0 };
+        assert_eq!(
+            line.interest_due.expect("interest due").amount,
+            format!("{}.{:02}", due_minor / 100, due_minor % 100),
+            "{date}"
+        );
+        assert_eq!(line.used.expect("used").amount, "1365.00");
+        date += Duration::days(1);
+    }
+    let (code, out) = w.app.ledger_verify();
+    assert_eq!(code, Some(0), "ledger verify: {out}");
 }

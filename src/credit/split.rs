@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     account::Caller,
-    ledger::{Command, CounterCheck, DocumentWrite, Freshness, LedgerError},
+    ledger::{Command, CounterCheck, CounterRelease, DocumentWrite, Freshness, LedgerError},
 };
 
 /// Plans read per page of a listing.
@@ -120,6 +120,8 @@ impl CreditService {
                 })
                 .collect(),
         };
+        // The plan's principal leaves the daily accrual (and the grace of its date) for the
+        // plan's own interest.
         let command = guarded(
             Command::NoOp,
             vec![CounterCheck {
@@ -127,7 +129,10 @@ impl CreditService {
                 amount_minor: drawdown.amount.minor,
                 cap_minor: super::UNCAPPED,
             }],
-            Vec::new(),
+            vec![CounterRelease {
+                key: keys::drawn_on(&line.line_id, drawdown.date),
+                amount_minor: drawdown.amount.minor,
+            }],
             vec![DocumentWrite::json(KIND_PLAN, &id, 0, &plan)?],
         );
         match self
@@ -174,7 +179,12 @@ impl CreditService {
             let plan = self.plan(&line.line_id, d).await?;
             return Ok(plan.into_iter().collect());
         }
-        let prefix = format!("{}/", line.line_id);
+        self.plans_of(&line.line_id).await
+    }
+
+    /// Every plan of a line, by drawdown id (at most [`PLANS_LISTED_MAX`]).
+    pub(super) async fn plans_of(&self, line_id: &str) -> Result<Vec<InstalmentPlan>, CreditError> {
+        let prefix = format!("{line_id}/");
         let mut cursor = prefix.clone();
         let mut plans = Vec::new();
         loop {
