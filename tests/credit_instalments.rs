@@ -148,21 +148,24 @@ fn rows(plan: &pb::InstalmentPlan) -> Vec<(String, String, String, String, Insta
         .collect()
 }
 
-/// The first 10th of a month after `day`, and the 10ths of the months after it.
+/// The 10th of `months` months after `day`'s month.
+fn tenth(day: Date, months: u32) -> Date {
+    let index = u32::from(u8::from(day.month())) - 1 + months;
+    let year = day.year() + i32::try_from(index / 12).unwrap();
+    let month = time::Month::try_from(u8::try_from(index % 12 + 1).unwrap()).unwrap();
+    Date::from_calendar_date(year, month, 10).unwrap()
+}
+
+/// The due dates of a plan made on `day`: the first 10th at least a month after it, then the
+/// 10ths of the months after that.
 fn dues(day: Date, count: u32) -> Vec<String> {
-    let mut d = day + Duration::days(1);
-    while d.day() != 10 {
-        d += Duration::days(1);
-    }
+    let next = tenth(day, 1);
+    let month_later = next
+        .replace_day(day.day().min(next.month().length(next.year())))
+        .unwrap();
+    let skip = u32::from(next < month_later);
     (0..count)
-        .map(|k| {
-            let index = u32::from(u8::from(d.month())) - 1 + k;
-            let year = d.year() + i32::try_from(index / 12).unwrap();
-            let month = time::Month::try_from(u8::try_from(index % 12 + 1).unwrap()).unwrap();
-            Date::from_calendar_date(year, month, 10)
-                .unwrap()
-                .to_string()
-        })
+        .map(|k| tenth(day, 1 + skip + k).to_string())
         .collect()
 }
 

@@ -16,6 +16,8 @@ use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
+const MONTHS_PER_YEAR: i64 = 12;
+
 /// How many monthly instalments a drawdown may be split into.
 pub const INSTALMENT_COUNTS: [u32; 3] = [3, 6, 12];
 
@@ -61,7 +63,7 @@ pub fn schedule(
     if principal_minor <= 0 || count == 0 {
         return None;
     }
-    let r = annual_rate.checked_div(Decimal::from(12))?;
+    let r = annual_rate.checked_div(Decimal::from(MONTHS_PER_YEAR))?;
     let n = i64::from(count);
     let level = match method {
         InstalmentMethod::EqualPrincipal => None,
@@ -70,7 +72,12 @@ pub fn schedule(
     let mut remaining = principal_minor;
     let mut out = Vec::with_capacity(count as usize);
     for k in 1..=count {
-        let interest = floor_minor(Decimal::from(remaining).checked_mul(r)?)?;
+        // Multiplied before it is divided, so a whole fen stays whole (APR / 12 is inexact).
+        let interest = floor_minor(
+            Decimal::from(remaining)
+                .checked_mul(annual_rate)?
+                .checked_div(Decimal::from(MONTHS_PER_YEAR))?,
+        )?;
         let principal = if k == count {
             remaining
         } else {
@@ -111,12 +118,26 @@ fn floor_minor(v: Decimal) -> Option<i64> {
     v.floor().to_i64()
 }
 
-/// `date` moved `months` months on, same day of the month (callers keep the day ≤ 28).
+/// `date` moved `months` months on, same day of the month (or the month's last day).
 pub fn add_months(date: Date, months: u32) -> Option<Date> {
     let index = i64::from(date.month() as u8) - 1 + i64::from(months);
-    let year = date.year().checked_add(i32::try_from(index / 12).ok()?)?;
-    let month = Month::try_from(u8::try_from(index % 12 + 1).ok()?).ok()?;
-    Date::from_calendar_date(year, month, date.day()).ok()
+    let year = date
+        .year()
+        .checked_add(i32::try_from(index / MONTHS_PER_YEAR).ok()?)?;
+    let month = Month::try_from(u8::try_from(index % MONTHS_PER_YEAR + 1).ok()?).ok()?;
+    let day = date.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).ok()
+}
+
+/// A plan's first due date: the first repayment day (`day`, 1..=28) at least a month after
+/// `made_on`, so the first instalment's month of interest is a month.
+pub fn first_due(made_on: Date, day: u8) -> Option<Date> {
+    let month_later = add_months(made_on, 1)?;
+    let mut due = Date::from_calendar_date(month_later.year(), month_later.month(), day).ok()?;
+    if due < month_later {
+        due = add_months(due, 1)?;
+    }
+    Some(due)
 }
 
 #[cfg(test)]
@@ -167,6 +188,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_whole_fen_of_interest_stays_whole_although_the_monthly_rate_is_inexact() {
+        // 1200.00 × 0.073 / 12 = 7.30 exactly (0.073 / 12 first would give 7.2999…).
+        assert_eq!(
+            rows(120_000, 3, InstalmentMethod::EqualPrincipal, "0.073"),
+            vec![(40_000, 730), (40_000, 486), (40_000, 243)]
+        );
+    }
+
+    #[test]
+    fn the_first_instalment_falls_due_at_least_a_month_after_the_split() {
+        assert_eq!(
+            first_due(date!(2026 - 12 - 09), 10),
+            Some(date!(2027 - 01 - 10))
+        );
+        assert_eq!(
+            first_due(date!(2026 - 12 - 10), 10),
+            Some(date!(2027 - 01 - 10))
+        );
+        assert_eq!(
+            first_due(date!(2026 - 12 - 11), 10),
+            Some(date!(2027 - 02 - 10))
+        );
+        assert_eq!(
+            first_due(date!(2027 - 01 - 31), 28),
+            Some(date!(2027 - 02 - 28))
+        );
     }
 
     #[test]

@@ -11,8 +11,7 @@
 use super::{
     CreditError, CreditService, Drawdown, InstalmentPlan, KIND_DRAWDOWN, KIND_PLAN, PlanInstalment,
     SplitDrawdown, guarded, ids, keys,
-    read::next_repayment_day,
-    schedule::{INSTALMENT_COUNTS, schedule},
+    schedule::{INSTALMENT_COUNTS, first_due, schedule},
 };
 use crate::{
     account::Caller,
@@ -94,15 +93,17 @@ impl CreditService {
                 drawdown: s.drawdown_id.clone(),
             });
         }
-        let first_due = next_repayment_day(self.today(), line.repayment_day);
-        let rows = schedule(
-            drawdown.amount.minor,
-            s.count,
-            s.method,
-            line.annual_rate,
-            first_due,
-        )
-        .ok_or_else(|| CreditError::invalid("count", "a schedule that fits"))?;
+        let rows = first_due(self.today(), line.repayment_day)
+            .and_then(|due| {
+                schedule(
+                    drawdown.amount.minor,
+                    s.count,
+                    s.method,
+                    line.annual_rate,
+                    due,
+                )
+            })
+            .ok_or_else(|| CreditError::invalid("count", "a schedule that fits"))?;
         let plan = InstalmentPlan {
             line_id: line.line_id.clone(),
             drawdown_id: s.drawdown_id.clone(),
