@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     Accounts, Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny,
-    metadata_of, open_class_ii, pay_req, request_id, spawn_app, top_up,
+    metadata_of, open_class_ii, open_line, pay_req, request_id, spawn_app, top_up,
 };
 use paygate::grpc::pb::{
     self, AdjustLimitRequest, CreditLineStatus, CreditPayment, FreezeCreditLineRequest,
@@ -92,15 +92,8 @@ impl World {
     /// A Class II customer with a line of `limit` at 18 % APR: (account, line id).
     async fn borrower(&mut self, n: u64, limit: &str) -> (String, String) {
         let account = open_class_ii(&mut self.accounts, n).await;
-        let line = self
-            .bank
-            .open_credit_line(open_req(&account, limit, "0.18"))
-            .await
-            .expect("line opens")
-            .into_inner()
-            .credit_line
-            .expect("line");
-        (account, line.credit_line_id)
+        let line = open_line(&mut self.bank, open_req(&account, limit, "0.18")).await;
+        (account, line)
     }
 
     async fn order(&mut self, no: &str, amount: &str) -> String {
@@ -718,15 +711,7 @@ async fn a_customer_sees_only_the_lines_of_the_accounts_it_opened(backend: Backe
     let (_, own_line) = w.borrower(1, "1000.00").await;
     // An account the bank opened itself: outside the mobile back end's scope.
     let bank_customer = open_class_ii(&mut w.bank_accounts, 2).await;
-    let line = w
-        .bank
-        .open_credit_line(open_req(&bank_customer, "1000.00", "0.18"))
-        .await
-        .expect("line opens")
-        .into_inner()
-        .credit_line
-        .expect("line")
-        .credit_line_id;
+    let line = open_line(&mut w.bank, open_req(&bank_customer, "1000.00", "0.18")).await;
     let get = |id: &str| GetCreditLineRequest {
         credit_line_id: id.to_owned(),
     };

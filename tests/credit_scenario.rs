@@ -11,8 +11,8 @@
 mod common;
 
 use common::{
-    Backend, app_merchant, app_order_req, assert_refused, book, cny, open_class_ii, pay_req,
-    request_id, spawn_app, top_up,
+    Backend, app_merchant, app_order_req, assert_refused, book, cny, open_class_ii, open_line,
+    pay_req, request_id, spawn_app, top_up,
     yields::{advance_to, today},
 };
 use paygate::grpc::pb::{
@@ -145,21 +145,18 @@ async fn ninety_days_of_a_line_match_the_hand_computed_table(backend: Backend) {
     let mut accounts = app.accounts("mobile-backend").await;
     let account = open_class_ii(&mut accounts, 1).await;
     top_up(&mut accounts, &account, "3000.00").await;
-    let line = bank
-        .open_credit_line(OpenCreditLineRequest {
+    let line = open_line(
+        &mut bank,
+        OpenCreditLineRequest {
             request_id: request_id("open"),
             account_id: account.clone(),
             limit: Some(cny("5000.00")),
             annual_rate: "0.073".to_owned(),
             grace_days: 10,
             repayment_day: 15,
-        })
-        .await
-        .expect("line opens")
-        .into_inner()
-        .credit_line
-        .expect("line")
-        .credit_line_id;
+        },
+    )
+    .await;
     let day0 = today(&app);
     let mut order_b = String::new();
     let mut income_minor = 0;

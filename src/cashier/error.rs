@@ -162,7 +162,10 @@ impl From<CreditError> for CashierError {
             | CreditError::LineFrozen { .. }
             | CreditError::NotLineOwner { .. }
             | CreditError::LimitExceeded { .. }
-            | CreditError::RepaymentExceedsOutstanding { .. }) => CashierError::Credit(e),
+            | CreditError::RepaymentExceedsOutstanding { .. }
+            | CreditError::DrawdownNotFound { .. }
+            | CreditError::DrawdownAlreadySplit { .. }
+            | CreditError::DrawdownRepaid { .. }) => CashierError::Credit(e),
         }
     }
 }

@@ -186,6 +186,8 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.YieldService/GetAutoSweep",
                 "paygate.v1.CreditService/GetCreditLine",
                 "paygate.v1.CreditService/Repay",
+                "paygate.v1.CreditService/SplitDrawdown",
+                "paygate.v1.CreditService/ListInstalments",
             ],
         ),
         caller("merchant-gateway", &["paygate.v1.CashierService/*"]),
@@ -207,6 +209,7 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.YieldService/ListRedemptions",
                 "paygate.v1.YieldService/GetAutoSweep",
                 "paygate.v1.CreditService/GetCreditLine",
+                "paygate.v1.CreditService/ListInstalments",
             ],
         ),
     ]

@@ -8,10 +8,17 @@
 //!
 //! ```text
 //! bearing  = principal outstanding − principal drawn on the grace_days dates up to D
+//!            − principal put in instalment plans            (floored at zero)
 //! exact    = bearing × annual rate / 365 + carry           (in fen, exact decimal)
-//! posted   = ⌊exact⌋ fen,   carry = exact − posted         (the remainder carried)
+//! posted   = ⌊exact⌋ fen + interest of the instalments due on D,
+//! carry    = exact − ⌊exact⌋                                (the remainder carried)
 //! Dr line receivable   Cr credit interest income           (posted, when not zero)
 //! ```
+//!
+//! Instalments (分期): a plan's interest is fixed by its schedule (see [`super::schedule`]) and
+//! falls due, becoming interest due on the line, with the accrual of each instalment's due
+//! date, in the same batch that advances `accrued_through`, so never twice. The plan's
+//! principal bears no daily interest (split, it also leaves the grace of its date).
 //!
 //! A drawdown on date d is free of interest on dates d … d + grace_days − 1 (with no grace, it
 //! bears interest from its own date: end-of-day balances). Repayments pay interest first, so
@@ -139,13 +146,22 @@ impl CreditService {
             .await?;
         let principal = principal_of(&line, &state.balance);
         let in_grace = self.drawn_in_grace(&line, date).await?;
-        let bearing = principal.saturating_sub(in_grace).max(0);
+        let planned = self
+            .counter(keys::planned(&line.line_id), Freshness::Current)
+            .await?;
+        // Principal in a plan bears the plan's interest instead, due with its instalments.
+        let bearing = principal
+            .saturating_sub(in_grace)
+            .saturating_sub(planned)
+            .max(0);
+        let instalment_interest = self.instalment_interest_due_on(&line.line_id, date).await?;
         let exact = Decimal::from(bearing) * line.annual_rate / Decimal::from(DAYS_PER_YEAR)
             + line.interest_carry_minor;
         let posted_dec = exact.floor();
         let posted = posted_dec
             .to_i64()
             .ok_or(CreditError::Ledger(LedgerError::Overflow))?;
+        let posted = posted.saturating_add(instalment_interest);
         line.interest_carry_minor = (exact - posted_dec).normalize();
         line.interest_due_minor = line.interest_due_minor.saturating_add(posted);
         line.accrued_through = Some(date);
@@ -155,6 +171,10 @@ impl CreditService {
                 ("type".to_owned(), "credit_interest".to_owned()),
                 ("credit_line".to_owned(), line.line_id.clone()),
                 ("date".to_owned(), date.to_string()),
+                (
+                    "instalment_interest_minor".to_owned(),
+                    instalment_interest.to_string(),
+                ),
             ]);
             let amount = Money::new(line.limit.currency, posted);
             Command::Post(NewTransaction::transfer(
@@ -170,6 +190,22 @@ impl CreditService {
             guarded(inner, Vec::new(), Vec::new(), vec![document]),
             posted,
         ))
+    }
+
+    /// The interest of a line's instalments falling due on `date` (fixed by their plans).
+    async fn instalment_interest_due_on(
+        &self,
+        line_id: &str,
+        date: Date,
+    ) -> Result<i64, CreditError> {
+        Ok(self
+            .plans_of(line_id)
+            .await?
+            .iter()
+            .flat_map(|p| &p.instalments)
+            .filter(|i| i.due == date)
+            .map(|i| i.interest_minor)
+            .fold(0, i64::saturating_add))
     }
 
     /// Principal drawn on the line's grace dates up to `date` (`date` − grace_days + 1 … `date`).

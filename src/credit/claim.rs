@@ -39,6 +39,18 @@ enum Stored {
         outstanding: Money,
         requested: Money,
     },
+    DrawdownNotFound {
+        line: String,
+        drawdown: String,
+    },
+    DrawdownAlreadySplit {
+        line: String,
+        drawdown: String,
+    },
+    DrawdownRepaid {
+        line: String,
+        drawdown: String,
+    },
 }
 
 impl CreditError {
@@ -67,6 +79,15 @@ impl CreditError {
                 outstanding,
                 requested,
             },
+            CreditError::DrawdownNotFound { line, drawdown } => {
+                Stored::DrawdownNotFound { line, drawdown }
+            }
+            CreditError::DrawdownAlreadySplit { line, drawdown } => {
+                Stored::DrawdownAlreadySplit { line, drawdown }
+            }
+            CreditError::DrawdownRepaid { line, drawdown } => {
+                Stored::DrawdownRepaid { line, drawdown }
+            }
             // The account service's own pre-batch refusals (an account not found …).
             CreditError::Account(e) if !matches!(*e, AccountError::Ledger(_)) => {
                 return e.refusal();
@@ -115,6 +136,15 @@ impl CreditError {
                 outstanding,
                 requested,
             },
+            Stored::DrawdownNotFound { line, drawdown } => {
+                CreditError::DrawdownNotFound { line, drawdown }
+            }
+            Stored::DrawdownAlreadySplit { line, drawdown } => {
+                CreditError::DrawdownAlreadySplit { line, drawdown }
+            }
+            Stored::DrawdownRepaid { line, drawdown } => {
+                CreditError::DrawdownRepaid { line, drawdown }
+            }
         })
     }
 

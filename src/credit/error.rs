@@ -43,6 +43,14 @@ pub enum CreditError {
         outstanding: Money,
         requested: Money,
     },
+    #[error("drawdown {drawdown} of credit line {line} does not exist")]
+    DrawdownNotFound { line: String, drawdown: String },
+    /// A drawdown is split into instalments once.
+    #[error("drawdown {drawdown} of credit line {line} is already split into instalments")]
+    DrawdownAlreadySplit { line: String, drawdown: String },
+    /// The line's principal not in a plan no longer covers the drawdown (repaid).
+    #[error("drawdown {drawdown} of credit line {line} is repaid")]
+    DrawdownRepaid { line: String, drawdown: String },
     /// Interest accrues only for dates that have ended, within the lookback.
     #[error("cannot accrue {date} now: {reason}")]
     AccrualOutOfOrder { date: time::Date, reason: String },

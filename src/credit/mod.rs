@@ -25,6 +25,8 @@ pub mod model;
 mod open;
 mod read;
 mod repay;
+pub mod schedule;
+mod split;
 
 use std::{str::FromStr, sync::Arc};
 
@@ -33,6 +35,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::CreditError;
 pub use model::*;
+pub use schedule::InstalmentMethod;
 
 use crate::{
     account::AccountService,
@@ -151,7 +154,11 @@ impl CreditService {
 impl CreditService {
     /// The line's usage counter (absent: 0).
     async fn usage(&self, line_id: &str, freshness: Freshness) -> Result<i64, CreditError> {
-        let key = keys::usage(line_id);
+        self.counter(keys::usage(line_id), freshness).await
+    }
+
+    /// A counter's value (absent: 0).
+    async fn counter(&self, key: String, freshness: Freshness) -> Result<i64, CreditError> {
         Ok(self
             .ledger()
             .counter_values_as(std::slice::from_ref(&key), freshness)
@@ -229,6 +236,11 @@ pub(crate) mod keys {
     /// Principal drawn on a business date (interest-free for the line's grace days).
     pub fn drawn_on(line_id: &str, date: time::Date) -> String {
         format!("credit/{line_id}/drawn/{date}")
+    }
+
+    /// Principal put in instalment plans (added by each split).
+    pub fn planned(line_id: &str) -> String {
+        format!("credit/{line_id}/planned")
     }
 }
 

@@ -180,3 +180,62 @@ pub struct CreditRestore {
     pub documents: Vec<DocumentWrite>,
     pub restored: Money,
 }
+
+/// An instalment plan's document kind (id: `{line}/{drawdown}`, like its drawdown's).
+pub const KIND_PLAN: &str = "credit_plan";
+
+/// An instalment plan (分期): one drawdown's principal spread over monthly instalments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalmentPlan {
+    pub line_id: String,
+    pub drawdown_id: String,
+    pub method: super::schedule::InstalmentMethod,
+    pub principal: Money,
+    /// The business date the plan was made.
+    pub made_on: Date,
+    pub instalments: Vec<PlanInstalment>,
+}
+
+/// One instalment of a plan as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanInstalment {
+    pub number: u32,
+    pub due: Date,
+    pub principal_minor: i64,
+    pub interest_minor: i64,
+    /// Paid towards it so far (principal and interest).
+    #[serde(default)]
+    pub paid_minor: i64,
+}
+
+/// Where an instalment stands on a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstalmentState {
+    /// Not yet due, or due today and not paid.
+    Pending,
+    Paid,
+    /// Past its due date and not paid in full.
+    Overdue,
+}
+
+impl PlanInstalment {
+    pub fn state(&self, today: Date) -> InstalmentState {
+        if self.paid_minor >= self.principal_minor.saturating_add(self.interest_minor) {
+            InstalmentState::Paid
+        } else if self.due < today {
+            InstalmentState::Overdue
+        } else {
+            InstalmentState::Pending
+        }
+    }
+}
+
+/// What a caller asks to split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitDrawdown {
+    pub request_id: RequestId,
+    pub line_id: String,
+    pub drawdown_id: String,
+    pub count: u32,
+    pub method: super::schedule::InstalmentMethod,
+}

@@ -77,6 +77,11 @@ impl CreditService {
         }
     }
 
+    /// Today's business date (what an instalment's state is judged on).
+    pub fn business_date(&self) -> Date {
+        self.today()
+    }
+
     pub(super) fn today(&self) -> Date {
         self.inner.accounts.today()
     }

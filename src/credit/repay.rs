@@ -96,7 +96,7 @@ impl CreditService {
     }
 
     /// Principal outstanding (the receivable's balance less the interest due).
-    async fn principal(&self, line: &CreditLine) -> Result<i64, CreditError> {
+    pub(super) async fn principal(&self, line: &CreditLine) -> Result<i64, CreditError> {
         let state = self
             .ledger()
             .account_state(line.receivable, Freshness::Checked)

@@ -6,8 +6,9 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     credit::{
-        AdjustLimit, CreditError, CreditService, FreezeLine, LineStatus, LineView, OpenLine, Repay,
-        check_line_id, parse_rate,
+        AdjustLimit, CreditError, CreditService, FreezeLine, InstalmentMethod, InstalmentPlan,
+        InstalmentState, LineStatus, LineView, OpenLine, Repay, SplitDrawdown, check_line_id,
+        parse_rate,
     },
     grpc::{
         account::{caller_of, money_pb, timestamp},
@@ -115,6 +116,31 @@ impl TryFrom<pb::RepayRequest> for Repay {
     }
 }
 
+impl TryFrom<pb::SplitDrawdownRequest> for SplitDrawdown {
+    type Error = CreditError;
+
+    fn try_from(r: pb::SplitDrawdownRequest) -> Result<SplitDrawdown, CreditError> {
+        let method = match pb::InstalmentMethod::try_from(r.method) {
+            Ok(pb::InstalmentMethod::EqualPrincipal) => InstalmentMethod::EqualPrincipal,
+            Ok(pb::InstalmentMethod::EqualInstalment) => InstalmentMethod::EqualInstalment,
+            Ok(pb::InstalmentMethod::Unspecified) | Err(_) => {
+                return Err(CreditError::invalid(
+                    "method",
+                    "EQUAL_PRINCIPAL or EQUAL_INSTALMENT",
+                ));
+            }
+        };
+        Ok(SplitDrawdown {
+            request_id: request_id(r.request_id)?,
+            line_id: line_id(r.credit_line_id)?,
+            drawdown_id: r.drawdown_id,
+            count: u32::try_from(r.count)
+                .map_err(|_| CreditError::invalid("count", "3, 6 or 12"))?,
+            method,
+        })
+    }
+}
+
 // ----- converting back ----------------------------------------------------------------------
 
 fn line_pb(v: &LineView) -> pb::CreditLine {
@@ -137,6 +163,37 @@ fn line_pb(v: &LineView) -> pb::CreditLine {
         receivable_account_id: l.receivable.to_string(),
         interest_due: Some(money_pb(v.interest_due)),
         accrued_through_date: l.accrued_through.map(format_date).unwrap_or_default(),
+    }
+}
+
+fn plan_pb(p: &InstalmentPlan, today: time::Date) -> pb::InstalmentPlan {
+    let currency = p.principal.currency;
+    let fen = |minor| Some(money_pb(Money::new(currency, minor)));
+    pb::InstalmentPlan {
+        credit_line_id: p.line_id.clone(),
+        drawdown_id: p.drawdown_id.clone(),
+        method: match p.method {
+            InstalmentMethod::EqualPrincipal => pb::InstalmentMethod::EqualPrincipal,
+            InstalmentMethod::EqualInstalment => pb::InstalmentMethod::EqualInstalment,
+        } as i32,
+        principal: Some(money_pb(p.principal)),
+        made_date: format_date(p.made_on),
+        instalments: p
+            .instalments
+            .iter()
+            .map(|i| pb::Instalment {
+                number: i32::try_from(i.number).unwrap_or(i32::MAX),
+                due_date: format_date(i.due),
+                principal: fen(i.principal_minor),
+                interest: fen(i.interest_minor),
+                paid: fen(i.paid_minor),
+                state: match i.state(today) {
+                    InstalmentState::Pending => pb::InstalmentState::Pending,
+                    InstalmentState::Paid => pb::InstalmentState::Paid,
+                    InstalmentState::Overdue => pb::InstalmentState::Overdue,
+                } as i32,
+            })
+            .collect(),
     }
 }
 
@@ -219,6 +276,33 @@ impl pb::credit_service_server::CreditService for CreditApi {
                 self.service.currency(),
                 run.interest_minor,
             ))),
+        }))
+    }
+
+    async fn split_drawdown(
+        &self,
+        request: Request<pb::SplitDrawdownRequest>,
+    ) -> Result<Response<pb::SplitDrawdownResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let r = SplitDrawdown::try_from(request.into_inner())?;
+        let plan = self.service.split_drawdown(&caller, r).await?;
+        Ok(Response::new(pb::SplitDrawdownResponse {
+            plan: Some(plan_pb(&plan, self.service.business_date())),
+        }))
+    }
+
+    async fn list_instalments(
+        &self,
+        request: Request<pb::ListInstalmentsRequest>,
+    ) -> Result<Response<pb::ListInstalmentsResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let r = request.into_inner();
+        let id = line_id(r.credit_line_id)?;
+        let drawdown = (!r.drawdown_id.is_empty()).then_some(r.drawdown_id.as_str());
+        let plans = self.service.instalments(&caller, &id, drawdown).await?;
+        let today = self.service.business_date();
+        Ok(Response::new(pb::ListInstalmentsResponse {
+            plans: plans.iter().map(|p| plan_pb(p, today)).collect(),
         }))
     }
 }

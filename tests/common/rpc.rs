@@ -144,6 +144,20 @@ pub async fn open(client: &mut Accounts, req: paygate::grpc::pb::OpenAccountRequ
 }
 
 /// Opens a Class II account for a fresh person (document and card derived from `n`).
+/// A CreditService client over mTLS.
+pub type Credit = paygate::grpc::pb::credit_service_client::CreditServiceClient<Channel>;
+
+/// Opens the credit line `req` asks for (it must open): its id.
+pub async fn open_line(bank: &mut Credit, req: paygate::grpc::pb::OpenCreditLineRequest) -> String {
+    bank.open_credit_line(req)
+        .await
+        .expect("line opens")
+        .into_inner()
+        .credit_line
+        .expect("line")
+        .credit_line_id
+}
+
 pub async fn open_class_ii(client: &mut Accounts, n: u64) -> String {
     open(
         client,

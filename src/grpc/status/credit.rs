@@ -81,6 +81,24 @@ impl From<CreditError> for Status {
                     ("requested", requested.to_decimal_string()),
                 ],
             ),
+            CreditError::DrawdownNotFound { line, drawdown } => error_status(
+                Code::NotFound,
+                "CREDIT_DRAWDOWN_NOT_FOUND",
+                message,
+                [("credit_line_id", line), ("drawdown_id", drawdown)],
+            ),
+            CreditError::DrawdownAlreadySplit { line, drawdown } => error_status(
+                fp,
+                "DRAWDOWN_ALREADY_SPLIT",
+                message,
+                [("credit_line_id", line), ("drawdown_id", drawdown)],
+            ),
+            CreditError::DrawdownRepaid { line, drawdown } => error_status(
+                fp,
+                "DRAWDOWN_REPAID",
+                message,
+                [("credit_line_id", line), ("drawdown_id", drawdown)],
+            ),
             CreditError::AccrualOutOfOrder { date, .. } => error_status(
                 fp,
                 "BUSINESS_DATE_OUT_OF_ORDER",
