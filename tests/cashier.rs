@@ -849,6 +849,7 @@ async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by
         first_query_after_ms: 600,
         query_backoff_max_ms: 2_000,
         bound_ms: 30_000,
+        ..Default::default()
     };
     let mut app = spawn_app_crashable_with(
         backend,

@@ -125,6 +125,7 @@ fn routing(sim: &Sim) -> ClearingConfig {
             first_query_after_ms: 1_000,
             query_backoff_max_ms: 4_000,
             bound_ms: 120_000,
+            ..Default::default()
         },
     }
 }

@@ -43,6 +43,7 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
                 first_query_after_ms: 300_000,
                 query_backoff_max_ms: 300_000,
                 bound_ms: 500_000,
+                ..Default::default()
             },
         ),
     )

@@ -37,6 +37,7 @@ fn routed_to(sim: &Sim) -> impl FnOnce(&mut Config) + use<> {
             first_query_after_ms: FIRST_QUERY_AFTER_MS,
             query_backoff_max_ms: 2_000,
             bound_ms: BOUND_MS,
+            ..Default::default()
         },
     )
 }

@@ -333,6 +333,7 @@ async fn union_pay_s_date_rolls_at_23_00_while_top_ups_go_on_and_each_date_settl
             first_query_after_ms: 600,
             query_backoff_max_ms: 2_000,
             bound_ms: 30_000,
+            ..Default::default()
         },
     );
     let clock = paygate::clock::Clock::starting_at(start_ms + (system_ms() - anchor_ms));

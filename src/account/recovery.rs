@@ -5,6 +5,7 @@
 //! worker and the client's retry, never settle one call twice.
 
 use async_trait::async_trait;
+use futures::{StreamExt, stream::FuturesUnordered};
 
 use super::{
     outbound::{
@@ -100,6 +101,7 @@ impl AccountService {
         let mut after = cursor.clone();
         let mut passed = None;
         let mut contiguous = true;
+        let mut due = Vec::new();
         'scan: while round.scanned < RECOVERY_SCAN_MAX {
             let page = ledger
                 .documents_after(KIND_OUTBOUND_QUEUE, &after, RECOVERY_PAGE)
@@ -124,10 +126,7 @@ impl AccountService {
                 } else {
                     contiguous = false;
                     if call.next_query_at_ms <= now_ms {
-                        match self.recover_one(&call, version, now_ms, others).await? {
-                            true => round.settled += 1,
-                            false => round.waiting += 1,
-                        }
+                        due.push((call, version));
                     }
                 }
                 if round.scanned >= RECOVERY_SCAN_MAX {
@@ -135,6 +134,27 @@ impl AccountService {
                 }
             }
         }
+        // The due calls, several at once: each settles under its record's version, so the
+        // order they finish in does not matter.
+        let concurrent = self.inner.clearing.recovery().queries_concurrent_max.max(1);
+        let mut waiting = due.iter();
+        let mut settling = FuturesUnordered::new();
+        loop {
+            while settling.len() < concurrent {
+                let Some((call, version)) = waiting.next() else {
+                    break;
+                };
+                settling.push(self.recover_one(call, *version, now_ms, others));
+            }
+            let Some(settled) = settling.next().await else {
+                break;
+            };
+            match settled? {
+                true => round.settled += 1,
+                false => round.waiting += 1,
+            }
+        }
+        drop(settling);
         if let Some(passed) = passed {
             let write = DocumentWrite::json(
                 KIND_RECOVERY_CURSOR,

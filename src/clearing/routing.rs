@@ -22,6 +22,7 @@
 //! [clearing.recovery]          # the recovery worker of unanswered calls
 //! first_query_after_ms = 30000 # then doubling up to query_backoff_max_ms
 //! bound_ms = 300000            # then reversed and presumed failed
+//! queries_concurrent_max = 32  # calls queried and settled at once
 //! ```
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -150,7 +151,13 @@ pub struct RecoveryConfig {
     /// The bound: a call still unanswered this long after it was sent is reversed (冲正) and
     /// finalised as failed by the presumption rule, and flagged for reconciliation.
     pub bound_ms: u64,
+    /// Most calls the worker queries and settles at once (after a network's outage thousands
+    /// may be due together; one at a time, each unanswered query would cost a whole timeout).
+    pub queries_concurrent_max: usize,
 }
+
+/// Ceiling of `clearing.recovery.queries_concurrent_max`.
+pub const RECOVERY_QUERIES_CONCURRENT_MAX: usize = 1_024;
 
 impl Default for RecoveryConfig {
     fn default() -> Self {
@@ -159,6 +166,7 @@ impl Default for RecoveryConfig {
             first_query_after_ms: 30_000,
             query_backoff_max_ms: 60_000,
             bound_ms: 300_000,
+            queries_concurrent_max: 32,
         }
     }
 }
@@ -281,12 +289,13 @@ impl ClearingConfig {
             || r.query_backoff_max_ms < r.first_query_after_ms
             || r.bound_ms < r.first_query_after_ms
             || r.bound_ms > 86_400_000
+            || !(1..=RECOVERY_QUERIES_CONCURRENT_MAX).contains(&r.queries_concurrent_max)
         {
-            return Err(
+            return Err(format!(
                 "clearing.recovery: interval_ms within 1..=60000, first_query_after_ms > 0, \
-                 query_backoff_max_ms and bound_ms (at most a day) not below first_query_after_ms"
-                    .to_owned(),
-            );
+                 query_backoff_max_ms and bound_ms (at most a day) not below first_query_after_ms, \
+                 queries_concurrent_max within 1..={RECOVERY_QUERIES_CONCURRENT_MAX}"
+            ));
         }
         let slowest_ms = self
             .networks
