@@ -33,6 +33,7 @@ both_backends!(
     repayment_refuses_what_it_must_and_releases_the_line,
     a_lower_limit_and_a_freeze_stop_drawdowns_and_lifting_them_restores_the_line,
     a_customer_sees_only_the_lines_of_the_accounts_it_opened,
+    the_cashier_offers_credit_with_what_the_line_has_left,
 );
 both_backends!(
     multi_thread: concurrent_credit_payments_never_draw_past_the_limit,
@@ -786,4 +787,68 @@ async fn concurrent_repayments_never_repay_more_than_is_owed(backend: Backend) {
     assert_eq!(w.usage(&line).await, ("0.00".into(), "1000.00".into()));
     assert_eq!(book(&mut w.accounts, &payer).await, "2700.00");
     w.assert_ledger_verifies();
+}
+
+impl World {
+    /// The CREDIT option the cashier lists for `payer` on `order`.
+    async fn credit_option(&mut self, order: &str, payer: &str) -> pb::PaymentMethodOption {
+        self.payer_app
+            .list_payment_methods(pb::ListPaymentMethodsRequest {
+                order_id: order.to_owned(),
+                payer_account_id: payer.to_owned(),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await
+            .expect("methods")
+            .into_inner()
+            .methods
+            .into_iter()
+            .find(|o| o.method == PaymentMethodType::Credit as i32)
+            .expect("CREDIT listed")
+    }
+}
+
+async fn the_cashier_offers_credit_with_what_the_line_has_left(backend: Backend) {
+    let mut w = world(backend).await;
+    // A payer without a line: listed, unavailable, and why.
+    let no_line = open_class_ii(&mut w.accounts, 7).await;
+    let order = w.order("L-1", "300.00").await;
+    let option = w.credit_option(&order, &no_line).await;
+    assert!(!option.available);
+    assert_eq!(option.unavailable_reason, "CREDIT_LINE_NOT_FOUND");
+    assert_eq!(option.credit_line_id, "");
+
+    // A 500.00 line: available for 300.00, spendable 500.00, naming the line to pay with.
+    let (payer, line) = w.borrower(1, "500.00").await;
+    let option = w.credit_option(&order, &payer).await;
+    assert!(option.available, "{option:?}");
+    assert_eq!(option.credit_line_id, line);
+    assert_eq!(amount(&option.spendable), "500.00");
+    w.payer_app
+        .pay(World::pay_with(&order, &payer, &option.credit_line_id))
+        .await
+        .expect("paid with the listed line");
+
+    // 200.00 left: a second 300.00 order is not payable with it, and the listing says so.
+    let second = w.order("L-2", "300.00").await;
+    let option = w.credit_option(&second, &payer).await;
+    assert!(!option.available);
+    assert_eq!(option.unavailable_reason, "LIMIT_EXCEEDED");
+    assert_eq!(amount(&option.spendable), "200.00");
+
+    // Frozen: unavailable whatever is left.
+    w.bank
+        .freeze_credit_line(FreezeCreditLineRequest {
+            request_id: request_id("freeze"),
+            credit_line_id: line.clone(),
+            frozen: true,
+            reason: "fraud check".to_owned(),
+        })
+        .await
+        .expect("frozen");
+    let small = w.order("L-3", "10.00").await;
+    let option = w.credit_option(&small, &payer).await;
+    assert!(!option.available);
+    assert_eq!(option.unavailable_reason, "CREDIT_LINE_FROZEN");
 }

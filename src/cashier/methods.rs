@@ -1,6 +1,7 @@
 //! ListPaymentMethods: every method for an order and payer, with why one is unavailable.
 
 use super::*;
+use crate::credit::LineStatus;
 
 impl CashierService {
     /// Every payment method for an order and payer, available ones first, each unavailable one
@@ -28,6 +29,7 @@ impl CashierService {
             Method::BoundCard,
             Method::MerchantQr,
             Method::YieldBalance,
+            Method::Credit,
         ] {
             options.push(self.method_option(&ctx, method).await?);
         }
@@ -51,6 +53,7 @@ impl CashierService {
             agreement_id: String::new(),
             masked_card_number: String::new(),
             yield_product_id: String::new(),
+            credit_line_id: String::new(),
         };
         for (r, m) in ctx.refusals.iter().flatten() {
             refuse(&mut o, r, m);
@@ -119,8 +122,34 @@ impl CashierService {
                 }
                 o.spendable_minor = Some(spendable);
             }
-            // Offered by name only: a credit payment names its line.
-            Method::PaymentCode | Method::Credit => {}
+            Method::Credit => match self.inner.credit.line_of_account(ctx.payer.id).await? {
+                Some(view) => {
+                    o.credit_line_id.clone_from(&view.line.line_id);
+                    let available = view.available.minor;
+                    let spendable = available.min(headroom).max(0);
+                    if view.line.status == LineStatus::Frozen {
+                        refuse(
+                            &mut o,
+                            "CREDIT_LINE_FROZEN",
+                            "the payer's credit line is frozen",
+                        );
+                    } else if available < amount_minor {
+                        let message = "the credit line's available amount is less than the amount";
+                        refuse(&mut o, "LIMIT_EXCEEDED", message);
+                    } else if spendable < amount_minor {
+                        let message = "the payer's class limits leave too little";
+                        refuse(&mut o, "LIMIT_EXCEEDED", message);
+                    }
+                    o.spendable_minor = Some(spendable);
+                }
+                None => refuse(
+                    &mut o,
+                    "CREDIT_LINE_NOT_FOUND",
+                    "the payer has no credit line",
+                ),
+            },
+            // Offered by name only: the payer presents the code.
+            Method::PaymentCode => {}
         }
         Ok(o)
     }

@@ -395,6 +395,8 @@ pub struct MethodOption {
     pub masked_card_number: String,
     /// The product YIELD_BALANCE would redeem from.
     pub yield_product_id: String,
+    /// The payer's credit line, for CREDIT.
+    pub credit_line_id: String,
 }
 
 /// A record that names the journal transaction it describes. The ledger links a document or

@@ -21,6 +21,22 @@ impl CreditService {
         self.view_now(line).await
     }
 
+    /// The line of `account` as it stands, if it has one (for the cashier's list of payment
+    /// methods; the caller's scope over the account is the cashier's to check).
+    pub async fn line_of_account(
+        &self,
+        account: crate::ledger::AccountId,
+    ) -> Result<Option<LineView>, CreditError> {
+        match self
+            .line_doc(&super::ids::line(account), Freshness::Current)
+            .await
+        {
+            Ok((line, _)) => Ok(Some(self.view_now(line).await?)),
+            Err(CreditError::LineNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The line's view from current reads of its receivable and usage counter.
     pub(super) async fn view_now(&self, line: CreditLine) -> Result<LineView, CreditError> {
         let state = self

@@ -474,6 +474,7 @@ fn option_pb(o: &MethodOption) -> pb::PaymentMethodOption {
         agreement_id: o.agreement_id.clone(),
         masked_card_number: o.masked_card_number.clone(),
         yield_product_id: o.yield_product_id.clone(),
+        credit_line_id: o.credit_line_id.clone(),
     }
 }
 
