@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use common::{
     Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, netsim::Sim, open_class_ii,
-    open_merchant, request_id, spawn_app, spawn_app_crashable_with, spawn_app_with, top_up,
+    open_merchant, payment_methods, request_id, spawn_app, spawn_app_crashable_with,
+    spawn_app_with, top_up,
 };
 use paygate::grpc::pb::{
     self, AuthFactor, BalancePayment, BoundCardPayment, BusinessClass, CloseOrderRequest,
     CreateOrderRequest, GetOrderRequest, GetRefundRequest, IssuePaymentCodeRequest,
-    ListPaymentMethodsRequest, MerchantQrPayment, MerchantType, OrderEventType, OrderStatus,
-    PayRequest, PaymentMethodType, PaymentProduct, RefundRequest, RegisterMerchantRequest,
-    ScanPayRequest, Scenario, SubscribeEventsRequest, cashier_service_client::CashierServiceClient,
-    get_order_request, get_refund_request, pay_request,
+    MerchantQrPayment, MerchantType, OrderEventType, OrderStatus, PayRequest, PaymentMethodType,
+    PaymentProduct, RefundRequest, RegisterMerchantRequest, ScanPayRequest, Scenario,
+    SubscribeEventsRequest, cashier_service_client::CashierServiceClient, get_order_request,
+    get_refund_request, pay_request,
 };
 use tonic::{Code, transport::Channel};
 
@@ -1030,17 +1031,7 @@ async fn payment_methods_list_what_can_pay_now_with_reasons_for_the_rest(backend
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "M1", "10.00").await;
-    let methods = p
-        .list_payment_methods(ListPaymentMethodsRequest {
-            order_id: order.order_id.clone(),
-            payer_account_id: payer.clone(),
-            page_size: 0,
-            page_token: String::new(),
-        })
-        .await
-        .expect("methods")
-        .into_inner()
-        .methods;
+    let methods = payment_methods(&mut p, &order.order_id, &payer).await;
     let find = |method: PaymentMethodType| {
         methods
             .iter()

@@ -8,15 +8,15 @@ mod common;
 
 use common::{
     Accounts, Backend, TestApp, assert_refused, book, cny, metadata_of, open_class_ii,
-    open_merchant, reason_of, request_id, spawn_app, spawn_app_with, top_up,
+    open_merchant, payment_methods, reason_of, request_id, spawn_app, spawn_app_with, top_up,
     yields::{Yields, register, subscribe_req},
 };
 use paygate::grpc::pb::{
     self, BalancePayment, CreateOrderRequest, GetHoldingRequest, GetOrderRequest,
-    ListPaymentMethodsRequest, ListRedemptionsRequest, MerchantType, OrderStatus, PayRequest,
-    PaymentMethodType, PaymentProduct, RegisterMerchantRequest, Scenario, SetAutoSweepRequest,
-    YieldBalancePayment, cashier_service_client::CashierServiceClient, get_order_request,
-    pay_request, yield_service_client::YieldServiceClient,
+    ListRedemptionsRequest, MerchantType, OrderStatus, PayRequest, PaymentMethodType,
+    PaymentProduct, RegisterMerchantRequest, Scenario, SetAutoSweepRequest, YieldBalancePayment,
+    cashier_service_client::CashierServiceClient, get_order_request, pay_request,
+    yield_service_client::YieldServiceClient,
 };
 use tonic::{Code, transport::Channel};
 
@@ -438,18 +438,7 @@ async fn the_methods_offered_include_yield_with_what_it_could_pay_now(backend: B
     let list = |payer: String| {
         let mut c = w.payer_app.clone();
         let order = order.clone();
-        async move {
-            c.list_payment_methods(ListPaymentMethodsRequest {
-                order_id: order,
-                payer_account_id: payer,
-                page_size: 0,
-                page_token: String::new(),
-            })
-            .await
-            .expect("methods")
-            .into_inner()
-            .methods
-        }
+        async move { payment_methods(&mut c, &order, &payer).await }
     };
     let offered = yield_option(list(investor.clone()).await);
     assert!(offered.available, "{offered:?}");
@@ -459,18 +448,7 @@ async fn the_methods_offered_include_yield_with_what_it_could_pay_now(backend: B
     assert!(!offered.available);
     assert_eq!(offered.unavailable_reason, "HOLDING_NOT_FOUND");
     let big = w.order("M2", "260.00").await;
-    let methods = w
-        .payer_app
-        .list_payment_methods(ListPaymentMethodsRequest {
-            order_id: big,
-            payer_account_id: investor,
-            page_size: 0,
-            page_token: String::new(),
-        })
-        .await
-        .expect("methods")
-        .into_inner()
-        .methods;
+    let methods = payment_methods(&mut w.payer_app, &big, &investor).await;
     assert_eq!(
         yield_option(methods).unavailable_reason,
         "INSUFFICIENT_SHARES"

@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     Accounts, Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny,
-    metadata_of, open_class_ii, open_line, pay_req, request_id, spawn_app, top_up,
+    metadata_of, open_class_ii, open_line, pay_req, payment_methods, request_id, spawn_app, top_up,
 };
 use paygate::grpc::pb::{
     self, AdjustLimitRequest, CreditLineStatus, CreditPayment, FreezeCreditLineRequest,
@@ -792,17 +792,8 @@ async fn concurrent_repayments_never_repay_more_than_is_owed(backend: Backend) {
 impl World {
     /// The CREDIT option the cashier lists for `payer` on `order`.
     async fn credit_option(&mut self, order: &str, payer: &str) -> pb::PaymentMethodOption {
-        self.payer_app
-            .list_payment_methods(pb::ListPaymentMethodsRequest {
-                order_id: order.to_owned(),
-                payer_account_id: payer.to_owned(),
-                page_size: 0,
-                page_token: String::new(),
-            })
+        payment_methods(&mut self.payer_app, order, payer)
             .await
-            .expect("methods")
-            .into_inner()
-            .methods
             .into_iter()
             .find(|o| o.method == PaymentMethodType::Credit as i32)
             .expect("CREDIT listed")

@@ -144,6 +144,25 @@ pub async fn open(client: &mut Accounts, req: paygate::grpc::pb::OpenAccountRequ
 }
 
 /// Opens a Class II account for a fresh person (document and card derived from `n`).
+/// The payment methods the cashier lists for `payer` on `order` (it must answer).
+pub async fn payment_methods(
+    client: &mut paygate::grpc::pb::cashier_service_client::CashierServiceClient<Channel>,
+    order: &str,
+    payer: &str,
+) -> Vec<paygate::grpc::pb::PaymentMethodOption> {
+    client
+        .list_payment_methods(paygate::grpc::pb::ListPaymentMethodsRequest {
+            order_id: order.to_owned(),
+            payer_account_id: payer.to_owned(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .expect("methods")
+        .into_inner()
+        .methods
+}
+
 /// A CreditService client over mTLS.
 pub type Credit = paygate::grpc::pb::credit_service_client::CreditServiceClient<Channel>;
 
