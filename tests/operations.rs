@@ -29,6 +29,7 @@ use paygate::{
         operations_service_client::OperationsServiceClient, pay_request,
     },
 };
+use time::Date;
 use tonic::{Code, transport::Channel};
 
 type Ops = OperationsServiceClient<Channel>;
@@ -43,7 +44,8 @@ both_backends!(
 );
 both_backends!(
     multi_thread: an_operator_reads_and_adjusts_a_planted_break_once,
-    a_merchant_settlement_statement_matches_the_days_payments_and_refunds_to_the_fen
+    a_merchant_settlement_statement_matches_the_days_payments_and_refunds_to_the_fen,
+    more_merchants_than_one_batch_holds_each_get_their_statement
 );
 
 async fn ops(app: &TestApp, caller: &str) -> Ops {
@@ -278,6 +280,12 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
         .expect("the same request answers again")
         .into_inner();
     assert_eq!(again, first);
+    assert_refused(
+        op.adjust_break(adjust_req(&id, &period, theirs_only, "another reason"))
+            .await,
+        Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED",
+    );
     let refused = assert_refused(
         op.adjust_break(adjust_req(&request_id("adj"), &period, theirs_only, reason))
             .await,
@@ -361,47 +369,90 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
     assert_eq!(audited[0]["outcome"], "OK");
 }
 
-async fn a_merchant_settlement_statement_matches_the_days_payments_and_refunds_to_the_fen(
-    backend: Backend,
-) {
+/// A gateway whose end-of-day worker runs every 50 ms, once its first round made today the
+/// first date it closes; an operator's client; today.
+async fn app_with_its_first_date(backend: Backend) -> (TestApp, Ops, Date) {
     let app = spawn_app_with(backend, |c| c.eod.interval_ms = 50).await;
     let mut op = ops(&app, OPERATOR).await;
-    // The worker's first round makes today the first date it closes.
     let day = today(&app);
-    let date = day.to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while steps_of(&mut op, &date).await.is_empty() {
+    while steps_of(&mut op, &day.to_string()).await.is_empty() {
         assert!(Instant::now() < deadline, "the end-of-day worker never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (app, op, day)
+}
 
-    let balance_method = [PaymentMethodType::Balance];
-    let shop = app_merchant(&app, "tea-house", &balance_method, &["merchant-gateway"]).await;
-    let quiet = app_merchant(&app, "quiet-shop", &balance_method, &["merchant-gateway"]).await;
+/// A merchant paid by balance in apps at 0.6 %, acted for by the merchant gateway.
+async fn balance_merchant(app: &TestApp, name: &str) -> String {
+    app_merchant(
+        app,
+        name,
+        &[PaymentMethodType::Balance],
+        &["merchant-gateway"],
+    )
+    .await
+}
+
+/// A Class II payer of the mobile back end, topped up with `amount`.
+async fn payer_with(app: &TestApp, amount: &str) -> String {
     let mut accounts = app.accounts("mobile-backend").await;
     let payer = open_class_ii(&mut accounts, 7).await;
-    top_up(&mut accounts, &payer, "500.00").await;
+    top_up(&mut accounts, &payer, amount).await;
+    payer
+}
+
+/// An order `no` of `merchant` for `amount`, paid by `payer` from its balance; its id.
+async fn pay(app: &TestApp, merchant: &str, payer: &str, no: &str, amount: &str) -> String {
+    let order = CashierServiceClient::new(app.channel("merchant-gateway").await)
+        .create_order(app_order_req(merchant, no, amount))
+        .await
+        .expect("order created")
+        .into_inner()
+        .order
+        .unwrap();
+    CashierServiceClient::new(app.channel("mobile-backend").await)
+        .pay(pay_req(
+            &order.order_id,
+            payer,
+            pay_request::Method::Balance(BalancePayment {}),
+        ))
+        .await
+        .expect("paid");
+    order.order_id
+}
+
+/// Moves the clock past `day` and waits for its MERCHANT_SETTLEMENT step to be done.
+async fn settled_after_the_date(app: &TestApp, op: &mut Ops, day: Date) -> EndOfDayStep {
+    advance_to(app, day.next_day().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let step = steps_of(op, &day.to_string())
+            .await
+            .into_iter()
+            .find(|s| s.step == "MERCHANT_SETTLEMENT")
+            .expect("planned");
+        if step.state == EndOfDayStepState::Done as i32 {
+            return step;
+        }
+        assert!(Instant::now() < deadline, "never done: {step:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_merchant_settlement_statement_matches_the_days_payments_and_refunds_to_the_fen(
+    backend: Backend,
+) {
+    let (app, mut op, day) = app_with_its_first_date(backend).await;
+    let date = day.to_string();
+    let shop = balance_merchant(&app, "tea-house").await;
+    let quiet = balance_merchant(&app, "quiet-shop").await;
+    let payer = payer_with(&app, "500.00").await;
     let mut merchant = CashierServiceClient::new(app.channel("merchant-gateway").await);
-    let mut wallet = CashierServiceClient::new(app.channel("mobile-backend").await);
     // Fees at 0.6 %, half up to the fen: 0.60, 0.20 (19.998) and 0.08 (7.5).
     let mut orders = Vec::new();
     for (no, amount) in [("T1", "100.00"), ("T2", "33.33"), ("T3", "12.50")] {
-        let order = merchant
-            .create_order(app_order_req(&shop, no, amount))
-            .await
-            .expect("order created")
-            .into_inner()
-            .order
-            .unwrap();
-        wallet
-            .pay(pay_req(
-                &order.order_id,
-                &payer,
-                pay_request::Method::Balance(BalancePayment {}),
-            ))
-            .await
-            .expect("paid");
-        orders.push(order.order_id);
+        orders.push(pay(&app, &shop, &payer, no, amount).await);
     }
     for (order, amount) in [(&orders[0], "20.00"), (&orders[2], "5.00")] {
         merchant
@@ -423,20 +474,7 @@ async fn a_merchant_settlement_statement_matches_the_days_payments_and_refunds_t
     );
 
     // The date ends; the worker's MERCHANT_SETTLEMENT step makes the statements.
-    advance_to(&app, day.next_day().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let step = loop {
-        let step = steps_of(&mut op, &date)
-            .await
-            .into_iter()
-            .find(|s| s.step == "MERCHANT_SETTLEMENT")
-            .expect("planned");
-        if step.state == EndOfDayStepState::Done as i32 {
-            break step;
-        }
-        assert!(Instant::now() < deadline, "never done: {step:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let step = settled_after_the_date(&app, &mut op, day).await;
     assert_eq!(
         step.detail,
         "1 merchants: gross 145.83 CNY, refunded 25.00 CNY, fees 0.88 CNY, net 119.95 CNY"
@@ -473,4 +511,35 @@ async fn a_merchant_settlement_statement_matches_the_days_payments_and_refunds_t
         Code::NotFound,
         "SETTLEMENT_STATEMENT_NOT_FOUND",
     );
+}
+
+async fn more_merchants_than_one_batch_holds_each_get_their_statement(backend: Backend) {
+    let (app, mut op, day) = app_with_its_first_date(backend).await;
+    let payer = payer_with(&app, "100.00").await;
+    // Eleven statements: more than one batch of documents holds with the step's record.
+    let mut shops = Vec::new();
+    for n in 1..=11 {
+        let shop = balance_merchant(&app, &format!("stall-{n:02}")).await;
+        pay(&app, &shop, &payer, "S1", &format!("{n}.00")).await;
+        shops.push(shop);
+    }
+    let step = settled_after_the_date(&app, &mut op, day).await;
+    assert_eq!(
+        step.detail,
+        "11 merchants: gross 66.00 CNY, refunded 0.00 CNY, fees 0.40 CNY, net 65.60 CNY"
+    );
+    for (n, shop) in (1..).zip(&shops) {
+        let statement = op
+            .get_merchant_settlement(statement_req(shop, &day.to_string()))
+            .await
+            .expect("each merchant has its statement")
+            .into_inner()
+            .settlement
+            .unwrap();
+        assert_eq!(
+            (statement.payments, statement.gross.clone()),
+            (1, Some(cny(&format!("{n}.00")))),
+            "{statement:?}"
+        );
+    }
 }

@@ -26,6 +26,9 @@ use crate::{
     yields::{format_date, parse_date},
 };
 
+/// Longest merchant id a request may name.
+const MERCHANT_ID_LEN_MAX: usize = 64;
+
 /// The gRPC face of the operations.
 #[derive(Clone)]
 pub struct OperationsApi {
@@ -218,7 +221,7 @@ impl pb::operations_service_server::OperationsService for OperationsApi {
         request: Request<pb::GetMerchantSettlementRequest>,
     ) -> Result<Response<pb::GetMerchantSettlementResponse>, Status> {
         let r = request.into_inner();
-        if r.merchant_id.is_empty() || r.merchant_id.len() > 64 {
+        if r.merchant_id.is_empty() || r.merchant_id.len() > MERCHANT_ID_LEN_MAX {
             return Err(OperationsError::invalid("merchant_id", "a merchant id").into());
         }
         let date = business_date(&r.business_date)?;
