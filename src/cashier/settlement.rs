@@ -48,6 +48,31 @@ impl SettlementStatement {
         format!("{}/{}", self.date, self.merchant_id)
     }
 
+    /// Counts one line of the settlement account: a payment credited, a refund debited, or a
+    /// refund a network returned, credited back.
+    fn count(&mut self, kind: LineKind, line: &StatementRow, order: &Order) {
+        let amount = line.amount_minor;
+        match (kind, line.side.as_str()) {
+            (LineKind::Payment, "C") => {
+                let fee = order.payment.as_ref().map_or(0, |p| p.fee_minor);
+                self.payments += 1;
+                self.gross_minor += amount + fee;
+                self.fees_minor += fee;
+                self.net_minor += amount;
+            }
+            (LineKind::Refund, "D") => {
+                self.refunds += 1;
+                self.refunded_minor += amount;
+                self.net_minor -= amount;
+            }
+            (LineKind::RefundReturned, "C") => {
+                self.refunded_minor -= amount;
+                self.net_minor += amount;
+            }
+            _ => {}
+        }
+    }
+
     /// The statement's first write (a statement is made once: a second write of it conflicts).
     pub fn write(&self) -> Result<DocumentWrite, LedgerError> {
         DocumentWrite::json(KIND_SETTLEMENT_STATEMENT, &self.id(), 0, self)
@@ -85,63 +110,77 @@ impl CashierService {
             }
         }
         let mut statements: BTreeMap<String, SettlementStatement> = BTreeMap::new();
+        // The date's first transaction, so each account's read starts there.
+        let start = self.inner.ledger.first_seq_from(from_ms).await?;
         for (account, merchants) in by_account {
-            let lines = self.lines_within(account, from_ms, until_ms).await?;
-            let Some(closing) = lines.last().map(|l| l.balance_after_minor) else {
-                continue;
-            };
-            let mut orders: HashMap<String, Option<Order>> = HashMap::new();
-            for line in &lines {
-                let Some((kind, order_id)) = cashier_line(line) else {
-                    continue;
-                };
-                if !orders.contains_key(&order_id) {
-                    let order = self.load::<Order>(KIND_ORDER, &order_id).await?;
-                    orders.insert(order_id.clone(), order.map(|(o, _)| o));
-                }
-                let Some(order) = orders.get(&order_id).and_then(Option::as_ref) else {
-                    continue;
-                };
-                if !merchants.contains(&order.merchant_id) {
-                    continue;
-                }
-                let s = statements
-                    .entry(order.merchant_id.clone())
-                    .or_insert_with(|| SettlementStatement {
-                        merchant_id: order.merchant_id.clone(),
-                        date: date.clone(),
-                        currency: self.inner.currency.code().to_owned(),
-                        settlement_account_id: account,
-                        ..SettlementStatement::default()
-                    });
-                let amount = line.amount_minor;
-                match (kind, line.side.as_str()) {
-                    (LineKind::Payment, "C") => {
-                        let fee = order.payment.as_ref().map_or(0, |p| p.fee_minor);
-                        s.payments += 1;
-                        s.gross_minor += amount + fee;
-                        s.fees_minor += fee;
-                        s.net_minor += amount;
+            // Page by page: a busy account's day is never held in memory at once.
+            let mut after = start.map_or((0, 0), |seq| (seq.saturating_sub(1), u32::MAX));
+            let mut closing = None;
+            loop {
+                let page = self
+                    .inner
+                    .ledger
+                    .statement_page(&StatementQuery {
+                        account_id: account,
+                        after,
+                        from_ms,
+                        until_ms,
+                        limit: STATEMENT_PAGE_MAX,
+                    })
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = (last.seq, last.idx);
+                closing = Some(last.balance_after_minor);
+                for line in &page {
+                    let Some((kind, order)) = self.cashier_line(line).await? else {
+                        continue;
+                    };
+                    if !merchants.contains(&order.merchant_id) {
+                        continue;
                     }
-                    (LineKind::Refund, "D") => {
-                        s.refunds += 1;
-                        s.refunded_minor += amount;
-                        s.net_minor -= amount;
-                    }
-                    (LineKind::RefundReturned, "C") => {
-                        s.refunded_minor -= amount;
-                        s.net_minor += amount;
-                    }
-                    _ => {}
+                    let s = statements
+                        .entry(order.merchant_id.clone())
+                        .or_insert_with(|| SettlementStatement {
+                            merchant_id: order.merchant_id.clone(),
+                            date: date.clone(),
+                            currency: self.inner.currency.code().to_owned(),
+                            settlement_account_id: account,
+                            ..SettlementStatement::default()
+                        });
+                    s.count(kind, line, &order);
                 }
             }
             for s in statements.values_mut() {
                 if s.settlement_account_id == account {
-                    s.closing_balance_minor = closing;
+                    s.closing_balance_minor = closing.unwrap_or_default();
                 }
             }
         }
         Ok(statements.into_values().collect())
+    }
+
+    /// The kind and order of a cashier posting on a settlement account, from its
+    /// transaction's metadata; `None` for any other line.
+    async fn cashier_line(
+        &self,
+        line: &StatementRow,
+    ) -> Result<Option<(LineKind, Order)>, CashierError> {
+        let Ok(metadata) = serde_json::from_str::<HashMap<String, String>>(&line.metadata) else {
+            return Ok(None);
+        };
+        let kind = match metadata.get("type").map(String::as_str) {
+            Some("PAYMENT") => LineKind::Payment,
+            Some("REFUND") => LineKind::Refund,
+            Some("REFUND_RETURNED") => LineKind::RefundReturned,
+            _ => return Ok(None),
+        };
+        let Some(order_id) = metadata.get("order") else {
+            return Ok(None);
+        };
+        Ok(self
+            .load::<Order>(KIND_ORDER, order_id)
+            .await?
+            .map(|(order, _)| (kind, order)))
     }
 
     /// The statement of `merchant_id` for `date`, once the end-of-day run made it.
@@ -156,36 +195,6 @@ impl CashierService {
             .await?
             .map(|(s, _)| s))
     }
-
-    /// Every journal line of `account` posted within `[from_ms, until_ms)`, in order.
-    async fn lines_within(
-        &self,
-        account: u64,
-        from_ms: i64,
-        until_ms: i64,
-    ) -> Result<Vec<StatementRow>, CashierError> {
-        let ledger = &self.inner.ledger;
-        let mut lines: Vec<StatementRow> = Vec::new();
-        let mut after = ledger.first_seq_from(from_ms).await?.map_or((0, 0), |seq| {
-            // Just before the date's first transaction.
-            (seq.saturating_sub(1), u32::MAX)
-        });
-        loop {
-            let page = ledger
-                .statement_page(&StatementQuery {
-                    account_id: account,
-                    after,
-                    from_ms,
-                    until_ms,
-                    limit: STATEMENT_PAGE_MAX,
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = (last.seq, last.idx);
-            lines.extend(page);
-        }
-        Ok(lines)
-    }
 }
 
 /// What a cashier posting on a settlement account is.
@@ -195,16 +204,4 @@ enum LineKind {
     Refund,
     /// A card refund the network returned: the merchant's money back.
     RefundReturned,
-}
-
-/// The kind and order of a cashier posting, from its transaction's metadata.
-fn cashier_line(line: &StatementRow) -> Option<(LineKind, String)> {
-    let metadata: HashMap<String, String> = serde_json::from_str(&line.metadata).ok()?;
-    let kind = match metadata.get("type").map(String::as_str) {
-        Some("PAYMENT") => LineKind::Payment,
-        Some("REFUND") => LineKind::Refund,
-        Some("REFUND_RETURNED") => LineKind::RefundReturned,
-        _ => return None,
-    };
-    Some((kind, metadata.get("order")?.clone()))
 }
