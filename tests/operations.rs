@@ -240,7 +240,16 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
         .await
         .expect("stored by the end of day")
         .into_inner();
-    assert_eq!((recon.matched, recon.unsettled), (1, 0), "{recon:?}");
+    assert_eq!(
+        (
+            recon.their_lines,
+            recon.our_lines,
+            recon.matched,
+            recon.unsettled
+        ),
+        (2, 1, 1, 0),
+        "{recon:?}"
+    );
     assert_eq!(recon.net, Some(cny("15.00")), "the file's two debits");
     let planted = ReconBreak {
         kind: BreakKind::TheirsOnly as i32,

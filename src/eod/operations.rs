@@ -70,6 +70,9 @@ impl From<CashierError> for OperationsError {
 pub struct Reconciliation {
     pub stored: StoredRecon,
     pub breaks: Vec<Break>,
+    /// Lines of the network's file, and our calls taken into the period.
+    pub their_lines: usize,
+    pub our_lines: usize,
 }
 
 impl Reconciliation {
@@ -120,7 +123,18 @@ impl Operations {
                 tracing::error!(id = %report_id(network, period), error = %e, "stored breaks do not decode");
                 LedgerError::Storage
             })?;
-        Ok(Reconciliation { stored, breaks })
+        let count = |field: &str| {
+            stored.report[field]
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        Ok(Reconciliation {
+            their_lines: count("their_lines"),
+            our_lines: count("our_lines"),
+            breaks,
+            stored,
+        })
     }
 
     /// Adjusts one break, the caller as operator ([`adjust_break`]).

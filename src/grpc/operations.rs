@@ -182,6 +182,8 @@ impl pb::operations_service_server::OperationsService for OperationsApi {
                 .map(|b| break_pb(b, recon.adjustment(&b.reference), currency))
                 .collect(),
             carried: stored.carried.clone(),
+            their_lines: i32::try_from(recon.their_lines).unwrap_or(i32::MAX),
+            our_lines: i32::try_from(recon.our_lines).unwrap_or(i32::MAX),
         }))
     }
 
