@@ -21,7 +21,7 @@ use crate::{
     clock::Clock,
     config::{Config, ConfigError, LimitsConfig},
     credit::{CreditError, CreditService},
-    eod::EndOfDay,
+    eod::{EndOfDay, operations::Operations},
     grpc::{
         account::AccountApi,
         cashier::CashierApi,
@@ -29,10 +29,13 @@ use crate::{
         connection::ConnectionCallsLayer,
         credit::CreditApi,
         gate::{GateLayer, GateState},
+        operations::OperationsApi,
         pb::{
             self, account_service_server::AccountServiceServer,
             cashier_service_server::CashierServiceServer,
-            credit_service_server::CreditServiceServer, yield_service_server::YieldServiceServer,
+            credit_service_server::CreditServiceServer,
+            operations_service_server::OperationsServiceServer,
+            yield_service_server::YieldServiceServer,
         },
         yields::YieldApi,
     },
@@ -267,7 +270,7 @@ impl Gateway {
                 ledger.clone(),
                 accounts.clone(),
                 yields.clone(),
-                credit.clone(),
+                (credit.clone(), cashier.clone()),
                 &config.eod,
             )
             .spawn()
@@ -298,11 +301,12 @@ impl Gateway {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
         let closing = Closing::new(stopping.clone());
+        let operations = Operations::new(ledger.clone(), accounts.clone(), cashier.clone());
         let serve = add_paygate_services(
             router,
             accounts,
             cashier.clone(),
-            (yields, credit),
+            (yields, credit, operations),
             message_size_max,
             closing,
         )
@@ -358,6 +362,9 @@ async fn set_paygate_serving(health: &HealthReporter) {
         .await;
     health.set_serving::<YieldServiceServer<YieldApi>>().await;
     health.set_serving::<CreditServiceServer<CreditApi>>().await;
+    health
+        .set_serving::<OperationsServiceServer<OperationsApi>>()
+        .await;
 }
 
 /// Resolves when `shutdown` does, after reporting the paygate services as not serving; the gRPC
@@ -376,6 +383,9 @@ async fn drain_signal(shutdown: impl Future<Output = ()>, health: HealthReporter
         .await;
     health
         .set_not_serving::<CreditServiceServer<CreditApi>>()
+        .await;
+    health
+        .set_not_serving::<OperationsServiceServer<OperationsApi>>()
         .await;
 }
 
@@ -439,12 +449,13 @@ impl Reloader {
     }
 }
 
-/// Adds the account, cashier, yield and credit services, each capped at `message_size_max` bytes.
+/// Adds the account, cashier, yield, credit and operations services, each capped at
+/// `message_size_max` bytes.
 fn add_paygate_services<L>(
     router: Router<L>,
     accounts: AccountService,
     cashier: CashierService,
-    (yields, credit): (YieldService, CreditService),
+    (yields, credit, operations): (YieldService, CreditService, Operations),
     message_size_max: usize,
     closing: Closing,
 ) -> Router<L> {
@@ -466,6 +477,11 @@ fn add_paygate_services<L>(
         )
         .add_service(
             CreditServiceServer::new(CreditApi::new(credit))
+                .max_decoding_message_size(message_size_max)
+                .max_encoding_message_size(message_size_max),
+        )
+        .add_service(
+            OperationsServiceServer::new(OperationsApi::new(operations))
                 .max_decoding_message_size(message_size_max)
                 .max_encoding_message_size(message_size_max),
         )

@@ -8,18 +8,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp, cny, netsim::Sim, open_class_ii, request_id, spawn_app_with};
+use common::{
+    Backend, TestApp, cny,
+    eod::{dashed, eod_run_later, recon_period},
+    netsim::Sim,
+    open_class_ii, request_id, spawn_app_with,
+};
 use paygate::{
     account::outbound::reference_of,
-    clearing::{
-        CardDirection, CardInstruction, ClearingClient, Network, ReversalOutcome,
-        http::Endpoint,
-        routing::{RecoveryConfig, client},
-    },
-    clock::Clock,
+    clearing::{Network, ReversalOutcome},
     grpc::pb::{ProcessingStatus, TopUpRequest},
     ledger::IdempotencyKey,
-    money::{Currency, Money},
 };
 use sqlx::{AnyConnection, Connection};
 
@@ -32,20 +31,9 @@ const DOWN_AT_FIRST: &str = "seed = 21\n[[networks]]\nnetwork = \"NETS_UNION\"\n
 async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Backend) {
     let sim = Sim::start(DOWN_AT_FIRST).await;
     let answering_at = Instant::now() + Duration::from_millis(4_100);
-    // The recovery worker stays away (first query after 5 minutes): what we booked is what
-    // the requests' own answers settled.
     let app = spawn_app_with(
         backend,
-        sim.routing_quick_pay(
-            Network::NetsUnion,
-            RecoveryConfig {
-                interval_ms: 1_000,
-                first_query_after_ms: 300_000,
-                query_backoff_max_ms: 300_000,
-                bound_ms: 500_000,
-                ..Default::default()
-            },
-        ),
+        sim.routing_quick_pay_unrecovered(Network::NetsUnion),
     )
     .await;
     let mut accounts = app.accounts("core-banking").await;
@@ -96,28 +84,15 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     )
     .await;
     // Status differs: the network reversed a movement we booked as succeeded.
-    let network = sim_client(&sim);
     assert_eq!(
-        network.reverse(status_differs).await,
+        sim.client(Network::NetsUnion).reverse(status_differs).await,
         ReversalOutcome::Reversed
     );
     // Theirs only: the network booked a movement we never sent.
     let theirs_only = "PGTHEIRSONLY00000000000000000001".to_owned();
-    let planted = CardInstruction {
-        reference: theirs_only.clone(),
-        direction: CardDirection::DebitCard,
-        card_token: "token".to_owned(),
-        amount: Money::new(Currency::from_code("CNY").unwrap(), 500),
-    };
-    network.submit(&planted).await;
+    sim.plant_debit(Network::NetsUnion, &theirs_only, 500).await;
 
-    let period = paygate::clearing::recon::business_date(Network::NetsUnion, app.clock.now_ms());
-    let period = format!(
-        "{:04}{:02}{:02}",
-        period.year(),
-        u8::from(period.month()),
-        period.day()
-    );
+    let period = recon_period(&app, Network::NetsUnion);
     let config = app.dir().join("recon.toml");
     std::fs::write(
         &config,
@@ -188,21 +163,9 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     // booked) are adjusted by an operator's command naming each; the suspense account nets to
     // zero. The other two were planted by editing our records, so what they would move is not
     // what the journal holds: they are left for investigation.
-    // Today's round first: it makes today the first date this database closes.
-    let today_path = app.dir().join("today.toml");
-    std::fs::write(&today_path, toml::to_string(&app.config).unwrap()).unwrap();
-    let (code, out) = app.paygate(&["eod", "run", "--config", today_path.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{out}");
-    let mut later = app.config.clone();
-    later.clock.start = (time::OffsetDateTime::now_utc() + time::Duration::days(2))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let later_path = app.dir().join("later.toml");
-    std::fs::write(&later_path, toml::to_string(&later).unwrap()).unwrap();
+    let later_path = eod_run_later(&app, 2);
     let later_config = later_path.to_str().unwrap();
-    let (code, out) = app.paygate(&["eod", "run", "--config", later_config]);
-    assert_eq!(code, Some(0), "{out}");
-    let date = format!("{}-{}-{}", &period[..4], &period[4..6], &period[6..]);
+    let date = dashed(&period);
     let (code, out) = app.paygate(&[
         "eod",
         "status",
@@ -299,14 +262,6 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
 #[derive(serde::Serialize)]
 struct OnlyClearing<'a> {
     clearing: &'a paygate::clearing::routing::ClearingConfig,
-}
-
-fn sim_client(sim: &Sim) -> std::sync::Arc<dyn ClearingClient> {
-    let endpoint = Endpoint {
-        address: sim.address.clone(),
-        timeout_ms: 2_000,
-    };
-    client(Network::NetsUnion, endpoint, Clock::system()).unwrap()
 }
 
 /// Edits the body of our record of the call `reference` out of band (and moves the chain

@@ -335,6 +335,7 @@ async fn reflection_lists_the_paygate_services_health_and_reflection() {
             "paygate.v1.AccountService",
             "paygate.v1.CashierService",
             "paygate.v1.CreditService",
+            "paygate.v1.OperationsService",
             "paygate.v1.YieldService",
         ]
     );

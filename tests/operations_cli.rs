@@ -198,7 +198,7 @@ async fn migrate_lists_then_applies_and_serve_can_be_told_not_to_migrate(backend
     }
     assert!(applied.status.success(), "{}", text(&applied));
     assert!(
-        text(&applied).contains("applied 7 migration(s)"),
+        text(&applied).contains("applied 8 migration(s)"),
         "{}",
         text(&applied)
     );

@@ -28,6 +28,7 @@ mod pay;
 mod recovery;
 mod refunds;
 mod requests;
+mod settlement;
 mod sweeper;
 
 use documents::{Replaying, event_of, guarded, write_doc};
@@ -43,6 +44,7 @@ pub use error::CashierError;
 pub use model::*;
 pub use pay::{PAYMENT_CODE_LEN_MAX, QrTarget, check_payment_code};
 pub use requests::*;
+pub use settlement::{KIND_SETTLEMENT_STATEMENT, SettlementStatement};
 
 use crate::{
     account::{

@@ -11,6 +11,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use super::{ConfigArgs, DatabaseArgs};
 use crate::{
     account::rules::BusinessCalendar,
+    cashier::CashierService,
     clearing::routing::Clearing,
     config::Config,
     credit::CreditService,
@@ -176,7 +177,21 @@ async fn run_round(ledger: &Ledger, config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let credit = CreditService::start(ledger.clone(), accounts.clone(), &config.credit)
         .map_err(|e| e.to_string())?;
-    let eod = EndOfDay::new(ledger.clone(), accounts, yields, credit, &config.eod);
+    let cashier = CashierService::start(
+        accounts.clone(),
+        ledger.clone(),
+        yields.clone(),
+        credit.clone(),
+        &config.cashier,
+    )
+    .map_err(|e| e.to_string())?;
+    let eod = EndOfDay::new(
+        ledger.clone(),
+        accounts,
+        yields,
+        (credit, cashier),
+        &config.eod,
+    );
     let round = eod
         .run_due(ledger.now_ms())
         .await

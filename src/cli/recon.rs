@@ -12,8 +12,8 @@ use crate::{
     clearing::{Network, ReconPeriod, matching::reconcile, routing::Clearing},
     config::Config,
     eod::{
-        adjust::{AdjustedBreak, BreakAdjustment, adjust_break},
-        reconcile::our_lines,
+        adjust::{AdjustError, AdjustedBreak, BreakAdjustment, adjust_break},
+        reconcile::{PeriodRefusal, our_lines, parse_network, parse_period},
     },
     ledger::Ledger,
     storage,
@@ -151,8 +151,14 @@ async fn adjust(
             reference: reference.to_owned(),
             operator: args.operator.clone().unwrap_or_default(),
             reason: args.reason.clone().unwrap_or_default(),
+            request_id: None,
         };
-        adjust_break(&ledger, &accounts, &request).await
+        adjust_break(&ledger, &accounts, &request)
+            .await
+            .map_err(|e| match e {
+                AdjustError::Text { .. } => format!("--{e}"),
+                e => e.to_string(),
+            })
     }
     .await;
     ledger.shutdown().await;
@@ -162,23 +168,10 @@ async fn adjust(
 
 /// The network and period the arguments name.
 fn network_and_period(args: &ReconArgs) -> Result<(Network, ReconPeriod), String> {
-    let network = Network::parse(&args.network).ok_or_else(|| {
-        format!(
-            "--network {:?}: not a network this gateway knows",
-            args.network
-        )
+    let network = parse_network(&args.network).map_err(|e| format!("--network {e}"))?;
+    let period = parse_period(network, &args.period).map_err(|e| match e {
+        PeriodRefusal::NotAPeriod(_) => format!("--period {e}"),
+        PeriodRefusal::UnknownNetwork(_) | PeriodRefusal::NotByBatch(_) => e.to_string(),
     })?;
-    let period = ReconPeriod::parse(&args.period).ok_or_else(|| {
-        format!(
-            "--period {:?}: a batch B + yyyymmdd + 0001..0024, or a date yyyymmdd",
-            args.period
-        )
-    })?;
-    if matches!(period, ReconPeriod::Batch(_)) && !network.hourly_batches() {
-        return Err(format!(
-            "{} reconciles by date, not by batch",
-            network.as_str()
-        ));
-    }
     Ok((network, period))
 }

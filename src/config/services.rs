@@ -212,5 +212,8 @@ pub fn default_callers() -> Vec<CallerConfig> {
                 "paygate.v1.CreditService/ListInstalments",
             ],
         ),
+        // The bank's operators: reconciliation, break adjustments, the end-of-day run and the
+        // merchants' settlement statements.
+        caller("operator", &["paygate.v1.OperationsService/*"]),
     ]
 }

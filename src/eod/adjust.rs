@@ -19,6 +19,7 @@ use super::{
     reconcile::{StoredRecon, report_id},
 };
 use crate::{
+    account::AccountError,
     account::{AccountService, InternalPurpose, outbound::OutboundCall},
     clearing::{
         CardDirection, Network, ReconPeriod,
@@ -27,10 +28,10 @@ use crate::{
     },
     ledger::{
         Command, DocumentWrite, IdempotencyKey, Ledger, LedgerError, Metadata, NewTransaction,
-        Outcome, audit,
+        Outcome, RequestId, audit,
     },
     money::Money,
-    text::check_free_text,
+    text::{TextRefusal, check_free_text},
 };
 
 /// Longest reason, in characters.
@@ -48,6 +49,8 @@ pub struct BreakAdjustment {
     pub reference: String,
     pub operator: String,
     pub reason: String,
+    /// The caller's request id (the RPC); `None` from the command line.
+    pub request_id: Option<RequestId>,
 }
 
 /// An adjustment as the stored reconciliation records it.
@@ -59,49 +62,103 @@ pub struct AdjustedBreak {
     pub operator: String,
     pub reason: String,
     pub at_ms: i64,
+    /// The request id it was made under (the RPC): the same request again answers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
-/// Adjusts the break `a` names; `Err` says why not, and nothing is written.
+/// Why a break was not adjusted (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum AdjustError {
+    #[error("{field}: {refusal}")]
+    Text {
+        field: &'static str,
+        refusal: TextRefusal,
+    },
+    #[error(
+        "no stored reconciliation of {id}: the end-of-day run reconciles a date before its \
+         breaks can be adjusted"
+    )]
+    NotStored { id: String },
+    #[error("{id} has no break under {reference}")]
+    NoSuchBreak { id: String, reference: String },
+    #[error("the break {reference} of {id} was adjusted already, by {operator} ({reason})")]
+    AlreadyAdjusted {
+        id: String,
+        reference: String,
+        operator: String,
+        reason: String,
+    },
+    #[error("the break {reference} of {id} leaves nothing in the suspense account")]
+    NothingToAdjust { id: String, reference: String },
+    #[error("{id} changed meanwhile (another adjustment or a new reconciliation): try again")]
+    Conflict { id: String },
+    /// A stored reconciliation or answer that does not read back.
+    #[error("{0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Account(Box<AccountError>),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<AccountError> for AdjustError {
+    fn from(e: AccountError) -> AdjustError {
+        match e {
+            AccountError::Ledger(e) => AdjustError::Ledger(e),
+            e => AdjustError::Account(Box::new(e)),
+        }
+    }
+}
+
+/// Adjusts the break `a` names; `Err` says why not, and nothing is written. The same request id
+/// again (by the same operator) answers the adjustment it made.
 pub async fn adjust_break(
     ledger: &Ledger,
     accounts: &AccountService,
     a: &BreakAdjustment,
-) -> Result<AdjustedBreak, String> {
-    check_free_text(&a.operator, true, OPERATOR_CHARS_MAX)
-        .map_err(|e| format!("--operator: {e}"))?;
-    check_free_text(&a.reason, true, REASON_CHARS_MAX).map_err(|e| format!("--reason: {e}"))?;
+) -> Result<AdjustedBreak, AdjustError> {
+    let text = |field, refusal| AdjustError::Text { field, refusal };
+    check_free_text(&a.operator, true, OPERATOR_CHARS_MAX).map_err(|e| text("operator", e))?;
+    check_free_text(&a.reason, true, REASON_CHARS_MAX).map_err(|e| text("reason", e))?;
     let id = report_id(a.network, &a.period);
     let doc = ledger
         .document(KIND_RECON_REPORT, &id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "no stored reconciliation of {id}: the end-of-day run reconciles a date before \
-                 its breaks can be adjusted"
-            )
-        })?;
-    let mut stored: StoredRecon =
-        serde_json::from_str(&doc.body).map_err(|e| format!("{id} does not decode: {e}"))?;
+        .await?
+        .ok_or_else(|| AdjustError::NotStored { id: id.clone() })?;
+    let mut stored: StoredRecon = serde_json::from_str(&doc.body)
+        .map_err(|e| AdjustError::Corrupt(format!("{id} does not decode: {e}")))?;
+    let request_id = a.request_id.as_ref().map(|r| r.as_str().to_owned());
     if let Some(done) = stored.adjusted.iter().find(|d| d.reference == a.reference) {
-        return Err(format!(
-            "the break {} of {id} was adjusted already, by {} ({})",
-            a.reference, done.operator, done.reason
-        ));
+        if request_id.is_some() && done.request_id == request_id && done.operator == a.operator {
+            // The same request again answers what it did; the same id for another is reuse.
+            if done.reason != a.reason {
+                return Err(LedgerError::IdempotencyKeyReused {
+                    key: request_id.unwrap_or_default(),
+                }
+                .into());
+            }
+            return Ok(done.clone());
+        }
+        return Err(AdjustError::AlreadyAdjusted {
+            id,
+            reference: a.reference.clone(),
+            operator: done.operator.clone(),
+            reason: done.reason.clone(),
+        });
     }
     let breaks: Vec<Break> = serde_json::from_value(stored.report["breaks"].clone())
-        .map_err(|e| format!("{id}'s breaks do not decode: {e}"))?;
+        .map_err(|e| AdjustError::Corrupt(format!("{id}'s breaks do not decode: {e}")))?;
     let found = breaks
         .iter()
         .find(|b| b.reference == a.reference)
-        .ok_or_else(|| format!("{id} has no break under {}", a.reference))?;
+        .ok_or_else(|| AdjustError::NoSuchBreak {
+            id: id.clone(),
+            reference: a.reference.clone(),
+        })?;
     let ours = match found.ours_status {
         Some(OurStatus::Succeeded) => {
-            let call: OutboundCall = accounts
-                .outbound_call(&a.reference)
-                .await
-                .map_err(|e| e.to_string())?
-                .call;
+            let call: OutboundCall = accounts.outbound_call(&a.reference).await?.call;
             let sign = match call.direction {
                 CardDirection::DebitCard => 1,
                 CardDirection::CreditCard => -1,
@@ -121,16 +178,15 @@ pub async fn adjust_break(
     };
     let residual = theirs - ours;
     if residual == 0 {
-        return Err(format!(
-            "the break {} of {id} leaves nothing in the suspense account",
-            a.reference
-        ));
+        return Err(AdjustError::NothingToAdjust {
+            id,
+            reference: a.reference.clone(),
+        });
     }
-    let suspense = accounts.suspense_of(a.network).map_err(|e| e.to_string())?;
+    let suspense = accounts.suspense_of(a.network)?;
     let adjustment = accounts
         .internal_account_opened(InternalPurpose::ReconAdjustment)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let amount = Money::new(accounts.rules().currency, residual.saturating_abs());
     let (from, to) = if residual > 0 {
         (suspense, adjustment)
@@ -143,10 +199,10 @@ pub async fn adjust_break(
         operator: a.operator.clone(),
         reason: a.reason.clone(),
         at_ms: ledger.now_ms(),
+        request_id,
     };
     stored.adjusted.push(done.clone());
-    let write = DocumentWrite::json(KIND_RECON_REPORT, &id, doc.version, &stored)
-        .map_err(|e| e.to_string())?;
+    let write = DocumentWrite::json(KIND_RECON_REPORT, &id, doc.version, &stored)?;
     let metadata = Metadata::from([
         ("purpose".to_owned(), "RECON_ADJUSTMENT".to_owned()),
         ("network".to_owned(), a.network.as_str().to_owned()),
@@ -160,17 +216,27 @@ pub async fn adjust_break(
         Command::Post(NewTransaction::transfer(from, to, amount, metadata)),
         vec![write],
     );
-    let key = IdempotencyKey::new(
-        format!("operator:{}", a.operator),
-        format!("recon-adjust/{id}/{}", a.reference),
-    );
-    let submitted = audit::in_call(Arc::from(AUDIT_METHOD), ledger.submit(key, command)).await;
+    let key = match &a.request_id {
+        Some(request_id) => request_id.key(&a.operator),
+        None => IdempotencyKey::new(
+            format!("operator:{}", a.operator),
+            format!("recon-adjust/{id}/{}", a.reference),
+        ),
+    };
+    let submit = ledger.submit(key, command);
+    // From the command line the adjustment is audited under the command; an RPC's is under
+    // its method already.
+    let submitted = if a.request_id.is_some() {
+        submit.await
+    } else {
+        audit::in_call(Arc::from(AUDIT_METHOD), submit).await
+    };
     match submitted {
         Ok(Outcome::Posted(_)) => Ok(done),
-        Ok(other) => Err(format!("unexpected outcome {other:?}")),
-        Err(LedgerError::DocumentConflict { .. }) => Err(format!(
-            "{id} changed meanwhile (another adjustment or a new reconciliation): try again"
-        )),
-        Err(e) => Err(e.to_string()),
+        Ok(other) => Err(AdjustError::Corrupt(format!(
+            "unexpected outcome {other:?}"
+        ))),
+        Err(LedgerError::DocumentConflict { .. }) => Err(AdjustError::Conflict { id }),
+        Err(e) => Err(e.into()),
     }
 }

@@ -13,6 +13,11 @@
 //!   business date ([`YieldService::end_of_day`]), once the bank's `D` has ended.
 //! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest of `D`
 //!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended.
+//! - `MERCHANT_SETTLEMENT`: merchant settlement (商户结算) of `D`, once the bank's `D` has
+//!   ended: a settlement statement (结算单) per merchant with a payment or refund that date
+//!   (payments, gross, refunds, fees, net, the settlement account's closing balance), read from
+//!   the journal lines of its settlement account ([`CashierService::settlement_statements`]).
+//!   It posts nothing: the takings were credited in each payment's own posting.
 //! - `RECON/<NETWORK>` per network this gateway reaches (on-us excepted: it is our own book):
 //!   reconciliation (对账) of the network's file of `D` against our calls, once the file is due
 //!   (`eod.file_due_after_ms` after that network's `D` ends); it waits while a call of `D` is
@@ -29,6 +34,7 @@
 //! records.
 
 pub mod adjust;
+pub mod operations;
 pub mod reconcile;
 mod record;
 mod steps;
@@ -44,6 +50,7 @@ pub use self::{
 };
 use crate::{
     account::AccountService,
+    cashier::CashierService,
     clearing::{Network, recon::date_ends_at_ms},
     config::EodConfig,
     credit::CreditService,
@@ -66,6 +73,7 @@ pub enum Step {
     YieldAccrual,
     YieldEndOfDay,
     CreditInterest,
+    MerchantSettlement,
     Recon(Network),
     Settle(Network),
 }
@@ -77,6 +85,7 @@ impl Step {
             Step::YieldAccrual => "YIELD_ACCRUAL".to_owned(),
             Step::YieldEndOfDay => "YIELD_END_OF_DAY".to_owned(),
             Step::CreditInterest => "CREDIT_INTEREST".to_owned(),
+            Step::MerchantSettlement => "MERCHANT_SETTLEMENT".to_owned(),
             Step::Recon(n) => format!("RECON/{}", n.as_str()),
             Step::Settle(n) => format!("SETTLE/{}", n.as_str()),
         }
@@ -95,6 +104,7 @@ impl Step {
             Step::YieldAccrual => 1,
             Step::YieldEndOfDay => 2,
             Step::CreditInterest => 3,
+            Step::MerchantSettlement => 4,
             Step::Recon(n) => 10 + network(n),
             Step::Settle(n) => 20 + network(n),
         }
@@ -138,6 +148,7 @@ struct Inner {
     accounts: AccountService,
     yields: YieldService,
     credit: CreditService,
+    cashier: CashierService,
     config: EodConfig,
 }
 
@@ -146,7 +157,7 @@ impl EndOfDay {
         ledger: Ledger,
         accounts: AccountService,
         yields: YieldService,
-        credit: CreditService,
+        (credit, cashier): (CreditService, CashierService),
         config: &EodConfig,
     ) -> EndOfDay {
         EndOfDay {
@@ -155,6 +166,7 @@ impl EndOfDay {
                 accounts,
                 yields,
                 credit,
+                cashier,
                 config: config.clone(),
             }),
         }
@@ -188,6 +200,10 @@ impl EndOfDay {
             },
             Planned {
                 step: Step::CreditInterest,
+                due_at_ms: bank_end_ms,
+            },
+            Planned {
+                step: Step::MerchantSettlement,
                 due_at_ms: bank_end_ms,
             },
         ];

@@ -47,6 +47,33 @@ pub struct StoredRecon {
     pub adjusted: Vec<super::adjust::AdjustedBreak>,
 }
 
+/// Why a network or period named by an operator is not one to reconcile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodRefusal {
+    #[error("{0:?}: not a network this gateway knows")]
+    UnknownNetwork(String),
+    #[error("{0:?}: a batch B + yyyymmdd + 0001..0024, or a date yyyymmdd")]
+    NotAPeriod(String),
+    #[error("{0} reconciles by date, not by batch")]
+    NotByBatch(&'static str),
+}
+
+/// The network named `network` (as the configuration names it).
+pub fn parse_network(network: &str) -> Result<Network, PeriodRefusal> {
+    Network::parse(network).ok_or_else(|| PeriodRefusal::UnknownNetwork(network.to_owned()))
+}
+
+/// The period `text` names for `network`: a business date, or a batch of a network that
+/// reconciles hourly batches.
+pub fn parse_period(network: Network, text: &str) -> Result<ReconPeriod, PeriodRefusal> {
+    let period =
+        ReconPeriod::parse(text).ok_or_else(|| PeriodRefusal::NotAPeriod(text.to_owned()))?;
+    if matches!(period, ReconPeriod::Batch(_)) && !network.hourly_batches() {
+        return Err(PeriodRefusal::NotByBatch(network.as_str()));
+    }
+    Ok(period)
+}
+
 /// The id of a stored reconciliation: `NETWORK/period`.
 pub fn report_id(network: Network, period: &ReconPeriod) -> String {
     format!("{}/{}", network.as_str(), period.as_text())

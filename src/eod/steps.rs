@@ -9,8 +9,12 @@ use super::{
 };
 use crate::{
     account::InternalPurpose,
+    cashier::{KIND_SETTLEMENT_STATEMENT, SettlementStatement},
     clearing::{Network, ReconPeriod},
-    ledger::{Command, DocumentWrite, IdempotencyKey, LedgerError, Metadata, NewTransaction},
+    ledger::{
+        Command, DOCUMENTS_PER_COMMAND_MAX, DocumentWrite, IdempotencyKey, LedgerError, Metadata,
+        NewTransaction,
+    },
     money::Money,
     yields::YieldError,
 };
@@ -62,6 +66,7 @@ impl EndOfDay {
                 ),
                 Err(e) => Ran::only(StepState::Failed, e.to_string()),
             }),
+            Step::MerchantSettlement => self.merchant_settlement(date).await,
             Step::Recon(network) => self.recon(network, date).await,
             Step::Settle(network) => self.settle(network, date).await,
         }
@@ -90,6 +95,77 @@ impl EndOfDay {
             }
             Err(e) => Ran::only(StepState::Failed, e.to_string()),
         }
+    }
+
+    /// The settlement statements of `date`, each written once: those an interrupted run
+    /// stored stay; the rest go with the record, or in batches of their own before it when
+    /// they are more than one batch holds.
+    async fn merchant_settlement(&self, date: Date) -> Result<Ran, EodError> {
+        let ledger = &self.inner.ledger;
+        let calendar = self.inner.accounts.calendar();
+        let until_ms = calendar.ends_at_ms(date);
+        let from_ms = date
+            .previous_day()
+            .map_or(i64::MIN, |d| calendar.ends_at_ms(d));
+        let statements = match self
+            .inner
+            .cashier
+            .settlement_statements(date, from_ms, until_ms)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Ran::only(StepState::Failed, e.to_string())),
+        };
+        let mut writes = Vec::new();
+        for s in &statements {
+            if ledger
+                .document(KIND_SETTLEMENT_STATEMENT, &s.id())
+                .await?
+                .is_none()
+            {
+                writes.push(s.write()?);
+            }
+        }
+        // The record takes one place of its batch.
+        if writes.len() >= DOCUMENTS_PER_COMMAND_MAX {
+            for chunk in std::mem::take(&mut writes).chunks(DOCUMENTS_PER_COMMAND_MAX) {
+                let key = IdempotencyKey::new(
+                    SYSTEM_SCOPE,
+                    format!(
+                        "eod/{}/{}/{}",
+                        super::format_date(date),
+                        Step::MerchantSettlement.name(),
+                        chunk[0].id
+                    ),
+                );
+                let command = Command::with_documents(Command::NoOp, chunk.to_vec());
+                match ledger.submit(key, command).await {
+                    Ok(_) => {}
+                    // Written meanwhile, by another gateway's run.
+                    Err(e) if lost_the_race(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let sum = |f: fn(&SettlementStatement) -> i64| {
+            Money::new(
+                self.inner.accounts.rules().currency,
+                statements.iter().map(f).sum(),
+            )
+        };
+        Ok(Ran {
+            state: StepState::Done,
+            detail: format!(
+                "{} merchants: gross {}, refunded {}, fees {}, net {}",
+                statements.len(),
+                sum(|s| s.gross_minor),
+                sum(|s| s.refunded_minor),
+                sum(|s| s.fees_minor),
+                sum(|s| s.net_minor)
+            ),
+            command: Command::NoOp,
+            documents: writes,
+        })
     }
 
     async fn recon(&self, network: Network, date: Date) -> Result<Ran, EodError> {

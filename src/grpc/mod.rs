@@ -12,6 +12,7 @@ pub mod deadline;
 pub mod gate;
 mod identity;
 pub mod log_throttle;
+pub mod operations;
 pub mod permits;
 pub mod status;
 pub mod yields;

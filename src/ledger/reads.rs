@@ -214,6 +214,11 @@ impl Ledger {
         Ok(self.inner.store.statement_page(query).await?)
     }
 
+    /// The first journal transaction committed at or after `from_ms`, if the store can tell.
+    pub async fn first_seq_from(&self, from_ms: i64) -> Result<Option<u64>, LedgerError> {
+        Ok(self.inner.store.first_seq_from(from_ms).await?)
+    }
+
     /// Current values of counters (absent ones are not returned), read in pages of the most
     /// keys the store takes at once.
     pub async fn counter_values(&self, keys: &[String]) -> Result<Vec<(String, i64)>, LedgerError> {

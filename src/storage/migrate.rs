@@ -53,6 +53,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0007_audit_log.sql"),
         include_str!("migrations/postgres/0007_audit_log.sql"),
     ),
+    (
+        8,
+        "journal_by_time",
+        include_str!("migrations/sqlite/0008_journal_by_time.sql"),
+        include_str!("migrations/postgres/0008_journal_by_time.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

@@ -153,6 +153,17 @@ async fn read_statement_page(
         .collect()
 }
 
+/// The lowest seq of a transaction committed at or after `from_ms` (index
+/// `journal_transactions_by_time`).
+async fn read_first_seq_from(conn: &mut DbConn, from_ms: i64) -> Result<Option<u64>, StorageError> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(seq) FROM journal_transactions WHERE created_at_ms >= $1")
+            .bind(from_ms)
+            .fetch_one(&mut *conn)
+            .await?;
+    seq.map(|s| to_u64(s, "seq")).transpose()
+}
+
 async fn read_counter_values(
     conn: &mut DbConn,
     keys: &[String],
@@ -211,6 +222,12 @@ macro_rules! impl_account_reads {
             ) -> Result<Vec<(String, i64)>, StorageError> {
                 let mut conn = self.acquire().await?;
                 let result = read_counter_values(&mut conn, keys).await;
+                self.settled(&mut conn, result)
+            }
+
+            async fn first_seq_from(&self, from_ms: i64) -> Result<Option<u64>, StorageError> {
+                let mut conn = self.acquire().await?;
+                let result = read_first_seq_from(&mut conn, from_ms).await;
                 self.settled(&mut conn, result)
             }
         }

@@ -6,6 +6,7 @@
 //!   mutual TLS on that database.
 //! - [`rpc`]: helpers of the gRPC clients (re-exported here, as are `app` and `db`).
 //! - [`yields`]: helpers of the yield service's tests (requests, runs, the manual clock by date).
+//! - [`eod`]: the end-of-day run from the command line (today's round, then a later one).
 //! - [`ledger`]: the ledger tests' fixtures ([`ledger::TestDb`] and builders).
 //! - [`both_backends!`]: one `async fn name(backend: Backend)` becomes `name::sqlite` and
 //!   `name::postgres`.
@@ -13,6 +14,7 @@
 
 pub mod app;
 pub mod db;
+pub mod eod;
 pub mod ledger;
 pub mod netsim;
 pub mod process;

@@ -5,14 +5,17 @@ use std::{process::Stdio, time::Duration};
 
 use paygate::{
     clearing::{
-        Network,
+        CardDirection, CardInstruction, ClearingClient, Network,
+        http::Endpoint,
         netsim::books::Entry,
         routing::{
             ClearingConfig, NetworkEndpointConfig, PaymentMethod, RecoveryConfig, RouteConfig,
             Scenario,
         },
     },
+    clock::Clock,
     config::Config,
+    money::{Currency, Money},
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -104,6 +107,46 @@ impl Sim {
                 recovery,
             };
         }
+    }
+
+    /// A client of `network` on this simulator, as the gateway's own (for what a test makes
+    /// the network do behind the gateway's back).
+    pub fn client(&self, network: Network) -> std::sync::Arc<dyn ClearingClient> {
+        let endpoint = Endpoint {
+            address: self.address.clone(),
+            timeout_ms: 2_000,
+        };
+        paygate::clearing::routing::client(network, endpoint, Clock::system()).unwrap()
+    }
+
+    /// Books on `network` a card debit of `minor` fen under `reference` that the gateway never
+    /// sent: a break the network's file has alone (长款).
+    pub async fn plant_debit(&self, network: Network, reference: &str, minor: i64) {
+        let planted = CardInstruction {
+            reference: reference.to_owned(),
+            direction: CardDirection::DebitCard,
+            card_token: "token".to_owned(),
+            amount: Money::new(Currency::from_code("CNY").unwrap(), minor),
+        };
+        self.client(network).submit(&planted).await;
+    }
+
+    /// [`Sim::routing_quick_pay`] with the recovery worker kept away (its first query after 5
+    /// minutes): what the gateway booked is what the requests' own answers settled.
+    pub fn routing_quick_pay_unrecovered(
+        &self,
+        network: Network,
+    ) -> impl FnOnce(&mut Config) + use<> {
+        self.routing_quick_pay(
+            network,
+            RecoveryConfig {
+                interval_ms: 1_000,
+                first_query_after_ms: 300_000,
+                query_backoff_max_ms: 300_000,
+                bound_ms: 500_000,
+                ..Default::default()
+            },
+        )
     }
 
     pub async fn books(&self) -> Vec<Entry> {

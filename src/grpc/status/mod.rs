@@ -16,6 +16,7 @@ mod account;
 mod cashier;
 mod credit;
 mod ledger;
+mod operations;
 mod yields;
 
 /// `ErrorInfo.domain` of every paygate error.

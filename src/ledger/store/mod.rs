@@ -236,6 +236,14 @@ pub trait AccountReads: Send + Sync {
 
     /// Current values of ledger counters (absent counters are not returned).
     async fn counter_values(&self, keys: &[String]) -> Result<Vec<(String, i64)>, StorageError>;
+
+    /// The first journal transaction committed at or after `from_ms` (by the time index), so
+    /// a read of one date starts there instead of at an account's first line; `None` when
+    /// there is none (or the store keeps no such index: readers then start at the beginning).
+    async fn first_seq_from(&self, from_ms: i64) -> Result<Option<u64>, StorageError> {
+        let _ = from_ms;
+        Ok(None)
+    }
 }
 
 /// Reads of the documents and the outbox that ledger commands write (see
