@@ -11,8 +11,9 @@
 //!   it waits while a product's rate of `D` is not published.
 //! - `YIELD_END_OF_DAY`: the auto-sweep of `D` and the NORMAL redemptions due by the next
 //!   business date ([`YieldService::end_of_day`]), once the bank's `D` has ended.
-//! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest of `D`
-//!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended.
+//! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest and penalty (罚息) of `D`
+//!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended, and on a line's
+//!   repayment day its auto-repayment (自动还款) of what has fallen due.
 //! - `RECON/<NETWORK>` per network this gateway reaches (on-us excepted: it is our own book):
 //!   reconciliation (对账) of the network's file of `D` against our calls, once the file is due
 //!   (`eod.file_due_after_ms` after that network's `D` ends); it waits while a call of `D` is
