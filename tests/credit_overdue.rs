@@ -131,8 +131,8 @@ impl World {
         )
     }
 
-    /// Each instalment of the line's plan: (state, paid).
-    async fn instalments(&mut self) -> Vec<(InstalmentState, String)> {
+    /// Each instalment of the line's plan: (state, paid, interest waived).
+    async fn instalments(&mut self) -> Vec<(InstalmentState, String, String)> {
         let plans = self
             .customer
             .list_instalments(ListInstalmentsRequest {
@@ -146,7 +146,10 @@ impl World {
         plans[0]
             .instalments
             .iter()
-            .map(|i| (i.state(), money(i.paid.clone())))
+            .map(|i| {
+                let (paid, waived) = (money(i.paid.clone()), money(i.interest_waived.clone()));
+                (i.state(), paid, waived)
+            })
             .collect()
     }
 
@@ -197,7 +200,11 @@ async fn an_auto_repayment_takes_what_the_account_has_once_per_date_and_leaves_t
     assert_eq!(w.balances().await, row("241.82", "0.00", "0.00", "41.82"));
     assert_eq!(
         w.instalments().await[0],
-        (InstalmentState::Overdue, "60.00".to_owned())
+        (
+            InstalmentState::Overdue,
+            "60.00".to_owned(),
+            "0.00".to_owned()
+        )
     );
 
     // The same date again repays nothing more, even with money in the account now.
@@ -255,31 +262,34 @@ const TABLE: &[(i64, &str, &str, &str, &str)] = &[
     (89, "250.00", "0.75", "0.00", "0.00"),
 ];
 
-/// After the accrual of a day, each instalment of A's plan: (state, paid).
-const PLAN_STATES: &[(i64, [(InstalmentState, &str); 3])] = &[
+/// An instalment as listed: (state, paid, interest waived).
+type Listed = (InstalmentState, &'static str, &'static str);
+
+/// After the accrual of a day, each instalment of A's plan.
+const PLAN_STATES: &[(i64, [Listed; 3])] = &[
     (
         39,
         [
-            (InstalmentState::Overdue, "48.30"),
-            (InstalmentState::Pending, "0.00"),
-            (InstalmentState::Pending, "0.00"),
+            (InstalmentState::Overdue, "48.30", "0.00"),
+            (InstalmentState::Pending, "0.00", "0.00"),
+            (InstalmentState::Pending, "0.00", "0.00"),
         ],
     ),
     (
         50,
         [
-            (InstalmentState::Paid, "407.30"),
-            (InstalmentState::Pending, "0.00"),
-            (InstalmentState::Pending, "0.00"),
+            (InstalmentState::Paid, "407.30", "0.00"),
+            (InstalmentState::Pending, "0.00", "0.00"),
+            (InstalmentState::Pending, "0.00", "0.00"),
         ],
     ),
     // Closed by the payoff: principal only, the interest waived.
     (
         69,
         [
-            (InstalmentState::Paid, "407.30"),
-            (InstalmentState::Paid, "400.00"),
-            (InstalmentState::Paid, "400.00"),
+            (InstalmentState::Paid, "407.30", "0.00"),
+            (InstalmentState::Paid, "400.00", "4.86"),
+            (InstalmentState::Paid, "400.00", "2.43"),
         ],
     ),
 ];
@@ -350,7 +360,7 @@ async fn ninety_days_with_a_plan_an_overdue_instalment_and_an_early_payoff_match
         if let Some((_, expected)) = PLAN_STATES.iter().find(|(d, _)| *d == day) {
             let expected: Vec<_> = expected
                 .iter()
-                .map(|(st, p)| (*st, (*p).to_owned()))
+                .map(|(st, p, waived)| (*st, (*p).to_owned(), (*waived).to_owned()))
                 .collect();
             assert_eq!(w.instalments().await, expected, "day {day}");
         }

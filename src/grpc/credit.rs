@@ -191,6 +191,7 @@ fn plan_pb(p: &InstalmentPlan, today: time::Date) -> pb::InstalmentPlan {
                 principal: fen(i.principal_minor),
                 interest: fen(i.interest_minor),
                 paid: fen(i.paid_minor),
+                interest_waived: fen(i.interest_waived_minor),
                 state: match i.state(today) {
                     InstalmentState::Pending => pb::InstalmentState::Pending,
                     InstalmentState::Paid => pb::InstalmentState::Paid,
