@@ -72,7 +72,9 @@ async fn world(backend: Backend) -> World {
 impl World {
     /// Pays an order of `amount` with the line: the drawdown's id.
     async fn draw(&mut self, no: &str, amount: &str) -> String {
-        pay_with_credit(&self.app, &self.account, &self.line, no, amount).await
+        pay_with_credit(&self.app, &self.account, &self.line, no, amount)
+            .await
+            .1
     }
 
     fn split(&self, drawdown: &str, count: i32, method: InstalmentMethod) -> SplitDrawdownRequest {

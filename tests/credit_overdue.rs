@@ -20,7 +20,8 @@ use paygate::{
     clock::Clock,
     grpc::pb::{
         self, AccrueInterestRequest, GetCreditLineRequest, InstalmentMethod, InstalmentState,
-        ListInstalmentsRequest, OpenCreditLineRequest, RepayRequest, SplitDrawdownRequest,
+        ListInstalmentsRequest, OpenCreditLineRequest, RefundRequest, RepayRequest,
+        SplitDrawdownRequest, cashier_service_client::CashierServiceClient,
         credit_service_client::CreditServiceClient,
     },
 };
@@ -28,6 +29,7 @@ use time::{Date, Duration, UtcOffset, macros::date};
 use tonic::Code;
 
 both_backends!(
+    a_refund_of_a_split_purchase_repays_its_instalments_oldest_first_so_none_falls_overdue,
     an_auto_repayment_takes_what_the_account_has_once_per_date_and_leaves_the_rest_overdue,
     ninety_days_with_a_plan_an_overdue_instalment_and_an_early_payoff_match_the_table,
 );
@@ -87,9 +89,11 @@ fn money(m: Option<pb::Money>) -> String {
 }
 
 impl World {
-    /// Pays an order with the line and splits its drawdown into 3 equal-principal instalments.
-    async fn draw_and_split(&mut self, no: &str, amount: &str) {
-        let drawdown = pay_with_credit(&self.app, &self.account, &self.line, no, amount).await;
+    /// Pays an order with the line and splits its drawdown into 3 equal-principal instalments:
+    /// the order's id.
+    async fn draw_and_split(&mut self, no: &str, amount: &str) -> String {
+        let (order, drawdown) =
+            pay_with_credit(&self.app, &self.account, &self.line, no, amount).await;
         self.customer
             .split_drawdown(SplitDrawdownRequest {
                 request_id: request_id("split"),
@@ -100,6 +104,7 @@ impl World {
             })
             .await
             .expect("split");
+        order
     }
 
     fn repay(&self, amount: &str) -> RepayRequest {
@@ -183,6 +188,36 @@ fn row(
     overdue: &str,
 ) -> (String, String, String, String) {
     (used.into(), interest.into(), penalty.into(), overdue.into())
+}
+
+async fn a_refund_of_a_split_purchase_repays_its_instalments_oldest_first_so_none_falls_overdue(
+    backend: Backend,
+) {
+    let mut w = world(backend, "10.00", false).await;
+    // 300.00 in 3 from 04-10: interest 300.00, 200.00, 100.00 × 0.073 / 12 = 1.82, 1.21, 0.60.
+    let order = w.draw_and_split("A", "300.00").await;
+    CashierServiceClient::new(w.app.channel("merchant-gateway").await)
+        .refund(RefundRequest {
+            request_id: request_id("refund"),
+            order_id: order,
+            merchant_refund_no: "RF-A".to_owned(),
+            amount: Some(cny("200.00")),
+            reason: "two chairs returned".to_owned(),
+        })
+        .await
+        .expect("refunded");
+    // The 200.00 restored pays the principal of instalments 1 and 2 (oldest first), as a
+    // repayment's principal would; their interest still falls due on their dates.
+    let listed: Vec<_> = ["100.00", "100.00", "0.00"]
+        .iter()
+        .map(|p| (InstalmentState::Pending, (*p).to_owned(), "0.00".to_owned()))
+        .collect();
+    assert_eq!(w.instalments().await, listed);
+    // Past the first due date: its interest 1.82 falls due, and no principal is overdue, so
+    // no penalty.
+    assert_eq!(w.end_of(date!(2026 - 04 - 11)).await, (182, 0, 0));
+    assert_eq!(w.balances().await, row("100.00", "1.82", "0.00", "0.00"));
+    assert_eq!(book(&mut w.accounts, &w.account).await, "10.00");
 }
 
 async fn an_auto_repayment_takes_what_the_account_has_once_per_date_and_leaves_the_rest_overdue(
@@ -310,7 +345,7 @@ async fn ninety_days_with_a_plan_an_overdue_instalment_and_an_early_payoff_match
     for day in 0..90_i64 {
         let date = DAY0 + Duration::days(day);
         match day {
-            0 => w.draw_and_split("A", "1200.00").await,
+            0 => drop(w.draw_and_split("A", "1200.00").await),
             3 => drop(pay_with_credit(&w.app, &w.account, &w.line, "B", "500.00").await),
             75 => drop(pay_with_credit(&w.app, &w.account, &w.line, "C", "250.00").await),
             45 => {

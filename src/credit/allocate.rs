@@ -35,7 +35,7 @@ pub struct Allocation {
 pub fn allocate(
     line: &CreditLine,
     principal_minor: i64,
-    mut plans: Vec<(InstalmentPlan, u64)>,
+    plans: Vec<(InstalmentPlan, u64)>,
     amount_minor: i64,
 ) -> Allocation {
     let mut rest = amount_minor.max(0);
@@ -43,7 +43,27 @@ pub fn allocate(
     rest -= penalty;
     let interest = rest.min(line.interest_due_minor.max(0));
     rest -= interest;
-    let principal = rest;
+    allocate_parts(line, principal_minor, plans, (penalty, interest, rest))
+}
+
+/// Principal only (a refund restoring the line): to the instalments oldest first, then to
+/// principal not in a plan, like a repayment's principal.
+pub fn allocate_principal(
+    line: &CreditLine,
+    principal_minor: i64,
+    plans: Vec<(InstalmentPlan, u64)>,
+    amount_minor: i64,
+) -> Allocation {
+    allocate_parts(line, principal_minor, plans, (0, 0, amount_minor.max(0)))
+}
+
+/// The allocation of (penalty, interest, principal) parts already split.
+fn allocate_parts(
+    line: &CreditLine,
+    principal_minor: i64,
+    mut plans: Vec<(InstalmentPlan, u64)>,
+    (penalty, interest, principal): (i64, i64, i64),
+) -> Allocation {
     let through = line.accrued_through;
     let fallen_due = |due: Date| through.is_some_and(|t| due <= t);
     let mut changed = vec![false; plans.len()];

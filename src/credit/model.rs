@@ -207,9 +207,10 @@ pub struct CreditRestore {
     pub entries: Vec<NewEntry>,
     /// The line's usage lowered by what is restored.
     pub releases: Vec<CounterRelease>,
-    /// The line's document at the version the restore was computed from (unchanged): a
-    /// repayment or accrual that moves the line meanwhile makes the refund retry, so a restore
-    /// never takes more than the principal outstanding.
+    /// The line's document (its overdue principal recomputed) and the plans the restore pays
+    /// instalments of, at the versions the restore was computed from: a repayment or accrual
+    /// that moves the line meanwhile makes the refund retry, so a restore never takes more than
+    /// the principal outstanding.
     pub documents: Vec<DocumentWrite>,
     pub restored: Money,
 }

@@ -411,14 +411,14 @@ pub fn app_order_req(
 }
 
 /// Pays an order of `amount` (merchant order `no`, at a new shop signed for CREDIT) with
-/// `payer`'s credit `line`: the payment's drawdown id.
+/// `payer`'s credit `line`: (the order's id, the payment's drawdown id).
 pub async fn pay_with_credit(
     app: &super::app::TestApp,
     payer: &str,
     line: &str,
     no: &str,
     amount: &str,
-) -> String {
+) -> (String, String) {
     use paygate::grpc::pb::{
         CreditPayment, PaymentMethodType, cashier_service_client::CashierServiceClient, pay_request,
     };
@@ -438,7 +438,7 @@ pub async fn pay_with_credit(
         .order
         .expect("order")
         .order_id;
-    CashierServiceClient::new(app.channel("mobile-backend").await)
+    let drawdown = CashierServiceClient::new(app.channel("mobile-backend").await)
         .pay(pay_req(
             &order,
             payer,
@@ -453,7 +453,8 @@ pub async fn pay_with_credit(
         .expect("order")
         .payment
         .expect("payment")
-        .credit_drawdown_id
+        .credit_drawdown_id;
+    (order, drawdown)
 }
 
 /// A payment of `order` by `payer` with `method`, under a new request id.
