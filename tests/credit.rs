@@ -82,6 +82,7 @@ fn open_req(account: &str, limit: &str, rate: &str) -> OpenCreditLineRequest {
         annual_rate: rate.to_owned(),
         grace_days: 30,
         repayment_day: 10,
+        auto_repay: false,
     }
 }
 

@@ -8,15 +8,14 @@
 mod common;
 
 use common::{
-    Backend, TestApp, app_merchant, app_order_req, assert_refused, cny, metadata_of, open_class_ii,
-    open_line, pay_req, request_id, spawn_app, top_up,
+    Backend, TestApp, assert_refused, cny, metadata_of, open_class_ii, open_line, pay_with_credit,
+    request_id, spawn_app, top_up,
     yields::{advance_to, today},
 };
 use paygate::grpc::pb::{
-    self, AccrueInterestRequest, CreditPayment, GetCreditLineRequest, InstalmentMethod,
-    InstalmentState, ListInstalmentsRequest, OpenCreditLineRequest, PaymentMethodType,
-    RepayRequest, SplitDrawdownRequest, cashier_service_client::CashierServiceClient,
-    credit_service_client::CreditServiceClient, pay_request,
+    self, AccrueInterestRequest, GetCreditLineRequest, InstalmentMethod, InstalmentState,
+    ListInstalmentsRequest, OpenCreditLineRequest, RepayRequest, SplitDrawdownRequest,
+    credit_service_client::CreditServiceClient,
 };
 use time::{Date, Duration};
 use tonic::{Code, transport::Channel};
@@ -56,6 +55,7 @@ async fn world(backend: Backend) -> World {
             annual_rate: "0.18".to_owned(),
             grace_days: 0,
             repayment_day: 10,
+            auto_repay: false,
         },
     )
     .await;
@@ -72,38 +72,9 @@ async fn world(backend: Backend) -> World {
 impl World {
     /// Pays an order of `amount` with the line: the drawdown's id.
     async fn draw(&mut self, no: &str, amount: &str) -> String {
-        let merchant = app_merchant(
-            &self.app,
-            &format!("shop {no}"),
-            &[PaymentMethodType::Credit],
-            &["merchant-gateway"],
-        )
-        .await;
-        let mut shop = CashierServiceClient::new(self.app.channel("merchant-gateway").await);
-        let order = shop
-            .create_order(app_order_req(&merchant, no, amount))
+        pay_with_credit(&self.app, &self.account, &self.line, no, amount)
             .await
-            .expect("order")
-            .into_inner()
-            .order
-            .expect("order")
-            .order_id;
-        CashierServiceClient::new(self.app.channel("mobile-backend").await)
-            .pay(pay_req(
-                &order,
-                &self.account,
-                pay_request::Method::Credit(CreditPayment {
-                    credit_line_id: self.line.clone(),
-                }),
-            ))
-            .await
-            .expect("paid with credit")
-            .into_inner()
-            .order
-            .expect("order")
-            .payment
-            .expect("payment")
-            .credit_drawdown_id
+            .1
     }
 
     fn split(&self, drawdown: &str, count: i32, method: InstalmentMethod) -> SplitDrawdownRequest {

@@ -154,6 +154,7 @@ async fn ninety_days_of_a_line_match_the_hand_computed_table(backend: Backend) {
             annual_rate: "0.073".to_owned(),
             grace_days: 10,
             repayment_day: 15,
+            auto_repay: false,
         },
     )
     .await;

@@ -13,7 +13,7 @@
 
 use super::{
     CreditError, CreditFunding, CreditRestore, CreditService, Drawdown, KIND_DRAWDOWN, LineStatus,
-    ids, keys,
+    allocate::allocate_principal, ids, keys,
 };
 use crate::{
     account::AccountFacts,
@@ -110,19 +110,22 @@ impl CreditService {
     }
 
     /// A refund of `amount` of a payment drawn on `line_id`: the line's principal outstanding
-    /// is restored first (up to `amount`), the rest is credited to the payer.
+    /// is restored first (up to `amount`), the rest is credited to the payer. What is restored
+    /// goes to the line's instalments oldest first, then to principal not in a plan, as a
+    /// repayment's principal does (see [`super::allocate`]): the plans and the line's document
+    /// commit with the refund.
     pub async fn restore(
         &self,
         line_id: &str,
         payer: AccountId,
         amount: Money,
     ) -> Result<CreditRestore, CreditError> {
-        let (line, version) = self.line_doc(line_id, Freshness::Checked).await?;
-        let state = self
-            .ledger()
-            .account_state(line.receivable, Freshness::Checked)
-            .await?;
-        let outstanding = super::read::principal_of(&line, &state.balance);
+        let super::repay::Owing {
+            mut line,
+            version,
+            principal_minor: outstanding,
+            plans,
+        } = self.owing(line_id).await?;
         let restored = amount.minor.min(outstanding);
         let surplus = amount.minor - restored;
         let leg = |account, minor| NewEntry {
@@ -132,21 +135,35 @@ impl CreditService {
         };
         let mut entries = vec![leg(line.receivable, restored), leg(payer, surplus)];
         entries.retain(|e| e.amount.minor > 0);
+        let a = allocate_principal(&line, outstanding, plans, restored);
+        line.overdue_principal_minor = a.overdue_principal_minor;
+        let releases = [
+            (keys::usage(line_id), restored),
+            (keys::planned(line_id), a.planned_principal_minor),
+        ]
+        .into_iter()
+        .filter(|(_, minor)| *minor > 0)
+        .map(|(key, amount_minor)| CounterRelease { key, amount_minor })
+        .collect();
+        let mut documents = vec![DocumentWrite::json(
+            super::KIND_LINE,
+            line_id,
+            version,
+            &line,
+        )?];
+        for (plan, plan_version) in &a.plans {
+            let id = ids::drawdown(&plan.line_id, &plan.drawdown_id);
+            documents.push(DocumentWrite::json(
+                super::KIND_PLAN,
+                &id,
+                *plan_version,
+                plan,
+            )?);
+        }
         Ok(CreditRestore {
             entries,
-            releases: (restored > 0)
-                .then(|| CounterRelease {
-                    key: keys::usage(line_id),
-                    amount_minor: restored,
-                })
-                .into_iter()
-                .collect(),
-            documents: vec![DocumentWrite::json(
-                super::KIND_LINE,
-                line_id,
-                version,
-                &line,
-            )?],
+            releases,
+            documents,
             restored: Money::new(amount.currency, restored),
         })
     }

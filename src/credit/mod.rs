@@ -3,8 +3,9 @@
 //! the line's account.
 //!
 //! Money is ledger postings: each line has its own loan receivable account (debit-normal, kind
-//! `loan_receivable`), whose balance is the principal outstanding. The limit is enforced in the
-//! batch by one counter per line (`keys::usage`), never by a read-then-write:
+//! `loan_receivable`), whose balance is the principal outstanding plus the interest and penalty
+//! due. The limit is enforced in the batch by one counter per line (`keys::usage`), never by a
+//! read-then-write:
 //!
 //! ```text
 //! usage = (base − limit) + principal drawn and not repaid (+ base while frozen)
@@ -18,6 +19,8 @@
 
 mod accrue;
 mod adjust;
+mod allocate;
+mod autorepay;
 pub mod claim;
 mod drawdown;
 pub mod error;
@@ -69,6 +72,8 @@ struct Inner {
     accrual_lookback_days_max: u32,
     /// The bank's interest income on credit lines: created on first use.
     interest_income: tokio::sync::OnceCell<crate::ledger::AccountId>,
+    /// The bank's penalty interest (罚息) income on credit lines: created on first use.
+    penalty_income: tokio::sync::OnceCell<crate::ledger::AccountId>,
 }
 
 impl CreditService {
@@ -102,6 +107,7 @@ impl CreditService {
                 grace_days_max: config.grace_days_max,
                 accrual_lookback_days_max: config.accrual_lookback_days_max,
                 interest_income: tokio::sync::OnceCell::new(),
+                penalty_income: tokio::sync::OnceCell::new(),
             }),
         })
     }

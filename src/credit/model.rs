@@ -71,6 +71,29 @@ pub struct CreditLine {
     /// The last business date whose interest is accrued (`None`: none yet).
     #[serde(default)]
     pub accrued_through: Option<Date>,
+    /// Penalty interest (罚息) accrued on overdue principal and not yet repaid (part of the
+    /// receivable's balance, repaid before anything else).
+    #[serde(default)]
+    pub penalty_due_minor: i64,
+    /// The fraction of a fen of penalty accrued but not yet posted.
+    #[serde(default, with = "crate::money::decimal_text")]
+    pub penalty_carry_minor: Decimal,
+    /// Principal of instalments due on or before `accrued_through` and not repaid: what the
+    /// next date's penalty is charged on.
+    #[serde(default)]
+    pub overdue_principal_minor: i64,
+    /// Auto-repay (自动还款): the end-of-day run repays what falls due on each repayment day
+    /// from the line's account, as far as its available balance covers.
+    #[serde(default)]
+    pub auto_repay: bool,
+}
+
+impl CreditLine {
+    /// What is owed on the line besides principal (penalty and interest due).
+    pub fn charges_minor(&self) -> i64 {
+        self.penalty_due_minor
+            .saturating_add(self.interest_due_minor)
+    }
 }
 
 /// A drawdown (借据): one credit payment's principal, as stored.
@@ -93,6 +116,7 @@ pub struct OpenLine {
     pub annual_rate: Decimal,
     pub grace_days: u32,
     pub repayment_day: u8,
+    pub auto_repay: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +150,10 @@ pub struct LineView {
     pub used: Money,
     /// Interest accrued and not repaid.
     pub interest_due: Money,
+    /// Penalty interest accrued on overdue principal and not repaid.
+    pub penalty_due: Money,
+    /// Principal of instalments past their due date and not repaid.
+    pub overdue_principal: Money,
     /// What may still be drawn (zero when frozen or over the limit).
     pub available: Money,
     /// The next repayment day after today, when anything is used.
@@ -136,6 +164,7 @@ pub struct LineView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repayment {
     pub view: LineView,
+    pub penalty: Money,
     pub interest: Money,
     pub principal: Money,
     pub transaction: u64,
@@ -151,6 +180,10 @@ pub struct InterestAccrual {
     pub line_days: i64,
     /// Interest those days posted, in minor units.
     pub interest_minor: i64,
+    /// Penalty interest those days posted, in minor units.
+    pub penalty_minor: i64,
+    /// Auto-repayments made (lines repaid on a repayment day).
+    pub auto_repayments: i64,
 }
 
 /// What a payment drawn on a line adds to its posting and its batch.
@@ -174,9 +207,10 @@ pub struct CreditRestore {
     pub entries: Vec<NewEntry>,
     /// The line's usage lowered by what is restored.
     pub releases: Vec<CounterRelease>,
-    /// The line's document at the version the restore was computed from (unchanged): a
-    /// repayment or accrual that moves the line meanwhile makes the refund retry, so a restore
-    /// never takes more than the principal outstanding.
+    /// The line's document (its overdue principal recomputed) and the plans the restore pays
+    /// instalments of, at the versions the restore was computed from: a repayment or accrual
+    /// that moves the line meanwhile makes the refund retry, so a restore never takes more than
+    /// the principal outstanding.
     pub documents: Vec<DocumentWrite>,
     pub restored: Money,
 }
@@ -206,6 +240,13 @@ pub struct PlanInstalment {
     /// Paid towards it so far (principal and interest).
     #[serde(default)]
     pub paid_minor: i64,
+    /// The principal part of `paid_minor` (the rest is interest).
+    #[serde(default)]
+    pub principal_paid_minor: i64,
+    /// Interest not charged: an early full repayment closed the plan before this instalment's
+    /// interest fell due.
+    #[serde(default)]
+    pub interest_waived_minor: i64,
 }
 
 /// Where an instalment stands on a date.
@@ -219,8 +260,19 @@ pub enum InstalmentState {
 }
 
 impl PlanInstalment {
+    /// Principal not yet repaid.
+    pub fn principal_left_minor(&self) -> i64 {
+        (self.principal_minor - self.principal_paid_minor).max(0)
+    }
+
+    /// Interest (once fallen due) not yet repaid nor waived.
+    pub fn interest_left_minor(&self) -> i64 {
+        let interest_paid = self.paid_minor - self.principal_paid_minor;
+        (self.interest_minor - interest_paid - self.interest_waived_minor).max(0)
+    }
+
     pub fn state(&self, today: Date) -> InstalmentState {
-        if self.paid_minor >= self.principal_minor.saturating_add(self.interest_minor) {
+        if self.principal_left_minor() == 0 && self.interest_left_minor() == 0 {
             InstalmentState::Paid
         } else if self.due < today {
             InstalmentState::Overdue

@@ -20,9 +20,15 @@ impl CreditService {
     pub async fn open_line(&self, caller: &Caller, r: OpenLine) -> Result<LineView, CreditError> {
         self.check_terms(&r)?;
         let key = r.request_id.key(&caller.name);
+        // "|auto" only when set, so a request stored before auto-repay existed replays.
         let fingerprint = format!(
-            "open|{}|{}|{}|{}|{}",
-            r.account, r.limit.minor, r.annual_rate, r.grace_days, r.repayment_day
+            "open|{}|{}|{}|{}|{}{}",
+            r.account,
+            r.limit.minor,
+            r.annual_rate,
+            r.grace_days,
+            r.repayment_day,
+            if r.auto_repay { "|auto" } else { "" }
         );
         let line_id = ids::line(r.account);
         match self
@@ -129,6 +135,10 @@ impl CreditService {
             interest_due_minor: 0,
             interest_carry_minor: rust_decimal::Decimal::ZERO,
             accrued_through: None,
+            penalty_due_minor: 0,
+            penalty_carry_minor: rust_decimal::Decimal::ZERO,
+            overdue_principal_minor: 0,
+            auto_repay: r.auto_repay,
         };
         let command = guarded(
             Command::NoOp,

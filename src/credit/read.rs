@@ -82,11 +82,13 @@ impl CreditService {
                 .saturating_sub(usage)
                 .clamp(0, line.limit.minor),
         };
-        let next_due = (used > 0 || line.interest_due_minor > 0)
+        let next_due = (used > 0 || line.charges_minor() > 0)
             .then(|| next_repayment_day(self.today(), line.repayment_day));
         LineView {
             used: Money::new(currency, used),
             interest_due: Money::new(currency, line.interest_due_minor),
+            penalty_due: Money::new(currency, line.penalty_due_minor),
+            overdue_principal: Money::new(currency, line.overdue_principal_minor),
             available: Money::new(currency, available),
             next_due,
             line,
@@ -103,10 +105,10 @@ impl CreditService {
     }
 }
 
-/// Principal outstanding: the receivable's balance less the interest due in it.
+/// Principal outstanding: the receivable's balance less the penalty and interest due in it.
 pub(super) fn principal_of(line: &CreditLine, receivable: &Balance) -> i64 {
     super::clamp(receivable.posted_minor(Side::Debit))
-        .saturating_sub(line.interest_due_minor)
+        .saturating_sub(line.charges_minor())
         .max(0)
 }
 

@@ -1,27 +1,55 @@
-//! Repay: a line repaid from its own account — interest due first, then principal — never more
-//! than what is owed (checked before the batch, and by the receivable account's floor in it).
-//! Repaying everything owed is the early full repayment.
+//! Repay: a line repaid from its own account, allocated penalty → interest → principal of the
+//! oldest instalment → principal not in a plan (see [`super::allocate`]), never more than what
+//! is owed (checked before the batch, and by the receivable account's floor in it). Repaying
+//! everything owed is the early full repayment: it closes every plan.
 //!
 //! ```text
-//! Dr account   Cr line receivable     (interest + principal; the usage counter released by
-//!                                      the principal, the line's interest due lowered, one batch)
+//! Dr account   Cr line receivable     (penalty + interest + principal; in the same batch: the
+//!                                      usage counter released by the principal, the planned
+//!                                      counter by the instalments' principal, the line's
+//!                                      penalty and interest due lowered, each changed plan)
 //! ```
 
 use super::{
-    CreditError, CreditLine, CreditService, KIND_LINE, Repay, Repayment, guarded, keys,
-    observe_line, read::principal_of,
+    CreditError, CreditLine, CreditService, InstalmentPlan, KIND_LINE, KIND_PLAN, Repay, Repayment,
+    allocate::allocate, guarded, ids, keys, observe_line, read::principal_of,
 };
 use crate::{
     account::Caller,
     ledger::{
-        Answer, Command, CounterRelease, DocumentWrite, Freshness, IdempotencyKey, LedgerError,
-        Metadata, NewTransaction, Outcome,
+        AccountId, Answer, Command, CounterRelease, DocumentWrite, Freshness, IdempotencyKey,
+        LedgerError, Metadata, NewTransaction, Outcome,
     },
     money::Money,
 };
 
 /// How often a repayment whose line changed under it (an accrual) is rebuilt.
 const CONFLICT_RETRIES_MAX: u32 = 8;
+
+/// What a repayment is decided from: the line at a version, its principal and its plans.
+pub(super) struct Owing {
+    pub line: CreditLine,
+    pub version: u64,
+    pub principal_minor: i64,
+    pub plans: Vec<(InstalmentPlan, u64)>,
+}
+
+impl Owing {
+    /// Everything owed now: penalty, interest due and all principal.
+    pub fn owed_minor(&self) -> i64 {
+        self.principal_minor
+            .saturating_add(self.line.charges_minor())
+    }
+
+    /// What has fallen due: penalty, interest due and the overdue (or due today) instalments'
+    /// principal.
+    pub fn due_minor(&self) -> i64 {
+        self.line
+            .charges_minor()
+            .saturating_add(self.line.overdue_principal_minor)
+            .min(self.owed_minor())
+    }
+}
 
 impl CreditService {
     /// Repays for a caller's request (idempotent on its request id).
@@ -49,24 +77,41 @@ impl CreditService {
         key: IdempotencyKey,
         fingerprint: &str,
     ) -> Result<Answer, CreditError> {
-        for _ in 0..CONFLICT_RETRIES_MAX {
-            let (line, version) = self.line_in_scope(caller, &r.line_id).await?;
-            if r.from != line.account {
-                return Err(CreditError::NotLineOwner {
-                    line: line.line_id,
-                    account: r.from.to_string(),
-                });
-            }
-            let principal = self.principal(&line).await?;
-            let owed = principal.saturating_add(line.interest_due_minor);
-            if r.amount.minor > owed {
+        let (line, _) = self.line_in_scope(caller, &r.line_id).await?;
+        if r.from != line.account {
+            return Err(CreditError::NotLineOwner {
+                line: line.line_id,
+                account: r.from.to_string(),
+            });
+        }
+        self.submit_repayment(&r.line_id, r.from, key, fingerprint, |o| {
+            if r.amount.minor > o.owed_minor() {
                 return Err(CreditError::RepaymentExceedsOutstanding {
-                    line: line.line_id,
-                    outstanding: Money::new(r.amount.currency, owed),
+                    line: o.line.line_id.clone(),
+                    outstanding: Money::new(r.amount.currency, o.owed_minor()),
                     requested: r.amount,
                 });
             }
-            let command = repay_command(line.clone(), version, r)?;
+            Ok(r.amount.minor)
+        })
+        .await
+    }
+
+    /// Posts a repayment of the amount `decide` picks from what the line owes (0: nothing is
+    /// posted), rebuilt when the line changes under it.
+    pub(super) async fn submit_repayment(
+        &self,
+        line_id: &str,
+        from: AccountId,
+        key: IdempotencyKey,
+        fingerprint: &str,
+        decide: impl Fn(&Owing) -> Result<i64, CreditError>,
+    ) -> Result<Answer, CreditError> {
+        for _ in 0..CONFLICT_RETRIES_MAX {
+            let owing = self.owing(line_id).await?;
+            let amount = decide(&owing)?;
+            let line = owing.line.clone();
+            let command = repay_command(owing, amount, from)?;
             let answer = self
                 .ledger()
                 .submit_observing(key.clone(), fingerprint, command, observe_line(&line))
@@ -83,7 +128,7 @@ impl CreditService {
                     return Err(CreditError::RepaymentExceedsOutstanding {
                         line: line.line_id,
                         outstanding: available,
-                        requested: r.amount,
+                        requested: Money::new(line.limit.currency, amount),
                     });
                 }
                 Err(e) => return Err(CreditError::from_ledger(e)),
@@ -91,11 +136,24 @@ impl CreditService {
         }
         Err(CreditError::Ledger(LedgerError::DocumentConflict {
             kind: KIND_LINE.to_owned(),
-            id: r.line_id.clone(),
+            id: line_id.to_owned(),
         }))
     }
 
-    /// Principal outstanding (the receivable's balance less the interest due).
+    /// The line, its principal and its plans, as a repayment is decided from.
+    pub(super) async fn owing(&self, line_id: &str) -> Result<Owing, CreditError> {
+        let (line, version) = self.line_doc(line_id, Freshness::Checked).await?;
+        let principal_minor = self.principal(&line).await?;
+        let plans = self.versioned_plans_of(line_id).await?;
+        Ok(Owing {
+            line,
+            version,
+            principal_minor,
+            plans,
+        })
+    }
+
+    /// Principal outstanding (the receivable's balance less the penalty and interest due).
     pub(super) async fn principal(&self, line: &CreditLine) -> Result<i64, CreditError> {
         let state = self
             .ledger()
@@ -116,6 +174,8 @@ impl CreditService {
                 .ok_or_else(|| CreditError::corrupt("repayment metadata"))
         };
         Ok(Repayment {
+            // Repayments posted before penalties were charged carry none.
+            penalty: part("penalty_minor").unwrap_or(Money::new(line.limit.currency, 0)),
             interest: part("interest_minor")?,
             principal: part("principal_minor")?,
             transaction: p.id.0,
@@ -124,32 +184,53 @@ impl CreditService {
     }
 }
 
-/// The repayment's posting, interest first: the line's new interest due and the principal's
-/// release of the usage counter commit with it.
-fn repay_command(mut line: CreditLine, version: u64, r: &Repay) -> Result<Command, CreditError> {
-    let interest = r.amount.minor.min(line.interest_due_minor);
-    let principal = r.amount.minor - interest;
-    line.interest_due_minor -= interest;
+/// The repayment's posting, allocated (see [`allocate`]): the line's new penalty and interest
+/// due, the changed plans and the counters' releases commit with it. Nothing for 0.
+fn repay_command(owing: Owing, amount: i64, from: AccountId) -> Result<Command, CreditError> {
+    if amount <= 0 {
+        return Ok(Command::NoOp);
+    }
+    let Owing {
+        mut line,
+        version,
+        principal_minor,
+        plans,
+    } = owing;
+    let a = allocate(&line, principal_minor, plans, amount);
+    line.penalty_due_minor -= a.penalty_minor;
+    line.interest_due_minor -= a.interest_minor;
+    line.overdue_principal_minor = a.overdue_principal_minor;
     let metadata = Metadata::from([
         ("type".to_owned(), "credit_repayment".to_owned()),
         ("credit_line".to_owned(), line.line_id.clone()),
-        ("from".to_owned(), r.from.to_string()),
-        ("interest_minor".to_owned(), interest.to_string()),
-        ("principal_minor".to_owned(), principal.to_string()),
+        ("from".to_owned(), from.to_string()),
+        ("penalty_minor".to_owned(), a.penalty_minor.to_string()),
+        ("interest_minor".to_owned(), a.interest_minor.to_string()),
+        ("principal_minor".to_owned(), a.principal_minor.to_string()),
+        (
+            "instalment_principal_minor".to_owned(),
+            a.planned_principal_minor.to_string(),
+        ),
     ]);
-    let tx = NewTransaction::transfer(r.from, line.receivable, r.amount, metadata);
-    let releases = (principal > 0)
-        .then(|| CounterRelease {
-            key: keys::usage(&line.line_id),
-            amount_minor: principal,
-        })
-        .into_iter()
-        .collect();
-    let document = DocumentWrite::json(KIND_LINE, &line.line_id, version, &line)?;
-    Ok(guarded(
-        Command::Post(tx),
-        Vec::new(),
-        releases,
-        vec![document],
-    ))
+    let amount = Money::new(line.limit.currency, amount);
+    let tx = NewTransaction::transfer(from, line.receivable, amount, metadata);
+    let releases = [
+        (keys::usage(&line.line_id), a.principal_minor),
+        (keys::planned(&line.line_id), a.planned_principal_minor),
+    ]
+    .into_iter()
+    .filter(|(_, amount)| *amount > 0)
+    .map(|(key, amount_minor)| CounterRelease { key, amount_minor })
+    .collect();
+    let mut documents = vec![DocumentWrite::json(
+        KIND_LINE,
+        &line.line_id,
+        version,
+        &line,
+    )?];
+    for (plan, plan_version) in &a.plans {
+        let id = ids::drawdown(&plan.line_id, &plan.drawdown_id);
+        documents.push(DocumentWrite::json(KIND_PLAN, &id, *plan_version, plan)?);
+    }
+    Ok(guarded(Command::Post(tx), Vec::new(), releases, documents))
 }

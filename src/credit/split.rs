@@ -5,8 +5,8 @@
 //! adds the plan's principal in the same batch.
 //!
 //! A drawdown may be split while the line's principal not yet in a plan still covers it
-//! (repayments are not allocated to drawdowns, so a line repaid below that has nothing left of
-//! it to split).
+//! (repayments go to instalments first, then to principal not in a plan, which is not tracked
+//! per drawdown: a line repaid below that has nothing left of it to split).
 
 use super::{
     CreditError, CreditService, Drawdown, InstalmentPlan, KIND_DRAWDOWN, KIND_PLAN, PlanInstalment,
@@ -118,6 +118,8 @@ impl CreditService {
                     principal_minor: r.principal_minor,
                     interest_minor: r.interest_minor,
                     paid_minor: 0,
+                    principal_paid_minor: 0,
+                    interest_waived_minor: 0,
                 })
                 .collect(),
         };
@@ -185,6 +187,19 @@ impl CreditService {
 
     /// Every plan of a line, by drawdown id (at most [`PLANS_LISTED_MAX`]).
     pub(super) async fn plans_of(&self, line_id: &str) -> Result<Vec<InstalmentPlan>, CreditError> {
+        Ok(self
+            .versioned_plans_of(line_id)
+            .await?
+            .into_iter()
+            .map(|(plan, _)| plan)
+            .collect())
+    }
+
+    /// Every plan of a line with the version it was read at, by drawdown id.
+    pub(super) async fn versioned_plans_of(
+        &self,
+        line_id: &str,
+    ) -> Result<Vec<(InstalmentPlan, u64)>, CreditError> {
         let prefix = format!("{line_id}/");
         let mut cursor = prefix.clone();
         let mut plans = Vec::new();
@@ -201,7 +216,7 @@ impl CreditService {
                 if !doc.id.starts_with(&prefix) || plans.len() >= PLANS_LISTED_MAX {
                     return Ok(plans);
                 }
-                plans.push(super::decode(KIND_PLAN, &doc.body)?);
+                plans.push((super::decode(KIND_PLAN, &doc.body)?, doc.version));
             }
         }
     }

@@ -11,8 +11,9 @@
 //!   it waits while a product's rate of `D` is not published.
 //! - `YIELD_END_OF_DAY`: the auto-sweep of `D` and the NORMAL redemptions due by the next
 //!   business date ([`YieldService::end_of_day`]), once the bank's `D` has ended.
-//! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest of `D`
-//!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended.
+//! - `CREDIT_INTEREST`: the consumer-credit lines' daily interest and penalty (罚息) of `D`
+//!   ([`CreditService::accrue_interest`]), once the bank's `D` has ended, and on a line's
+//!   repayment day its auto-repayment (自动还款) of what has fallen due.
 //! - `MERCHANT_SETTLEMENT`: merchant settlement (商户结算) of `D`, once the bank's `D` has
 //!   ended: a settlement statement (结算单) per merchant with a payment or refund that date
 //!   (payments, gross, refunds, fees, net, the settlement account's closing balance), read from

@@ -55,15 +55,20 @@ impl EndOfDay {
                 Err(e) => Ran::only(StepState::Failed, e.to_string()),
             }),
             Step::CreditInterest => Ok(match self.inner.credit.accrue_interest(date).await {
-                Ok(run) => Ran::only(
-                    StepState::Done,
-                    format!(
-                        "{} lines, {} line-days, interest {}",
-                        run.lines,
-                        run.line_days,
-                        Money::new(self.inner.accounts.rules().currency, run.interest_minor)
-                    ),
-                ),
+                Ok(run) => {
+                    let currency = self.inner.accounts.rules().currency;
+                    Ran::only(
+                        StepState::Done,
+                        format!(
+                            "{} lines, {} line-days, interest {}, penalty {}, {} auto-repaid",
+                            run.lines,
+                            run.line_days,
+                            Money::new(currency, run.interest_minor),
+                            Money::new(currency, run.penalty_minor),
+                            run.auto_repayments
+                        ),
+                    )
+                }
                 Err(e) => Ran::only(StepState::Failed, e.to_string()),
             }),
             Step::MerchantSettlement => self.merchant_settlement(date).await,

@@ -74,6 +74,7 @@ impl TryFrom<pb::OpenCreditLineRequest> for OpenLine {
                 .map_err(|_| CreditError::invalid("grace_days", "must not be negative"))?,
             repayment_day: u8::try_from(r.repayment_day)
                 .map_err(|_| CreditError::invalid("repayment_day", "a day of the month"))?,
+            auto_repay: r.auto_repay,
         })
     }
 }
@@ -163,6 +164,9 @@ fn line_pb(v: &LineView) -> pb::CreditLine {
         receivable_account_id: l.receivable.to_string(),
         interest_due: Some(money_pb(v.interest_due)),
         accrued_through_date: l.accrued_through.map(format_date).unwrap_or_default(),
+        penalty_due: Some(money_pb(v.penalty_due)),
+        overdue_principal: Some(money_pb(v.overdue_principal)),
+        auto_repay: l.auto_repay,
     }
 }
 
@@ -187,6 +191,7 @@ fn plan_pb(p: &InstalmentPlan, today: time::Date) -> pb::InstalmentPlan {
                 principal: fen(i.principal_minor),
                 interest: fen(i.interest_minor),
                 paid: fen(i.paid_minor),
+                interest_waived: fen(i.interest_waived_minor),
                 state: match i.state(today) {
                     InstalmentState::Pending => pb::InstalmentState::Pending,
                     InstalmentState::Paid => pb::InstalmentState::Paid,
@@ -259,6 +264,7 @@ impl pb::credit_service_server::CreditService for CreditApi {
             principal_repaid: Some(money_pb(done.principal)),
             transaction_id: done.transaction.to_string(),
             interest_repaid: Some(money_pb(done.interest)),
+            penalty_repaid: Some(money_pb(done.penalty)),
         }))
     }
 
@@ -269,13 +275,13 @@ impl pb::credit_service_server::CreditService for CreditApi {
         let date = parse_date("business_date", &request.get_ref().business_date)
             .map_err(|_| CreditError::invalid("business_date", "a date YYYY-MM-DD"))?;
         let run = self.service.accrue_interest(date).await?;
+        let fen = |minor| Some(money_pb(Money::new(self.service.currency(), minor)));
         Ok(Response::new(pb::AccrueInterestResponse {
             lines: run.lines,
             line_days: run.line_days,
-            interest: Some(money_pb(Money::new(
-                self.service.currency(),
-                run.interest_minor,
-            ))),
+            interest: fen(run.interest_minor),
+            penalty: fen(run.penalty_minor),
+            auto_repayments: run.auto_repayments,
         }))
     }
 

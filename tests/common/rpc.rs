@@ -429,6 +429,53 @@ pub fn app_order_req(
     }
 }
 
+/// Pays an order of `amount` (merchant order `no`, at a new shop signed for CREDIT) with
+/// `payer`'s credit `line`: (the order's id, the payment's drawdown id).
+pub async fn pay_with_credit(
+    app: &super::app::TestApp,
+    payer: &str,
+    line: &str,
+    no: &str,
+    amount: &str,
+) -> (String, String) {
+    use paygate::grpc::pb::{
+        CreditPayment, PaymentMethodType, cashier_service_client::CashierServiceClient, pay_request,
+    };
+    let merchant = app_merchant(
+        app,
+        &format!("shop {no}"),
+        &[PaymentMethodType::Credit],
+        &["merchant-gateway"],
+    )
+    .await;
+    let mut shop = CashierServiceClient::new(app.channel("merchant-gateway").await);
+    let order = shop
+        .create_order(app_order_req(&merchant, no, amount))
+        .await
+        .expect("order")
+        .into_inner()
+        .order
+        .expect("order")
+        .order_id;
+    let drawdown = CashierServiceClient::new(app.channel("mobile-backend").await)
+        .pay(pay_req(
+            &order,
+            payer,
+            pay_request::Method::Credit(CreditPayment {
+                credit_line_id: line.to_owned(),
+            }),
+        ))
+        .await
+        .expect("paid with credit")
+        .into_inner()
+        .order
+        .expect("order")
+        .payment
+        .expect("payment")
+        .credit_drawdown_id;
+    (order, drawdown)
+}
+
 /// A payment of `order` by `payer` with `method`, under a new request id.
 pub fn pay_req(
     order: &str,
