@@ -7,7 +7,7 @@
 mod common;
 
 use common::{
-    Accounts, Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny,
+    Accounts, Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny, line_now,
     metadata_of, open_class_ii, open_line, pay_req, payment_methods, request_id, spawn_app, top_up,
 };
 use paygate::grpc::pb::{
@@ -120,15 +120,7 @@ impl World {
     }
 
     async fn line(&mut self, line: &str) -> pb::CreditLine {
-        self.bank
-            .get_credit_line(GetCreditLineRequest {
-                credit_line_id: line.to_owned(),
-            })
-            .await
-            .expect("line reads")
-            .into_inner()
-            .credit_line
-            .expect("line")
+        line_now(&mut self.bank, line).await
     }
 
     /// (used, available) of a line.

@@ -8,13 +8,13 @@
 mod common;
 
 use common::{
-    Backend, TestApp, assert_refused, cny, metadata_of, open_class_ii, open_line, pay_with_credit,
-    request_id, spawn_app, top_up,
+    Backend, TestApp, assert_refused, cny, line_now, metadata_of, open_class_ii, open_line,
+    pay_with_credit, request_id, spawn_app, top_up,
     yields::{advance_to, today},
 };
 use paygate::grpc::pb::{
-    self, AccrueInterestRequest, GetCreditLineRequest, InstalmentMethod, InstalmentState,
-    ListInstalmentsRequest, OpenCreditLineRequest, RepayRequest, SplitDrawdownRequest,
+    self, AccrueInterestRequest, InstalmentMethod, InstalmentState, ListInstalmentsRequest,
+    OpenCreditLineRequest, RepayRequest, SplitDrawdownRequest,
     credit_service_client::CreditServiceClient,
 };
 use time::{Date, Duration};
@@ -415,16 +415,7 @@ async fn a_plans_interest_falls_due_with_its_instalment_and_its_principal_bears_
         assert_eq!(run.interest.expect("interest").amount, expected, "{date}");
         let again = w.bank.accrue_interest(accrue).await.expect("again");
         assert_eq!(again.into_inner().line_days, 0, "never twice");
-        let line = w
-            .bank
-            .get_credit_line(GetCreditLineRequest {
-                credit_line_id: w.line.clone(),
-            })
-            .await
-            .expect("line reads")
-            .into_inner()
-            .credit_line
-            .expect("line");
+        let line = line_now(&mut w.bank, &w.line).await;
         let due_minor = 18 * days + if date == first_due { 1500 } else { 0 };
         assert_eq!(
             line.interest_due.expect("interest due").amount,

@@ -12,17 +12,16 @@
 mod common;
 
 use common::{
-    Backend, Credit, TestApp, assert_refused, book, cny, metadata_of, open_class_ii, open_line,
-    pay_with_credit, request_id, spawn_app_on, top_up,
+    Backend, Credit, TestApp, assert_refused, book, cny, line_now, metadata_of, open_class_ii,
+    open_line, pay_with_credit, request_id, spawn_app_on, top_up,
     yields::{advance_to, minor},
 };
 use paygate::{
     clock::Clock,
     grpc::pb::{
-        self, AccrueInterestRequest, GetCreditLineRequest, InstalmentMethod, InstalmentState,
-        ListInstalmentsRequest, OpenCreditLineRequest, RefundRequest, RepayRequest,
-        SplitDrawdownRequest, cashier_service_client::CashierServiceClient,
-        credit_service_client::CreditServiceClient,
+        self, AccrueInterestRequest, InstalmentMethod, InstalmentState, ListInstalmentsRequest,
+        OpenCreditLineRequest, RefundRequest, RepayRequest, SplitDrawdownRequest,
+        cashier_service_client::CashierServiceClient, credit_service_client::CreditServiceClient,
     },
 };
 use time::{Date, Duration, UtcOffset, macros::date};
@@ -118,16 +117,7 @@ impl World {
 
     /// (used, interest due, penalty due, overdue principal).
     async fn balances(&mut self) -> (String, String, String, String) {
-        let l = self
-            .bank
-            .get_credit_line(GetCreditLineRequest {
-                credit_line_id: self.line.clone(),
-            })
-            .await
-            .expect("line reads")
-            .into_inner()
-            .credit_line
-            .expect("line");
+        let l = line_now(&mut self.bank, &self.line).await;
         (
             money(l.used),
             money(l.interest_due),

@@ -11,13 +11,13 @@
 mod common;
 
 use common::{
-    Backend, app_merchant, app_order_req, assert_refused, book, cny, open_class_ii, open_line,
-    pay_req, request_id, spawn_app, top_up,
+    Backend, app_merchant, app_order_req, assert_refused, book, cny, line_now, open_class_ii,
+    open_line, pay_req, request_id, spawn_app, top_up,
     yields::{advance_to, today},
 };
 use paygate::grpc::pb::{
-    self, AccrueInterestRequest, CreditPayment, GetCreditLineRequest, OpenCreditLineRequest,
-    PaymentMethodType, RefundRequest, RepayRequest, cashier_service_client::CashierServiceClient,
+    self, AccrueInterestRequest, CreditPayment, OpenCreditLineRequest, PaymentMethodType,
+    RefundRequest, RepayRequest, cashier_service_client::CashierServiceClient,
     credit_service_client::CreditServiceClient, pay_request,
 };
 use time::Duration;
@@ -68,20 +68,6 @@ const REPAYMENTS: &[(i64, &str, &str, &str)] = &[
     (60, "50.00", "17.34", "32.66"),
     (89, "2621.95", "15.12", "2606.83"),
 ];
-
-async fn line_now(
-    bank: &mut CreditServiceClient<tonic::transport::Channel>,
-    line: &str,
-) -> pb::CreditLine {
-    bank.get_credit_line(GetCreditLineRequest {
-        credit_line_id: line.to_owned(),
-    })
-    .await
-    .expect("line reads")
-    .into_inner()
-    .credit_line
-    .expect("line")
-}
 
 fn money(m: Option<pb::Money>) -> String {
     m.expect("money").amount

@@ -166,6 +166,18 @@ pub async fn payment_methods(
 /// A CreditService client over mTLS.
 pub type Credit = paygate::grpc::pb::credit_service_client::CreditServiceClient<Channel>;
 
+/// The credit line `line` as it stands (it must read).
+pub async fn line_now(bank: &mut Credit, line: &str) -> paygate::grpc::pb::CreditLine {
+    bank.get_credit_line(paygate::grpc::pb::GetCreditLineRequest {
+        credit_line_id: line.to_owned(),
+    })
+    .await
+    .expect("line reads")
+    .into_inner()
+    .credit_line
+    .expect("line")
+}
+
 /// Opens the credit line `req` asks for (it must open): its id.
 pub async fn open_line(bank: &mut Credit, req: paygate::grpc::pb::OpenCreditLineRequest) -> String {
     bank.open_credit_line(req)
