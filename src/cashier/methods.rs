@@ -50,6 +50,7 @@ impl CashierService {
             unavailable_reason: String::new(),
             unavailable_message: String::new(),
             spendable_minor: None,
+            currency: ctx.order.currency.clone(),
             agreement_id: String::new(),
             masked_card_number: String::new(),
             yield_product_id: String::new(),

@@ -391,6 +391,8 @@ pub struct MethodOption {
     pub unavailable_reason: String,
     pub unavailable_message: String,
     pub spendable_minor: Option<i64>,
+    /// The order's currency (what `spendable_minor` counts in).
+    pub currency: String,
     pub agreement_id: String,
     pub masked_card_number: String,
     /// The product YIELD_BALANCE would redeem from.

@@ -470,7 +470,7 @@ fn option_pb(o: &MethodOption) -> pb::PaymentMethodOption {
         available: o.available,
         unavailable_reason: o.unavailable_reason.clone(),
         unavailable_message: o.unavailable_message.clone(),
-        spendable: o.spendable_minor.map(|m| money("CNY", m)),
+        spendable: o.spendable_minor.map(|m| money(&o.currency, m)),
         agreement_id: o.agreement_id.clone(),
         masked_card_number: o.masked_card_number.clone(),
         yield_product_id: o.yield_product_id.clone(),

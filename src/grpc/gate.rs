@@ -82,6 +82,14 @@ impl Refusal {
             _ => None,
         }
     }
+
+    /// The caller the certificate identified, when the refusal came after that.
+    fn identified_caller(&self) -> Option<&Arc<str>> {
+        match self {
+            Refusal::NotGranted { caller, .. } => Some(caller),
+            _ => self.limited_caller(),
+        }
+    }
 }
 
 /// What a handler learns about its call, from the request extensions.
@@ -288,9 +296,11 @@ where
                             })
                             .inc();
                     }
+                    let caller = refusal.identified_caller().cloned();
                     let mut response = Status::from(refusal).into_http::<Body>();
                     echo_call_id(&mut response, &call_id);
-                    let span = tracing::info_span!("rpc", %call_id, caller = "", %method);
+                    let caller = caller.as_deref().unwrap_or("");
+                    let span = tracing::info_span!("rpc", %call_id, caller, %method);
                     CallGuard::new(state.metrics.clone(), method, started, None, span)
                         .finish(code_of(response.headers()).unwrap_or("UNKNOWN"));
                     return Ok(response);
