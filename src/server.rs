@@ -261,7 +261,10 @@ impl Gateway {
         let expiry_sweeper = cashier.spawn_expiry_sweeper();
         // Settles the clearing calls no network answered, from their records: on every start,
         // it resumes what a previous run left unfinished.
-        let recovery = accounts.spawn_recovery(Arc::new(cashier.clone()));
+        let recovery = accounts.spawn_recovery(Arc::new(crate::account::Settlers(vec![
+            Arc::new(cashier.clone()),
+            Arc::new(credit.clone()),
+        ])));
         // Closes each business date (日切): yield accrual and sweep, credit interest, each
         // network's reconciliation and settlement, as their due times pass; resumes on every
         // start.

@@ -115,6 +115,7 @@ impl World {
             payer,
             pay_request::Method::Credit(CreditPayment {
                 credit_line_id: line.to_owned(),
+                ..Default::default()
             }),
         )
     }
@@ -337,6 +338,7 @@ async fn paying_with_credit_refuses_unknown_foreign_frozen_and_exhausted_lines_a
                 &payer,
                 pay_request::Method::Credit(CreditPayment {
                     credit_line_id: "not a line!".to_owned(),
+                    ..Default::default()
                 }),
             ))
             .await,
@@ -415,6 +417,7 @@ async fn a_refund_restores_the_line_first_then_credits_the_surplus_to_the_accoun
             credit_line_id: line.clone(),
             amount: Some(cny("100.00")),
             from_account_id: payer.clone(),
+            ..Default::default()
         })
         .await
         .expect("repaid");
@@ -459,6 +462,7 @@ async fn repayment_refuses_what_it_must_and_releases_the_line(backend: Backend) 
         credit_line_id: line.clone(),
         amount: Some(cny(amount)),
         from_account_id: from.to_owned(),
+        ..Default::default()
     };
 
     for bad in ["0.00", "-1.00", "1.001"] {
@@ -721,6 +725,7 @@ async fn a_customer_sees_only_the_lines_of_the_accounts_it_opened(backend: Backe
                 credit_line_id: line.clone(),
                 amount: Some(cny("1.00")),
                 from_account_id: bank_customer,
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -762,6 +767,7 @@ async fn concurrent_repayments_never_repay_more_than_is_owed(backend: Backend) {
             credit_line_id: line.clone(),
             amount: Some(cny("300.00")),
             from_account_id: payer.clone(),
+            ..Default::default()
         };
         tasks.push(tokio::spawn(async move { client.repay(req).await }));
     }

@@ -210,6 +210,7 @@ async fn a_repaid_drawdown_is_not_split(backend: Backend) {
             credit_line_id: w.line.clone(),
             amount: Some(cny("0.01")),
             from_account_id: w.account.clone(),
+            ..Default::default()
         })
         .await
         .expect("repaid a fen");

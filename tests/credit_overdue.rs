@@ -112,6 +112,7 @@ impl World {
             credit_line_id: self.line.clone(),
             amount: Some(cny(amount)),
             from_account_id: self.account.clone(),
+            ..Default::default()
         }
     }
 

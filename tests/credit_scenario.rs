@@ -172,6 +172,7 @@ async fn ninety_days_of_a_line_match_the_hand_computed_table(backend: Backend) {
                         &account,
                         pay_request::Method::Credit(CreditPayment {
                             credit_line_id: line.clone(),
+                            ..Default::default()
                         }),
                     ))
                     .await
@@ -201,6 +202,7 @@ async fn ninety_days_of_a_line_match_the_hand_computed_table(backend: Backend) {
                     credit_line_id: line.clone(),
                     amount: Some(cny(amount)),
                     from_account_id: account.clone(),
+                    ..Default::default()
                 })
                 .await
                 .expect("repaid")

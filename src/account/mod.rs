@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 pub use error::{AccountError, LimitAmount};
 pub use model::*;
-pub use recovery::{CallSettler, Recorded, RecoveryRound};
+pub use recovery::{CallSettler, Recorded, RecoveryRound, Settlers};
 pub use watch::{WatchEvent, WatchEventKind};
 
 use self::profile::Profile;

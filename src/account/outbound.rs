@@ -34,6 +34,8 @@ pub enum OutboundPurpose {
     QuickPay,
     /// A refund of a card payment (the card is credited).
     CardRefund,
+    /// A credit line repaid from the bound card (the card is debited).
+    CreditRepayment,
 }
 
 /// Where a call stands.

@@ -28,9 +28,12 @@ const RECOVERY_PAGE: u32 = 500;
 const CURSOR_LAG_MS: i64 = 60_000;
 
 /// Settles the calls of a purpose the account service does not own (the cashier's quick pays
-/// and card refunds).
+/// and card refunds, the credit service's card repayments).
 #[async_trait]
 pub trait CallSettler: Send + Sync {
+    /// Whether it settles calls of `purpose`.
+    fn settles(&self, purpose: OutboundPurpose) -> bool;
+
     /// Settles `call` (at `version`) in `state`, with its record in the same batch. A call
     /// someone settled first is fine (`Ok`).
     async fn settle_call(
@@ -40,6 +43,33 @@ pub trait CallSettler: Send + Sync {
         state: CallState,
         presumed: bool,
     ) -> Result<(), AccountError>;
+}
+
+/// The settlers of the services above the account service, each for its own purposes: a call
+/// goes to the first that settles its purpose.
+pub struct Settlers(pub Vec<Arc<dyn CallSettler>>);
+
+#[async_trait]
+impl CallSettler for Settlers {
+    fn settles(&self, purpose: OutboundPurpose) -> bool {
+        self.0.iter().any(|s| s.settles(purpose))
+    }
+
+    async fn settle_call(
+        &self,
+        call: &OutboundCall,
+        version: u64,
+        state: CallState,
+        presumed: bool,
+    ) -> Result<(), AccountError> {
+        match self.0.iter().find(|s| s.settles(call.purpose)) {
+            Some(settler) => settler.settle_call(call, version, state, presumed).await,
+            None => Err(AccountError::corrupt(format!(
+                "no settler for {:?} call {}",
+                call.purpose, call.reference
+            ))),
+        }
+    }
 }
 
 /// A call as recorded: its record, the record's version, and the journal transaction its
@@ -189,7 +219,9 @@ impl AccountService {
                         self.recover_movement(call, version, state, presumed)
                             .await?;
                     }
-                    OutboundPurpose::QuickPay | OutboundPurpose::CardRefund => {
+                    OutboundPurpose::QuickPay
+                    | OutboundPurpose::CardRefund
+                    | OutboundPurpose::CreditRepayment => {
                         others.settle_call(call, version, state, presumed).await?;
                     }
                 }

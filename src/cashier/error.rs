@@ -160,6 +160,8 @@ impl From<CreditError> for CashierError {
             | CreditError::LineNotFound { .. }
             | CreditError::LineExists { .. }
             | CreditError::LineFrozen { .. }
+            | CreditError::LineOverdue { .. }
+            | CreditError::RepaymentNotFound { .. }
             | CreditError::NotLineOwner { .. }
             | CreditError::LimitExceeded { .. }
             | CreditError::RepaymentExceedsOutstanding { .. }

@@ -134,6 +134,9 @@ impl CashierService {
                             "CREDIT_LINE_FROZEN",
                             "the payer's credit line is frozen",
                         );
+                    } else if view.overdue_principal.minor > 0 {
+                        let message = "the payer's credit line has overdue instalments";
+                        refuse(&mut o, "CREDIT_LINE_OVERDUE", message);
                     } else if available < amount_minor {
                         let message = "the credit line's available amount is less than the amount";
                         refuse(&mut o, "LIMIT_EXCEEDED", message);

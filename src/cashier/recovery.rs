@@ -14,6 +14,13 @@ use crate::account::{
 
 #[async_trait]
 impl CallSettler for CashierService {
+    fn settles(&self, purpose: OutboundPurpose) -> bool {
+        matches!(
+            purpose,
+            OutboundPurpose::QuickPay | OutboundPurpose::CardRefund
+        )
+    }
+
     async fn settle_call(
         &self,
         call: &OutboundCall,
@@ -29,11 +36,14 @@ impl CallSettler for CashierService {
             OutboundPurpose::QuickPay => {
                 self.settle_quick_pay(call, version, state, presumed).await
             }
-            // The account service settles its own movements.
-            OutboundPurpose::TopUp | OutboundPurpose::Withdrawal => {
+            // The account service settles its own movements, the credit service its
+            // repayments.
+            OutboundPurpose::TopUp
+            | OutboundPurpose::Withdrawal
+            | OutboundPurpose::CreditRepayment => {
                 return Err(AccountError::corrupt(format!(
-                    "the cashier was asked to settle card movement {}",
-                    call.reference
+                    "the cashier was asked to settle {:?} call {}",
+                    call.purpose, call.reference
                 )));
             }
         };

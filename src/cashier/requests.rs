@@ -54,6 +54,10 @@ pub enum PayWith {
     },
     Credit {
         line_id: String,
+        /// Split at payment (left out of the fingerprint when absent, so a request stored
+        /// before this existed replays).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instalments: Option<crate::credit::InstalmentTerms>,
     },
     MerchantQr {
         qr_payload: String,

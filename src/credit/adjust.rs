@@ -1,11 +1,12 @@
-//! AdjustLimit and FreezeCreditLine: the line document and its usage counter change in one
-//! batch, so a drawdown in flight meets either the old line or the new one, never a mix. A
-//! lower limit raises the usage, a higher one releases it; a freeze raises it by the whole
-//! base (no drawdown fits), an unfreeze releases that again.
+//! AdjustLimit, FreezeCreditLine and SetAutoRepay: the line document and its usage counter
+//! change in one batch, so a drawdown in flight meets either the old line or the new one, never
+//! a mix. A lower limit raises the usage, a higher one releases it; a freeze raises it by the
+//! whole base (no drawdown fits), an unfreeze releases that again; auto-repay is the document
+//! alone.
 
 use super::{
     AdjustLimit, CreditError, CreditLine, CreditService, FreezeLine, LineStatus, LineView,
-    REASON_CHARS_MAX, UNCAPPED, guarded, keys, observe_line,
+    REASON_CHARS_MAX, SetAutoRepay, UNCAPPED, guarded, keys, observe_line,
 };
 use crate::{
     account::Caller,
@@ -77,6 +78,27 @@ impl CreditService {
                 line,
                 raise_minor: if r.frozen && !was_frozen { base } else { 0 },
                 release_minor: if !r.frozen && was_frozen { base } else { 0 },
+            }
+        })
+        .await
+    }
+
+    /// Switches auto-repay (自动还款) on or off: the line document alone, rebuilt over
+    /// whatever changed the line first (an accrual, a repayment). The value it has already is
+    /// a success that changes nothing but the version.
+    pub async fn set_auto_repay(
+        &self,
+        caller: &Caller,
+        r: SetAutoRepay,
+    ) -> Result<LineView, CreditError> {
+        let fingerprint = format!("auto_repay|{}|{}", r.line_id, r.enabled);
+        let key = r.request_id.key(&caller.name);
+        self.change_line(caller, key, &fingerprint, &r.line_id, |mut line| {
+            line.auto_repay = r.enabled;
+            LineChange {
+                line,
+                raise_minor: 0,
+                release_minor: 0,
             }
         })
         .await

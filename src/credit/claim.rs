@@ -29,6 +29,10 @@ enum Stored {
     LineFrozen {
         line: String,
     },
+    LineOverdue {
+        line: String,
+        overdue_principal: Money,
+    },
     LimitExceeded {
         line: String,
         available: Money,
@@ -61,6 +65,13 @@ impl CreditError {
             CreditError::LineNotFound { line } => Stored::LineNotFound { line },
             CreditError::LineExists { account, line } => Stored::LineExists { account, line },
             CreditError::LineFrozen { line } => Stored::LineFrozen { line },
+            CreditError::LineOverdue {
+                line,
+                overdue_principal,
+            } => Stored::LineOverdue {
+                line,
+                overdue_principal,
+            },
             CreditError::LimitExceeded {
                 line,
                 available,
@@ -98,6 +109,7 @@ impl CreditError {
             | CreditError::Text { .. }
             | CreditError::RateAboveCap { .. }
             | CreditError::AccrualOutOfOrder { .. }
+            | CreditError::RepaymentNotFound { .. }
             | CreditError::Account(_)
             | CreditError::Ledger(_) => return None,
         };
@@ -118,6 +130,13 @@ impl CreditError {
             Stored::LineNotFound { line } => CreditError::LineNotFound { line },
             Stored::LineExists { account, line } => CreditError::LineExists { account, line },
             Stored::LineFrozen { line } => CreditError::LineFrozen { line },
+            Stored::LineOverdue {
+                line,
+                overdue_principal,
+            } => CreditError::LineOverdue {
+                line,
+                overdue_principal,
+            },
             Stored::LimitExceeded {
                 line,
                 available,

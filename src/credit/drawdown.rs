@@ -12,8 +12,8 @@
 //! principal drawn never exceeds the limit however many payments race; the refund releases it.
 
 use super::{
-    CreditError, CreditFunding, CreditRestore, CreditService, Drawdown, KIND_DRAWDOWN, LineStatus,
-    allocate::allocate_principal, ids, keys,
+    CreditError, CreditFunding, CreditRestore, CreditService, Drawdown, InstalmentTerms,
+    KIND_DRAWDOWN, KIND_PLAN, LineStatus, allocate::allocate_principal, ids, keys,
 };
 use crate::{
     account::AccountFacts,
@@ -25,16 +25,18 @@ use crate::{
 };
 
 impl CreditService {
-    /// A drawdown of `amount` from the payer's line `line_id`, to fund a payment. Refuses a
-    /// line not found, not the payer's, frozen, or without `amount` available; the limit is
-    /// checked again by the batch.
+    /// A drawdown of `amount` from the payer's line `line_id`, to fund a payment, split into
+    /// instalments at once when `instalments` asks (分期 at payment: the plan commits with the
+    /// drawdown or not at all). Refuses a line not found, not the payer's, frozen, with
+    /// overdue principal (`CREDIT_LINE_OVERDUE`, as the line was last accrued), or without
+    /// `amount` available; the limit is checked again by the batch.
     pub async fn fund_payment(
         &self,
         payer: &AccountFacts,
         line_id: &str,
         amount: Money,
-        drawdown_id: &str,
-        purpose: &str,
+        (drawdown_id, purpose): (&str, &str),
+        instalments: Option<InstalmentTerms>,
     ) -> Result<CreditFunding, CreditError> {
         let (line, _) = self.line_doc(line_id, Freshness::Checked).await?;
         if line.account != payer.id {
@@ -45,6 +47,12 @@ impl CreditService {
         }
         if line.status == LineStatus::Frozen {
             return Err(CreditError::LineFrozen { line: line.line_id });
+        }
+        if line.overdue_principal_minor > 0 {
+            return Err(CreditError::LineOverdue {
+                overdue_principal: Money::new(line.limit.currency, line.overdue_principal_minor),
+                line: line.line_id,
+            });
         }
         if amount.currency != self.currency() || amount.minor <= 0 {
             return Err(CreditError::invalid(
@@ -64,12 +72,38 @@ impl CreditService {
                 requested: amount,
             });
         }
+        let plan = instalments
+            .map(|terms| {
+                self.plan_for(&line, drawdown_id, amount, terms, "credit.instalment_count")
+            })
+            .transpose()?;
         let drawdown = Drawdown {
             drawdown_id: drawdown_id.to_owned(),
             line_id: line_id.to_owned(),
             amount,
             date: self.today(),
             purpose: purpose.to_owned(),
+        };
+        let mut documents = vec![DocumentWrite::json(
+            KIND_DRAWDOWN,
+            &ids::drawdown(line_id, drawdown_id),
+            0,
+            &drawdown,
+        )?];
+        // Split at payment, the plan's principal bears the plan's interest, not the daily one
+        // (nor is it in its date's grace): the `planned` counter, as a later split adds it.
+        let second = match &plan {
+            Some(plan) => {
+                documents.push(DocumentWrite::json(
+                    KIND_PLAN,
+                    &ids::drawdown(line_id, drawdown_id),
+                    0,
+                    plan,
+                )?);
+                keys::planned(line_id)
+            }
+            // What the grace period of each date covers (see `accrue`).
+            None => keys::drawn_on(line_id, self.today()),
         };
         Ok(CreditFunding {
             line_id: line_id.to_owned(),
@@ -93,19 +127,13 @@ impl CreditService {
                     amount_minor: amount.minor,
                     cap_minor: line.base_minor,
                 },
-                // What the grace period of each date covers (see `accrue`).
                 CounterCheck {
-                    key: keys::drawn_on(line_id, self.today()),
+                    key: second,
                     amount_minor: amount.minor,
                     cap_minor: super::UNCAPPED,
                 },
             ],
-            documents: vec![DocumentWrite::json(
-                KIND_DRAWDOWN,
-                &ids::drawdown(line_id, drawdown_id),
-                0,
-                &drawdown,
-            )?],
+            documents,
         })
     }
 

@@ -26,6 +26,12 @@ pub enum CreditError {
     LineExists { account: String, line: String },
     #[error("credit line {line} is frozen")]
     LineFrozen { line: String },
+    /// Instalments past their due date are unpaid: no new drawdown until they are repaid.
+    #[error("credit line {line} has {overdue_principal} of overdue principal")]
+    LineOverdue {
+        line: String,
+        overdue_principal: Money,
+    },
     /// The account named is not the line's own.
     #[error("credit line {line} does not belong to account {account}")]
     NotLineOwner { line: String, account: String },
@@ -43,6 +49,9 @@ pub enum CreditError {
         outstanding: Money,
         requested: Money,
     },
+    /// No repayment from the bound card of the line under that request id or reference.
+    #[error("no card repayment {lookup} on credit line {line}")]
+    RepaymentNotFound { line: String, lookup: String },
     #[error("drawdown {drawdown} of credit line {line} does not exist")]
     DrawdownNotFound { line: String, drawdown: String },
     /// A drawdown is split into instalments once.

@@ -1,6 +1,6 @@
 //! The credit service (消费金融): credit lines granted by the bank's credit decision (made
 //! elsewhere, enforced here), drawn down by the cashier's CREDIT payment method and repaid from
-//! the line's account.
+//! the line's account or its bound card.
 //!
 //! Money is ledger postings: each line has its own loan receivable account (debit-normal, kind
 //! `loan_receivable`), whose balance is the principal outstanding plus the interest and penalty
@@ -21,6 +21,7 @@ mod accrue;
 mod adjust;
 mod allocate;
 mod autorepay;
+pub mod card_repay;
 pub mod claim;
 mod drawdown;
 pub mod error;
@@ -36,6 +37,7 @@ use std::{str::FromStr, sync::Arc};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 
+pub use card_repay::{CardRepayment, CardRepaymentState, RepaymentLookup};
 pub use error::CreditError;
 pub use model::*;
 pub use schedule::InstalmentMethod;

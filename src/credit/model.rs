@@ -139,7 +139,31 @@ pub struct Repay {
     pub request_id: RequestId,
     pub line_id: String,
     pub amount: Money,
-    pub from: AccountId,
+    pub from: RepaySource,
+}
+
+/// Where a repayment's money comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepaySource {
+    /// The line's own account (it must be the line's).
+    Account(AccountId),
+    /// The bound card of the line's account, through the card's clearing network.
+    BoundCard,
+}
+
+/// Switch a line's auto-repay (自动还款) on or off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAutoRepay {
+    pub request_id: RequestId,
+    pub line_id: String,
+    pub enabled: bool,
+}
+
+/// An instalment plan asked for with a credit payment (分期 at payment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InstalmentTerms {
+    pub count: u32,
+    pub method: super::schedule::InstalmentMethod,
 }
 
 /// A line as shown: the stored line with what is drawn and what is left.
@@ -160,14 +184,29 @@ pub struct LineView {
     pub next_due: Option<Date>,
 }
 
+/// Where a repayment stands: one from the account always succeeds (or is refused); one from
+/// the bound card may wait on its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepaymentStatus {
+    Succeeded,
+    /// The card debit's outcome is unknown: nothing allocated yet.
+    Processing,
+    /// The network declined the card debit: nothing allocated.
+    Failed,
+}
+
 /// What a repayment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repayment {
     pub view: LineView,
+    pub status: RepaymentStatus,
     pub penalty: Money,
     pub interest: Money,
     pub principal: Money,
-    pub transaction: u64,
+    /// The journal transaction that allocated it (none while PROCESSING or FAILED).
+    pub transaction: Option<u64>,
+    /// A repayment from the bound card: its record.
+    pub card: Option<super::card_repay::CardRepayment>,
 }
 
 /// What one accrual run did.

@@ -11,8 +11,9 @@
 //! ```
 
 use super::{
-    CreditError, CreditLine, CreditService, InstalmentPlan, KIND_LINE, KIND_PLAN, Repay, Repayment,
-    allocate::allocate, guarded, ids, keys, observe_line, read::principal_of,
+    CreditError, CreditLine, CreditService, InstalmentPlan, KIND_LINE, KIND_PLAN, Repay,
+    RepaySource, Repayment, RepaymentStatus, allocate::allocate, guarded, ids, keys, observe_line,
+    read::principal_of,
 };
 use crate::{
     account::Caller,
@@ -24,7 +25,7 @@ use crate::{
 };
 
 /// How often a repayment whose line changed under it (an accrual) is rebuilt.
-const CONFLICT_RETRIES_MAX: u32 = 8;
+pub(super) const CONFLICT_RETRIES_MAX: u32 = 8;
 
 /// What a repayment is decided from: the line at a version, its principal and its plans.
 pub(super) struct Owing {
@@ -52,7 +53,8 @@ impl Owing {
 }
 
 impl CreditService {
-    /// Repays for a caller's request (idempotent on its request id).
+    /// Repays for a caller's request (idempotent on its request id): from the line's account
+    /// at once, or from the bound card through its network (see [`super::card_repay`]).
     pub async fn repay(&self, caller: &Caller, r: Repay) -> Result<Repayment, CreditError> {
         if r.amount.currency != self.currency() || r.amount.minor <= 0 {
             return Err(CreditError::invalid(
@@ -60,9 +62,16 @@ impl CreditService {
                 format!("positive, in {}", self.currency()),
             ));
         }
-        let fingerprint = format!("repay|{}|{}|{}", r.line_id, r.amount.minor, r.from);
+        let from = match r.from {
+            RepaySource::Account(account) => account,
+            RepaySource::BoundCard => return self.repay_from_card(caller, &r).await,
+        };
+        let fingerprint = format!("repay|{}|{}|{from}", r.line_id, r.amount.minor);
         let key = r.request_id.key(&caller.name);
-        let answer = match self.repay_once(caller, &r, key.clone(), &fingerprint).await {
+        let answer = match self
+            .repay_once(caller, &r, from, key.clone(), &fingerprint)
+            .await
+        {
             Ok(answer) => answer,
             Err(e) => self.claim(key, &fingerprint, e).await?,
         };
@@ -74,17 +83,18 @@ impl CreditService {
         &self,
         caller: &Caller,
         r: &Repay,
+        from: AccountId,
         key: IdempotencyKey,
         fingerprint: &str,
     ) -> Result<Answer, CreditError> {
         let (line, _) = self.line_in_scope(caller, &r.line_id).await?;
-        if r.from != line.account {
+        if from != line.account {
             return Err(CreditError::NotLineOwner {
                 line: line.line_id,
-                account: r.from.to_string(),
+                account: from.to_string(),
             });
         }
-        self.submit_repayment(&r.line_id, r.from, key, fingerprint, |o| {
+        self.submit_repayment(&r.line_id, from, key, fingerprint, |o| {
             if r.amount.minor > o.owed_minor() {
                 return Err(CreditError::RepaymentExceedsOutstanding {
                     line: o.line.line_id.clone(),
@@ -174,11 +184,13 @@ impl CreditService {
                 .ok_or_else(|| CreditError::corrupt("repayment metadata"))
         };
         Ok(Repayment {
+            status: RepaymentStatus::Succeeded,
             // Repayments posted before penalties were charged carry none.
             penalty: part("penalty_minor").unwrap_or(Money::new(line.limit.currency, 0)),
             interest: part("interest_minor")?,
             principal: part("principal_minor")?,
-            transaction: p.id.0,
+            transaction: Some(p.id.0),
+            card: None,
             view: self.view_observed(line, answer.observed.as_ref())?,
         })
     }
@@ -190,6 +202,34 @@ fn repay_command(owing: Owing, amount: i64, from: AccountId) -> Result<Command, 
     if amount <= 0 {
         return Ok(Command::NoOp);
     }
+    let Allocated {
+        line,
+        mut metadata,
+        releases,
+        documents,
+        ..
+    } = allocated(owing, amount)?;
+    metadata.insert("from".to_owned(), from.to_string());
+    let amount = Money::new(line.limit.currency, amount);
+    let tx = NewTransaction::transfer(from, line.receivable, amount, metadata);
+    Ok(guarded(Command::Post(tx), Vec::new(), releases, documents))
+}
+
+/// A repayment of `amount` allocated on the line as it is owed: the line after it, the
+/// posting's metadata (its parts), the counters' releases and the documents (the line, each
+/// changed plan) that commit with the posting.
+pub(super) struct Allocated {
+    pub line: CreditLine,
+    pub metadata: Metadata,
+    pub releases: Vec<CounterRelease>,
+    pub documents: Vec<DocumentWrite>,
+    pub penalty_minor: i64,
+    pub interest_minor: i64,
+    pub principal_minor: i64,
+}
+
+/// Allocates `amount` (at most what is owed) on `owing` (see [`allocate`]).
+pub(super) fn allocated(owing: Owing, amount: i64) -> Result<Allocated, CreditError> {
     let Owing {
         mut line,
         version,
@@ -203,7 +243,6 @@ fn repay_command(owing: Owing, amount: i64, from: AccountId) -> Result<Command, 
     let metadata = Metadata::from([
         ("type".to_owned(), "credit_repayment".to_owned()),
         ("credit_line".to_owned(), line.line_id.clone()),
-        ("from".to_owned(), from.to_string()),
         ("penalty_minor".to_owned(), a.penalty_minor.to_string()),
         ("interest_minor".to_owned(), a.interest_minor.to_string()),
         ("principal_minor".to_owned(), a.principal_minor.to_string()),
@@ -212,8 +251,6 @@ fn repay_command(owing: Owing, amount: i64, from: AccountId) -> Result<Command, 
             a.planned_principal_minor.to_string(),
         ),
     ]);
-    let amount = Money::new(line.limit.currency, amount);
-    let tx = NewTransaction::transfer(from, line.receivable, amount, metadata);
     let releases = [
         (keys::usage(&line.line_id), a.principal_minor),
         (keys::planned(&line.line_id), a.planned_principal_minor),
@@ -232,5 +269,13 @@ fn repay_command(owing: Owing, amount: i64, from: AccountId) -> Result<Command, 
         let id = ids::drawdown(&plan.line_id, &plan.drawdown_id);
         documents.push(DocumentWrite::json(KIND_PLAN, &id, *plan_version, plan)?);
     }
-    Ok(guarded(Command::Post(tx), Vec::new(), releases, documents))
+    Ok(Allocated {
+        line,
+        metadata,
+        releases,
+        documents,
+        penalty_minor: a.penalty_minor,
+        interest_minor: a.interest_minor,
+        principal_minor: a.principal_minor,
+    })
 }

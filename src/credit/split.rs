@@ -9,13 +9,14 @@
 //! per drawdown: a line repaid below that has nothing left of it to split).
 
 use super::{
-    CreditError, CreditService, Drawdown, InstalmentPlan, KIND_DRAWDOWN, KIND_PLAN, PlanInstalment,
-    SplitDrawdown, guarded, ids, keys,
+    CreditError, CreditLine, CreditService, Drawdown, InstalmentPlan, InstalmentTerms,
+    KIND_DRAWDOWN, KIND_PLAN, PlanInstalment, SplitDrawdown, guarded, ids, keys,
     schedule::{INSTALMENT_COUNTS, first_due, schedule},
 };
 use crate::{
     account::Caller,
     ledger::{Command, CounterCheck, CounterRelease, DocumentWrite, Freshness, LedgerError},
+    money::Money,
 };
 
 /// Plans read per page of a listing.
@@ -93,36 +94,11 @@ impl CreditService {
                 drawdown: s.drawdown_id.clone(),
             });
         }
-        let rows = first_due(self.today(), line.repayment_day)
-            .and_then(|due| {
-                schedule(
-                    drawdown.amount.minor,
-                    s.count,
-                    s.method,
-                    line.annual_rate,
-                    due,
-                )
-            })
-            .ok_or_else(|| CreditError::invalid("count", "a schedule that fits"))?;
-        let plan = InstalmentPlan {
-            line_id: line.line_id.clone(),
-            drawdown_id: s.drawdown_id.clone(),
+        let terms = InstalmentTerms {
+            count: s.count,
             method: s.method,
-            principal: drawdown.amount,
-            made_on: self.today(),
-            instalments: rows
-                .into_iter()
-                .map(|r| PlanInstalment {
-                    number: r.number,
-                    due: r.due,
-                    principal_minor: r.principal_minor,
-                    interest_minor: r.interest_minor,
-                    paid_minor: 0,
-                    principal_paid_minor: 0,
-                    interest_waived_minor: 0,
-                })
-                .collect(),
         };
+        let plan = self.plan_for(&line, &s.drawdown_id, drawdown.amount, terms, "count")?;
         // The plan's principal leaves the daily accrual (and the grace of its date) for the
         // plan's own interest.
         let command = guarded(
@@ -148,6 +124,52 @@ impl CreditService {
             Err(LedgerError::DocumentConflict { .. }) => Err(already()),
             Err(e) => Err(CreditError::from_ledger(e)),
         }
+    }
+
+    /// The plan of `amount` drawn as `drawdown_id` on `line`, made today: `terms.count`
+    /// monthly instalments from the line's first repayment day at least a month away. `field`
+    /// names the count in a refusal.
+    pub(super) fn plan_for(
+        &self,
+        line: &CreditLine,
+        drawdown_id: &str,
+        amount: Money,
+        terms: InstalmentTerms,
+        field: &'static str,
+    ) -> Result<InstalmentPlan, CreditError> {
+        if !INSTALMENT_COUNTS.contains(&terms.count) {
+            return Err(CreditError::invalid(field, "3, 6 or 12"));
+        }
+        let rows = first_due(self.today(), line.repayment_day)
+            .and_then(|due| {
+                schedule(
+                    amount.minor,
+                    terms.count,
+                    terms.method,
+                    line.annual_rate,
+                    due,
+                )
+            })
+            .ok_or_else(|| CreditError::invalid(field, "a schedule that fits"))?;
+        Ok(InstalmentPlan {
+            line_id: line.line_id.clone(),
+            drawdown_id: drawdown_id.to_owned(),
+            method: terms.method,
+            principal: amount,
+            made_on: self.today(),
+            instalments: rows
+                .into_iter()
+                .map(|r| PlanInstalment {
+                    number: r.number,
+                    due: r.due,
+                    principal_minor: r.principal_minor,
+                    interest_minor: r.interest_minor,
+                    paid_minor: 0,
+                    principal_paid_minor: 0,
+                    interest_waived_minor: 0,
+                })
+                .collect(),
+        })
     }
 
     /// A drawdown's plan, if it was split.

@@ -6,12 +6,13 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     credit::{
-        AdjustLimit, CreditError, CreditService, FreezeLine, InstalmentMethod, InstalmentPlan,
-        InstalmentState, LineStatus, LineView, OpenLine, Repay, SplitDrawdown, check_line_id,
-        parse_rate,
+        AdjustLimit, CardRepayment, CardRepaymentState, CreditError, CreditService, FreezeLine,
+        InstalmentMethod, InstalmentPlan, InstalmentState, LineStatus, LineView, OpenLine, Repay,
+        RepaySource, Repayment, RepaymentLookup, RepaymentStatus, SetAutoRepay, SplitDrawdown,
+        check_line_id, parse_rate,
     },
     grpc::{
-        account::{caller_of, money_pb, timestamp},
+        account::{caller_of, money_pb, network_pb, timestamp},
         pb,
     },
     ledger::{AccountId, RequestId},
@@ -108,12 +109,48 @@ impl TryFrom<pb::RepayRequest> for Repay {
     type Error = CreditError;
 
     fn try_from(r: pb::RepayRequest) -> Result<Repay, CreditError> {
+        let from = match (r.from_bound_card, r.from_account_id.is_empty()) {
+            (false, _) => RepaySource::Account(account_id("from_account_id", &r.from_account_id)?),
+            (true, true) => RepaySource::BoundCard,
+            (true, false) => {
+                return Err(CreditError::invalid(
+                    "from_account_id",
+                    "empty when repaying from the bound card",
+                ));
+            }
+        };
         Ok(Repay {
             request_id: request_id(r.request_id)?,
             line_id: line_id(r.credit_line_id)?,
             amount: money("amount", r.amount)?,
-            from: account_id("from_account_id", &r.from_account_id)?,
+            from,
         })
+    }
+}
+
+impl TryFrom<pb::SetAutoRepayRequest> for SetAutoRepay {
+    type Error = CreditError;
+
+    fn try_from(r: pb::SetAutoRepayRequest) -> Result<SetAutoRepay, CreditError> {
+        Ok(SetAutoRepay {
+            request_id: request_id(r.request_id)?,
+            line_id: line_id(r.credit_line_id)?,
+            enabled: r.enabled,
+        })
+    }
+}
+
+fn lookup_of(
+    lookup: Option<pb::get_repayment_request::Lookup>,
+) -> Result<RepaymentLookup, CreditError> {
+    use pb::get_repayment_request::Lookup;
+    match lookup {
+        Some(Lookup::RequestId(id)) => Ok(RepaymentLookup::RequestId(request_id(id)?)),
+        Some(Lookup::Reference(r)) if crate::clearing::reference_is_valid(&r) => {
+            Ok(RepaymentLookup::Reference(r))
+        }
+        Some(Lookup::Reference(_)) => Err(CreditError::invalid("reference", "our reference (PG…)")),
+        None => Err(CreditError::invalid("lookup", "request_id or reference")),
     }
 }
 
@@ -167,6 +204,83 @@ fn line_pb(v: &LineView) -> pb::CreditLine {
         penalty_due: Some(money_pb(v.penalty_due)),
         overdue_principal: Some(money_pb(v.overdue_principal)),
         auto_repay: l.auto_repay,
+    }
+}
+
+fn status_pb(status: RepaymentStatus) -> i32 {
+    let status = match status {
+        RepaymentStatus::Succeeded => pb::ProcessingStatus::Succeeded,
+        RepaymentStatus::Processing => pb::ProcessingStatus::Processing,
+        RepaymentStatus::Failed => pb::ProcessingStatus::Failed,
+    };
+    status as i32
+}
+
+fn repay_pb(done: &Repayment) -> pb::RepayResponse {
+    let currency = done.principal.currency;
+    let mut answer = pb::RepayResponse {
+        credit_line: Some(line_pb(&done.view)),
+        principal_repaid: Some(money_pb(done.principal)),
+        transaction_id: done.transaction.map(|t| t.to_string()).unwrap_or_default(),
+        interest_repaid: Some(money_pb(done.interest)),
+        penalty_repaid: Some(money_pb(done.penalty)),
+        status: status_pb(done.status),
+        ..Default::default()
+    };
+    if let Some(card) = &done.card {
+        let c = card_pb(card);
+        answer.reference = c.reference;
+        answer.network = c.network;
+        answer.network_reference = c.network_reference;
+        answer.failure_reason = c.failure_reason;
+        answer.surplus_to_account = c.surplus_to_account;
+    } else {
+        answer.surplus_to_account = Some(money_pb(Money::new(currency, 0)));
+    }
+    answer
+}
+
+fn card_pb(r: &CardRepayment) -> pb::CardRepayment {
+    let fen = |minor| Some(money_pb(Money::new(r.amount.currency, minor)));
+    let (status, network_reference, failure_reason, parts) = match &r.state {
+        CardRepaymentState::Processing => (RepaymentStatus::Processing, "", "", [0; 4]),
+        CardRepaymentState::Failed { reason } => {
+            (RepaymentStatus::Failed, "", reason.as_str(), [0; 4])
+        }
+        CardRepaymentState::Succeeded {
+            network_reference,
+            penalty_minor,
+            interest_minor,
+            principal_minor,
+            surplus_minor,
+        } => (
+            RepaymentStatus::Succeeded,
+            network_reference.as_str(),
+            "",
+            [
+                *penalty_minor,
+                *interest_minor,
+                *principal_minor,
+                *surplus_minor,
+            ],
+        ),
+    };
+    pb::CardRepayment {
+        credit_line_id: r.line_id.clone(),
+        reference: r.reference.clone(),
+        request_id: r.request_id.clone(),
+        amount: Some(money_pb(r.amount)),
+        status: status_pb(status),
+        network: network_pb(r.network) as i32,
+        network_reference: network_reference.to_owned(),
+        failure_reason: failure_reason.to_owned(),
+        penalty_repaid: fen(parts[0]),
+        interest_repaid: fen(parts[1]),
+        principal_repaid: fen(parts[2]),
+        surplus_to_account: fen(parts[3]),
+        transaction_id: r.transaction.map(|t| t.to_string()).unwrap_or_default(),
+        create_time: Some(timestamp(r.requested_at_ms)),
+        settle_time: r.settled_at_ms.map(timestamp),
     }
 }
 
@@ -259,12 +373,32 @@ impl pb::credit_service_server::CreditService for CreditApi {
         let caller = caller_of(&request)?;
         let r = Repay::try_from(request.into_inner())?;
         let done = self.service.repay(&caller, r).await?;
-        Ok(Response::new(pb::RepayResponse {
-            credit_line: Some(line_pb(&done.view)),
-            principal_repaid: Some(money_pb(done.principal)),
-            transaction_id: done.transaction.to_string(),
-            interest_repaid: Some(money_pb(done.interest)),
-            penalty_repaid: Some(money_pb(done.penalty)),
+        Ok(Response::new(repay_pb(&done)))
+    }
+
+    async fn get_repayment(
+        &self,
+        request: Request<pb::GetRepaymentRequest>,
+    ) -> Result<Response<pb::GetRepaymentResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let r = request.into_inner();
+        let id = line_id(r.credit_line_id)?;
+        let lookup = lookup_of(r.lookup)?;
+        let repayment = self.service.card_repayment_of(&caller, &id, lookup).await?;
+        Ok(Response::new(pb::GetRepaymentResponse {
+            repayment: Some(card_pb(&repayment)),
+        }))
+    }
+
+    async fn set_auto_repay(
+        &self,
+        request: Request<pb::SetAutoRepayRequest>,
+    ) -> Result<Response<pb::SetAutoRepayResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let r = SetAutoRepay::try_from(request.into_inner())?;
+        let view = self.service.set_auto_repay(&caller, r).await?;
+        Ok(Response::new(pb::SetAutoRepayResponse {
+            credit_line: Some(line_pb(&view)),
         }))
     }
 

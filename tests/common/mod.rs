@@ -7,12 +7,14 @@
 //! - [`rpc`]: helpers of the gRPC clients (re-exported here, as are `app` and `db`).
 //! - [`yields`]: helpers of the yield service's tests (requests, runs, the manual clock by date).
 //! - [`eod`]: the end-of-day run from the command line (today's round, then a later one).
+//! - [`back_office`]: database edits no RPC makes (a bound card removed), moving the chain head.
 //! - [`ledger`]: the ledger tests' fixtures ([`ledger::TestDb`] and builders).
 //! - [`both_backends!`]: one `async fn name(backend: Backend)` becomes `name::sqlite` and
 //!   `name::postgres`.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod back_office;
 pub mod db;
 pub mod eod;
 pub mod ledger;

@@ -131,6 +131,26 @@ impl Sim {
         self.client(network).submit(&planted).await;
     }
 
+    /// [`Sim::routing_quick_pay`] with a recovery worker that queries a call `first_query_ms`
+    /// after it was sent (above the 300 ms timeout), then every 100 ms round with the wait
+    /// doubling up to 2 s, and presumes it failed 30 s after it was sent.
+    pub fn routing_quick_pay_recovered(
+        &self,
+        network: Network,
+        first_query_ms: u64,
+    ) -> impl FnOnce(&mut Config) + use<> {
+        self.routing_quick_pay(
+            network,
+            RecoveryConfig {
+                interval_ms: 100,
+                first_query_after_ms: first_query_ms,
+                query_backoff_max_ms: 2_000,
+                bound_ms: 30_000,
+                ..Default::default()
+            },
+        )
+    }
+
     /// [`Sim::routing_quick_pay`] with the recovery worker kept away (its first query after 5
     /// minutes): what the gateway booked is what the requests' own answers settled.
     pub fn routing_quick_pay_unrecovered(

@@ -178,6 +178,46 @@ pub async fn line_now(bank: &mut Credit, line: &str) -> paygate::grpc::pb::Credi
     .expect("line")
 }
 
+/// A line of `limit` at `rate` APR for `account`: no grace days, repayments due on the 10th,
+/// no auto-repay.
+pub fn line_req(
+    account: &str,
+    limit: &str,
+    rate: &str,
+) -> paygate::grpc::pb::OpenCreditLineRequest {
+    paygate::grpc::pb::OpenCreditLineRequest {
+        request_id: request_id("open"),
+        account_id: account.to_owned(),
+        limit: Some(cny(limit)),
+        annual_rate: rate.to_owned(),
+        grace_days: 0,
+        repayment_day: 10,
+        auto_repay: false,
+    }
+}
+
+/// A Class II customer (person 1) of `app` with a line of `limit` at `rate` (see [`line_req`]),
+/// opened by core banking: (core banking's credit client, the customer's account, the line).
+pub async fn borrower(
+    app: &super::app::TestApp,
+    limit: &str,
+    rate: &str,
+) -> (Credit, String, String) {
+    let mut bank = Credit::new(app.channel("core-banking").await);
+    let account = open_class_ii(&mut app.accounts("mobile-backend").await, 1).await;
+    let line = open_line(&mut bank, line_req(&account, limit, rate)).await;
+    (bank, account, line)
+}
+
+/// A manual clock at 01:00 in Beijing on `date`.
+pub fn clock_on(date: time::Date) -> paygate::clock::Clock {
+    let at = date
+        .with_hms(1, 0, 0)
+        .expect("time")
+        .assume_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
+    paygate::clock::Clock::manual(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms"))
+}
+
 /// Opens the credit line `req` asks for (it must open): its id.
 pub async fn open_line(bank: &mut Credit, req: paygate::grpc::pb::OpenCreditLineRequest) -> String {
     bank.open_credit_line(req)
@@ -475,6 +515,7 @@ pub async fn pay_with_credit(
             payer,
             pay_request::Method::Credit(CreditPayment {
                 credit_line_id: line.to_owned(),
+                ..Default::default()
             }),
         ))
         .await

@@ -5,13 +5,14 @@
 //! the drawdown within the limit).
 
 use super::*;
+use crate::credit::InstalmentTerms;
 
 impl CashierService {
     pub(in crate::cashier) async fn pay_credit(
         &self,
         caller: &Caller,
         req: &PayOrder,
-        line_id: &str,
+        (line_id, instalments): (&str, Option<InstalmentTerms>),
         print: String,
         replaying: Replaying,
     ) -> Result<Order, CashierError> {
@@ -29,8 +30,11 @@ impl CashierService {
                 &payer,
                 line_id,
                 amount,
-                &derive_id("D", &caller.name, &req.request_id),
-                &order.order_id,
+                (
+                    &derive_id("D", &caller.name, &req.request_id),
+                    &order.order_id,
+                ),
+                instalments,
             )
             .await?;
         self.charge(Charge {

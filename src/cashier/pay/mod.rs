@@ -95,8 +95,11 @@ impl CashierService {
                     .await
             }
             PayWith::Balance => self.pay_balance(caller, req, print, replaying).await,
-            PayWith::Credit { line_id } => {
-                self.pay_credit(caller, req, line_id, print, replaying)
+            PayWith::Credit {
+                line_id,
+                instalments,
+            } => {
+                self.pay_credit(caller, req, (line_id, *instalments), print, replaying)
                     .await
             }
             PayWith::MerchantQr {

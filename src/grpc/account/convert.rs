@@ -16,7 +16,7 @@ use crate::{
     money::{Currency, Money, Sign},
 };
 
-pub(super) fn network_pb(network: Network) -> pb::ClearingNetwork {
+pub(crate) fn network_pb(network: Network) -> pb::ClearingNetwork {
     match network {
         Network::OnUs => pb::ClearingNetwork::OnUs,
         Network::NetsUnion => pb::ClearingNetwork::Netsunion,

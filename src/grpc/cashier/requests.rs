@@ -130,6 +130,7 @@ impl TryFrom<pb::PayRequest> for PayOrder {
             Some(pb::pay_request::Method::Credit(c)) => {
                 crate::credit::check_line_id(&c.credit_line_id).map_err(Status::from)?;
                 PayWith::Credit {
+                    instalments: instalment_terms(c.instalment_count, c.instalment_method)?,
                     line_id: c.credit_line_id,
                 }
             }
@@ -147,6 +148,33 @@ impl TryFrom<pb::PayRequest> for PayOrder {
             with,
         })
     }
+}
+
+/// A split at payment: none for a count of 0 with no method; else 3, 6 or 12 with a method.
+fn instalment_terms(
+    count: i32,
+    method: i32,
+) -> Result<Option<crate::credit::InstalmentTerms>, Status> {
+    use crate::credit::InstalmentMethod;
+    let method = pb::InstalmentMethod::try_from(method).unwrap_or_default();
+    if count == 0 && method == pb::InstalmentMethod::Unspecified {
+        return Ok(None);
+    }
+    let count = u32::try_from(count)
+        .ok()
+        .filter(|n| crate::credit::schedule::INSTALMENT_COUNTS.contains(n))
+        .ok_or_else(|| invalid("credit.instalment_count", "3, 6 or 12"))?;
+    let method = match method {
+        pb::InstalmentMethod::EqualPrincipal => InstalmentMethod::EqualPrincipal,
+        pb::InstalmentMethod::EqualInstalment => InstalmentMethod::EqualInstalment,
+        pb::InstalmentMethod::Unspecified => {
+            return Err(invalid(
+                "credit.instalment_method",
+                "EQUAL_PRINCIPAL or EQUAL_INSTALMENT",
+            ));
+        }
+    };
+    Ok(Some(crate::credit::InstalmentTerms { count, method }))
 }
 
 impl TryFrom<pb::IssuePaymentCodeRequest> for IssuePaymentCode {

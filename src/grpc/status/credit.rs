@@ -45,6 +45,25 @@ impl From<CreditError> for Status {
                 message,
                 [("credit_line_id", line)],
             ),
+            CreditError::LineOverdue {
+                line,
+                overdue_principal,
+            } => error_status(
+                fp,
+                "CREDIT_LINE_OVERDUE",
+                message,
+                [
+                    ("credit_line_id", line),
+                    ("overdue_principal", overdue_principal.to_decimal_string()),
+                    ("currency", overdue_principal.currency.code().to_owned()),
+                ],
+            ),
+            CreditError::RepaymentNotFound { line, lookup } => error_status(
+                Code::NotFound,
+                "REPAYMENT_NOT_FOUND",
+                message,
+                [("credit_line_id", line), ("lookup", lookup)],
+            ),
             CreditError::NotLineOwner { line, account } => error_status(
                 Code::PermissionDenied,
                 "CREDIT_LINE_NOT_OWNED",
