@@ -854,7 +854,7 @@ async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by
     };
     let mut app = spawn_app_crashable_with(
         backend,
-        sim.routing_quick_pay(paygate::clearing::Network::NetsUnion, recovery),
+        sim.routing_quick_pay(paygate::clearing::nets_union::NETWORK, recovery),
     )
     .await;
     let shop = shop(&app, "card").await;

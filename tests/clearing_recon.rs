@@ -16,7 +16,7 @@ use common::{
 };
 use paygate::{
     account::outbound::reference_of,
-    clearing::{Network, ReversalOutcome},
+    clearing::{ReversalOutcome, nets_union},
     grpc::pb::{ProcessingStatus, TopUpRequest},
     ledger::IdempotencyKey,
 };
@@ -33,7 +33,7 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     let answering_at = Instant::now() + Duration::from_millis(4_100);
     let app = spawn_app_with(
         backend,
-        sim.routing_quick_pay_unrecovered(Network::NetsUnion),
+        sim.routing_quick_pay_unrecovered(nets_union::NETWORK),
     )
     .await;
     let mut accounts = app.accounts("core-banking").await;
@@ -85,14 +85,17 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     .await;
     // Status differs: the network reversed a movement we booked as succeeded.
     assert_eq!(
-        sim.client(Network::NetsUnion).reverse(status_differs).await,
+        sim.client(nets_union::NETWORK)
+            .reverse(status_differs)
+            .await,
         ReversalOutcome::Reversed
     );
     // Theirs only: the network booked a movement we never sent.
     let theirs_only = "PGTHEIRSONLY00000000000000000001".to_owned();
-    sim.plant_debit(Network::NetsUnion, &theirs_only, 500).await;
+    sim.plant_debit(nets_union::NETWORK, &theirs_only, 500)
+        .await;
 
-    let period = recon_period(&app, Network::NetsUnion);
+    let period = recon_period(&app, nets_union::NETWORK);
     let config = app.dir().join("recon.toml");
     std::fs::write(
         &config,

@@ -14,7 +14,7 @@ use common::{
     Accounts, Backend, balance, netsim::Sim, open_class_ii, request_id, spawn_app_crashable_with,
 };
 use paygate::{
-    clearing::{Network, routing::RecoveryConfig},
+    clearing::{nets_union, routing::RecoveryConfig},
     config::Config,
     grpc::pb::{ClearingNetwork, ProcessingStatus, TopUpRequest, TopUpResponse, WithdrawRequest},
 };
@@ -31,7 +31,7 @@ const BOOKS_BUT_NEVER_ANSWERS: &str =
 /// Routes every quick-pay movement to NetsUnion on `sim`, with this file's recovery settings.
 fn routed_to(sim: &Sim) -> impl FnOnce(&mut Config) + use<> {
     sim.routing_quick_pay(
-        Network::NetsUnion,
+        nets_union::NETWORK,
         RecoveryConfig {
             interval_ms: 100,
             first_query_after_ms: FIRST_QUERY_AFTER_MS,
