@@ -13,6 +13,7 @@
 //!   timeout; [`recon`]: the reconciliation file format; [`netsim`]: the network simulator.
 
 pub mod cnaps;
+pub mod e_cny;
 pub mod http;
 pub mod matching;
 pub mod nets_union;

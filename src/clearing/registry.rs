@@ -24,6 +24,7 @@ pub const NETWORKS: &[Network] = &[
     super::cnaps::IBPS,
     super::wallets::ALIPAY,
     super::wallets::WECHAT_PAY,
+    super::e_cny::NETWORK,
 ];
 
 /// Everything about one network that the rest of the gateway needs.
