@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Backend, TestApp, cny,
-    eod::{dashed, eod_run_later, recon_period},
+    eod::{dashed, done_detail, eod_run_later, eod_status, recon_period},
     netsim::Sim,
     open_class_ii, request_id, spawn_app_with,
 };
@@ -168,26 +168,8 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     // what the journal holds: they are left for investigation.
     let later_path = eod_run_later(&app, 2);
     let later_config = later_path.to_str().unwrap();
-    let date = dashed(&period);
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        later_config,
-        "--date",
-        &date,
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    let steps: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    let detail = |name: &str| {
-        let step = steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("{name} in {out}"));
-        assert_eq!(step["state"], "DONE", "{step}");
-        step["detail"].as_str().unwrap().to_owned()
-    };
+    let steps = eod_status(&app, &later_path, &dashed(&period));
+    let detail = |name: &str| done_detail(&steps, name);
     assert_eq!(
         detail("RECON/NETS_UNION"),
         "2 matched, 4 breaks, 0 carried to the next date, net 3900"

@@ -64,18 +64,7 @@ fn cli_config(app: &TestApp) -> PathBuf {
 
 /// `paygate eod status --date D --json`: the step records of `date`, by step name.
 fn status(app: &TestApp, date: Date) -> Vec<serde_json::Value> {
-    let config = cli_config(app);
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        config.to_str().unwrap(),
-        "--date",
-        &date.to_string(),
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    common::eod::eod_status(app, &cli_config(app), &date.to_string())
 }
 
 /// Each step of `date` as `paygate eod status` shows it: (name, state, detail).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny,
-    eod::{dashed, eod_run_later, recon_period},
+    eod::{dashed, eod_run_later, eod_status, recon_period},
     metadata_of,
     netsim::Sim,
     open_class_ii, pay_req, request_id, spawn_app, spawn_app_with, top_up,
@@ -322,17 +322,7 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
     // The date's steps, as `paygate eod status --date D --json` shows them.
     let date = dashed(&period);
     let steps = steps_of(&mut op, &date).await;
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        later.to_str().unwrap(),
-        "--date",
-        &date,
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    let printed: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let printed = eod_status(&app, &later, &date);
     assert_eq!(steps.len(), printed.len(), "{steps:?}");
     for (rpc, cli) in steps.iter().zip(&printed) {
         assert_eq!(rpc.step, cli["step"].as_str().unwrap());
