@@ -109,6 +109,31 @@ async fn create(c: &mut Cashier, merchant: &str, no: &str, amount: &str) -> pb::
         .expect("order")
 }
 
+/// The agreement (协议) of the payer's bound card, as its account shows it.
+async fn agreement_of(accounts: &mut Accounts, payer: &str) -> String {
+    accounts
+        .get_account(pb::GetAccountRequest {
+            account_id: payer.to_owned(),
+        })
+        .await
+        .expect("account reads")
+        .into_inner()
+        .account
+        .and_then(|a| a.bound_card)
+        .expect("a bound card")
+        .agreement_id
+}
+
+/// A quick pay of `order` by the payer's bound card under `agreement`.
+fn pay_bound_card(order: &str, payer: &str, agreement: &str) -> PayRequest {
+    PayRequest {
+        method: Some(pay_request::Method::BoundCard(BoundCardPayment {
+            agreement_id: agreement.to_owned(),
+        })),
+        ..pay_balance(order, payer)
+    }
+}
+
 fn pay_balance(order: &str, payer: &str) -> PayRequest {
     PayRequest {
         request_id: request_id("pay"),
@@ -854,30 +879,16 @@ async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by
     };
     let mut app = spawn_app_crashable_with(
         backend,
-        sim.routing_quick_pay(paygate::clearing::Network::NetsUnion, recovery),
+        sim.routing_quick_pay(paygate::clearing::nets_union::NETWORK, recovery),
     )
     .await;
     let shop = shop(&app, "card").await;
     let (mut accounts, payer) = payer(&app, 14, "0").await;
-    let agreement = accounts
-        .get_account(pb::GetAccountRequest {
-            account_id: payer.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap()
-        .bound_card
-        .unwrap()
-        .agreement_id;
+    let agreement = agreement_of(&mut accounts, &payer).await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "K2", "50.00").await;
-    let mut req = pay_balance(&order.order_id, &payer);
-    req.method = Some(pay_request::Method::BoundCard(BoundCardPayment {
-        agreement_id: agreement,
-    }));
+    let req = pay_bound_card(&order.order_id, &payer, &agreement);
     let processing = p
         .pay(req.clone())
         .await
@@ -959,41 +970,117 @@ async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by
     assert_eq!(code, Some(0), "{out}");
 }
 
+both_backends!(multi_thread: a_bound_card_payment_and_its_refund_go_through_e_cny_and_reconcile);
+/// e-CNY (数字人民币), the network added last (one module, one registry line, its contract value;
+/// docs/ARCHITECTURE.md, "A new clearing network"): a payment from the bound wallet and a
+/// partial refund to it cross the simulator in e-CNY's own format, its reconciliation matches
+/// both, and the end of day settles its suspense account to zero.
+async fn a_bound_card_payment_and_its_refund_go_through_e_cny_and_reconcile(backend: Backend) {
+    use common::{
+        eod::{dashed, done_detail, eod_run_later, eod_status, recon_period},
+        yields::rows,
+    };
+    use paygate::clearing::{e_cny, recon::ReconKind};
+
+    let sim = Sim::start("seed = 41\n").await;
+    let app = spawn_app_with(backend, sim.routing_quick_pay_unrecovered(e_cny::NETWORK)).await;
+    let shop = shop(&app, "e-cny").await;
+    let (mut accounts, payer) = payer(&app, 16, "0").await;
+    let agreement = agreement_of(&mut accounts, &payer).await;
+    let mut m = cashier(&app, MERCHANT_CALLER).await;
+    let mut p = cashier(&app, PAYER_CALLER).await;
+    let order = create(&mut m, &shop.merchant_id, "E1", "50.00").await;
+    let req = pay_bound_card(&order.order_id, &payer, &agreement);
+    let paid = p.pay(req).await.unwrap().into_inner().order.unwrap();
+    assert_eq!(paid.status, OrderStatus::Succeeded as i32);
+    let payment = paid.payment.unwrap();
+    assert_eq!(payment.network, pb::ClearingNetwork::ECny as i32);
+    assert!(
+        payment.network_reference.starts_with("ECNY"),
+        "e-CNY's own reference: {payment:?}"
+    );
+    // A refund above what was paid never reaches the network.
+    assert_refused(
+        m.refund(refund_req(&order.order_id, "50.01")).await,
+        Code::FailedPrecondition,
+        "REFUND_EXCEEDS_PAID",
+    );
+    let refund = m
+        .refund(refund_req(&order.order_id, "20.00"))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(refund.status, pb::RefundStatus::Succeeded as i32);
+    let mut bank = app.accounts("core-banking").await;
+    assert_eq!(book(&mut bank, &shop.settlement).await, "29.70");
+
+    // The network booked the debit of the wallet and the refund pushed back to it, once each.
+    let mut books: Vec<(ReconKind, i64)> = sim
+        .books()
+        .await
+        .iter()
+        .map(|e| {
+            assert_eq!(e.network, e_cny::NETWORK);
+            (e.kind, e.amount.minor)
+        })
+        .collect();
+    books.sort_by_key(|(_, minor)| -minor);
+    assert_eq!(
+        books,
+        [(ReconKind::Debit, 5_000), (ReconKind::Credit, 2_000)]
+    );
+
+    // Its statement of the date matches our records of both calls.
+    let period = recon_period(&app, e_cny::NETWORK);
+    let config = app.dir().join("e-cny.toml");
+    std::fs::write(&config, toml::to_string(&app.config).unwrap()).unwrap();
+    let (code, out) = app.paygate(&[
+        "recon",
+        "--config",
+        config.to_str().unwrap(),
+        "--network",
+        "E_CNY",
+        "--period",
+        &period,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("2 matched, 0 unsettled, 0 breaks"), "{out}");
+
+    // The end of day reconciles and settles the date: the statement's net (50.00 in, 20.00
+    // out) comes back, and e-CNY's suspense account is even.
+    let later = eod_run_later(&app, 2);
+    let steps = eod_status(&app, &later, &dashed(&period));
+    let detail = |name: &str| done_detail(&steps, name);
+    assert_eq!(
+        detail("RECON/E_CNY"),
+        "2 matched, 0 breaks, 0 carried to the next date, net 3000"
+    );
+    assert_eq!(detail("SETTLE/E_CNY"), "received 30.00 CNY from E_CNY");
+    let internal = rows::balances_of_kind(&app.config.database.url, "BANK_INTERNAL").await;
+    assert_eq!(internal["CLEARING_SUSPENSE_E_CNY"], 0, "{internal:?}");
+    let (code, out) = app.ledger_verify();
+    assert_eq!(code, Some(0), "{out}");
+}
+
 both_backends!(bound_card_quick_pay_settles_through_the_network);
 async fn bound_card_quick_pay_settles_through_the_network(backend: Backend) {
     let app = spawn_app(backend).await;
     let shop = shop(&app, "card").await;
     let (mut accounts, payer) = payer(&app, 13, "0").await;
-    let agreement = accounts
-        .get_account(pb::GetAccountRequest {
-            account_id: payer.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap()
-        .bound_card
-        .unwrap()
-        .agreement_id;
+    let agreement = agreement_of(&mut accounts, &payer).await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "K1", "50.00").await;
-    let mut req = pay_balance(&order.order_id, &payer);
-    req.method = Some(pay_request::Method::BoundCard(BoundCardPayment {
-        agreement_id: "AGR-not-mine".into(),
-    }));
     assert_refused(
-        p.pay(req.clone()).await,
+        p.pay(pay_bound_card(&order.order_id, &payer, "AGR-not-mine"))
+            .await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
-    req.request_id = request_id("card");
-    req.method = Some(pay_request::Method::BoundCard(BoundCardPayment {
-        agreement_id: agreement,
-    }));
     let paid = p
-        .pay(req)
+        .pay(pay_bound_card(&order.order_id, &payer, &agreement))
         .await
         .expect("quick pay")
         .into_inner()

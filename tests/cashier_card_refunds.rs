@@ -35,7 +35,7 @@ struct ScriptedNetwork {
 #[async_trait]
 impl ClearingClient for ScriptedNetwork {
     fn network(&self) -> Network {
-        Network::OnUs
+        Network::ON_US
     }
 
     async fn submit(&self, instruction: &CardInstruction) -> Outcome {

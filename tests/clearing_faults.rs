@@ -1,5 +1,5 @@
 //! The clearing networks under faults, end to end: card payments (quick pay by the bound card)
-//! and their refunds go to all seven off-us networks of a real `paygate netsim` process, which
+//! and their refunds go to every off-us network of the registry on a real `paygate netsim` process, which
 //! leaves 20 % of them unanswered, answers 5 % late, posts 2 % of its result notices twice and
 //! is down for 30 seconds once per network. After the recovery worker has finished: every
 //! payment and refund is final, the networks booked each exactly once and exactly what we
@@ -42,16 +42,21 @@ use tokio::sync::Semaphore;
 
 const MERCHANT_CALLER: &str = "merchant-gateway";
 const PAYER_CALLER: &str = "mobile-backend";
-/// The seven off-us networks, each the issuer network of one bank (its BIN prefix).
-const NETWORKS: [(Network, &str, &str); 7] = [
-    (Network::NetsUnion, "BANKNU", "621001"),
-    (Network::UnionPayQr, "BANKUP", "621002"),
-    (Network::CnapsHvps, "BANKHV", "621003"),
-    (Network::CnapsBeps, "BANKBE", "621004"),
-    (Network::CnapsIbps, "BANKIB", "621005"),
-    (Network::Alipay, "BANKAL", "621006"),
-    (Network::WechatPay, "BANKWX", "621007"),
-];
+/// Every off-us network of the registry, each the issuer network of one bank (`BANK1`…) and
+/// its BIN prefix (`621001`…).
+fn networks() -> Vec<(Network, String, String)> {
+    Network::all()
+        .filter(|n| n.is_remote())
+        .enumerate()
+        .map(|(k, network)| {
+            (
+                network,
+                format!("BANK{}", k + 1),
+                format!("621{:03}", k + 1),
+            )
+        })
+        .collect()
+}
 /// Payers per network (each pays in turn).
 const PAYERS_PER_NETWORK: usize = 10;
 /// Payments are spread over this long, so the outage falls among them.
@@ -70,7 +75,7 @@ fn payments_per_network() -> usize {
 /// connections on some, holding them unanswered on the others), 12 s after it started.
 fn faults() -> String {
     let mut text = String::from("seed = 17\nhang_ms_max = 2000\n");
-    for (n, (network, _, _)) in NETWORKS.iter().enumerate() {
+    for (n, (network, _, _)) in networks().iter().enumerate() {
         text.push_str(&format!(
             "[[networks]]\nnetwork = \"{}\"\nlatency_min_ms = 1\nlatency_max_ms = 20\n\
              no_answer_rate = 0.20\nlate_rate = 0.05\nlate_ms = 1000\nduplicate_rate = 0.02\n\
@@ -98,14 +103,15 @@ fn routing(sim: &Sim) -> ClearingConfig {
         bank: bank.to_owned(),
         network,
     };
-    let mut routes: Vec<RouteConfig> = NETWORKS
+    let networks = networks();
+    let mut routes: Vec<RouteConfig> = networks
         .iter()
         .map(|(network, bank, _)| route(PaymentMethod::QuickPay, bank, *network))
         .collect();
-    routes.push(route(PaymentMethod::Any, "*", Network::OnUs));
+    routes.push(route(PaymentMethod::Any, "*", Network::ON_US));
     ClearingConfig {
         routes,
-        networks: NETWORKS
+        networks: networks
             .iter()
             .map(|(network, _, _)| NetworkEndpointConfig {
                 network: *network,
@@ -113,11 +119,11 @@ fn routing(sim: &Sim) -> ClearingConfig {
                 timeout_ms: 300,
             })
             .collect(),
-        issuers: NETWORKS
+        issuers: networks
             .iter()
             .map(|(_, bank, bin)| IssuerConfig {
-                bin_prefix: (*bin).to_owned(),
-                bank: (*bank).to_owned(),
+                bin_prefix: bin.clone(),
+                bank: bank.clone(),
             })
             .collect(),
         recovery: RecoveryConfig {
@@ -139,7 +145,7 @@ struct Payer {
 async fn payers(app: &TestApp) -> Vec<Vec<Payer>> {
     let mut accounts = app.accounts(PAYER_CALLER).await;
     let mut all = Vec::new();
-    for (k, (_, _, bin)) in NETWORKS.iter().enumerate() {
+    for (k, (_, _, bin)) in networks().iter().enumerate() {
         let mut of_network = Vec::new();
         for p in 0..PAYERS_PER_NETWORK {
             let n = k * PAYERS_PER_NETWORK + p;
@@ -234,7 +240,7 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
     for i in 0..per_network {
         let due =
             window_start + Duration::from_millis(PAYMENT_WINDOW_MS * i as u64 / per_network as u64);
-        for k in 0..NETWORKS.len() {
+        for k in 0..networks().len() {
             let (payers, gate, merchant) = (payers.clone(), gate.clone(), merchant.clone());
             let mut m = CashierServiceClient::new(app.channel(MERCHANT_CALLER).await);
             let mut p = CashierServiceClient::new(app.channel(PAYER_CALLER).await);
@@ -397,7 +403,7 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
     });
     assert_eq!(
         reach.len(),
-        NETWORKS.len(),
+        networks().len(),
         "every network was used: {reach:?}"
     );
 
@@ -466,7 +472,7 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
         "{reconciled} lines matched of {paid} + {refunded}"
     );
     let internal = rows::balances_of_kind(&app.config.database.url, "BANK_INTERNAL").await;
-    for (network, _, _) in NETWORKS {
+    for (network, _, _) in networks() {
         let name = format!("CLEARING_SUSPENSE_{}", network.as_str());
         assert_eq!(
             internal.get(&name).copied(),
@@ -482,7 +488,7 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
          reconciled, 0 breaks; every suspense account 0",
         orders.len(),
         refund_ids.len(),
-        NETWORKS.len(),
+        networks().len(),
         reconciled,
     );
 }

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use common::{
     Backend, TestApp, cny,
-    eod::{dashed, eod_run_later, recon_period},
+    eod::{dashed, done_detail, eod_run_later, eod_status, recon_period},
     netsim::Sim,
     open_class_ii, request_id, spawn_app_with,
 };
 use paygate::{
     account::outbound::reference_of,
-    clearing::{Network, ReversalOutcome},
+    clearing::{ReversalOutcome, nets_union},
     grpc::pb::{ProcessingStatus, TopUpRequest},
     ledger::IdempotencyKey,
 };
@@ -33,7 +33,7 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     let answering_at = Instant::now() + Duration::from_millis(4_100);
     let app = spawn_app_with(
         backend,
-        sim.routing_quick_pay_unrecovered(Network::NetsUnion),
+        sim.routing_quick_pay_unrecovered(nets_union::NETWORK),
     )
     .await;
     let mut accounts = app.accounts("core-banking").await;
@@ -85,14 +85,17 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     .await;
     // Status differs: the network reversed a movement we booked as succeeded.
     assert_eq!(
-        sim.client(Network::NetsUnion).reverse(status_differs).await,
+        sim.client(nets_union::NETWORK)
+            .reverse(status_differs)
+            .await,
         ReversalOutcome::Reversed
     );
     // Theirs only: the network booked a movement we never sent.
     let theirs_only = "PGTHEIRSONLY00000000000000000001".to_owned();
-    sim.plant_debit(Network::NetsUnion, &theirs_only, 500).await;
+    sim.plant_debit(nets_union::NETWORK, &theirs_only, 500)
+        .await;
 
-    let period = recon_period(&app, Network::NetsUnion);
+    let period = recon_period(&app, nets_union::NETWORK);
     let config = app.dir().join("recon.toml");
     std::fs::write(
         &config,
@@ -165,26 +168,8 @@ async fn reconciliation_finds_every_planted_break_and_nothing_else(backend: Back
     // what the journal holds: they are left for investigation.
     let later_path = eod_run_later(&app, 2);
     let later_config = later_path.to_str().unwrap();
-    let date = dashed(&period);
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        later_config,
-        "--date",
-        &date,
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    let steps: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    let detail = |name: &str| {
-        let step = steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("{name} in {out}"));
-        assert_eq!(step["state"], "DONE", "{step}");
-        step["detail"].as_str().unwrap().to_owned()
-    };
+    let steps = eod_status(&app, &later_path, &dashed(&period));
+    let detail = |name: &str| done_detail(&steps, name);
     assert_eq!(
         detail("RECON/NETS_UNION"),
         "2 matched, 4 breaks, 0 carried to the next date, net 3900"

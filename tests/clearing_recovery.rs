@@ -14,7 +14,7 @@ use common::{
     Accounts, Backend, balance, netsim::Sim, open_class_ii, request_id, spawn_app_crashable_with,
 };
 use paygate::{
-    clearing::Network,
+    clearing::nets_union,
     config::Config,
     grpc::pb::{ClearingNetwork, ProcessingStatus, TopUpRequest, TopUpResponse, WithdrawRequest},
 };
@@ -30,7 +30,7 @@ const BOOKS_BUT_NEVER_ANSWERS: &str =
 
 /// Routes every quick-pay movement to NetsUnion on `sim`, with this file's recovery settings.
 fn routed_to(sim: &Sim) -> impl FnOnce(&mut Config) + use<> {
-    sim.routing_quick_pay_recovered(Network::NetsUnion, FIRST_QUERY_AFTER_MS)
+    sim.routing_quick_pay_recovered(nets_union::NETWORK, FIRST_QUERY_AFTER_MS)
 }
 
 fn top_up_req(id: &str, account: &str, amount: &str) -> TopUpRequest {

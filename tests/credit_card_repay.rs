@@ -18,7 +18,7 @@ use common::{
     pay_req, request_id, spawn_app, spawn_app_crashable_with,
 };
 use paygate::{
-    clearing::Network,
+    clearing::nets_union,
     grpc::pb::{
         self, ClearingNetwork, CreditPayment, GetRepaymentRequest, InstalmentMethod,
         ListInstalmentsRequest, PaymentMethodType, ProcessingStatus, RefundRequest, RepayRequest,
@@ -161,7 +161,7 @@ impl World {
 /// Routes every quick-pay movement (card repayments are routed as top-ups) to NetsUnion on
 /// `sim`, the worker querying 600 ms after a call.
 fn routed_to(sim: &Sim) -> impl FnOnce(&mut paygate::config::Config) + use<> {
-    sim.routing_quick_pay_recovered(Network::NetsUnion, FIRST_QUERY_AFTER_MS)
+    sim.routing_quick_pay_recovered(nets_union::NETWORK, FIRST_QUERY_AFTER_MS)
 }
 
 async fn a_card_repayment_refuses_a_line_whose_account_has_no_bound_card_and_records_nothing(

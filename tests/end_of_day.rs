@@ -64,18 +64,7 @@ fn cli_config(app: &TestApp) -> PathBuf {
 
 /// `paygate eod status --date D --json`: the step records of `date`, by step name.
 fn status(app: &TestApp, date: Date) -> Vec<serde_json::Value> {
-    let config = cli_config(app);
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        config.to_str().unwrap(),
-        "--date",
-        &date.to_string(),
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    common::eod::eod_status(app, &cli_config(app), &date.to_string())
 }
 
 /// Each step of `date` as `paygate eod status` shows it: (name, state, detail).
@@ -311,9 +300,9 @@ async fn union_pay_s_date_rolls_at_23_00_while_top_ups_go_on_and_each_date_settl
 ) {
     use common::netsim::Sim;
     use paygate::clearing::{
-        Network,
         recon::{ReconStatus, business_date},
         routing::RecoveryConfig,
+        union_pay_qr,
     };
 
     // Tomorrow, 22:59:50 Beijing time, on both the gateway's and the network's clocks (both
@@ -327,7 +316,7 @@ async fn union_pay_s_date_rolls_at_23_00_while_top_ups_go_on_and_each_date_settl
     ))
     .await;
     let route = sim.routing_quick_pay(
-        Network::UnionPayQr,
+        union_pay_qr::NETWORK,
         RecoveryConfig {
             interval_ms: 100,
             first_query_after_ms: 600,
@@ -403,7 +392,7 @@ async fn union_pay_s_date_rolls_at_23_00_while_top_ups_go_on_and_each_date_settl
             .iter()
             .filter(|e| {
                 e.status == ReconStatus::Succeeded
-                    && business_date(Network::UnionPayQr, e.booked_at_ms) == d
+                    && business_date(union_pay_qr::NETWORK, e.booked_at_ms) == d
             })
             .collect();
         (of_date.len(), of_date.iter().map(|e| e.amount.minor).sum())

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use common::{
     Backend, TestApp, app_merchant, app_order_req, assert_refused, book, cny,
-    eod::{dashed, eod_run_later, recon_period},
+    eod::{dashed, eod_run_later, eod_status, recon_period},
     metadata_of,
     netsim::Sim,
     open_class_ii, pay_req, request_id, spawn_app, spawn_app_with, top_up,
     yields::{advance_to, rows::balances_of_kind, today},
 };
 use paygate::{
-    clearing::Network,
+    clearing::nets_union,
     grpc::pb::{
         AdjustBreakRequest, BalancePayment, BreakKind, ClearingNetwork, EndOfDayStep,
         EndOfDayStepState, GetEndOfDayRequest, GetMerchantSettlementRequest,
@@ -120,7 +120,7 @@ async fn only_an_operator_caller_is_granted_the_operations_service(backend: Back
 async fn bad_networks_periods_and_dates_are_invalid_arguments(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut op = ops(&app, OPERATOR).await;
-    let period = recon_period(&app, Network::NetsUnion);
+    let period = recon_period(&app, nets_union::NETWORK);
     for network in [
         ClearingNetwork::Unspecified as i32,
         ClearingNetwork::OnUs as i32,
@@ -187,7 +187,7 @@ async fn bad_networks_periods_and_dates_are_invalid_arguments(backend: Backend) 
 async fn what_the_end_of_day_has_not_stored_is_not_found(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut op = ops(&app, OPERATOR).await;
-    let period = recon_period(&app, Network::NetsUnion);
+    let period = recon_period(&app, nets_union::NETWORK);
     let refused = assert_refused(
         op.get_reconciliation(recon_req(ClearingNetwork::Netsunion as i32, &period))
             .await,
@@ -216,7 +216,7 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
     let sim = Sim::start("seed = 41\n").await;
     let app = spawn_app_with(
         backend,
-        sim.routing_quick_pay_unrecovered(Network::NetsUnion),
+        sim.routing_quick_pay_unrecovered(nets_union::NETWORK),
     )
     .await;
     // One top-up both sides book alike, and a card debit only the network booked (长款).
@@ -224,8 +224,8 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
     let account = open_class_ii(&mut accounts, 1).await;
     top_up(&mut accounts, &account, "10.00").await;
     let theirs_only = "PGTHEIRSONLY00000000000000000002";
-    sim.plant_debit(Network::NetsUnion, theirs_only, 500).await;
-    let period = recon_period(&app, Network::NetsUnion);
+    sim.plant_debit(nets_union::NETWORK, theirs_only, 500).await;
+    let period = recon_period(&app, nets_union::NETWORK);
     let netsunion = ClearingNetwork::Netsunion as i32;
     let mut op = ops(&app, OPERATOR).await;
     assert_refused(
@@ -322,17 +322,7 @@ async fn an_operator_reads_and_adjusts_a_planted_break_once(backend: Backend) {
     // The date's steps, as `paygate eod status --date D --json` shows them.
     let date = dashed(&period);
     let steps = steps_of(&mut op, &date).await;
-    let (code, out) = app.paygate(&[
-        "eod",
-        "status",
-        "--config",
-        later.to_str().unwrap(),
-        "--date",
-        &date,
-        "--json",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    let printed: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let printed = eod_status(&app, &later, &date);
     assert_eq!(steps.len(), printed.len(), "{steps:?}");
     for (rpc, cli) in steps.iter().zip(&printed) {
         assert_eq!(rpc.step, cli["step"].as_str().unwrap());

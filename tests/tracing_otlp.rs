@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use paygate::{
-    clearing::{Network, routing::RecoveryConfig},
+    clearing::{nets_union, routing::RecoveryConfig},
     config::{LogConfig, TracingConfig},
     grpc::pb::TopUpRequest,
     telemetry,
@@ -90,7 +90,7 @@ async fn a_call_with_a_traceparent_is_exported_as_spans_of_that_trace() {
     let sim = Sim::start("seed = 3\n").await;
     let app = spawn_app_with(
         Backend::Sqlite,
-        sim.routing_quick_pay(Network::NetsUnion, RecoveryConfig::default()),
+        sim.routing_quick_pay(nets_union::NETWORK, RecoveryConfig::default()),
     )
     .await;
     let mut accounts = app.accounts("core-banking").await;

@@ -97,8 +97,8 @@ impl AccountService {
         // created on the first start that routes to it, so a gateway that never leaves on-us
         // keeps the same four internal accounts.
         let reached: Vec<Network> = clearing.networks().collect();
-        let wanted = InternalPurpose::ALL.into_iter().filter(|p| match p {
-            InternalPurpose::ClearingSuspense(n) => *n == Network::OnUs || reached.contains(n),
+        let wanted = InternalPurpose::all().filter(|p| match p {
+            InternalPurpose::ClearingSuspense(n) => *n == Network::ON_US || reached.contains(n),
             _ => true,
         });
         for purpose in wanted {

@@ -74,33 +74,29 @@ pub enum InternalPurpose {
 }
 
 impl InternalPurpose {
-    pub const ALL: [InternalPurpose; 11] = [
-        InternalPurpose::FeeIncome,
-        InternalPurpose::ClearingSuspense(Network::OnUs),
-        InternalPurpose::FundSettlement,
-        InternalPurpose::Rounding,
-        InternalPurpose::ClearingSuspense(Network::NetsUnion),
-        InternalPurpose::ClearingSuspense(Network::UnionPayQr),
-        InternalPurpose::ClearingSuspense(Network::CnapsHvps),
-        InternalPurpose::ClearingSuspense(Network::CnapsBeps),
-        InternalPurpose::ClearingSuspense(Network::CnapsIbps),
-        InternalPurpose::ClearingSuspense(Network::Alipay),
-        InternalPurpose::ClearingSuspense(Network::WechatPay),
-    ];
+    /// Every purpose an account is opened for at start, in the order they are opened: fee
+    /// income, on-us clearing suspense, fund settlement, rounding, then the clearing suspense
+    /// of every other network in the registry's order (opened only for networks the gateway
+    /// reaches). Reconciliation adjustments are opened by the first adjustment instead.
+    pub fn all() -> impl Iterator<Item = InternalPurpose> {
+        [
+            InternalPurpose::FeeIncome,
+            InternalPurpose::ClearingSuspense(Network::ON_US),
+            InternalPurpose::FundSettlement,
+            InternalPurpose::Rounding,
+        ]
+        .into_iter()
+        .chain(
+            Network::all()
+                .filter(|n| *n != Network::ON_US)
+                .map(InternalPurpose::ClearingSuspense),
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             InternalPurpose::FeeIncome => "FEE_INCOME",
-            InternalPurpose::ClearingSuspense(network) => match network {
-                Network::OnUs => "CLEARING_SUSPENSE_ON_US",
-                Network::NetsUnion => "CLEARING_SUSPENSE_NETS_UNION",
-                Network::UnionPayQr => "CLEARING_SUSPENSE_UNION_PAY_QR",
-                Network::CnapsHvps => "CLEARING_SUSPENSE_CNAPS_HVPS",
-                Network::CnapsBeps => "CLEARING_SUSPENSE_CNAPS_BEPS",
-                Network::CnapsIbps => "CLEARING_SUSPENSE_CNAPS_IBPS",
-                Network::Alipay => "CLEARING_SUSPENSE_ALIPAY",
-                Network::WechatPay => "CLEARING_SUSPENSE_WECHAT_PAY",
-            },
+            InternalPurpose::ClearingSuspense(network) => network.spec().suspense_account,
             InternalPurpose::FundSettlement => "FUND_SETTLEMENT",
             InternalPurpose::Rounding => "ROUNDING",
             InternalPurpose::ReconAdjustment => "RECON_ADJUSTMENT",
@@ -108,8 +104,7 @@ impl InternalPurpose {
     }
 
     pub fn parse(text: &str) -> Option<InternalPurpose> {
-        InternalPurpose::ALL
-            .into_iter()
+        InternalPurpose::all()
             .chain([InternalPurpose::ReconAdjustment])
             .find(|p| p.as_str() == text)
     }

@@ -144,7 +144,7 @@ impl OutboundCall {
     /// Whether the call is recorded at all. On-us is the bank's own book, answered in process
     /// and at once: nothing to recover, so nothing is written for it.
     pub fn is_recorded(&self) -> bool {
-        self.network != Network::OnUs
+        self.network != Network::ON_US
     }
 
     /// The writes that record it first: the record and its queue entry (none on-us).
@@ -304,6 +304,7 @@ pub async fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clearing::nets_union;
 
     #[test]
     fn the_reference_is_the_same_for_a_retry_and_differs_between_callers() {
@@ -319,7 +320,7 @@ mod tests {
         let key = IdempotencyKey::new("bank-app", "r-1".to_owned());
         let call = OutboundCall::new(
             NewCall {
-                network: Network::NetsUnion,
+                network: nets_union::NETWORK,
                 purpose: OutboundPurpose::TopUp,
                 direction: CardDirection::DebitCard,
                 amount_minor: 100,

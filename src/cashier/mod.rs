@@ -187,7 +187,7 @@ impl CashierService {
         Ok(self
             .inner
             .accounts
-            .suspense_of(network.unwrap_or(ClearingNetwork::OnUs))?)
+            .suspense_of(network.unwrap_or(ClearingNetwork::ON_US))?)
     }
 }
 
@@ -343,11 +343,11 @@ mod tests {
     #[test]
     fn stored_network_names_read_as_the_domain_enum() {
         let n: ClearingNetwork = serde_json::from_str("\"ON_US\"").unwrap();
-        assert_eq!(n, ClearingNetwork::OnUs);
+        assert_eq!(n, ClearingNetwork::ON_US);
         assert_eq!(serde_json::to_string(&n).unwrap(), "\"ON_US\"");
         let stored = r#"{"method":"BOUND_CARD","payer_account_id":7,"masked_card_number":"","fee_minor":1,"net_minor":99,"network":"ON_US","network_reference":"","transaction_id":"","risk_level":null,"failure_reason":""}"#;
         let payment: Payment = serde_json::from_str(stored).unwrap();
-        assert_eq!(payment.network, Some(ClearingNetwork::OnUs));
+        assert_eq!(payment.network, Some(ClearingNetwork::ON_US));
         assert_eq!(serde_json::to_string(&payment).unwrap(), stored);
     }
 

@@ -198,7 +198,7 @@ impl CashierService {
         }
         if by_card {
             // The network call is recorded before it is sent (the recovery worker's to-do).
-            let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+            let network = payment.network.unwrap_or(ClearingNetwork::ON_US);
             let call = self.card_refund_call(network, amount, key, print, refund_id);
             documents.extend(call.recorded()?);
         }
@@ -253,7 +253,7 @@ impl CashierService {
         };
         let accounts = &self.inner.accounts;
         let key = request_id.key(&caller.name);
-        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+        let network = payment.network.unwrap_or(ClearingNetwork::ON_US);
         let fresh = self.card_refund_call(network, amount, &key, "", refund_id);
         let recorded = accounts.outbound_call_for(fresh).await?;
         let (call, version) = (recorded.call, recorded.version);

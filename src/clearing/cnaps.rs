@@ -31,15 +31,68 @@
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconFile, ReconLine,
-    ReconPeriod, RefundInstruction, ReversalOutcome,
+    CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconFile,
+    ReconLine, ReconPeriod, RefundInstruction, ReversalOutcome,
     recon::{ReconKind, ReconStatus},
+    registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, beijing, decimal_money, iso_stamp, required},
     xml::{all, attr, el, text},
 };
 
 const NOT_FOUND: &str = "NOTFOUND";
 const REVERSED: &str = "RVSD";
+
+/// What the three systems share in the registry: daily statements, the date ending at
+/// midnight, declining with ISO 20022's `AM04` (insufficient funds).
+const SYSTEM: NetworkSpec = NetworkSpec {
+    code: "",
+    contract_number: 0,
+    display_name: "",
+    suspense_account: "",
+    reach: Reach::Wire(|network| Box::new(CnapsCodec { network })),
+    path_prefix: "",
+    calendar: Calendar::MIDNIGHT,
+    reference_prefix: "",
+    decline_code: "AM04",
+    presumed_outcomes: false,
+};
+
+pub const HVPS_SPEC: NetworkSpec = NetworkSpec {
+    code: "CNAPS_HVPS",
+    contract_number: 4,
+    display_name: "CNAPS HVPS (大额)",
+    suspense_account: "CLEARING_SUSPENSE_CNAPS_HVPS",
+    path_prefix: "/cnaps-hvps",
+    reference_prefix: "HVPS",
+    ..SYSTEM
+};
+
+pub const BEPS_SPEC: NetworkSpec = NetworkSpec {
+    code: "CNAPS_BEPS",
+    contract_number: 5,
+    display_name: "CNAPS BEPS (小额)",
+    suspense_account: "CLEARING_SUSPENSE_CNAPS_BEPS",
+    path_prefix: "/cnaps-beps",
+    reference_prefix: "BEPS",
+    ..SYSTEM
+};
+
+pub const IBPS_SPEC: NetworkSpec = NetworkSpec {
+    code: "CNAPS_IBPS",
+    contract_number: 6,
+    display_name: "CNAPS IBPS (超级网银)",
+    suspense_account: "CLEARING_SUSPENSE_CNAPS_IBPS",
+    path_prefix: "/cnaps-ibps",
+    reference_prefix: "IBPS",
+    ..SYSTEM
+};
+
+/// The High-Value Payment System (大额).
+pub const HVPS: Network = Network::of(&HVPS_SPEC);
+/// The Bulk Electronic Payment System (小额).
+pub const BEPS: Network = Network::of(&BEPS_SPEC);
+/// The Internet Banking Payment System (超级网银).
+pub const IBPS: Network = Network::of(&IBPS_SPEC);
 
 /// The messages of one CNAPS system.
 #[derive(Debug, Clone, Copy)]
@@ -48,21 +101,10 @@ pub struct CnapsCodec {
 }
 
 impl CnapsCodec {
-    /// The codec of `network`, one of the three CNAPS systems.
-    pub fn new(network: Network) -> Option<CnapsCodec> {
-        matches!(
-            network,
-            Network::CnapsHvps | Network::CnapsBeps | Network::CnapsIbps
-        )
-        .then_some(CnapsCodec { network })
-    }
-
+    /// The system as messages name it: `HVPS` of `CNAPS_HVPS`.
     fn system(&self) -> &'static str {
-        match self.network {
-            Network::CnapsBeps => "BEPS",
-            Network::CnapsIbps => "IBPS",
-            _ => "HVPS",
-        }
+        let code = self.network.as_str();
+        code.strip_prefix("CNAPS_").unwrap_or(code)
     }
 
     fn document(&self, name: &str, root: &str, at_ms: i64, group: &str, body: &str) -> String {
@@ -115,9 +157,6 @@ impl CnapsCodec {
         }
     }
 }
-
-/// A CNAPS client (one per system).
-pub type CnapsClient = super::wire::WireClient<CnapsCodec>;
 
 fn amount_el(tag: &str, amount: &crate::money::Money) -> String {
     format!(
@@ -288,6 +327,10 @@ impl Codec for CnapsCodec {
 
     fn content_type(&self) -> &'static str {
         "application/xml; charset=utf-8"
+    }
+
+    fn file_extension(&self) -> &'static str {
+        "xml"
     }
 
     fn encode_call(&self, call: &Call, at_ms: i64) -> Result<(&'static str, String), String> {

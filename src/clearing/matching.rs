@@ -223,6 +223,7 @@ impl ReconReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clearing::{nets_union, union_pay_qr};
     use crate::{
         clearing::{ReconLine, ReconPeriod, recon::ReconKind},
         money::{Currency, Money},
@@ -252,7 +253,7 @@ mod tests {
     #[test]
     fn a_call_sent_just_before_the_end_that_the_file_lacks_is_carried_not_broken() {
         let file = ReconFile {
-            network: Network::UnionPayQr,
+            network: union_pay_qr::NETWORK,
             period: ReconPeriod::parse("20261207").unwrap(),
             lines: vec![theirs("BOOKED", 100, ReconStatus::Succeeded)],
         };
@@ -266,7 +267,7 @@ mod tests {
         let mut early = ours("EARLY", 100, OurStatus::Succeeded);
         early.in_period = false;
         let file = ReconFile {
-            network: Network::UnionPayQr,
+            network: union_pay_qr::NETWORK,
             period: ReconPeriod::parse("20261207").unwrap(),
             lines: vec![theirs("EARLY", 100, ReconStatus::Succeeded)],
         };
@@ -281,7 +282,7 @@ mod tests {
         use OurStatus as O;
         use ReconStatus as T;
         let file = ReconFile {
-            network: Network::NetsUnion,
+            network: nets_union::NETWORK,
             period: ReconPeriod::parse("B202612070001").unwrap(),
             lines: vec![
                 theirs("MATCHED", 100, T::Succeeded),

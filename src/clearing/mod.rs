@@ -4,19 +4,23 @@
 //!
 //! - [`ClearingClient`]: the seam — submit, query by our reference, reverse, refund, fetch the
 //!   reconciliation file of a batch or a date.
+//! - [`registry`]: every network's [`NetworkSpec`], one line per network; [`Network`] is a
+//!   handle on one.
 //! - [`on_us`]: the bank's own ledger, in process.
-//! - [`nets_union`], [`union_pay_qr`], [`cnaps`], [`wallets`]: one wire format each, spoken by
+//! - [`nets_union`], [`union_pay_qr`], [`cnaps`], [`wallets`], …: one wire format each, spoken by
 //!   [`wire::WireClient`] over HTTP/1.1 ([`http`]) with the caller's W3C `traceparent`.
 //! - [`routing`]: payment method × scenario × bank → network, and each network's address and
 //!   timeout; [`recon`]: the reconciliation file format; [`netsim`]: the network simulator.
 
 pub mod cnaps;
+pub mod e_cny;
 pub mod http;
 pub mod matching;
 pub mod nets_union;
 pub mod netsim;
 pub mod on_us;
 pub mod recon;
+pub mod registry;
 pub mod routing;
 pub mod union_pay_qr;
 pub mod wallets;
@@ -31,80 +35,7 @@ use tracing::Instrument;
 use crate::money::Money;
 
 pub use recon::{ReconFile, ReconLine, ReconPeriod, ReconStatus};
-
-/// The networks paygate can reach (as the contract's `ClearingNetwork` names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Network {
-    /// On-us (行内): a book transfer inside our own bank.
-    OnUs,
-    /// NetsUnion (网联): bank-account payments of payment institutions.
-    NetsUnion,
-    /// UnionPay QR (银联二维码).
-    UnionPayQr,
-    /// CNAPS High-Value Payment System (大额).
-    CnapsHvps,
-    /// CNAPS Bulk Electronic Payment System (小额).
-    CnapsBeps,
-    /// CNAPS Internet Banking Payment System (超级网银).
-    CnapsIbps,
-    /// Alipay, with the bank as service provider.
-    Alipay,
-    /// WeChat Pay, with the bank as service provider.
-    WechatPay,
-}
-
-impl Network {
-    /// Every network, on-us first.
-    pub const ALL: [Network; 8] = [
-        Network::OnUs,
-        Network::NetsUnion,
-        Network::UnionPayQr,
-        Network::CnapsHvps,
-        Network::CnapsBeps,
-        Network::CnapsIbps,
-        Network::Alipay,
-        Network::WechatPay,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Network::OnUs => "ON_US",
-            Network::NetsUnion => "NETS_UNION",
-            Network::UnionPayQr => "UNION_PAY_QR",
-            Network::CnapsHvps => "CNAPS_HVPS",
-            Network::CnapsBeps => "CNAPS_BEPS",
-            Network::CnapsIbps => "CNAPS_IBPS",
-            Network::Alipay => "ALIPAY",
-            Network::WechatPay => "WECHAT_PAY",
-        }
-    }
-
-    /// The network named `name` (as [`Network::as_str`] spells it).
-    pub fn parse(name: &str) -> Option<Network> {
-        Network::ALL.into_iter().find(|n| n.as_str() == name)
-    }
-
-    /// The path prefix this network is reached under on the simulator (and on a real
-    /// front-end processor): one prefix per network. On-us has none.
-    pub fn path_prefix(self) -> &'static str {
-        match self {
-            Network::OnUs => "",
-            Network::NetsUnion => "/netsunion",
-            Network::UnionPayQr => "/unionpay-qr",
-            Network::CnapsHvps => "/cnaps-hvps",
-            Network::CnapsBeps => "/cnaps-beps",
-            Network::CnapsIbps => "/cnaps-ibps",
-            Network::Alipay => "/alipay",
-            Network::WechatPay => "/wechat-pay",
-        }
-    }
-
-    /// Whether its reconciliation comes in hourly batches (NetsUnion) rather than daily files.
-    pub fn hourly_batches(self) -> bool {
-        self == Network::NetsUnion
-    }
-}
+pub use registry::{Network, NetworkSpec};
 
 /// Which way money moves between the bank and the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,13 +263,5 @@ mod tests {
         };
         assert!(matches!(failed.folded(), ClearingOutcome::Failed { .. }));
         assert_eq!(Outcome::Unknown.folded(), ClearingOutcome::Unknown);
-    }
-
-    #[test]
-    fn every_network_has_a_name_that_parses_back() {
-        for network in Network::ALL {
-            assert_eq!(Network::parse(network.as_str()), Some(network));
-        }
-        assert_eq!(Network::parse("SWIFT"), None);
     }
 }

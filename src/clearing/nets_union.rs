@@ -25,20 +25,37 @@
 //! reconciliation reply is the file of [`super::recon`], hourly batches.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
-    ReversalOutcome,
+    CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
+    RefundInstruction, ReversalOutcome,
+    registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, decimal_money, iso_stamp, required},
     xml::{el, text},
 };
+
+/// NetsUnion in the registry: hourly batches, presumed outcomes.
+pub const SPEC: NetworkSpec = NetworkSpec {
+    code: "NETS_UNION",
+    contract_number: 2,
+    display_name: "NetsUnion (网联)",
+    suspense_account: "CLEARING_SUSPENSE_NETS_UNION",
+    reach: Reach::Wire(|_| Box::new(NetsUnionCodec)),
+    path_prefix: "/netsunion",
+    calendar: Calendar {
+        date_ends_at_hour: 24,
+        hourly_batches: true,
+    },
+    reference_prefix: "NU",
+    decline_code: "EPCC0051",
+    presumed_outcomes: true,
+};
+
+pub const NETWORK: Network = Network::of(&SPEC);
 
 const NOT_FOUND: &str = "EPCC0404";
 
 /// NetsUnion's messages.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NetsUnionCodec;
-
-/// A NetsUnion client.
-pub type NetsUnionClient = super::wire::WireClient<NetsUnionCodec>;
 
 fn message(msg_type: &str, at_ms: i64, body: &str) -> String {
     format!(
@@ -115,7 +132,7 @@ fn outcome_from(biz: &str) -> Result<Outcome, String> {
 
 impl Codec for NetsUnionCodec {
     fn network(&self) -> Network {
-        Network::NetsUnion
+        NETWORK
     }
 
     fn content_type(&self) -> &'static str {

@@ -4,26 +4,49 @@
 //! itself is the on-us book, so a query finds every reference, a reversal always voids, and the
 //! reconciliation file is empty (there is nothing outside our journal to match against).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::{
-    CardInstruction, ClearingClient, ClearingError, Network, Outcome, QueryOutcome, ReconFile,
-    ReconPeriod, RefundInstruction, ReversalOutcome,
+    CardInstruction, ClearingClient, ClearingError, Network, NetworkSpec, Outcome, QueryOutcome,
+    ReconFile, ReconPeriod, RefundInstruction, ReversalOutcome,
+    registry::{Calendar, Reach},
 };
+
+/// On-us in the registry: in process, no prefix, nothing to simulate.
+pub const SPEC: NetworkSpec = NetworkSpec {
+    code: "ON_US",
+    contract_number: 1,
+    display_name: "on-us (行内)",
+    suspense_account: "CLEARING_SUSPENSE_ON_US",
+    reach: Reach::InProcess(client),
+    path_prefix: "",
+    calendar: Calendar::MIDNIGHT,
+    reference_prefix: "ONUS",
+    decline_code: "DECLINED",
+    presumed_outcomes: false,
+};
+
+pub const NETWORK: Network = Network::of(&SPEC);
+
+fn client() -> Arc<dyn ClearingClient> {
+    Arc::new(OnUsClient)
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct OnUsClient;
 
 fn booked(reference: &str) -> Outcome {
     Outcome::Succeeded {
-        network_reference: format!("ONUS-{reference}"),
+        network_reference: format!("{}-{reference}", SPEC.reference_prefix),
     }
 }
 
 #[async_trait]
 impl ClearingClient for OnUsClient {
     fn network(&self) -> Network {
-        Network::OnUs
+        NETWORK
     }
 
     async fn submit(&self, instruction: &CardInstruction) -> Outcome {
@@ -49,7 +72,7 @@ impl ClearingClient for OnUsClient {
 
     async fn reconciliation_file(&self, period: &ReconPeriod) -> Result<ReconFile, ClearingError> {
         Ok(ReconFile {
-            network: Network::OnUs,
+            network: NETWORK,
             period: period.clone(),
             lines: Vec::new(),
         })

@@ -12,9 +12,10 @@
 //!
 //! A detail is: our reference, the network's reference, the kind (`DEBIT`, `CREDIT`, `REFUND`),
 //! currency, amount (plain decimal), status (`SUCCEEDED`, `FAILED`, `REVERSED`) and when it was
-//! booked (Unix milliseconds). Periods: NetsUnion's hourly batch `B` + `yyyymmdd` + a 4-digit
-//! sequence (`0001` is 00:00–01:00 Beijing time, … `0024` is 23:00–24:00); every network's
-//! business date `yyyymmdd` (Beijing time; UnionPay QR's date rolls at its 23:00 cutover).
+//! booked (Unix milliseconds). Periods: the hourly batch `B` + `yyyymmdd` + a 4-digit sequence
+//! (`0001` is 00:00–01:00 Beijing time, … `0024` is 23:00–24:00) of a network that reconciles
+//! hourly (NetsUnion); every network's business date `yyyymmdd` (Beijing time, ending at the
+//! hour of its calendar: UnionPay QR's date rolls at its 23:00 cutover).
 
 use time::{Date, macros::format_description};
 
@@ -74,7 +75,7 @@ impl ReconPeriod {
                 let date = id.get(1..9).and_then(parse_date);
                 let hour = id.get(9..).and_then(|h| h.parse::<i64>().ok());
                 match (date, hour) {
-                    (Some(date), Some(hour)) => date_ends_at_ms(Network::NetsUnion, date)
+                    (Some(date), Some(hour)) => midnight_after_ms(date)
                         .saturating_sub((24 - hour).saturating_mul(3_600_000)),
                     _ => 0,
                 }
@@ -138,33 +139,34 @@ pub fn batch_id(at_ms: i64) -> String {
     format!("B{}{:04}", date_text(at.date()), u32::from(at.hour()) + 1)
 }
 
-/// The business date `network` books an instant under: the Beijing date, except UnionPay QR,
-/// whose date rolls at its 23:00 cutover.
+/// The business date `network` books an instant under: the Beijing date, or the next one
+/// from the hour its date ends (UnionPay QR's 23:00 cutover).
 pub fn business_date(network: Network, at_ms: i64) -> Date {
     let at = beijing(at_ms);
-    if network == Network::UnionPayQr && at.hour() >= 23 {
+    if at.hour() >= network.spec().calendar.date_ends_at_hour {
         return at.date().next_day().unwrap_or(at.date());
     }
     at.date()
 }
 
-/// The instant (Unix ms) `network`'s business date `date` ends: its 23:00 cutover the same
-/// evening for UnionPay QR, midnight Beijing time for the others. The inverse of
+/// The instant (Unix ms) `network`'s business date `date` ends: at the hour its calendar names
+/// (midnight Beijing time; UnionPay QR's 23:00 cutover the same evening). The inverse of
 /// [`business_date`]: an instant just before it books under `date`, the instant itself under
 /// the next date.
 pub fn date_ends_at_ms(network: Network, date: Date) -> i64 {
+    let early = 24 - i64::from(network.spec().calendar.date_ends_at_hour.min(24));
+    midnight_after_ms(date).saturating_sub(early * 3_600_000)
+}
+
+/// Midnight (Unix ms, Beijing time) at the end of `date`.
+fn midnight_after_ms(date: Date) -> i64 {
     let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
     let midnight = date
         .next_day()
         .unwrap_or(date)
         .midnight()
         .assume_offset(beijing);
-    let end = if network == Network::UnionPayQr {
-        midnight - time::Duration::hours(1)
-    } else {
-        midnight
-    };
-    i64::try_from(end.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    i64::try_from(midnight.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Whether an instant booked by `network` belongs to `period`.
@@ -335,6 +337,7 @@ impl ReconFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clearing::{cnaps, nets_union, union_pay_qr, wallets};
 
     #[test]
     fn a_netsunion_batch_is_the_beijing_hour() {
@@ -348,13 +351,13 @@ mod tests {
         assert_eq!(ReconPeriod::parse("B202612070025"), None);
         assert_eq!(ReconPeriod::parse("B2026120700"), None);
         let date = ReconPeriod::parse("20261207").unwrap();
-        assert!(in_period(Network::CnapsHvps, &date, at_ms));
+        assert!(in_period(cnaps::HVPS, &date, at_ms));
     }
 
     #[test]
     fn a_date_ends_where_the_next_one_begins_on_every_network() {
         let date = Date::from_calendar_date(2026, time::Month::December, 7).expect("date");
-        for network in [Network::UnionPayQr, Network::NetsUnion, Network::Alipay] {
+        for network in Network::all() {
             let end_ms = date_ends_at_ms(network, date);
             assert_eq!(business_date(network, end_ms - 1), date, "{network:?}");
             assert_eq!(
@@ -363,7 +366,7 @@ mod tests {
             );
         }
         let batch = ReconPeriod::parse("B202612070024").expect("batch");
-        assert_eq!(batch.ends_at_ms(Network::NetsUnion), 1_796_659_200_000);
+        assert_eq!(batch.ends_at_ms(nets_union::NETWORK), 1_796_659_200_000);
         assert_eq!(
             batch.previous().map(|p| p.as_text()),
             Some("B202612070023".to_owned())
@@ -376,10 +379,13 @@ mod tests {
         );
         // 2026-12-07 23:00 and 24:00 Beijing time.
         assert_eq!(
-            date_ends_at_ms(Network::UnionPayQr, date),
+            date_ends_at_ms(union_pay_qr::NETWORK, date),
             1_796_655_600_000
         );
-        assert_eq!(date_ends_at_ms(Network::NetsUnion, date), 1_796_659_200_000);
+        assert_eq!(
+            date_ends_at_ms(nets_union::NETWORK, date),
+            1_796_659_200_000
+        );
     }
 
     #[test]
@@ -387,17 +393,17 @@ mod tests {
         // 2026-12-07T23:30:00+08:00
         let at_ms = 1_796_607_000_000 + 14 * 3_600_000;
         assert_eq!(
-            date_text(business_date(Network::UnionPayQr, at_ms)),
+            date_text(business_date(union_pay_qr::NETWORK, at_ms)),
             "20261208"
         );
-        assert_eq!(date_text(business_date(Network::Alipay, at_ms)), "20261207");
+        assert_eq!(date_text(business_date(wallets::ALIPAY, at_ms)), "20261207");
     }
 
     #[test]
     fn a_file_parses_back_to_what_was_rendered_and_a_short_one_is_refused() {
         let cny = Currency::from_code("CNY").unwrap();
         let file = ReconFile {
-            network: Network::NetsUnion,
+            network: nets_union::NETWORK,
             period: ReconPeriod::Batch("B202612070010".into()),
             lines: vec![ReconLine {
                 reference: "PG1".into(),

@@ -30,8 +30,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClearingClient, Network, cnaps::CnapsCodec, http::Endpoint, nets_union::NetsUnionCodec,
-    on_us::OnUsClient, union_pay_qr::UnionPayQrCodec, wallets::WalletCodec, wire::WireClient,
+    ClearingClient, Network, http::Endpoint, on_us::OnUsClient, registry::Reach, wire::WireClient,
 };
 use crate::clock::Clock;
 
@@ -197,7 +196,7 @@ impl Default for ClearingConfig {
                 method: PaymentMethod::Any,
                 scenario: Scenario::Any,
                 bank: "*".to_owned(),
-                network: Network::OnUs,
+                network: Network::ON_US,
             }],
             networks: Vec::new(),
             issuers: Vec::new(),
@@ -237,7 +236,7 @@ impl ClearingConfig {
                     "clearing.routes[{n}] matches everything: the routes after it are never used"
                 ));
             }
-            if route.network != Network::OnUs && self.endpoint(route.network).is_none() {
+            if route.network.is_remote() && self.endpoint(route.network).is_none() {
                 return Err(format!(
                     "clearing.routes[{n}] names {} but clearing.networks has no endpoint for it",
                     route.network.as_str()
@@ -259,9 +258,9 @@ impl ClearingConfig {
         }
         for (n, endpoint) in self.networks.iter().enumerate() {
             let name = endpoint.network.as_str();
-            if endpoint.network == Network::OnUs {
+            if !endpoint.network.is_remote() {
                 return Err(format!(
-                    "clearing.networks[{n}]: on-us is in process, it has no endpoint"
+                    "clearing.networks[{n}]: {name} is in process, it has no endpoint"
                 ));
             }
             if self.networks[..n]
@@ -350,30 +349,11 @@ impl ClearingConfig {
     }
 }
 
-/// The client of `network` at `endpoint` (on-us needs none). `None` never happens: every
-/// network has its codec.
-pub fn client(
-    network: Network,
-    endpoint: Endpoint,
-    clock: Clock,
-) -> Option<Arc<dyn ClearingClient>> {
-    fn wire<C: super::wire::Codec>(
-        codec: C,
-        endpoint: Endpoint,
-        clock: Clock,
-    ) -> Arc<dyn ClearingClient> {
-        Arc::new(WireClient::new(codec, endpoint, clock))
-    }
-    match network {
-        Network::OnUs => Some(Arc::new(OnUsClient)),
-        Network::NetsUnion => Some(wire(NetsUnionCodec, endpoint, clock)),
-        Network::UnionPayQr => Some(wire(UnionPayQrCodec, endpoint, clock)),
-        Network::CnapsHvps | Network::CnapsBeps | Network::CnapsIbps => {
-            CnapsCodec::new(network).map(|codec| wire(codec, endpoint, clock))
-        }
-        Network::Alipay | Network::WechatPay => {
-            WalletCodec::new(network).map(|codec| wire(codec, endpoint, clock))
-        }
+/// The client of `network`: in process, or its codec at `endpoint` (unused in process).
+pub fn client(network: Network, endpoint: Endpoint, clock: Clock) -> Arc<dyn ClearingClient> {
+    match network.spec().reach {
+        Reach::InProcess(client) => client(),
+        Reach::Wire(codec) => Arc::new(WireClient::new(codec(network), endpoint, clock)),
     }
 }
 
@@ -402,18 +382,17 @@ impl Clearing {
             if clients.contains_key(&network) {
                 continue;
             }
-            let endpoint = match network {
-                Network::OnUs => Endpoint {
+            let endpoint = if network.is_remote() {
+                config
+                    .endpoint(network)
+                    .ok_or(format!("no endpoint for {}", network.as_str()))?
+            } else {
+                Endpoint {
                     address: String::new(),
                     timeout_ms: 1,
-                },
-                network => config
-                    .endpoint(network)
-                    .ok_or(format!("no endpoint for {}", network.as_str()))?,
+                }
             };
-            let client = client(network, endpoint, clock.clone())
-                .ok_or(format!("no client for {}", network.as_str()))?;
-            clients.insert(network, client);
+            clients.insert(network, client(network, endpoint, clock.clone()));
         }
         Ok(Clearing {
             routes: config.routes.clone(),
@@ -476,7 +455,7 @@ impl Clearing {
             .find(|r| r.matches(method, scenario, bank))
             .map(|r| r.network);
         debug_assert!(routed.is_some(), "no route: the table was validated");
-        routed.unwrap_or(Network::OnUs)
+        routed.unwrap_or(Network::ON_US)
     }
 
     /// The client of a routed network.

@@ -24,10 +24,30 @@
 //! date rolling at the 23:00 cutover.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
-    ReversalOutcome,
+    CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
+    RefundInstruction, ReversalOutcome,
+    registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, compact_stamp, minor_money, required},
 };
+
+/// UnionPay QR in the registry: daily files, the date rolling at the 23:00 cutover.
+pub const SPEC: NetworkSpec = NetworkSpec {
+    code: "UNION_PAY_QR",
+    contract_number: 3,
+    display_name: "UnionPay QR (银联二维码)",
+    suspense_account: "CLEARING_SUSPENSE_UNION_PAY_QR",
+    reach: Reach::Wire(|_| Box::new(UnionPayQrCodec)),
+    path_prefix: "/unionpay-qr",
+    calendar: Calendar {
+        date_ends_at_hour: 23,
+        hourly_batches: false,
+    },
+    reference_prefix: "UPQ",
+    decline_code: "51",
+    presumed_outcomes: false,
+};
+
+pub const NETWORK: Network = Network::of(&SPEC);
 
 const NOT_FOUND: &str = "34";
 const PROCESSING: &str = "05";
@@ -38,9 +58,6 @@ const FILE_PATH: &str = "/gateway/api/fileTransReq.do";
 /// UnionPay QR's messages.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnionPayQrCodec;
-
-/// A UnionPay QR client.
-pub type UnionPayQrClient = super::wire::WireClient<UnionPayQrCodec>;
 
 fn form(pairs: &[(&str, &str)]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
@@ -124,7 +141,7 @@ fn outcome_from(code: &str, message: String, query_id: String) -> Outcome {
 
 impl Codec for UnionPayQrCodec {
     fn network(&self) -> Network {
-        Network::UnionPayQr
+        NETWORK
     }
 
     fn content_type(&self) -> &'static str {

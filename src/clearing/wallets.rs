@@ -28,8 +28,9 @@
 //! cutover at 00:00.
 
 use super::{
-    CardDirection, CardInstruction, Network, Outcome, QueryOutcome, ReconPeriod, RefundInstruction,
-    ReversalOutcome,
+    CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
+    RefundInstruction, ReversalOutcome,
+    registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, minor_money, required},
     xml::{el, text},
 };
@@ -37,21 +38,51 @@ use super::{
 const NOT_FOUND: &str = "ORDERNOTEXIST";
 const PAYING: &str = "USERPAYING";
 
+/// What the two wallets share in the registry: this module's messages, daily bills cut at
+/// midnight, declining with `NOTENOUGH`.
+const WALLET: NetworkSpec = NetworkSpec {
+    code: "",
+    contract_number: 0,
+    display_name: "",
+    suspense_account: "",
+    reach: Reach::Wire(|network| Box::new(WalletCodec { network })),
+    path_prefix: "",
+    calendar: Calendar::MIDNIGHT,
+    reference_prefix: "",
+    decline_code: "NOTENOUGH",
+    presumed_outcomes: false,
+};
+
+pub const ALIPAY_SPEC: NetworkSpec = NetworkSpec {
+    code: "ALIPAY",
+    contract_number: 7,
+    display_name: "Alipay (支付宝)",
+    suspense_account: "CLEARING_SUSPENSE_ALIPAY",
+    path_prefix: "/alipay",
+    reference_prefix: "ALI",
+    ..WALLET
+};
+
+pub const WECHAT_PAY_SPEC: NetworkSpec = NetworkSpec {
+    code: "WECHAT_PAY",
+    contract_number: 8,
+    display_name: "WeChat Pay (微信支付)",
+    suspense_account: "CLEARING_SUSPENSE_WECHAT_PAY",
+    path_prefix: "/wechat-pay",
+    reference_prefix: "WX",
+    ..WALLET
+};
+
+/// Alipay, the bank as service provider.
+pub const ALIPAY: Network = Network::of(&ALIPAY_SPEC);
+/// WeChat Pay, the bank as service provider.
+pub const WECHAT_PAY: Network = Network::of(&WECHAT_PAY_SPEC);
+
 /// The messages of one wallet.
 #[derive(Debug, Clone, Copy)]
 pub struct WalletCodec {
     network: Network,
 }
-
-impl WalletCodec {
-    /// The codec of `network`: Alipay or WeChat Pay.
-    pub fn new(network: Network) -> Option<WalletCodec> {
-        matches!(network, Network::Alipay | Network::WechatPay).then_some(WalletCodec { network })
-    }
-}
-
-/// A wallet client (one per wallet).
-pub type WalletClient = super::wire::WireClient<WalletCodec>;
 
 fn doc(pairs: &[(&str, &str)]) -> String {
     let fields: String = pairs.iter().map(|(k, v)| el(k, v)).collect();

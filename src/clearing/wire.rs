@@ -83,17 +83,21 @@ pub trait Codec: Send + Sync + 'static {
     fn decode_recon(&self, body: &str) -> Result<ReconFile, String> {
         ReconFile::parse(body)
     }
+    /// The extension of its reconciliation files (default: `txt`).
+    fn file_extension(&self) -> &'static str {
+        "txt"
+    }
 }
 
-/// A [`ClearingClient`] that speaks `C` over HTTP/1.1 to one endpoint.
-pub struct WireClient<C> {
-    codec: C,
+/// A [`ClearingClient`] that speaks a network's codec over HTTP/1.1 to one endpoint.
+pub struct WireClient {
+    codec: Box<dyn Codec>,
     endpoint: Endpoint,
     clock: Clock,
 }
 
-impl<C: Codec> WireClient<C> {
-    pub fn new(codec: C, endpoint: Endpoint, clock: Clock) -> WireClient<C> {
+impl WireClient {
+    pub fn new(codec: Box<dyn Codec>, endpoint: Endpoint, clock: Clock) -> WireClient {
         assert!(endpoint.timeout_ms > 0, "a network endpoint has a timeout");
         WireClient {
             codec,
@@ -154,7 +158,7 @@ fn outcome_of(reply: Option<Reply>) -> Outcome {
 }
 
 #[async_trait]
-impl<C: Codec> ClearingClient for WireClient<C> {
+impl ClearingClient for WireClient {
     fn network(&self) -> Network {
         self.codec.network()
     }
@@ -271,19 +275,12 @@ mod tests {
     use super::*;
     use crate::clearing::recon::{ReconKind, ReconLine, ReconStatus};
     use crate::clearing::{
-        CardDirection, cnaps::CnapsCodec, nets_union::NetsUnionCodec,
-        union_pay_qr::UnionPayQrCodec, wallets::WalletCodec,
+        CardDirection, nets_union::NetsUnionCodec, union_pay_qr::UnionPayQrCodec,
     };
 
+    /// The codec of every network on the wire.
     fn codecs() -> Vec<Box<dyn Codec>> {
-        vec![
-            Box::new(NetsUnionCodec),
-            Box::new(UnionPayQrCodec),
-            Box::new(CnapsCodec::new(Network::CnapsHvps).unwrap()),
-            Box::new(CnapsCodec::new(Network::CnapsIbps).unwrap()),
-            Box::new(WalletCodec::new(Network::WechatPay).unwrap()),
-            Box::new(WalletCodec::new(Network::Alipay).unwrap()),
-        ]
+        Network::all().filter_map(Network::codec).collect()
     }
 
     fn cny(minor: i64) -> Money {
@@ -343,7 +340,7 @@ mod tests {
             failed.clone(),
             Outcome::Unknown,
         ];
-        if network == Network::NetsUnion {
+        if network.spec().presumed_outcomes {
             outcomes.push(Outcome::PresumedSucceeded {
                 network_reference: "N2".into(),
             });

@@ -84,8 +84,9 @@ pub enum Command {
     /// End of day (日切): `status` of each date's steps, or `run` one round of them now.
     #[command(subcommand)]
     Eod(EodCommand),
-    /// Simulate the clearing networks off-us (NetsUnion, UnionPay QR, CNAPS, wallets) in this
-    /// process, over plain HTTP on loopback, with configurable faults; until SIGINT or SIGTERM.
+    /// Simulate the clearing networks off-us (every one of the registry but on-us: NetsUnion,
+    /// UnionPay QR, CNAPS, the wallets, …) in this process, over plain HTTP on loopback, with
+    /// configurable faults; until SIGINT or SIGTERM.
     Netsim(netsim::NetsimArgs),
 }
 

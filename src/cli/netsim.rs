@@ -3,7 +3,10 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use crate::{
-    clearing::netsim::{Netsim, NetsimConfig, Storage},
+    clearing::{
+        Network,
+        netsim::{Netsim, NetsimConfig, Storage},
+    },
     config::LogConfig,
     telemetry,
 };
@@ -67,6 +70,15 @@ pub fn main(args: NetsimArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        for network in Network::all().filter(|n| n.is_remote()) {
+            let spec = network.spec();
+            tracing::info!(
+                network = spec.code,
+                name = spec.display_name,
+                prefix = spec.path_prefix,
+                "simulating"
+            );
+        }
         match netsim.local_addr() {
             Ok(addr) => println!("netsim listening on {addr}"),
             Err(e) => {

@@ -95,9 +95,8 @@ impl Step {
     /// Where the step sorts within its date (and in its record's id).
     fn rank(self) -> u32 {
         let network = |n: Network| {
-            Network::ALL
-                .iter()
-                .position(|m| *m == n)
+            Network::all()
+                .position(|m| m == n)
                 .and_then(|p| u32::try_from(p).ok())
                 .unwrap_or(0)
         };
@@ -181,7 +180,7 @@ impl EndOfDay {
             .accounts
             .clearing()
             .networks()
-            .filter(|n| *n != Network::OnUs)
+            .filter(|n| *n != Network::ON_US)
             .collect();
         networks.sort_by_key(|n| Step::Recon(*n).rank());
         networks
@@ -240,4 +239,27 @@ pub async fn records_of(ledger: &Ledger, date: Date) -> Result<Vec<StepRecord>, 
         .take_while(|d| d.id.starts_with(&prefix))
         .map(|d| record::decode(&d))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record ids of stored steps keep their ranks: a network added to the registry takes
+    /// the next free rank of each kind, and the ranks of reconciliations (10 + n) stay below
+    /// those of settlements (20 + n) only for up to ten networks — widen them before the
+    /// eleventh.
+    #[test]
+    fn every_network_s_steps_rank_between_the_services_and_in_order() {
+        let networks: Vec<Network> = Network::all().collect();
+        assert!(networks.len() <= 10, "widen Step::rank first");
+        let date = Date::from_calendar_date(2026, time::Month::December, 7).expect("date");
+        assert_eq!(
+            Step::Recon(networks[1]).record_id(date),
+            "2026-12-07/11-RECON_NETS_UNION"
+        );
+        let last = networks.last().copied().expect("networks");
+        assert!(Step::Recon(last).rank() < Step::Settle(Network::ON_US).rank());
+        assert!(Step::MerchantSettlement.rank() < Step::Recon(Network::ON_US).rank());
+    }
 }

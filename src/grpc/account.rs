@@ -13,7 +13,7 @@ use self::convert::{
     account_id, account_kind, account_pb, balance_pb, entry_pb, freeze_change, hold_id, hold_pb,
     money_of, processing_pb, request_id_of,
 };
-pub(crate) use self::convert::{caller_of, millis, money_pb, network_pb, timestamp};
+pub(crate) use self::convert::{caller_of, millis, money_pb, network_of, network_pb, timestamp};
 use super::closing::{BoxStream, Closing};
 use crate::{
     account::{

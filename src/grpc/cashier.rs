@@ -7,13 +7,13 @@ use tonic::{Request, Response, Status};
 use super::closing::{BoxStream, Closing};
 use crate::{
     cashier::{
-        AuthFactor, BusinessClass, CashierError, CashierService, ClearingNetwork, CloseOrder,
-        CreateOrder, Event, EventType, IssuePaymentCode, MerchantType, Method, MethodOption,
-        OrderKey, OrderStatus, PayOrder, RefundKey, RefundOrder, RefundStatus, RegisterMerchant,
-        RiskLevel, ScanPay, Scenario,
+        AuthFactor, BusinessClass, CashierError, CashierService, CloseOrder, CreateOrder, Event,
+        EventType, IssuePaymentCode, MerchantType, Method, MethodOption, OrderKey, OrderStatus,
+        PayOrder, RefundKey, RefundOrder, RefundStatus, RegisterMerchant, RiskLevel, ScanPay,
+        Scenario,
     },
     grpc::{
-        account::{caller_of, money_pb, timestamp},
+        account::{caller_of, money_pb, network_pb, timestamp},
         pb,
     },
     money::{Currency, Money},
@@ -394,17 +394,9 @@ fn order_pb(o: &crate::cashier::Order) -> pb::Order {
                 .unwrap_or_default(),
             fee: Some(money(&o.currency, p.fee_minor)),
             net_amount: Some(money(&o.currency, p.net_minor)),
-            network: match p.network {
-                Some(ClearingNetwork::OnUs) => pb::ClearingNetwork::OnUs,
-                Some(ClearingNetwork::NetsUnion) => pb::ClearingNetwork::Netsunion,
-                Some(ClearingNetwork::UnionPayQr) => pb::ClearingNetwork::UnionpayQr,
-                Some(ClearingNetwork::CnapsHvps) => pb::ClearingNetwork::CnapsHvps,
-                Some(ClearingNetwork::CnapsBeps) => pb::ClearingNetwork::CnapsBeps,
-                Some(ClearingNetwork::CnapsIbps) => pb::ClearingNetwork::CnapsIbps,
-                Some(ClearingNetwork::Alipay) => pb::ClearingNetwork::Alipay,
-                Some(ClearingNetwork::WechatPay) => pb::ClearingNetwork::WechatPay,
-                None => pb::ClearingNetwork::Unspecified,
-            } as i32,
+            network: p
+                .network
+                .map_or(pb::ClearingNetwork::Unspecified, network_pb) as i32,
             network_reference: p.network_reference.clone(),
             transaction_id: p.transaction_id.clone(),
             risk_level: p

@@ -18,7 +18,7 @@ use crate::{
         reconcile::parse_period,
     },
     grpc::{
-        account::{caller_of, money_pb, timestamp},
+        account::{caller_of, money_pb, network_of, timestamp},
         pb,
     },
     ledger::RequestId,
@@ -45,22 +45,9 @@ impl OperationsApi {
 
 /// The network a request names: one that has reconciliations (not on-us, not unset).
 fn network(value: i32) -> Result<Network, OperationsError> {
-    let network = match pb::ClearingNetwork::try_from(value) {
-        Ok(pb::ClearingNetwork::Netsunion) => Network::NetsUnion,
-        Ok(pb::ClearingNetwork::UnionpayQr) => Network::UnionPayQr,
-        Ok(pb::ClearingNetwork::CnapsHvps) => Network::CnapsHvps,
-        Ok(pb::ClearingNetwork::CnapsBeps) => Network::CnapsBeps,
-        Ok(pb::ClearingNetwork::CnapsIbps) => Network::CnapsIbps,
-        Ok(pb::ClearingNetwork::Alipay) => Network::Alipay,
-        Ok(pb::ClearingNetwork::WechatPay) => Network::WechatPay,
-        Ok(pb::ClearingNetwork::OnUs | pb::ClearingNetwork::Unspecified) | Err(_) => {
-            return Err(OperationsError::invalid(
-                "network",
-                "a clearing network other than on-us",
-            ));
-        }
-    };
-    Ok(network)
+    network_of(value)
+        .filter(|n| *n != Network::ON_US)
+        .ok_or_else(|| OperationsError::invalid("network", "a clearing network other than on-us"))
 }
 
 fn network_and_period(value: i32, text: &str) -> Result<(Network, ReconPeriod), OperationsError> {

@@ -2,7 +2,7 @@
 //! round first (it makes today the first date this database closes), then a round on a clock
 //! some days on, which closes every date in between as far as it can.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use paygate::clearing::{Network, recon::business_date};
 
@@ -40,4 +40,30 @@ pub fn eod_run_later(app: &TestApp, days: i64) -> PathBuf {
     let (code, out) = app.paygate(&["eod", "run", "--config", path.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
     path
+}
+
+/// The steps of `date` (`YYYY-MM-DD`), as `paygate eod status --json` on the configuration at
+/// `config` shows them.
+pub fn eod_status(app: &TestApp, config: &Path, date: &str) -> Vec<serde_json::Value> {
+    let (code, out) = app.paygate(&[
+        "eod",
+        "status",
+        "--config",
+        config.to_str().unwrap(),
+        "--date",
+        date,
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The detail of the step `name` among `steps`, which must be DONE.
+pub fn done_detail(steps: &[serde_json::Value], name: &str) -> String {
+    let step = steps
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("{name} in {steps:?}"));
+    assert_eq!(step["state"], "DONE", "{step}");
+    step["detail"].as_str().unwrap().to_owned()
 }

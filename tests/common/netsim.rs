@@ -96,7 +96,7 @@ impl Sim {
             config.clearing = ClearingConfig {
                 routes: vec![
                     route(PaymentMethod::QuickPay, network),
-                    route(PaymentMethod::Any, Network::OnUs),
+                    route(PaymentMethod::Any, Network::ON_US),
                 ],
                 networks: vec![NetworkEndpointConfig {
                     network,
@@ -116,7 +116,7 @@ impl Sim {
             address: self.address.clone(),
             timeout_ms: 2_000,
         };
-        paygate::clearing::routing::client(network, endpoint, Clock::system()).unwrap()
+        paygate::clearing::routing::client(network, endpoint, Clock::system())
     }
 
     /// Books on `network` a card debit of `minor` fen under `reference` that the gateway never

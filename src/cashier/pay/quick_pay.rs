@@ -81,7 +81,7 @@ impl CashierService {
             .payment
             .as_ref()
             .and_then(|p| p.network)
-            .unwrap_or(ClearingNetwork::OnUs);
+            .unwrap_or(ClearingNetwork::ON_US);
         let fresh = self.quick_pay_call(&order, network, &key, &card.print);
         let recorded = self.inner.accounts.outbound_call_for(fresh).await?;
         let (call, call_version) = (recorded.call, recorded.version);
@@ -163,7 +163,7 @@ impl CashierService {
         let checks = self.limit_checks(card.payer, order.amount_minor, None);
         let now = self.now_ms();
         let key = card.request_id.key(&card.caller.name);
-        let network = payment.network.unwrap_or(ClearingNetwork::OnUs);
+        let network = payment.network.unwrap_or(ClearingNetwork::ON_US);
         let call = self.quick_pay_call(&order, network, &key, &card.print);
         order.status = OrderStatus::Processing;
         order.payment = Some(payment);

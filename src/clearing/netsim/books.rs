@@ -133,16 +133,7 @@ impl Books {
     }
 
     fn network_reference(&self, network: Network) -> String {
-        let prefix = match network {
-            Network::OnUs => "ONUS",
-            Network::NetsUnion => "NU",
-            Network::UnionPayQr => "UPQ",
-            Network::CnapsHvps => "HVPS",
-            Network::CnapsBeps => "BEPS",
-            Network::CnapsIbps => "IBPS",
-            Network::Alipay => "ALI",
-            Network::WechatPay => "WX",
-        };
+        let prefix = network.spec().reference_prefix;
         format!("{prefix}{:012}", self.entries.len() + 1)
     }
 
@@ -163,12 +154,12 @@ impl Books {
             self.entries.len() < ENTRIES_MAX,
             "the simulator's books are full"
         );
-        let presumed = verdict.presumed && network == Network::NetsUnion && refused.is_none();
+        let presumed = verdict.presumed && network.spec().presumed_outcomes && refused.is_none();
         let (status, code, reason) = match refused {
             Some(Outcome::Failed { code, reason }) => (ReconStatus::Failed, code, reason),
             _ if verdict.reject => (
                 ReconStatus::Failed,
-                reject_code(network).to_owned(),
+                network.spec().decline_code.to_owned(),
                 "declined by the simulator".to_owned(),
             ),
             _ => (ReconStatus::Succeeded, String::new(), String::new()),
@@ -317,16 +308,5 @@ impl Books {
             period: period.clone(),
             lines: lines.into_iter().map(Entry::line).collect(),
         }
-    }
-}
-
-/// The failure code each network declines with.
-pub fn reject_code(network: Network) -> &'static str {
-    match network {
-        Network::NetsUnion => "EPCC0051",
-        Network::UnionPayQr => "51",
-        Network::CnapsHvps | Network::CnapsBeps | Network::CnapsIbps => "AM04",
-        Network::Alipay | Network::WechatPay => "NOTENOUGH",
-        Network::OnUs => "DECLINED",
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! One plain-TCP HTTP/1.1 listener (`--listen`, loopback), one path prefix per network
 //! ([`Network::path_prefix`]: `/netsunion`, `/unionpay-qr`, `/cnaps-hvps`, `/cnaps-beps`,
-//! `/cnaps-ibps`, `/alipay`, `/wechat-pay`), each speaking its module's wire format and outcome
-//! codes through the same [`Codec`] the clients use. Per network (a TOML file,
+//! `/cnaps-ibps`, `/alipay`, `/wechat-pay`, …: every network of the registry but on-us), each
+//! speaking its module's wire format and outcome codes through the same [`Codec`] the clients
+//! use. Per network (a TOML file,
 //! `--sim-config`, see [`NetsimConfig`]): a latency range, and the rates of rejections,
 //! no-answers (booked, never answered), late answers (booked, answered after `late_ms`, past
 //! the client's timeout), duplicate answers (the result notice posted twice to
-//! `notify_address`), presumed outcomes (NetsUnion only), and scheduled outages (a window after
+//! `notify_address`), presumed outcomes (NetsUnion's), and scheduled outages (a window after
 //! start in which the network drops every connection unanswered, or holds it). The faults are
 //! drawn from one RNG seeded by `seed`: a run with the same seed and the same sequence of
 //! requests takes the same path.
@@ -16,8 +17,9 @@
 //! The simulator keeps its own books ([`books`]): a duplicate submit books once, a query
 //! finds what a lost answer booked, a reversal voids once. `GET /netsim/books` answers them as
 //! JSON; `--books FILE` keeps a JSON snapshot across restarts; `--files DIR` receives the
-//! reconciliation files (`DIR/<NETWORK>/<period>.txt`, CNAPS camt.053 as `.xml`): hourly
-//! NetsUnion batches and every network's business date, rewritten as they change.
+//! reconciliation files (`DIR/<NETWORK>/<period>.txt`, CNAPS camt.053 as `.xml`: the codec's
+//! [`Codec::file_extension`]): hourly NetsUnion batches and every network's business date,
+//! rewritten as they change.
 
 pub mod books;
 mod server;
@@ -32,10 +34,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use self::books::{Books, Entry};
-use super::{
-    Network, cnaps::CnapsCodec, nets_union::NetsUnionCodec, union_pay_qr::UnionPayQrCodec,
-    wallets::WalletCodec, wire::Codec,
-};
+use super::{Network, nets_union, wire::Codec};
 use crate::clock::Clock;
 
 /// Longest any configured delay may be.
@@ -115,7 +114,7 @@ pub struct NetworkFaults {
 impl Default for NetworkFaults {
     fn default() -> Self {
         NetworkFaults {
-            network: Network::NetsUnion,
+            network: nets_union::NETWORK,
             latency_min_ms: 0,
             latency_max_ms: 0,
             reject_rate: 0.0,
@@ -202,11 +201,11 @@ impl NetsimConfig {
                     "{name}: delays within 0..={DELAY_MS_MAX}, min ≤ max"
                 ));
             }
-            if f.network == Network::OnUs || codec(f.network).is_none() {
-                return Err(format!("{name} is not simulated (on-us is in process)"));
+            if !f.network.is_remote() {
+                return Err(format!("{name} is not simulated (it is in process)"));
             }
-            if f.presumed_rate > 0.0 && f.network != Network::NetsUnion {
-                return Err(format!("{name}: presumed outcomes are NetsUnion's only"));
+            if f.presumed_rate > 0.0 && !f.network.spec().presumed_outcomes {
+                return Err(format!("{name} answers no presumed outcomes"));
             }
             if self.networks[..n].iter().any(|o| o.network == f.network) {
                 return Err(format!("{name} is listed twice"));
@@ -216,17 +215,9 @@ impl NetsimConfig {
     }
 }
 
-/// The codec a network speaks (on-us has none).
+/// The codec a network speaks (none in process): the registry's ([`Network::codec`]).
 pub fn codec(network: Network) -> Option<Box<dyn Codec>> {
-    Some(match network {
-        Network::OnUs => return None,
-        Network::NetsUnion => Box::new(NetsUnionCodec),
-        Network::UnionPayQr => Box::new(UnionPayQrCodec),
-        Network::CnapsHvps | Network::CnapsBeps | Network::CnapsIbps => {
-            Box::new(CnapsCodec::new(network)?)
-        }
-        Network::Alipay | Network::WechatPay => Box::new(WalletCodec::new(network)?),
-    })
+    network.codec()
 }
 
 /// Where the simulator keeps its books and files.

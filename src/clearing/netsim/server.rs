@@ -140,7 +140,7 @@ fn page(state: &State, path: &str) -> Answer {
 
 /// The network a path is under, and the rest of the path.
 fn network_of(path: &str) -> Option<(Network, String)> {
-    Network::ALL.into_iter().find_map(|n| {
+    Network::all().find_map(|n| {
         let prefix = n.path_prefix();
         (!prefix.is_empty())
             .then(|| path.strip_prefix(prefix))
@@ -341,14 +341,11 @@ pub(super) fn flush(state: &State) -> Result<(), String> {
             let Some(codec) = codec(file.network) else {
                 continue;
             };
-            let extension = if file.network.as_str().starts_with("CNAPS") {
-                "xml"
-            } else {
-                "txt"
-            };
-            let path = dir
-                .join(file.network.as_str())
-                .join(format!("{}.{extension}", file.period.as_text()));
+            let path = dir.join(file.network.as_str()).join(format!(
+                "{}.{}",
+                file.period.as_text(),
+                codec.file_extension()
+            ));
             write_atomically(&path, &codec.encode_recon(&file))?;
         }
     }

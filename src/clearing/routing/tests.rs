@@ -1,6 +1,7 @@
 //! The routing table's tests: matching, issuers, validation.
 
 use super::*;
+use crate::clearing::{cnaps, nets_union, wallets};
 
 fn parse(text: &str) -> Result<ClearingConfig, String> {
     toml::from_str::<ClearingConfig>(text).map_err(|e| e.to_string())
@@ -39,16 +40,13 @@ fn the_first_matching_route_names_the_network() {
     let route = |m, s, b| Some(clearing.route(m, s, b));
     use PaymentMethod::*;
     use Scenario::*;
-    assert_eq!(route(QuickPay, Pay, "ICBC"), Some(Network::NetsUnion));
-    assert_eq!(route(QuickPay, Pay, "ABC"), Some(Network::OnUs));
-    assert_eq!(
-        route(BankTransfer, Withdrawal, "ABC"),
-        Some(Network::CnapsHvps)
-    );
-    assert_eq!(route(BankTransfer, TopUp, "ABC"), Some(Network::OnUs));
+    assert_eq!(route(QuickPay, Pay, "ICBC"), Some(nets_union::NETWORK));
+    assert_eq!(route(QuickPay, Pay, "ABC"), Some(Network::ON_US));
+    assert_eq!(route(BankTransfer, Withdrawal, "ABC"), Some(cnaps::HVPS));
+    assert_eq!(route(BankTransfer, TopUp, "ABC"), Some(Network::ON_US));
     let client = clearing.client_for(QuickPay, Refund, "ICBC").unwrap();
-    assert_eq!(client.network(), Network::NetsUnion);
-    assert!(clearing.client(Network::Alipay).is_none());
+    assert_eq!(client.network(), nets_union::NETWORK);
+    assert!(clearing.client(wallets::ALIPAY).is_none());
 }
 
 #[test]

@@ -16,17 +16,15 @@ use crate::{
     money::{Currency, Money, Sign},
 };
 
+/// A network as the contract's `ClearingNetwork` (by the number its spec declares).
 pub(crate) fn network_pb(network: Network) -> pb::ClearingNetwork {
-    match network {
-        Network::OnUs => pb::ClearingNetwork::OnUs,
-        Network::NetsUnion => pb::ClearingNetwork::Netsunion,
-        Network::UnionPayQr => pb::ClearingNetwork::UnionpayQr,
-        Network::CnapsHvps => pb::ClearingNetwork::CnapsHvps,
-        Network::CnapsBeps => pb::ClearingNetwork::CnapsBeps,
-        Network::CnapsIbps => pb::ClearingNetwork::CnapsIbps,
-        Network::Alipay => pb::ClearingNetwork::Alipay,
-        Network::WechatPay => pb::ClearingNetwork::WechatPay,
-    }
+    pb::ClearingNetwork::try_from(network.contract_number())
+        .unwrap_or(pb::ClearingNetwork::Unspecified)
+}
+
+/// The network of a `ClearingNetwork` value; `None` for `UNSPECIFIED` or a value unknown here.
+pub(crate) fn network_of(value: i32) -> Option<Network> {
+    Network::from_contract(value)
 }
 
 pub(crate) fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -390,5 +388,31 @@ pub(super) fn entry_pb(e: &StatementEntry) -> pb::Entry {
         reverses_transaction_id: e.reverses.map(|t| t.to_string()).unwrap_or_default(),
         business_date: e.business_date.to_string(),
         post_time: Some(timestamp(e.posted_at_ms)),
+    }
+}
+
+#[cfg(test)]
+mod networks {
+    use super::*;
+
+    #[test]
+    fn every_network_has_its_own_contract_value_and_every_value_a_network() {
+        let mut values = Vec::new();
+        for network in Network::all() {
+            let value = network_pb(network);
+            assert_ne!(value, pb::ClearingNetwork::Unspecified, "{network:?}");
+            assert_eq!(network_of(value as i32), Some(network));
+            assert!(!values.contains(&value), "{network:?}");
+            values.push(value);
+        }
+        let contract = (1..=i32::from(u8::MAX))
+            .filter(|n| pb::ClearingNetwork::try_from(*n).is_ok())
+            .count();
+        assert_eq!(
+            contract,
+            values.len(),
+            "a ClearingNetwork value with no network"
+        );
+        assert_eq!(network_of(pb::ClearingNetwork::Unspecified as i32), None);
     }
 }
