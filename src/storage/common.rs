@@ -24,6 +24,23 @@ use crate::{
     storage::BIND_PARAMS_MAX,
 };
 
+/// Longest SQL text kept in a connection's prepared-statement cache. The batch's statements are
+/// built per batch (multi-row `VALUES`, `IN` lists; on SQLite all of a batch's statements joined
+/// in one text), so their text changes with every batch's shape: cached, each would stay until
+/// the cache's capacity pushed it out — hundreds of MiB of compiled statements, almost never
+/// used twice. Short texts (the shapes of batches of one or two requests, which recur) are
+/// cached; the rest are compiled, run and dropped.
+const CACHED_SQL_BYTES_MAX: usize = 4_096;
+
+/// `qb` as a query, kept in the statement cache only if its text is short
+/// ([`CACHED_SQL_BYTES_MAX`]).
+fn built<'q, 'args>(
+    qb: &'q mut QueryBuilder<'args, Db>,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'args>> {
+    let cached = qb.sql().len() <= CACHED_SQL_BYTES_MAX;
+    qb.build().persistent(cached)
+}
+
 const ACCOUNT_COLUMNS: &str = "id, currency, normal_side, kind, status, constraint_kind, \
      constraint_minor, metadata, created_at_ms, posted_debits_minor, posted_credits_minor, \
      pending_debits_minor, pending_credits_minor, held_minor, posted_through_seq";

@@ -21,7 +21,7 @@ async fn select_in_i64(
         }
         qb.push(")");
         qb.push(tail);
-        rows.extend(qb.build().fetch_all(&mut *conn).await?);
+        rows.extend(built(&mut qb).fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }
@@ -121,7 +121,7 @@ async fn load_idempotency(
             ") AS v CROSS JOIN idempotency_keys i \
              WHERE i.scope = v.column1 AND i.key = v.column2",
         );
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in built(&mut qb).fetch_all(&mut *conn).await? {
             loaded.idempotency.push(stored_idempotency_of(&row)?);
         }
     }
@@ -196,7 +196,7 @@ async fn load_counters_and_documents(
                 sep.push_bind((*k).clone());
             }
             qb.push(")");
-            for row in qb.build().fetch_all(&mut *conn).await? {
+            for row in built(&mut qb).fetch_all(&mut *conn).await? {
                 loaded
                     .counters
                     .push((row.try_get("key")?, row.try_get("used_minor")?));
@@ -211,7 +211,7 @@ async fn load_counters_and_documents(
             b.push_bind(id.clone());
         });
         qb.push(") AS v CROSS JOIN documents d WHERE d.kind = v.column1 AND d.id = v.column2");
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in built(&mut qb).fetch_all(&mut *conn).await? {
             loaded.documents.push((
                 row.try_get("kind")?,
                 row.try_get("id")?,

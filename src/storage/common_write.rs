@@ -35,10 +35,10 @@ impl Statements {
 
     async fn run(mut self, conn: &mut DbConn) -> Result<(), StorageError> {
         for mut qb in self.done.drain(..) {
-            qb.build().execute(&mut *conn).await?;
+            built(&mut qb).execute(&mut *conn).await?;
         }
         if !self.current_empty {
-            self.current.build().execute(&mut *conn).await?;
+            built(&mut self.current).execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ async fn read_outbox_after(
         list.push_bind(stream.clone());
     }
     qb.push(") ORDER BY seq LIMIT ").push_bind(i64::from(limit));
-    let rows = qb.build().fetch_all(&mut *conn).await?;
+    let rows = built(&mut qb).fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|row| {
             Ok(crate::ledger::StoredEvent {

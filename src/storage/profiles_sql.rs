@@ -108,7 +108,7 @@ async fn read_profiles(
         .push_bind(to_i64(q.after_id))
         .push(" ORDER BY account_id LIMIT ")
         .push_bind(i64::from(limit));
-    let rows = qb.build().fetch_all(&mut *conn).await?;
+    let rows = built(&mut qb).fetch_all(&mut *conn).await?;
     rows.iter().map(profile_of).collect()
 }
 
@@ -178,7 +178,7 @@ async fn read_counter_values(
         list.push_bind(key.clone());
     }
     qb.push(")");
-    let rows = qb.build().fetch_all(&mut *conn).await?;
+    let rows = built(&mut qb).fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("used_minor")?)))
         .collect()
