@@ -133,6 +133,7 @@ fn routing(sim: &Sim) -> ClearingConfig {
             bound_ms: 120_000,
             ..Default::default()
         },
+        notices: Default::default(),
     }
 }
 
@@ -159,18 +160,7 @@ async fn payers(app: &TestApp) -> Vec<Vec<Payer>> {
                 ),
             )
             .await;
-            let agreement = accounts
-                .get_account(pb::GetAccountRequest {
-                    account_id: account.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .account
-                .unwrap()
-                .bound_card
-                .unwrap()
-                .agreement_id;
+            let agreement = common::bound_card_agreement(&mut accounts, &account).await;
             of_network.push(Payer { account, agreement });
         }
         all.push(of_network);
