@@ -7,6 +7,8 @@
 //! - [`grpc`]: the contract's generated types, the front door (identity, grants, limits) and thin
 //!   handlers; the only place that knows gRPC.
 //! - [`admin`]: metrics and liveness over plain HTTP.
+//! - [`notices`]: the listener of the clearing networks' result notices, which settle the calls
+//!   they answer through the recovery worker's path.
 //! - [`account`]: the account service (electronic accounts, sub-accounts, holds, limits,
 //!   statements); no gRPC types.
 //! - [`yields`]: the yield service (余额增值: products, subscribe, redeem, daily income, sweep);
@@ -42,6 +44,7 @@ pub mod eod;
 pub mod grpc;
 pub mod ledger;
 pub mod money;
+pub mod notices;
 pub mod private_fs;
 pub mod secrets;
 pub mod server;

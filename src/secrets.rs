@@ -1,5 +1,6 @@
 //! The gateway's one server secret and what is derived from it: card-number tokens, person
-//! keys (a person's identity document, never stored in clear) and tamper-evident page tokens.
+//! keys (a person's identity document, never stored in clear), tamper-evident page tokens and
+//! each clearing network's notice key (the MAC of its result notices).
 
 use std::{fs, io::Write, path::Path};
 
@@ -37,6 +38,7 @@ pub struct Secrets {
     request_key: [u8; 32],
     person_key: [u8; 32],
     page_key: [u8; 32],
+    notice_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -83,6 +85,7 @@ impl Secrets {
             request_key: derive(secret, b"paygate request fingerprint v1"),
             person_key: derive(secret, b"paygate person key v1"),
             page_key: derive(secret, b"paygate page token v1"),
+            notice_key: derive(secret, b"paygate notice key v1"),
         }
     }
 
@@ -110,6 +113,14 @@ impl Secrets {
             document_number.to_ascii_uppercase()
         );
         hex::encode(mac(&self.person_key, material.as_bytes()))
+    }
+
+    /// The key a clearing network and the bank share for the MAC of its result notices
+    /// (HMAC-SHA256 of the body), by the network's stored code: one key per network, so one
+    /// network's key cannot vouch for another's notice. `paygate config notice-key` prints it
+    /// for the network's operators.
+    pub fn notice_key(&self, network_code: &str) -> [u8; 32] {
+        mac(&self.notice_key, network_code.as_bytes())
     }
 
     /// Signs a page-token payload (`payload` must be ASCII without `.`).
@@ -187,6 +198,8 @@ mod tests {
         assert_eq!(a, s.card_token("6222021234567890123"));
         assert_ne!(a, s.card_token("6222021234567890124"));
         assert!(!a.contains("6222"));
+        assert_ne!(s.notice_key("NETS_UNION"), s.notice_key("UNION_PAY_QR"));
+        assert_eq!(s.notice_key("E_CNY"), secrets().notice_key("E_CNY"));
         assert_eq!(
             s.person_key("RESIDENT_ID_CARD", "11010519491231002x"),
             s.person_key("RESIDENT_ID_CARD", "11010519491231002X")

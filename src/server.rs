@@ -2,6 +2,8 @@
 //! [`Gateway::run`] serves until the shutdown future resolves, then drains in-flight calls.
 //! `main` and the tests start it the same way.
 
+mod durability;
+mod reload;
 mod sample;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -12,14 +14,15 @@ use tonic::transport::{Server, server::Router};
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
-use self::sample::GatewaySampler;
+pub use self::reload::{ReloadError, Reloader};
+use self::{durability::check_durability, sample::GatewaySampler};
 use crate::{
-    account::{AccountError, AccountService},
+    account::{AccountError, AccountService, CallSettler},
     admin,
     cashier::{CashierError, CashierService},
-    clearing::routing::Clearing,
+    clearing::{notice::NoticeKeys, routing::Clearing},
     clock::Clock,
-    config::{Config, ConfigError, LimitsConfig},
+    config::{Config, LimitsConfig},
     credit::{CreditError, CreditService},
     eod::{EndOfDay, operations::Operations},
     grpc::{
@@ -40,6 +43,7 @@ use crate::{
         yields::YieldApi,
     },
     ledger::{Ledger, LedgerError},
+    notices::NoticeDesk,
     secrets::{SecretError, Secrets},
     storage::{self, LedgerStore, StorageError},
     telemetry::{self, Metrics},
@@ -91,6 +95,13 @@ pub enum ServeError {
     DurabilityRisk(String),
 }
 
+/// The bound listener of the networks' result notices, its TLS and the networks' keys.
+struct Notices {
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    keys: NoticeKeys,
+}
+
 /// A gateway whose listeners are bound and whose TLS material is loaded, ready to serve.
 pub struct Gateway {
     config: Config,
@@ -98,6 +109,7 @@ pub struct Gateway {
     gate: Arc<GateState>,
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
+    notices: Option<Notices>,
     metrics: Metrics,
     store: Arc<dyn LedgerStore>,
     ledger: Ledger,
@@ -140,6 +152,7 @@ impl Gateway {
         let tls = ServerTls::load(&config.tls)?;
         let secrets =
             Secrets::load_or_create(&config.secrets.key_file, config.secrets.generate_if_missing)?;
+        let notices = bind_notices(&config, &secrets).await?;
         // The one place an adapter of the ledger's storage port is chosen.
         let store = storage::connect(&config.database).await?;
         let metrics = Metrics::new();
@@ -186,6 +199,7 @@ impl Gateway {
             gate,
             listener,
             admin_listener,
+            notices,
             metrics,
             store,
             ledger,
@@ -220,6 +234,13 @@ impl Gateway {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// The bound address of the networks' result notices, when enabled.
+    pub fn notices_addr(&self) -> Option<SocketAddr> {
+        self.notices
+            .as_ref()
+            .and_then(|n| n.listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight calls finish for up
     /// to `server.shutdown_grace_ms`, and returns.
     pub async fn run(
@@ -232,6 +253,7 @@ impl Gateway {
             gate,
             listener,
             admin_listener,
+            notices,
             metrics,
             store,
             ledger,
@@ -260,11 +282,35 @@ impl Gateway {
         // Closes unpaid orders at their expiry; it stops when the ledger shuts down.
         let expiry_sweeper = cashier.spawn_expiry_sweeper();
         // Settles the clearing calls no network answered, from their records: on every start,
-        // it resumes what a previous run left unfinished.
-        let recovery = accounts.spawn_recovery(Arc::new(crate::account::Settlers(vec![
+        // it resumes what a previous run left unfinished. The networks' result notices settle
+        // them sooner, through the same settlers.
+        let settlers: Arc<dyn CallSettler> = Arc::new(crate::account::Settlers(vec![
             Arc::new(cashier.clone()),
             Arc::new(credit.clone()),
-        ])));
+        ]));
+        let recovery = accounts.spawn_recovery(settlers.clone());
+        let notices_addr = notices.as_ref().and_then(|n| n.listener.local_addr().ok());
+        let notices_task = notices.map(
+            |Notices {
+                 listener,
+                 tls,
+                 keys,
+             }| {
+                let desk = NoticeDesk::new(
+                    accounts.clone(),
+                    settlers,
+                    keys,
+                    metrics.clone(),
+                    &config.clearing.notices,
+                );
+                tokio::spawn(crate::notices::serve(
+                    listener,
+                    tls,
+                    Arc::new(desk),
+                    shutdown.clone(),
+                ))
+            },
+        );
         // Closes each business date (日切): yield accrual and sweep, credit interest, each
         // network's reconciliation and settlement, as their due times pass; resumes on every
         // start.
@@ -295,8 +341,9 @@ impl Gateway {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let admin = admin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        let notices = notices_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
         let database = telemetry::database_url_for_logs(&config.database.url);
-        tracing::info!(%grpc, %admin, %database, "paygate serving gRPC over mutual TLS");
+        tracing::info!(%grpc, %admin, %notices, %database, "paygate serving gRPC over mutual TLS");
 
         let signal = drain_signal(shutdown.clone(), health.clone());
         let router = grpc_server(limits, gate)
@@ -325,6 +372,12 @@ impl Gateway {
 
         let result = serve_within_grace(serve, stopping, config.server.shutdown_grace_ms).await;
         join_admin(admin_task).await;
+        // The notices in hand settle before the ledger closes.
+        if let Some(task) = notices_task
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "notice listener task failed");
+        }
         // Every call has ended: finish the queued ledger batches, then close the database.
         expiry_sweeper.abort();
         recovery.abort();
@@ -414,41 +467,6 @@ fn accept_limits(limits: &LimitsConfig) -> AcceptLimits {
     AcceptLimits {
         handshake_timeout: Duration::from_millis(limits.tls_handshake_timeout_ms),
         idle_timeout: Duration::from_millis(limits.connection_idle_timeout_ms),
-    }
-}
-
-/// Why a reload was refused (the running configuration stays in force).
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-}
-
-/// Reloads what may change without a restart: the server certificate and key, the client CA
-/// bundle, the CRLs (`tls.*`) and the caller table (`[[callers]]`). Handshakes from then on use
-/// the new material and calls from then on the new callers; open connections and calls in flight
-/// are not touched. Everything else in the configuration needs a restart.
-#[derive(Clone)]
-pub struct Reloader {
-    tls: ServerTls,
-    gate: Arc<GateState>,
-    limits: LimitsConfig,
-}
-
-impl Reloader {
-    /// Puts `config`'s TLS material and callers in force; on any error nothing changes.
-    pub fn reload(&self, config: &Config) -> Result<(), ReloadError> {
-        config.validate()?;
-        self.tls.reload(&config.tls)?;
-        self.gate.replace_callers(&config.callers, &self.limits);
-        tracing::info!(
-            callers = config.callers.len(),
-            crl_files = config.tls.crl_files.len(),
-            "reloaded the TLS material and the caller table"
-        );
-        Ok(())
     }
 }
 
@@ -544,45 +562,27 @@ pub fn describe(migrations: &[storage::Migration]) -> String {
 /// HTTP/2 header block limit: metadata beyond this is refused.
 const HEADER_LIST_SIZE_MAX_BYTES: u32 = 16 * 1024;
 
+/// The notice listener, when `clearing.notices.enabled`: bound, with its TLS acceptor when
+/// `client_ca` is set, and each network's key derived from the server secret.
+async fn bind_notices(config: &Config, secrets: &Secrets) -> Result<Option<Notices>, ServeError> {
+    let notices = &config.clearing.notices;
+    if !notices.enabled {
+        return Ok(None);
+    }
+    let tls = if notices.is_tls() {
+        Some(tls::notice_acceptor(&config.tls, &notices.client_ca)?)
+    } else {
+        None
+    };
+    Ok(Some(Notices {
+        listener: bind(notices.listen).await?,
+        tls,
+        keys: NoticeKeys::derive(|code| secrets.notice_key(code)),
+    }))
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
-}
-
-/// Refuses to serve on database settings under which an acknowledged payment can be lost,
-/// unless `database.allow_durability_risk` says otherwise: then each such setting is logged as
-/// an error at this start and shown in `/metrics`.
-async fn check_durability(
-    config: &crate::config::DatabaseConfig,
-    store: &dyn storage::LedgerStore,
-    metrics: &Metrics,
-) -> Result<(), ServeError> {
-    let risks = store.durability_risks().await?;
-    if risks.is_empty() {
-        return Ok(());
-    }
-    if !config.allow_durability_risk {
-        let named: Vec<String> = risks
-            .iter()
-            .map(|r| format!("{} = {} ({})", r.setting, r.value, r.why))
-            .collect();
-        return Err(ServeError::DurabilityRisk(named.join("; ")));
-    }
-    for risk in &risks {
-        tracing::error!(
-            setting = risk.setting,
-            value = %risk.value,
-            why = risk.why,
-            "DURABILITY OVERRIDE: serving although an acknowledged payment can be lost \
-             (database.allow_durability_risk = true; never in production)"
-        );
-        metrics
-            .durability_overrides
-            .get_or_create(&crate::telemetry::SettingLabels {
-                setting: risk.setting.to_owned(),
-            })
-            .set(1);
-    }
-    Ok(())
 }

@@ -113,6 +113,13 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// A clearing network's result notice, by what became of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoticeLabels {
+    pub network: String,
+    pub result: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SettingLabels {
     pub setting: String,
@@ -189,6 +196,10 @@ pub struct Metrics {
     pub caller_refused: Family<CallerReasonLabels, Counter>,
     /// TLS handshakes that failed or timed out, by reason.
     pub tls_handshake_failures: Family<ReasonLabels, Counter>,
+    /// The networks' result notices received, by network and result (`settled`,
+    /// `already_final`, `not_final`, `unknown_reference`, `amount_differs`, `mac_missing`,
+    /// `mac_invalid`, `malformed`, `too_large`, `busy`, `rate_limited`, `error`).
+    pub clearing_notices: Family<NoticeLabels, Counter>,
     /// 1 for each database setting that can lose an acknowledged payment and that this
     /// process serves under only because `database.allow_durability_risk` is on.
     pub durability_overrides: Family<SettingLabels, Gauge>,
@@ -281,6 +292,12 @@ impl Metrics {
             "TLS handshakes that failed or timed out, by reason",
             tls_handshake_failures.clone(),
         );
+        let clearing_notices = Family::<NoticeLabels, Counter>::default();
+        registry.register(
+            "clearing_notices",
+            "Result notices the clearing networks posted, by network and result",
+            clearing_notices.clone(),
+        );
         let ledger = LedgerMetrics::default();
         let batch_size_histogram = ledger.batch_size.clone();
         registry.register(
@@ -349,6 +366,7 @@ impl Metrics {
             caller_streams,
             caller_refused,
             tls_handshake_failures,
+            clearing_notices,
             durability_overrides,
             ledger,
             ledger_queue_depth,

@@ -6,9 +6,10 @@ mod accept;
 mod material;
 
 pub use accept::{
-    AcceptLimits, CallOnConnection, ConnectionActivity, ConnectionInfo, TlsConnection, incoming,
+    AcceptLimits, CallOnConnection, ConnectionActivity, ConnectionInfo, TlsConnection,
+    handshake_failure_reason, incoming,
 };
-pub use material::ServerTls;
+pub use material::{ServerTls, notice_acceptor};
 
 use std::{
     fs,

@@ -29,6 +29,7 @@ const MODULES: &[&str] = &[
     "tls",
     "telemetry",
     "admin",
+    "notices",
 ];
 
 /// The folders that must not name the storage adapters (they reach it through the ledger).

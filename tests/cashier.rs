@@ -109,21 +109,6 @@ async fn create(c: &mut Cashier, merchant: &str, no: &str, amount: &str) -> pb::
         .expect("order")
 }
 
-/// The agreement (协议) of the payer's bound card, as its account shows it.
-async fn agreement_of(accounts: &mut Accounts, payer: &str) -> String {
-    accounts
-        .get_account(pb::GetAccountRequest {
-            account_id: payer.to_owned(),
-        })
-        .await
-        .expect("account reads")
-        .into_inner()
-        .account
-        .and_then(|a| a.bound_card)
-        .expect("a bound card")
-        .agreement_id
-}
-
 /// A quick pay of `order` by the payer's bound card under `agreement`.
 fn pay_bound_card(order: &str, payer: &str, agreement: &str) -> PayRequest {
     PayRequest {
@@ -884,7 +869,7 @@ async fn a_quick_pay_and_a_card_refund_the_network_never_answered_are_settled_by
     .await;
     let shop = shop(&app, "card").await;
     let (mut accounts, payer) = payer(&app, 14, "0").await;
-    let agreement = agreement_of(&mut accounts, &payer).await;
+    let agreement = common::bound_card_agreement(&mut accounts, &payer).await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "K2", "50.00").await;
@@ -986,7 +971,7 @@ async fn a_bound_card_payment_and_its_refund_go_through_e_cny_and_reconcile(back
     let app = spawn_app_with(backend, sim.routing_quick_pay_unrecovered(e_cny::NETWORK)).await;
     let shop = shop(&app, "e-cny").await;
     let (mut accounts, payer) = payer(&app, 16, "0").await;
-    let agreement = agreement_of(&mut accounts, &payer).await;
+    let agreement = common::bound_card_agreement(&mut accounts, &payer).await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "E1", "50.00").await;
@@ -1069,7 +1054,7 @@ async fn bound_card_quick_pay_settles_through_the_network(backend: Backend) {
     let app = spawn_app(backend).await;
     let shop = shop(&app, "card").await;
     let (mut accounts, payer) = payer(&app, 13, "0").await;
-    let agreement = agreement_of(&mut accounts, &payer).await;
+    let agreement = common::bound_card_agreement(&mut accounts, &payer).await;
     let mut m = cashier(&app, MERCHANT_CALLER).await;
     let mut p = cashier(&app, PAYER_CALLER).await;
     let order = create(&mut m, &shop.merchant_id, "K1", "50.00").await;

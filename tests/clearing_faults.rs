@@ -6,6 +6,10 @@
 //! booked, the end-of-day run's reconciliation of every network finds no break, its settlement
 //! brings every network's clearing suspense account to zero, and the ledger verifies.
 //!
+//! The simulator posts its result notices (the late answers, the duplicates) to the gateway's
+//! notice listener, which settles what they answer before the recovery worker queries it;
+//! `PAYGATE_FAULT_NOTICES=0` runs without the listener (the notices go nowhere).
+//!
 //! The default run is 30 payments per network; `PAYGATE_FAULT_PAYMENTS=2000` runs the full
 //! one (docs/RELIABILITY.md has its figures).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,8 +23,10 @@ use std::{
 };
 
 use common::{
-    Backend, TestApp, cny, luhn_check_digit, netsim::Sim, open, open_personal, request_id,
-    resident_id, spawn_app_on, yields::rows,
+    Backend, TestApp, cny, luhn_check_digit,
+    netsim::{NoticeLine, Sim},
+    open, open_personal, request_id, resident_id, spawn_app_on,
+    yields::rows,
 };
 use paygate::{
     clearing::{
@@ -63,6 +69,12 @@ const PAYERS_PER_NETWORK: usize = 10;
 const PAYMENT_WINDOW_MS: u64 = 50_000;
 /// Calls in flight at once, over all networks.
 const IN_FLIGHT_MAX: usize = 64;
+
+/// Whether the gateway takes the simulator's result notices (`PAYGATE_FAULT_NOTICES`, on
+/// unless `0`).
+fn notices_on() -> bool {
+    std::env::var("PAYGATE_FAULT_NOTICES").map_or(true, |v| v != "0")
+}
 
 fn payments_per_network() -> usize {
     std::env::var("PAYGATE_FAULT_PAYMENTS")
@@ -133,6 +145,7 @@ fn routing(sim: &Sim) -> ClearingConfig {
             bound_ms: 120_000,
             ..Default::default()
         },
+        notices: Default::default(),
     }
 }
 
@@ -159,18 +172,7 @@ async fn payers(app: &TestApp) -> Vec<Vec<Payer>> {
                 ),
             )
             .await;
-            let agreement = accounts
-                .get_account(pb::GetAccountRequest {
-                    account_id: account.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .account
-                .unwrap()
-                .bound_card
-                .unwrap()
-                .agreement_id;
+            let agreement = common::bound_card_agreement(&mut accounts, &account).await;
             of_network.push(Payer { account, agreement });
         }
         all.push(of_network);
@@ -217,11 +219,20 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
 ) {
     let per_network = payments_per_network();
     let started = Instant::now();
-    let sim = Sim::start(&faults()).await;
+    let line = NoticeLine::new();
+    let sim = if notices_on() {
+        Sim::start_notifying(&faults(), &line).await
+    } else {
+        Sim::start(&faults()).await
+    };
     let clearing = routing(&sim);
+    let notices = line.gateway();
     let app = spawn_app_on(backend, Clock::system(), move |c| {
         c.clearing = clearing;
         c.eod.interval_ms = 200;
+        if notices_on() {
+            notices(c);
+        }
     })
     .await;
     let merchant = common::app_merchant(
@@ -315,6 +326,7 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
         }
     };
     let order_states = until_all_final(&order_ids, Duration::from_secs(200), lookup).await;
+    let orders_final_s = started.elapsed().as_secs_f64();
 
     // Half of every paid order is refunded to its card, under the same faults.
     let mut refund_tasks = Vec::new();
@@ -482,13 +494,37 @@ async fn card_payments_and_refunds_through_every_network_under_faults_all_settle
     }
     let (code, out) = app.ledger_verify();
     assert_eq!(code, Some(0), "{out}");
+    let notices = notices_taken(&app).await;
     eprintln!(
         "fault run: {} payments ({unanswered} left PROCESSING by the network, {paid} paid) and {} refunds ({refunded} refunded) over {} \
-         networks; payments sent by {paid_s:.1} s, all final by {settled_s:.1} s; {} lines \
-         reconciled, 0 breaks; every suspense account 0",
+         networks; payments sent by {paid_s:.1} s, every order final by {orders_final_s:.1} s, \
+         all final by {settled_s:.1} s; notices {notices}; {} lines reconciled, 0 breaks; every \
+         suspense account 0",
         orders.len(),
         refund_ids.len(),
         networks().len(),
         reconciled,
     );
+}
+
+/// The result notices the gateway took, by result over every network (`off` without them).
+async fn notices_taken(app: &TestApp) -> String {
+    if !notices_on() {
+        return "off".to_owned();
+    }
+    let (_, metrics) = app.admin_get("/metrics").await;
+    let mut by_result: BTreeMap<String, u64> = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("paygate_clearing_notices_total{") else {
+            continue;
+        };
+        let (labels, count) = rest.split_once("} ").unwrap();
+        let result = labels
+            .split("result=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"');
+        *by_result.entry(result.to_owned()).or_default() += count.trim().parse::<u64>().unwrap();
+    }
+    format!("{by_result:?}")
 }

@@ -13,6 +13,7 @@ mod freeze;
 mod holds;
 pub mod identity;
 pub mod model;
+mod notice;
 mod open;
 pub mod outbound;
 mod profile;
@@ -31,6 +32,7 @@ use tokio::sync::mpsc;
 
 pub use error::{AccountError, LimitAmount};
 pub use model::*;
+pub use notice::NoticeVerdict;
 pub use recovery::{CallSettler, Recorded, RecoveryRound, Settlers};
 pub use watch::{WatchEvent, WatchEventKind};
 

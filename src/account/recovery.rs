@@ -214,17 +214,8 @@ impl AccountService {
         let policy = self.inner.clearing.recovery();
         match recover(client.as_ref(), call, now_ms, policy).await {
             Recovery::Settle { state, presumed } => {
-                match call.purpose {
-                    OutboundPurpose::TopUp | OutboundPurpose::Withdrawal => {
-                        self.recover_movement(call, version, state, presumed)
-                            .await?;
-                    }
-                    OutboundPurpose::QuickPay
-                    | OutboundPurpose::CardRefund
-                    | OutboundPurpose::CreditRepayment => {
-                        others.settle_call(call, version, state, presumed).await?;
-                    }
-                }
+                self.settle_recorded(call, version, state, presumed, others)
+                    .await?;
                 Ok(true)
             }
             Recovery::Wait { next_query_at_ms } => {
@@ -244,6 +235,30 @@ impl AccountService {
                     Ok(_) | Err(LedgerError::DocumentConflict { .. }) => Ok(false),
                     Err(e) => Err(e.into()),
                 }
+            }
+        }
+    }
+
+    /// Settles `call` (at `version`) in `state`, by the service of its purpose: the account
+    /// service its own card movements, `others` the rest — the posting, the service's state
+    /// and the record in one batch, under the record's version, so at most once. The recovery
+    /// worker's path, and a result notice's.
+    pub(super) async fn settle_recorded(
+        &self,
+        call: &OutboundCall,
+        version: u64,
+        state: CallState,
+        presumed: bool,
+        others: &dyn CallSettler,
+    ) -> Result<(), AccountError> {
+        match call.purpose {
+            OutboundPurpose::TopUp | OutboundPurpose::Withdrawal => {
+                self.recover_movement(call, version, state, presumed).await
+            }
+            OutboundPurpose::QuickPay
+            | OutboundPurpose::CardRefund
+            | OutboundPurpose::CreditRepayment => {
+                others.settle_call(call, version, state, presumed).await
             }
         }
     }
@@ -343,7 +358,10 @@ impl AccountService {
         })
     }
 
-    async fn outbound_call_opt(&self, reference: &str) -> Result<Option<Recorded>, AccountError> {
+    pub(super) async fn outbound_call_opt(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Recorded>, AccountError> {
         let doc = self.inner.ledger.document(KIND_OUTBOUND, reference).await?;
         doc.map(|doc| {
             let call: OutboundCall = decode(&doc)?;

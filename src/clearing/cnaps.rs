@@ -27,12 +27,18 @@
 //! out), `Sts/Cd` (`BOOK`; `INFO` for a rejected one), `RvslInd` for a reversed one,
 //! `BookgDt/DtTm` (with milliseconds), `BkTxCd/Prtry/Cd` (`DEBIT`, `CREDIT`, `REFUND`),
 //! `NtryRef` (CNAPS's reference) and `NtryDtls/TxDtls/Refs/EndToEndId` (ours).
+//!
+//! A result notice (posted to `<prefix>/notify` when a movement it did not answer in time
+//! settles) is an unsolicited pacs.002 whose `TxInfAndSts` adds `OrgnlTxRef/IntrBkSttlmAmt`
+//! (the movement's amount, with `Ccy`); it is acknowledged by an admi.007 `RctAck` with
+//! `ReqHdlg/StsCd` `ACPT`.
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{
     CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconFile,
     ReconLine, ReconPeriod, RefundInstruction, ReversalOutcome,
+    notice::Notice,
     recon::{ReconKind, ReconStatus},
     registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, beijing, decimal_money, iso_stamp, required},
@@ -533,5 +539,47 @@ impl Codec for CnapsCodec {
             period,
             lines,
         })
+    }
+
+    fn encode_notice(&self, notice: &Notice, at_ms: i64) -> Result<String, String> {
+        let (status, code, proprietary, info, clearing_ref) = status_of(&notice.outcome);
+        let report = status_report(
+            &notice.reference,
+            status,
+            &code,
+            &proprietary,
+            &info,
+            &clearing_ref,
+        );
+        let tx = format!(
+            "{}<OrgnlTxRef>{}</OrgnlTxRef></TxInfAndSts>",
+            report.strip_suffix("</TxInfAndSts>").unwrap_or(&report),
+            amount_el("IntrBkSttlmAmt", &notice.amount)
+        );
+        let group = format!(
+            "<OrgnlGrpInfAndSts>{}{}</OrgnlGrpInfAndSts>{tx}",
+            el("OrgnlMsgId", &notice.reference),
+            el("OrgnlMsgNmId", "pacs.008.001.08")
+        );
+        Ok(self.document("pacs.002.001.10", "FIToFIPmtStsRpt", at_ms, "", &group))
+    }
+
+    fn decode_notice(&self, body: &str) -> Result<Notice, String> {
+        let tx = required(text(body, &["TxInfAndSts"]), "TxInfAndSts")?;
+        Ok(Notice {
+            reference: required(text(&tx, &["OrgnlEndToEndId"]), "OrgnlEndToEndId")?,
+            outcome: outcome_from(&tx)?,
+            amount: amount_at(body, &["TxInfAndSts", "OrgnlTxRef", "IntrBkSttlmAmt"])?,
+        })
+    }
+
+    fn notice_answer(&self, at_ms: i64) -> String {
+        self.document(
+            "admi.007.001.01",
+            "RctAck",
+            at_ms,
+            "",
+            "<Rpt><ReqHdlg><StsCd>ACPT</StsCd></ReqHdlg></Rpt>",
+        )
     }
 }

@@ -24,12 +24,17 @@
 //! processing (not known yet); a query adds `R` (succeeded, then reversed) and `N` (no such
 //! instruction); a reversal answers `R` reversed, `N` nothing to reverse, `F` refused. The
 //! statement is the file of [`super::recon`], daily, cut at midnight.
+//!
+//! The result notice (posted to `/ecny/notify` when an instruction it did not answer in time
+//! completes) is a reply's fields with the instruction's `amount` and `currency`; it is
+//! acknowledged by `respCode` `0000`.
 
 use serde::{Deserialize, Serialize};
 
 use super::{
     CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
     RefundInstruction, ReversalOutcome,
+    notice::Notice,
     registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, decimal_money, iso_stamp, required},
 };
@@ -344,5 +349,33 @@ impl Codec for ECnyCodec {
                 },
             },
         })
+    }
+
+    fn encode_notice(&self, notice: &Notice, at_ms: i64) -> Result<String, String> {
+        Ok(Message::reply(&notice.reference, at_ms)
+            .outcome(&notice.outcome)
+            .amount(&notice.amount)?
+            .json())
+    }
+
+    fn decode_notice(&self, body: &str) -> Result<Notice, String> {
+        let m = parse(body)?;
+        if m.resp_code != PROCESSED {
+            return Err(format!("respCode {:?}", m.resp_code));
+        }
+        Ok(Notice {
+            reference: required(Some(m.instr_id.clone()), "instrId")?,
+            outcome: m.outcome_of()?,
+            amount: m.money()?,
+        })
+    }
+
+    fn notice_answer(&self, at_ms: i64) -> String {
+        Message {
+            resp_code: PROCESSED.to_owned(),
+            send_time: iso_stamp(at_ms),
+            ..Message::default()
+        }
+        .json()
     }
 }

@@ -49,9 +49,21 @@ pub async fn post(
     content_type: &'static str,
     body: String,
 ) -> Result<Bytes, HttpError> {
+    post_with(endpoint, path, content_type, &[], body).await
+}
+
+/// [`post`] with more headers (a notice's MAC).
+pub async fn post_with(
+    endpoint: &Endpoint,
+    path: &str,
+    content_type: &'static str,
+    headers: &[(&'static str, String)],
+    body: String,
+) -> Result<Bytes, HttpError> {
     assert!(endpoint.timeout_ms > 0, "a network call has a timeout");
     let limit = Duration::from_millis(endpoint.timeout_ms);
-    match tokio::time::timeout(limit, exchange(endpoint, path, content_type, body)).await {
+    let exchanged = exchange(endpoint, path, content_type, headers, body);
+    match tokio::time::timeout(limit, exchanged).await {
         Ok(answer) => answer,
         Err(_) => Err(HttpError::Timeout(endpoint.timeout_ms)),
     }
@@ -70,6 +82,7 @@ async fn exchange(
     endpoint: &Endpoint,
     path: &str,
     content_type: &'static str,
+    headers: &[(&'static str, String)],
     body: String,
 ) -> Result<Bytes, HttpError> {
     let connection = |e: &dyn std::fmt::Display| HttpError::Connection(e.to_string());
@@ -85,7 +98,11 @@ async fn exchange(
     }));
     let mut request = http::Request::post(path)
         .header(http::header::HOST, endpoint.address.as_str())
-        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_TYPE, content_type);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let mut request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| connection(&e))?;
     inject_trace_context(request.headers_mut());

@@ -18,6 +18,7 @@ pub mod http;
 pub mod matching;
 pub mod nets_union;
 pub mod netsim;
+pub mod notice;
 pub mod on_us;
 pub mod recon;
 pub mod registry;

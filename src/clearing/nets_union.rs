@@ -23,10 +23,16 @@
 //! `RvslFlg` (`Y` reversed) and answers `BizStsCd` `EPCC0404` for a reference it never got; a
 //! reversal answers `RvslSts` `00` reversed, `01` nothing to reverse, `02` refused. The
 //! reconciliation reply is the file of [`super::recon`], hourly batches.
+//!
+//! A result notice (结果通知, posted to `/netsunion/notify` when a movement it did not answer
+//! in time completes) is an `epcc.203.001.01` with the movement's `TrxInf` (`TrxId`, `TrxAmt`)
+//! and a `BizInf` like a reply's; it is acknowledged by an `epcc.204.001.01` whose
+//! `SysRtnCd` is `00000000`.
 
 use super::{
     CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
     RefundInstruction, ReversalOutcome,
+    notice::Notice,
     registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, decimal_money, iso_stamp, required},
     xml::{el, text},
@@ -52,6 +58,9 @@ pub const SPEC: NetworkSpec = NetworkSpec {
 pub const NETWORK: Network = Network::of(&SPEC);
 
 const NOT_FOUND: &str = "EPCC0404";
+const NOTICE: &str = "epcc.203.001.01";
+const NOTICE_ANSWER: &str = "epcc.204.001.01";
+const PROCESSED: &str = "00000000";
 
 /// NetsUnion's messages.
 #[derive(Debug, Clone, Copy, Default)]
@@ -289,7 +298,7 @@ impl Codec for NetsUnionCodec {
         };
         let body = format!(
             "<SysRtnInf>{}{}</SysRtnInf><BizInf>{biz}</BizInf>",
-            el("SysRtnCd", "00000000"),
+            el("SysRtnCd", PROCESSED),
             el("SysRtnDesc", "processed")
         );
         message(msg_type, at_ms, &body)
@@ -297,7 +306,7 @@ impl Codec for NetsUnionCodec {
 
     fn decode_reply(&self, call: &Call, body: &str) -> Result<Reply, String> {
         let system = required(text(body, &["SysRtnInf", "SysRtnCd"]), "SysRtnCd")?;
-        if system != "00000000" {
+        if system != PROCESSED {
             return Err(format!("SysRtnCd {system}"));
         }
         let biz = required(text(body, &["BizInf"]), "BizInf")?;
@@ -331,5 +340,40 @@ impl Codec for NetsUnionCodec {
                 Reply::Reversal { reference, outcome }
             }
         })
+    }
+
+    fn encode_notice(&self, notice: &Notice, at_ms: i64) -> Result<String, String> {
+        let (status, network_reference, code, reason) = status_of(&notice.outcome);
+        let body = format!(
+            "{}<BizInf>{}{}{}{}</BizInf>",
+            trx(&notice.reference, &notice.amount),
+            el("NetsTrxId", &network_reference),
+            el("TrxStatus", status),
+            el("BizStsCd", &code),
+            el("BizStsDesc", &reason)
+        );
+        Ok(message(NOTICE, at_ms, &body))
+    }
+
+    fn decode_notice(&self, body: &str) -> Result<Notice, String> {
+        let kind = required(text(body, &["MsgHeader", "MsgTp"]), "MsgTp")?;
+        if kind != NOTICE {
+            return Err(format!("MsgTp {kind} is not a result notice"));
+        }
+        let biz = required(text(body, &["BizInf"]), "BizInf")?;
+        Ok(Notice {
+            reference: required(text(body, &["TrxInf", "TrxId"]), "TrxId")?,
+            outcome: outcome_from(&biz)?,
+            amount: amount(body)?,
+        })
+    }
+
+    fn notice_answer(&self, at_ms: i64) -> String {
+        let body = format!(
+            "<SysRtnInf>{}{}</SysRtnInf>",
+            el("SysRtnCd", PROCESSED),
+            el("SysRtnDesc", "received")
+        );
+        message(NOTICE_ANSWER, at_ms, &body)
     }
 }

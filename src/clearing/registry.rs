@@ -115,6 +115,19 @@ impl Network {
         Network::all().find(|n| n.as_str() == code)
     }
 
+    /// The network reached over the wire whose prefix `path` is under, and the rest of the
+    /// path (`/netsunion/notify` → NetsUnion, `/notify`).
+    pub fn under_path(path: &str) -> Option<(Network, &str)> {
+        Network::all().find_map(|n| {
+            let prefix = n.path_prefix();
+            (!prefix.is_empty())
+                .then(|| path.strip_prefix(prefix))
+                .flatten()
+                .filter(|rest| rest.starts_with('/'))
+                .map(|rest| (n, rest))
+        })
+    }
+
     /// The network of the contract's `ClearingNetwork` value `number`.
     pub fn from_contract(number: i32) -> Option<Network> {
         Network::all().find(|n| n.0.contract_number == number)
@@ -258,6 +271,12 @@ mod tests {
             assert_eq!(serde_json::from_str::<Network>(&json).unwrap(), network);
         }
         assert_eq!(Network::parse("SWIFT"), None);
+        for network in Network::all().filter(|n| n.is_remote()) {
+            let path = format!("{}/notify", network.path_prefix());
+            assert_eq!(Network::under_path(&path), Some((network, "/notify")));
+        }
+        assert_eq!(Network::under_path("/netsunionx/notify"), None);
+        assert_eq!(Network::under_path("/notify"), None);
         assert_eq!(Network::from_contract(0), None);
         let refused = serde_json::from_str::<Network>("\"SWIFT\"").unwrap_err();
         assert!(

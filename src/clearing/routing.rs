@@ -173,8 +173,8 @@ impl Default for RecoveryConfig {
 /// Most issuers in the BIN table.
 pub const ISSUERS_MAX: usize = 10_000;
 
-/// `[clearing]`: the routing table, the networks' endpoints, the card issuers and the recovery
-/// worker.
+/// `[clearing]`: the routing table, the networks' endpoints, the card issuers, the recovery
+/// worker and the listener of the networks' result notices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClearingConfig {
@@ -186,6 +186,8 @@ pub struct ClearingConfig {
     /// first six digits (`""`, matched only by `*`, when no prefix matches).
     pub issuers: Vec<IssuerConfig>,
     pub recovery: RecoveryConfig,
+    /// The listener of the networks' result notices.
+    pub notices: super::notice::NoticesConfig,
 }
 
 impl Default for ClearingConfig {
@@ -201,6 +203,7 @@ impl Default for ClearingConfig {
             networks: Vec::new(),
             issuers: Vec::new(),
             recovery: RecoveryConfig::default(),
+            notices: super::notice::NoticesConfig::default(),
         }
     }
 }
@@ -282,6 +285,7 @@ impl ClearingConfig {
             }
         }
         self.validate_issuers()?;
+        self.notices.validate()?;
         let r = &self.recovery;
         if !(1..=60_000).contains(&r.interval_ms)
             || r.first_query_after_ms == 0

@@ -22,10 +22,16 @@
 //! `respCode` is `00` or `34`; the original's outcome is in `origRespCode`/`origRespMsg`, and
 //! `reversed=Y` marks a voided one. The file is that of [`super::recon`], daily, the business
 //! date rolling at the 23:00 cutover.
+//!
+//! The transaction notice (交易结果通知, posted to `/unionpay-qr/notify` when a movement it did
+//! not answer in time completes) carries a reply's `orderId`, `respCode`, `respMsg` and
+//! `queryId` with the movement's `txnAmt` and `currencyCode`; it is acknowledged by
+//! `respCode=00`.
 
 use super::{
     CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
     RefundInstruction, ReversalOutcome,
+    notice::Notice,
     registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, compact_stamp, minor_money, required},
 };
@@ -324,5 +330,39 @@ impl Codec for UnionPayQrCodec {
                 },
             },
         })
+    }
+
+    fn encode_notice(&self, notice: &Notice, at_ms: i64) -> Result<String, String> {
+        let (code, message, query_id) = codes(&notice.outcome);
+        let amount = cny_fen(&notice.amount)?;
+        let stamp = compact_stamp(at_ms);
+        Ok(form(&[
+            ("version", "5.1.0"),
+            ("txnTime", stamp.as_str()),
+            ("orderId", notice.reference.as_str()),
+            ("respCode", code.as_str()),
+            ("respMsg", message.as_str()),
+            ("queryId", query_id.as_str()),
+            ("txnAmt", amount.as_str()),
+            ("currencyCode", "156"),
+        ]))
+    }
+
+    fn decode_notice(&self, body: &str) -> Result<Notice, String> {
+        let f = fields(body);
+        let code = required(field(&f, "respCode"), "respCode")?;
+        Ok(Notice {
+            reference: required(field(&f, "orderId"), "orderId")?,
+            outcome: outcome_from(
+                &code,
+                field(&f, "respMsg").unwrap_or_default(),
+                field(&f, "queryId").unwrap_or_default(),
+            ),
+            amount: fen(&f)?,
+        })
+    }
+
+    fn notice_answer(&self, _at_ms: i64) -> String {
+        form(&[("respCode", "00"), ("respMsg", "ok")])
     }
 }

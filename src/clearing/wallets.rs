@@ -26,10 +26,15 @@
 //! `SUCCESS`, `PAYERROR`, `REVOKED` (paid, then reversed), `USERPAYING`; a reversal answers
 //! `recall` `N` once the order is void. The bill is the file of [`super::recon`], daily,
 //! cutover at 00:00.
+//!
+//! The payment notice (支付结果通知, the `notify_url` callback, posted to `<prefix>/notify` when
+//! a movement it did not answer in time completes) carries a reply's fields with `total_fee`
+//! and `fee_type`; it is acknowledged by `return_code` `SUCCESS`, `return_msg` `OK`.
 
 use super::{
     CardDirection, CardInstruction, Network, NetworkSpec, Outcome, QueryOutcome, ReconPeriod,
     RefundInstruction, ReversalOutcome,
+    notice::Notice,
     registry::{Calendar, Reach},
     wire::{Call, Codec, Reply, minor_money, required},
     xml::{el, text},
@@ -366,5 +371,36 @@ impl Codec for WalletCodec {
                 },
             },
         })
+    }
+
+    fn encode_notice(&self, notice: &Notice, _at_ms: i64) -> Result<String, String> {
+        let (result, code, reason, transaction) = codes(&notice.outcome);
+        let fee = notice.amount.minor.to_string();
+        Ok(doc(&[
+            ("return_code", "SUCCESS"),
+            ("result_code", result),
+            ("err_code", code.as_str()),
+            ("err_code_des", reason.as_str()),
+            ("out_trade_no", notice.reference.as_str()),
+            ("transaction_id", transaction.as_str()),
+            ("total_fee", fee.as_str()),
+            ("fee_type", notice.amount.currency.code()),
+        ]))
+    }
+
+    fn decode_notice(&self, body: &str) -> Result<Notice, String> {
+        let processed = required(get(body, "return_code"), "return_code")?;
+        if processed != "SUCCESS" {
+            return Err(format!("return_code {processed}"));
+        }
+        Ok(Notice {
+            reference: required(get(body, "out_trade_no"), "out_trade_no")?,
+            outcome: outcome_from(body)?,
+            amount: fen(body, "total_fee")?,
+        })
+    }
+
+    fn notice_answer(&self, _at_ms: i64) -> String {
+        doc(&[("return_code", "SUCCESS"), ("return_msg", "OK")])
     }
 }

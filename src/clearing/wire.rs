@@ -11,6 +11,7 @@ use super::{
     CardInstruction, ClearingClient, ClearingError, Network, Outcome, QueryOutcome, ReconFile,
     ReconPeriod, RefundInstruction, ReversalOutcome,
     http::{self, Endpoint, HttpError},
+    notice::Notice,
 };
 use crate::{
     clock::Clock,
@@ -87,6 +88,12 @@ pub trait Codec: Send + Sync + 'static {
     fn file_extension(&self) -> &'static str {
         "txt"
     }
+    /// A result notice (交易结果通知) as this network posts it to `<prefix>/notify`.
+    fn encode_notice(&self, notice: &Notice, at_ms: i64) -> Result<String, String>;
+    /// The notice a body posted to `<prefix>/notify` carries.
+    fn decode_notice(&self, body: &str) -> Result<Notice, String>;
+    /// What this network expects back once a notice is taken (it resends until it sees it).
+    fn notice_answer(&self, at_ms: i64) -> String;
 }
 
 /// A [`ClearingClient`] that speaks a network's codec over HTTP/1.1 to one endpoint.
@@ -440,6 +447,31 @@ mod tests {
             };
             let text = codec.encode_recon(&file);
             assert_eq!(codec.decode_recon(&text), Ok(file), "{network:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn every_codec_reads_back_the_notices_it_writes() {
+        for codec in codecs() {
+            let network = codec.network();
+            for (_, reply) in replies(network) {
+                let Reply::Outcome { reference, outcome } = reply else {
+                    continue;
+                };
+                let notice = Notice {
+                    reference,
+                    outcome,
+                    amount: cny(12_345),
+                };
+                let body = codec.encode_notice(&notice, 1_796_607_000_000).unwrap();
+                assert_eq!(
+                    codec.decode_notice(&body),
+                    Ok(notice),
+                    "{network:?}: {body}"
+                );
+            }
+            assert!(!codec.notice_answer(1_796_607_000_000).is_empty());
+            assert!(codec.decode_notice("garbage").is_err(), "{network:?}");
         }
     }
 

@@ -184,6 +184,15 @@ pub enum ConfigCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Print the key a clearing network signs its result notices with (HMAC-SHA256, hex),
+    /// derived from the server secret, to hand to that network's operators.
+    NoticeKey {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The network's code (`NETS_UNION`, `UNION_PAY_QR`, …).
+        #[arg(long)]
+        network: String,
+    },
 }
 
 impl Command {
@@ -205,6 +214,9 @@ impl Command {
             Command::Config {
                 command: ConfigCommand::Show { config, database },
             } => (config, Some(database)),
+            Command::Config {
+                command: ConfigCommand::NoticeKey { config, .. },
+            } => (config, None),
             Command::Bench(args) => (&args.config, None),
             Command::Recon(args) => (&args.config, Some(&args.database)),
             Command::Eod(command) => command.options(),
@@ -414,6 +426,21 @@ async fn run(command: Command, mut config: Config, options: Resolved) -> ExitCod
                 ExitCode::FAILURE
             }
         },
+        Command::Config {
+            command: ConfigCommand::NoticeKey { network, .. },
+        } => {
+            let Some(network) = crate::clearing::Network::parse(&network).filter(|n| n.is_remote())
+            else {
+                return refused(&format!("{network:?} is not a clearing network off-us"));
+            };
+            match crate::secrets::Secrets::load_or_create(&config.secrets.key_file, false) {
+                Ok(secrets) => {
+                    println!("{}", hex::encode(secrets.notice_key(network.as_str())));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => refused(&e.to_string()),
+            }
+        }
         // Run by `main` before any configuration is read.
         Command::Netsim(_) => refused("netsim is run by main, without the gateway's configuration"),
     }

@@ -6,8 +6,10 @@ use crate::{
     clearing::{
         Network,
         netsim::{Netsim, NetsimConfig, Storage},
+        notice::NoticeKeys,
     },
     config::LogConfig,
+    secrets::Secrets,
     telemetry,
 };
 
@@ -30,6 +32,11 @@ pub struct NetsimArgs {
     /// Folder the reconciliation files are written to.
     #[arg(long, value_name = "DIR")]
     pub files: Option<PathBuf>,
+    /// A gateway's server secret file (`secrets.key_file`): the result notices are signed with
+    /// each network's notice key derived from it, as the gateway checks them. Without it they
+    /// go unsigned (and a gateway refuses them). A sandbox's only: never a production secret.
+    #[arg(long, value_name = "FILE")]
+    pub notice_secret: Option<PathBuf>,
 }
 
 /// Runs the simulator in a runtime of its own.
@@ -62,8 +69,18 @@ pub fn main(args: NetsimArgs) -> ExitCode {
         books: args.books,
         files: args.files,
     };
+    let notice_keys = match &args.notice_secret {
+        Some(path) => match Secrets::load_or_create(path, false) {
+            Ok(secrets) => NoticeKeys::derive(|code| secrets.notice_key(code)),
+            Err(e) => {
+                eprintln!("paygate netsim: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => NoticeKeys::default(),
+    };
     runtime.block_on(async move {
-        let netsim = match Netsim::bind(args.listen, config, storage).await {
+        let netsim = match Netsim::bind(args.listen, config, storage, notice_keys).await {
             Ok(netsim) => netsim,
             Err(e) => {
                 eprintln!("paygate netsim: {e}");

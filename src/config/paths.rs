@@ -24,6 +24,9 @@ impl Config {
         self.tls.crl_files.iter_mut().for_each(resolve);
         resolve(&mut self.tls.dev_pki_dir);
         resolve(&mut self.secrets.key_file);
+        if !self.clearing.notices.client_ca.as_os_str().is_empty() {
+            resolve(&mut self.clearing.notices.client_ca);
+        }
         if let Some(file) = self.database.sqlite_file()
             && file.is_relative()
         {

@@ -51,6 +51,23 @@ impl ServerTls {
     }
 }
 
+/// The acceptor of the clearing networks' result notices (HTTP/1.1): our server certificate and
+/// key from `config`, and a client certificate that chains to `networks_ca` (the networks'
+/// CA, not the callers'), with the clientAuth usage.
+pub fn notice_acceptor(
+    config: &TlsConfig,
+    networks_ca: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    let networks = TlsConfig {
+        client_ca: networks_ca.to_owned(),
+        crl_files: Vec::new(),
+        ..config.clone()
+    };
+    let mut server = server_config(&networks)?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
 /// The rustls server configuration of `config`: a client certificate is mandatory, must chain to
 /// `client_ca`, must not be revoked by `crl_files`, and must carry the clientAuth EKU.
 fn server_config(config: &TlsConfig) -> Result<ServerConfig, TlsError> {

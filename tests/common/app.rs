@@ -25,6 +25,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The listener of the networks' result notices, when `clearing.notices.enabled`.
+    pub notices_addr: Option<SocketAddr>,
     pub pki: DevPkiLayout,
     pub config: Config,
     /// The gateway's clock: manual, starting at the wall clock's now (unless the test chose
@@ -82,6 +84,7 @@ pub async fn spawn_app_crashable_with(
 struct Serving {
     addr: SocketAddr,
     admin_addr: SocketAddr,
+    notices_addr: Option<SocketAddr>,
     reloader: Reloader,
     shutdown: oneshot::Sender<()>,
     handle: JoinHandle<Result<(), ServeError>>,
@@ -114,6 +117,7 @@ async fn serve(config: &Config, clock: &Clock, own_runtime: bool) -> Serving {
         gateway.local_addr(),
         gateway.admin_addr().expect("admin enabled"),
     );
+    let notices_addr = gateway.notices_addr();
     let reloader = gateway.reloader();
     let (shutdown, rx) = oneshot::channel::<()>();
     let run = gateway.run(async {
@@ -126,6 +130,7 @@ async fn serve(config: &Config, clock: &Clock, own_runtime: bool) -> Serving {
     Serving {
         addr,
         admin_addr,
+        notices_addr,
         reloader,
         shutdown,
         handle,
@@ -165,6 +170,7 @@ async fn spawn(
         backend,
         addr: serving.addr,
         admin_addr: serving.admin_addr,
+        notices_addr: serving.notices_addr,
         pki,
         config,
         clock,
@@ -295,6 +301,7 @@ impl TestApp {
         let serving = serve(&self.config, &self.clock, self.crashable).await;
         self.addr = serving.addr;
         self.admin_addr = serving.admin_addr;
+        self.notices_addr = serving.notices_addr;
         self.reloader = serving.reloader;
         self.shutdown = Some(serving.shutdown);
         self.handle = Some(serving.handle);

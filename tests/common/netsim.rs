@@ -1,13 +1,19 @@
 //! `paygate netsim` as a real process for the tests: started on an ephemeral port with a
 //! given fault configuration, killed when dropped; its books read over HTTP.
 
-use std::{process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use paygate::{
     clearing::{
         CardDirection, CardInstruction, ClearingClient, Network,
-        http::Endpoint,
+        http::{Endpoint, HttpError},
         netsim::books::Entry,
+        notice::{MAC_HEADER, Notice, NoticeKey},
         routing::{
             ClearingConfig, NetworkEndpointConfig, PaymentMethod, RecoveryConfig, RouteConfig,
             Scenario,
@@ -16,6 +22,7 @@ use paygate::{
     clock::Clock,
     config::Config,
     money::{Currency, Money},
+    secrets::Secrets,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -36,15 +43,31 @@ impl Sim {
 
     /// Starts the simulator on the books and files in `dir`.
     pub async fn start_in(dir: tempfile::TempDir, config: &str) -> Sim {
+        Sim::spawn(dir, config, None).await
+    }
+
+    /// Starts the simulator posting its result notices to `line`'s gateway, signed with the
+    /// networks' keys (`config` without a `notify_address`: the line's is added).
+    pub async fn start_notifying(config: &str, line: &NoticeLine) -> Sim {
+        let config = format!("notify_address = \"{}\"\n{config}", line.listen);
+        Sim::spawn(tempfile::tempdir().unwrap(), &config, Some(&line.secret)).await
+    }
+
+    async fn spawn(dir: tempfile::TempDir, config: &str, notice_secret: Option<&Path>) -> Sim {
         let config_path = dir.path().join("netsim.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paygate"));
+        command
             .args(["netsim", "--listen", "127.0.0.1:0", "--sim-config"])
             .arg(&config_path)
             .arg("--files")
             .arg(dir.path().join("files"))
             .arg("--books")
-            .arg(dir.path().join("books.json"))
+            .arg(dir.path().join("books.json"));
+        if let Some(secret) = notice_secret {
+            command.arg("--notice-secret").arg(secret);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -105,6 +128,7 @@ impl Sim {
                 }],
                 issuers: Vec::new(),
                 recovery,
+                notices: std::mem::take(&mut config.clearing.notices),
             };
         }
     }
@@ -185,5 +209,89 @@ impl Sim {
             .into_iter()
             .find(|e| e.network == network && e.reference == reference)
             .unwrap_or_else(|| panic!("{network:?} booked {reference}"))
+    }
+}
+
+/// Where a simulator's result notices go: a gateway's notice listener on a loopback port
+/// chosen before either process starts (each needs the other's address), and the server
+/// secret whose per-network keys both sides derive.
+pub struct NoticeLine {
+    pub listen: SocketAddr,
+    pub secret: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NoticeLine {
+    pub fn new() -> NoticeLine {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.key");
+        Secrets::load_or_create(&secret, true).unwrap();
+        // A free port, let go for the gateway to bind.
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        NoticeLine {
+            listen,
+            secret,
+            _dir: dir,
+        }
+    }
+
+    /// The gateway's side: notices taken on the line's port, keys from the line's secret.
+    pub fn gateway(&self) -> impl FnOnce(&mut Config) + use<> {
+        let (listen, secret) = (self.listen, self.secret.clone());
+        move |config: &mut Config| {
+            config.clearing.notices.enabled = true;
+            config.clearing.notices.listen = listen;
+            config.secrets.key_file = secret;
+        }
+    }
+
+    /// `network`'s notice key, as the gateway derives it.
+    pub fn key(&self, network: Network) -> NoticeKey {
+        let secrets = Secrets::load_or_create(&self.secret, false).unwrap();
+        NoticeKey(secrets.notice_key(network.as_str()))
+    }
+
+    /// `notice` in `network`'s format, as the network would post it.
+    pub fn body(network: Network, notice: &Notice) -> String {
+        let codec = network.codec().expect("a network on the wire");
+        codec
+            .encode_notice(notice, Clock::system().now_ms())
+            .unwrap()
+    }
+
+    /// Posts `body` as `network`'s notice with `mac` (none: no MAC header): the answer's
+    /// status and body.
+    pub async fn post(&self, network: Network, body: String, mac: Option<String>) -> (u16, String) {
+        let codec = network.codec().expect("a network on the wire");
+        let endpoint = Endpoint {
+            address: self.listen.to_string(),
+            timeout_ms: 10_000,
+        };
+        let path = format!("{}/notify", network.path_prefix());
+        let headers: Vec<(&'static str, String)> =
+            mac.into_iter().map(|mac| (MAC_HEADER, mac)).collect();
+        let posted = paygate::clearing::http::post_with(
+            &endpoint,
+            &path,
+            codec.content_type(),
+            &headers,
+            body,
+        )
+        .await;
+        match posted {
+            Ok(bytes) => (200, String::from_utf8_lossy(&bytes).into_owned()),
+            Err(HttpError::Status { status, body }) => (status, body),
+            Err(e) => panic!("the notice listener did not answer: {e}"),
+        }
+    }
+
+    /// Posts `notice` as `network` would, signed with its key.
+    pub async fn post_signed(&self, network: Network, notice: &Notice) -> (u16, String) {
+        let body = NoticeLine::body(network, notice);
+        let mac = self.key(network).sign(body.as_bytes());
+        self.post(network, body, Some(mac)).await
     }
 }

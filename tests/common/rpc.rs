@@ -242,6 +242,21 @@ pub async fn open_class_ii(client: &mut Accounts, n: u64) -> String {
     .await
 }
 
+/// The agreement id (快捷支付协议号) of `account`'s bound card.
+pub async fn bound_card_agreement(client: &mut Accounts, account: &str) -> String {
+    client
+        .get_account(paygate::grpc::pb::GetAccountRequest {
+            account_id: account.to_owned(),
+        })
+        .await
+        .expect("account reads")
+        .into_inner()
+        .account
+        .and_then(|a| a.bound_card)
+        .expect("a bound card")
+        .agreement_id
+}
+
 /// Opens a Class III account for a fresh person (document and card derived from `n`).
 pub async fn open_class_iii(client: &mut Accounts, n: u64) -> String {
     open(

@@ -34,7 +34,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use self::books::{Books, Entry};
-use super::{Network, nets_union, wire::Codec};
+use super::{Network, nets_union, notice::NoticeKeys, wire::Codec};
 use crate::clock::Clock;
 
 /// Longest any configured delay may be.
@@ -236,6 +236,8 @@ struct State {
     started_ms: i64,
     books: Mutex<Books>,
     rng: Mutex<StdRng>,
+    /// The networks' notice keys: a notice of a network with one carries its MAC.
+    notice_keys: NoticeKeys,
 }
 
 /// A bound simulator: [`Netsim::run`] serves until its shutdown future resolves.
@@ -245,11 +247,13 @@ pub struct Netsim {
 }
 
 impl Netsim {
-    /// Binds `listen` and loads the books' snapshot, if there is one.
+    /// Binds `listen` and loads the books' snapshot, if there is one. Notices are signed with
+    /// `notice_keys` (a network without a key posts them unsigned, and a gateway refuses them).
     pub async fn bind(
         listen: SocketAddr,
         config: NetsimConfig,
         storage: Storage,
+        notice_keys: NoticeKeys,
     ) -> Result<Netsim, String> {
         config.validate()?;
         let entries: Vec<Entry> = match &storage.books {
@@ -283,6 +287,7 @@ impl Netsim {
             started_ms: clock.now_ms(),
             clock,
             books: Mutex::new(Books::from_entries(entries)),
+            notice_keys,
         };
         Ok(Netsim {
             listener,

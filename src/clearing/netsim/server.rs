@@ -14,6 +14,7 @@ use super::{NetworkFaults, OutageMode, State, books::Verdict, codec};
 use crate::clearing::{
     Network, ReconPeriod,
     http::{self as wire_http, Endpoint},
+    notice::{MAC_HEADER, NOTICE_PATH, Notice},
     wire::{Call, Codec, Reply},
 };
 
@@ -138,24 +139,12 @@ fn page(state: &State, path: &str) -> Answer {
     }
 }
 
-/// The network a path is under, and the rest of the path.
-fn network_of(path: &str) -> Option<(Network, String)> {
-    Network::all().find_map(|n| {
-        let prefix = n.path_prefix();
-        (!prefix.is_empty())
-            .then(|| path.strip_prefix(prefix))
-            .flatten()
-            .filter(|rest| rest.starts_with('/'))
-            .map(|rest| (n, rest.to_owned()))
-    })
-}
-
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
     let path = request.uri().path().to_owned();
     if request.method() == http::Method::GET {
         return page(&state, &path);
     }
-    let Some((network, rest)) = network_of(&path) else {
+    let Some((network, rest)) = Network::under_path(&path) else {
         return respond(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -193,7 +182,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             );
         }
     };
-    let call = match codec.decode_call(&rest, &body) {
+    let call = match codec.decode_call(rest, &body) {
         Ok(call) => call,
         Err(e) => return respond(StatusCode::BAD_REQUEST, "text/plain", e),
     };
@@ -219,14 +208,15 @@ struct Exchange<'a> {
 }
 
 /// Answers a decoded call from the books: files and queries at once, movements and
-/// reversals as the draw says (answer, never, or late).
+/// reversals as the draw says (answer, never, or late). A movement answered late, or whose
+/// answer the draw duplicates, is also posted as the network's result notice.
 async fn answer(state: &Arc<State>, x: Exchange<'_>, call: Call) -> Answer {
     let network = x.network;
     let now_ms = state.clock.now_ms();
     let content_type = x.codec.content_type();
-    let reply = {
+    let (reply, notice) = {
         let mut books = state.books.lock().unwrap_or_else(|p| p.into_inner());
-        match &call {
+        let (reply, amount) = match &call {
             Call::Recon(period) => {
                 let valid = matches!(period, ReconPeriod::Date(_)) || network.hourly_batches();
                 let file = valid.then(|| books.recon(network, period));
@@ -250,19 +240,40 @@ async fn answer(state: &Arc<State>, x: Exchange<'_>, call: Call) -> Answer {
                     x.codec.encode_reply(&reply, now_ms),
                 );
             }
-            Call::Submit(i) => Reply::Outcome {
-                reference: i.reference.clone(),
-                outcome: books.submit(network, i, x.draw.verdict, now_ms, x.traceparent),
-            },
-            Call::Refund(r) => Reply::Outcome {
-                reference: r.reference.clone(),
-                outcome: books.refund(network, r, x.draw.verdict, now_ms, x.traceparent),
-            },
-            Call::Reverse { reference } => Reply::Reversal {
+            Call::Submit(i) => (
+                Reply::Outcome {
+                    reference: i.reference.clone(),
+                    outcome: books.submit(network, i, x.draw.verdict, now_ms, x.traceparent),
+                },
+                Some(i.amount),
+            ),
+            Call::Refund(r) => (
+                Reply::Outcome {
+                    reference: r.reference.clone(),
+                    outcome: books.refund(network, r, x.draw.verdict, now_ms, x.traceparent),
+                },
+                Some(r.amount),
+            ),
+            Call::Reverse { reference } => (
+                Reply::Reversal {
+                    reference: reference.clone(),
+                    outcome: books.reverse(network, reference),
+                },
+                None,
+            ),
+        };
+        // The notice names what the books hold (a resubmit is answered from the first).
+        let notice = match (&reply, amount) {
+            (Reply::Outcome { reference, outcome }, Some(amount)) => Some(Notice {
                 reference: reference.clone(),
-                outcome: books.reverse(network, reference),
-            },
-        }
+                outcome: outcome.clone(),
+                amount: books
+                    .get(network, reference)
+                    .map_or(amount, |entry| entry.amount),
+            }),
+            _ => None,
+        };
+        (reply, notice)
     };
     let encoded = x.codec.encode_reply(&reply, now_ms);
     match x.draw.fate {
@@ -274,37 +285,56 @@ async fn answer(state: &Arc<State>, x: Exchange<'_>, call: Call) -> Answer {
             // The notice goes out on its own task: hyper drops this one when the client,
             // timed out, closes the connection.
             let late = Duration::from_millis(x.faults.late_ms);
-            let (notice_state, notice) = (state.clone(), encoded.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(late).await;
-                notify(&notice_state, network, content_type, &notice, 1);
-            });
+            if let Some(notice) = notice {
+                let notice_state = state.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(late).await;
+                    notify(&notice_state, network, &notice, 1);
+                });
+            }
             tokio::time::sleep(late).await;
             respond(StatusCode::OK, content_type, encoded)
         }
         Fate::Answer => {
-            if x.draw.duplicate {
-                notify(state, network, content_type, &encoded, 2);
+            if let (true, Some(notice)) = (x.draw.duplicate, notice) {
+                notify(state, network, &notice, 2);
             }
             respond(StatusCode::OK, content_type, encoded)
         }
     }
 }
 
-/// Posts a result notice `times` times to the configured address, in the background.
-fn notify(state: &State, network: Network, content_type: &'static str, body: &str, times: u32) {
+/// Posts `notice` `times` times to the configured address, in the background, in the
+/// network's format, with its MAC when the simulator has the network's key.
+fn notify(state: &State, network: Network, notice: &Notice, times: u32) {
     if state.config.notify_address.is_empty() {
         return;
+    }
+    let Some(codec) = codec(network) else {
+        return;
+    };
+    let body = match codec.encode_notice(notice, state.clock.now_ms()) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::warn!(error = %e, "netsim cannot write a notice");
+            return;
+        }
+    };
+    let mut headers = Vec::new();
+    if let Some(key) = state.notice_keys.of(network) {
+        headers.push((MAC_HEADER, key.sign(body.as_bytes())));
     }
     let endpoint = Endpoint {
         address: state.config.notify_address.clone(),
         timeout_ms: 5_000,
     };
-    let path = format!("{}/notify", network.path_prefix());
-    let body = body.to_owned();
+    let path = format!("{}{NOTICE_PATH}", network.path_prefix());
+    let content_type = codec.content_type();
     tokio::spawn(async move {
         for _ in 0..times {
-            if let Err(e) = wire_http::post(&endpoint, &path, content_type, body.clone()).await {
+            let posted =
+                wire_http::post_with(&endpoint, &path, content_type, &headers, body.clone()).await;
+            if let Err(e) = posted {
                 tracing::info!(error = %e, "netsim notice not delivered");
             }
         }
