@@ -19,8 +19,11 @@
 //!   chain-head read that started after the call arrived (one read shared by every call waiting,
 //!   [`HeadProbe`]) still equals this process's last batch. Otherwise they read the database.
 //!
-//! Bounded by an estimate of its bytes: past `bytes_max` it is emptied and refills from the
-//! batches and reads that follow.
+//! Bounded in bytes: its hash tables' own memory (every slot they have room for, used or not)
+//! plus the heap its entries own (strings, document bodies). Past `bytes_max` it is emptied
+//! (its tables kept, unless they alone are past it) and refills from the batches and reads that
+//! follow. (While a table doubles,
+//! the old and the new one are held together for a moment.)
 
 use std::{
     collections::HashMap,
@@ -34,8 +37,29 @@ use super::{
     store::{LedgerStore, ProfileChange, ProfileRow},
 };
 
-/// Fixed cost assumed per entry besides its strings: the hash-table slot, the key, the stamp.
-const ENTRY_OVERHEAD_BYTES: usize = 64;
+/// What the allocator adds to each heap allocation (a string, a document body) an entry owns.
+const ALLOCATION_OVERHEAD_BYTES: usize = 16;
+
+/// A hash table's own memory: a slot and a control byte for every bucket (a table of fewer than
+/// 8 buckets holds one less than it has, a larger one 7/8 of them).
+fn table_bytes<K, V>(table: &HashMap<K, V>) -> usize {
+    let capacity = table.capacity();
+    let buckets = match capacity {
+        0 => 0,
+        1..7 => capacity + 1,
+        _ => capacity / 7 * 8,
+    };
+    buckets * (std::mem::size_of::<(K, V)>() + 1)
+}
+
+/// A string's heap.
+fn string_bytes(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len() + ALLOCATION_OVERHEAD_BYTES
+    }
+}
 
 /// An account's status and balances, as a batch left them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +138,7 @@ struct State {
 }
 
 impl State {
+    /// Empties it. The tables keep their memory (refilling them allocates nothing new).
     fn clear(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         self.profiles.clear();
@@ -121,6 +146,30 @@ impl State {
         self.counters.clear();
         self.documents.clear();
         self.bytes = 0;
+    }
+
+    /// Its whole memory: the tables' plus the heap of their entries.
+    fn total_bytes(&self) -> usize {
+        self.bytes
+            + table_bytes(&self.profiles)
+            + table_bytes(&self.accounts)
+            + table_bytes(&self.counters)
+            + table_bytes(&self.documents)
+            + self.documents.values().map(table_bytes).sum::<usize>()
+    }
+
+    /// Empties it if it holds more than `bytes_max`, and frees its tables too if they alone
+    /// are past it (the one that just doubled).
+    fn bound(&mut self, bytes_max: usize) {
+        if self.total_bytes() > bytes_max {
+            self.clear();
+            if self.total_bytes() > bytes_max {
+                self.profiles = HashMap::new();
+                self.accounts = HashMap::new();
+                self.counters = HashMap::new();
+                self.documents = HashMap::new();
+            }
+        }
     }
 
     /// Whether `entry` may answer a checked read (`probed` `None`) or a current read made at
@@ -234,7 +283,7 @@ impl ReadCache {
                 return 0;
             }
             state.accounts.insert(id, Stamped::read(stamp, value));
-            ENTRY_OVERHEAD_BYTES
+            0
         });
     }
 
@@ -270,9 +319,7 @@ impl ReadCache {
         }
         let added = insert(&mut state, stamp.at);
         state.bytes = state.bytes.saturating_add(added);
-        if state.bytes > self.bytes_max {
-            state.clear();
-        }
+        state.bound(self.bytes_max);
     }
 
     /// What a committed batch changed and loaded, stamped with the head after it.
@@ -290,16 +337,10 @@ impl ReadCache {
         let at = delta.head_after;
         let mut added = 0usize;
         for (id, value) in delta.accounts {
-            if state
-                .accounts
-                .insert(id, Stamped::batch(at, value))
-                .is_none()
-            {
-                added += ENTRY_OVERHEAD_BYTES;
-            }
+            state.accounts.insert(id, Stamped::batch(at, value));
         }
         for (key, value) in delta.counters {
-            let bytes = ENTRY_OVERHEAD_BYTES + key.len();
+            let bytes = string_bytes(&key);
             if state
                 .counters
                 .insert(key, Stamped::batch(at, value))
@@ -345,9 +386,7 @@ impl ReadCache {
             }
         }
         state.bytes = state.bytes.saturating_add(added);
-        if state.bytes > self.bytes_max {
-            state.clear();
-        }
+        state.bound(self.bytes_max);
     }
 
     /// The batch failed or its outcome is unknown: nothing cached can be trusted as current.
@@ -360,7 +399,7 @@ impl ReadCache {
 
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.state.lock().map(|s| s.bytes).unwrap_or(0)
+        self.state.lock().map(|s| s.total_bytes()).unwrap_or(0)
     }
 }
 
@@ -419,30 +458,26 @@ fn apply_profile_change(row: &mut ProfileRow, change: ProfileChange) {
     }
 }
 
+/// The heap a profile owns (its slot is the table's).
 fn profile_bytes(row: &ProfileRow) -> usize {
-    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    ENTRY_OVERHEAD_BYTES
-        + std::mem::size_of::<ProfileRow>()
-        + row.kind.len()
-        + row.currency.len()
-        + row.owner_id.len()
-        + row.display_name.len()
+    let opt = |s: &Option<String>| s.as_deref().map_or(0, string_bytes);
+    string_bytes(&row.kind)
+        + string_bytes(&row.currency)
+        + string_bytes(&row.owner_id)
+        + string_bytes(&row.display_name)
         + opt(&row.person_key)
         + opt(&row.card_token)
         + opt(&row.card_first_six)
         + opt(&row.card_last_four)
         + opt(&row.agreement_id)
         + opt(&row.internal_purpose)
-        + row.opened_by.len()
-        + row.freeze_reason.len()
+        + string_bytes(&row.opened_by)
+        + string_bytes(&row.freeze_reason)
 }
 
+/// The heap a document owns, its key (the id) included (its slot is the table's).
 fn document_bytes(doc: &StoredDocument) -> usize {
-    ENTRY_OVERHEAD_BYTES
-        + std::mem::size_of::<StoredDocument>()
-        + 2 * doc.kind.len()
-        + 2 * doc.id.len()
-        + doc.body.len()
+    string_bytes(&doc.kind) + 2 * string_bytes(&doc.id) + string_bytes(&doc.body)
 }
 
 #[cfg(test)]
@@ -513,11 +548,16 @@ mod tests {
 
     #[test]
     fn past_its_byte_bound_the_cache_empties_and_refills() {
-        let cache = ReadCache::new(3 * ENTRY_OVERHEAD_BYTES);
+        // Room for the first table of accounts (3 of them), not for the next.
+        let first_table = table_bytes(&HashMap::<AccountId, Stamped<AccountState>>::with_capacity(
+            1,
+        ));
+        let cache = ReadCache::new(first_table);
         for i in 0..3 {
             cache.committed(batch(i, i, 1));
         }
-        assert!(cache.bytes() <= 3 * ENTRY_OVERHEAD_BYTES);
+        assert!(cache.bytes() <= first_table);
+        assert_eq!(cache.account(AccountId(0), None), Some(state(1)), "kept");
         cache.committed(batch(3, 3, 1));
         assert_eq!(cache.account(AccountId(0), None), None, "emptied");
         cache.committed(batch(4, 4, 1));

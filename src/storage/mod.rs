@@ -30,21 +30,24 @@ pub const BIND_PARAMS_MAX: usize = 16_000;
 
 /// The accounts a process saw at the end of its last committed batch, keyed by the head's
 /// `batches_committed` after that batch. A batch that finds the head unmoved takes its accounts
-/// from here and loads only the rest; any other head empties it. Bounded by `bytes_max`, each
-/// account counted with its metadata ([`loaded_bytes`]): when full it is emptied and refills
-/// from the batches that follow.
+/// from here and loads only the rest; any other head empties it. Bounded by `bytes_max`: its
+/// table's own memory (every slot it has room for) plus each account's box and metadata
+/// ([`loaded_bytes`]); when full it is emptied (its table kept unless the table alone is past
+/// the bound) and refills from the batches that follow.
 #[derive(Debug, Default)]
 pub struct AccountCache {
     valid_at_batches_committed: Option<u64>,
-    accounts: HashMap<AccountId, LoadedAccount>,
+    /// Boxed: the table's slots stay small, so its spare capacity (and the moment a doubling
+    /// holds two tables) costs little.
+    accounts: HashMap<AccountId, Box<LoadedAccount>>,
     bytes: usize,
     bytes_max: usize,
 }
 
-/// What one cached account costs, about: the table slot and the account, plus its strings.
+/// What one cached account owns, about: its box and its strings (its slot is the table's).
 pub fn loaded_bytes(a: &LoadedAccount) -> usize {
-    const SLOT_BYTES: usize = 64;
-    SLOT_BYTES
+    const ALLOCATION_OVERHEAD_BYTES: usize = 16;
+    ALLOCATION_OVERHEAD_BYTES
         + std::mem::size_of::<LoadedAccount>()
         + a.account.kind.len()
         + a.account
@@ -74,7 +77,19 @@ impl AccountCache {
     }
 
     pub fn get(&self, id: AccountId) -> Option<&LoadedAccount> {
-        self.accounts.get(&id)
+        self.accounts.get(&id).map(|a| &**a)
+    }
+
+    /// The table's own memory: a slot and a control byte per bucket (a table of 8 buckets or
+    /// more holds 7/8 of them).
+    fn table_bytes(&self) -> usize {
+        let capacity = self.accounts.capacity();
+        let buckets = match capacity {
+            0 => 0,
+            1..7 => capacity + 1,
+            _ => capacity / 7 * 8,
+        };
+        buckets * (std::mem::size_of::<(AccountId, Box<LoadedAccount>)>() + 1)
     }
 
     /// Adds accounts read under the head [`AccountCache::validate`] was given (valid whatever
@@ -96,28 +111,40 @@ impl AccountCache {
 
     pub fn clear(&mut self) {
         self.valid_at_batches_committed = None;
+        self.empty();
+    }
+
+    /// Drops every account. The table keeps its memory (refilling it allocates nothing new)
+    /// unless it alone is past the bound (it just doubled).
+    fn empty(&mut self) {
         self.accounts.clear();
         self.bytes = 0;
+        if self.table_bytes() > self.bytes_max {
+            self.accounts = HashMap::new();
+        }
     }
 
     fn insert_all(&mut self, accounts: &[LoadedAccount]) {
         let adding: usize = accounts.iter().map(loaded_bytes).sum();
         if self.bytes.saturating_add(adding) > self.bytes_max {
             // Emptied, not shrunk: the batches that follow refill what they use.
-            self.accounts.clear();
-            self.bytes = 0;
+            self.empty();
         }
         if adding > self.bytes_max {
             return;
         }
         for a in accounts {
             let bytes = loaded_bytes(a);
-            if let Some(old) = self.accounts.insert(a.account.id, a.clone()) {
+            if let Some(old) = self.accounts.insert(a.account.id, Box::new(a.clone())) {
                 self.bytes = self.bytes.saturating_sub(loaded_bytes(&old));
             }
             self.bytes += bytes;
         }
-        debug_assert!(self.bytes <= self.bytes_max);
+        if self.bytes + self.table_bytes() > self.bytes_max {
+            // The table outgrew what was left: the next batches refill.
+            self.empty();
+        }
+        debug_assert!(self.bytes + self.table_bytes() <= self.bytes_max);
     }
 }
 
