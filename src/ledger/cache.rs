@@ -41,8 +41,9 @@ use super::{
 const ALLOCATION_OVERHEAD_BYTES: usize = 16;
 
 /// A hash table's own memory: a slot and a control byte for every bucket (a table of fewer than
-/// 8 buckets holds one less than it has, a larger one 7/8 of them).
-fn table_bytes<K, V>(table: &HashMap<K, V>) -> usize {
+/// 8 buckets holds one less than it has, a larger one 7/8 of them). Also the storage's account
+/// cache's measure.
+pub(crate) fn table_bytes<K, V>(table: &HashMap<K, V>) -> usize {
     let capacity = table.capacity();
     let buckets = match capacity {
         0 => 0,

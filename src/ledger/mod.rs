@@ -34,6 +34,7 @@ use tokio::{
 use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
+pub(crate) use cache::table_bytes;
 pub use cache::{AccountState, Freshness};
 pub use changes::Changes;
 pub use error::LedgerError;

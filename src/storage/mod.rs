@@ -80,16 +80,9 @@ impl AccountCache {
         self.accounts.get(&id).map(|a| &**a)
     }
 
-    /// The table's own memory: a slot and a control byte per bucket (a table of 8 buckets or
-    /// more holds 7/8 of them).
+    /// The table's own memory.
     fn table_bytes(&self) -> usize {
-        let capacity = self.accounts.capacity();
-        let buckets = match capacity {
-            0 => 0,
-            1..7 => capacity + 1,
-            _ => capacity / 7 * 8,
-        };
-        buckets * (std::mem::size_of::<(AccountId, Box<LoadedAccount>)>() + 1)
+        crate::ledger::table_bytes(&self.accounts)
     }
 
     /// Adds accounts read under the head [`AccountCache::validate`] was given (valid whatever
