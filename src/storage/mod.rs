@@ -24,6 +24,7 @@ mod pg_hosts;
 pub use migrate::Migration;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_checkpoint;
 
 /// Most bind parameters in one statement (SQLite's default ceiling is 32,766, PostgreSQL's 65,535).
 pub const BIND_PARAMS_MAX: usize = 16_000;
