@@ -94,6 +94,16 @@ pub(crate) struct BatchDelta {
     pub profile_changes: Vec<ProfileChange>,
 }
 
+impl BatchDelta {
+    /// The heap its counters, documents and profiles would add to the cache if all were new.
+    fn incoming_bytes(&self) -> usize {
+        let counters: usize = self.counters.iter().map(|(k, _)| string_bytes(k)).sum();
+        let documents: usize = self.documents.iter().map(document_bytes).sum();
+        let profiles: usize = self.profiles.iter().map(profile_bytes).sum();
+        counters + documents + profiles
+    }
+}
+
 #[derive(Debug)]
 struct Stamped<T> {
     /// `batches_committed` after the batch that stamped it, or (read from the database) as of
@@ -139,13 +149,21 @@ struct State {
 }
 
 impl State {
-    /// Empties it. The tables keep their memory (refilling them allocates nothing new).
+    /// Empties it. The tables keep their size (refilling them allocates nothing new); the
+    /// entries are freed off the caller's path (a batch's, often), in tables of their own.
     fn clear(&mut self) {
+        fn emptied<K, V>(table: &mut HashMap<K, V>) -> HashMap<K, V> {
+            let capacity = table.capacity();
+            std::mem::replace(table, HashMap::with_capacity(capacity))
+        }
         self.epoch = self.epoch.wrapping_add(1);
-        self.profiles.clear();
-        self.accounts.clear();
-        self.counters.clear();
-        self.documents.clear();
+        let full = (
+            emptied(&mut self.profiles),
+            emptied(&mut self.accounts),
+            emptied(&mut self.counters),
+            emptied(&mut self.documents),
+        );
+        super::engine::free_elsewhere(full);
         self.bytes = 0;
     }
 
@@ -336,6 +354,13 @@ impl ReadCache {
         }
         state.head = Some(delta.head_after);
         let at = delta.head_after;
+        // Room is made before the batch's entries go in, not after: emptied after, the cache
+        // would lose the entries its own waiters are about to read (an import's new profiles,
+        // read back by each OpenAccount), and each of them would go to the database.
+        let incoming = delta.incoming_bytes();
+        if state.total_bytes().saturating_add(incoming) > self.bytes_max {
+            state.clear();
+        }
         let mut added = 0usize;
         for (id, value) in delta.accounts {
             state.accounts.insert(id, Stamped::batch(at, value));
@@ -482,95 +507,5 @@ fn document_bytes(doc: &StoredDocument) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state(minor: i64) -> AccountState {
-        AccountState {
-            status: AccountStatus::Active,
-            balance: Balance {
-                posted_credits_minor: minor,
-                ..Balance::default()
-            },
-        }
-    }
-
-    fn batch(before: u64, account: u64, minor: i64) -> BatchDelta {
-        BatchDelta {
-            head_before: before,
-            head_after: before + 1,
-            accounts: vec![(AccountId(account), state(minor))],
-            ..BatchDelta::default()
-        }
-    }
-
-    #[test]
-    fn an_entry_is_current_only_while_no_other_process_has_committed() {
-        let cache = ReadCache::new(1 << 20);
-        cache.committed(batch(10, 1, 100));
-        cache.committed(batch(11, 2, 200));
-
-        assert_eq!(cache.account(AccountId(1), Some(12)), Some(state(100)));
-        assert_eq!(cache.account(AccountId(2), Some(12)), Some(state(200)));
-        // Someone else committed batch 13: the head read says so, nothing is current.
-        assert_eq!(cache.account(AccountId(1), Some(13)), None);
-        // Checked reads still use it.
-        assert_eq!(cache.account(AccountId(1), None), Some(state(100)));
-
-        // This process's next batch finds the head at 13: a new continuity starts.
-        cache.committed(batch(13, 3, 300));
-        assert_eq!(cache.account(AccountId(3), Some(14)), Some(state(300)));
-        assert_eq!(cache.account(AccountId(3), None), Some(state(300)));
-        assert_eq!(cache.account(AccountId(1), Some(14)), None, "older entry");
-        assert_eq!(
-            cache.account(AccountId(1), None),
-            None,
-            "not even for checks"
-        );
-    }
-
-    #[test]
-    fn a_database_read_serves_checks_but_never_a_current_read() {
-        let cache = ReadCache::new(1 << 20);
-        assert!(
-            cache.read_stamp().is_none(),
-            "nothing is remembered before a batch"
-        );
-        cache.committed(batch(0, 1, 100));
-        let stamp = cache.read_stamp().expect("a head");
-        cache.remember_account(stamp, AccountId(2), state(7));
-        // A batch's own entry is never replaced by a read.
-        cache.remember_account(stamp, AccountId(1), state(5));
-
-        assert_eq!(cache.account(AccountId(2), None), Some(state(7)));
-        assert_eq!(cache.account(AccountId(2), Some(1)), None);
-        assert_eq!(cache.account(AccountId(1), Some(1)), Some(state(100)));
-    }
-
-    #[test]
-    fn past_its_byte_bound_the_cache_empties_and_refills() {
-        // Room for the first table of accounts (3 of them), not for the next.
-        let first_table = table_bytes(&HashMap::<AccountId, Stamped<AccountState>>::with_capacity(
-            1,
-        ));
-        let cache = ReadCache::new(first_table);
-        for i in 0..3 {
-            cache.committed(batch(i, i, 1));
-        }
-        assert!(cache.bytes() <= first_table);
-        assert_eq!(cache.account(AccountId(0), None), Some(state(1)), "kept");
-        cache.committed(batch(3, 3, 1));
-        assert_eq!(cache.account(AccountId(0), None), None, "emptied");
-        cache.committed(batch(4, 4, 1));
-        assert_eq!(cache.account(AccountId(4), Some(5)), Some(state(1)));
-    }
-
-    #[test]
-    fn a_failed_batch_makes_nothing_current() {
-        let cache = ReadCache::new(1 << 20);
-        cache.committed(batch(0, 1, 1));
-        cache.lost_track();
-        assert_eq!(cache.head(), None);
-        assert_eq!(cache.account(AccountId(1), None), None);
-    }
-}
+#[path = "cache_tests.rs"]
+mod tests;

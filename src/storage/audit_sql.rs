@@ -5,20 +5,21 @@ const AUDIT_COLUMNS: &str =
     "seq, at_ms, caller, method, request_id, outcome, transaction_seq, prev_hash, hash";
 const AUDIT_COLUMN_COUNT: usize = 9;
 
-/// The batch's audit records: multi-row INSERTs chunked under the bind limit.
-fn push_audit_writes(stmts: &mut Statements, w: &BatchWrites) {
-    for chunk in w.audit.chunks(BIND_PARAMS_MAX / AUDIT_COLUMN_COUNT) {
+/// The batch's audit records: multi-row INSERTs chunked under the bind limit, their texts moved
+/// into the statement.
+fn push_audit_writes(stmts: &mut Statements, w: &mut BatchWrites) {
+    for chunk in w.audit.chunks_mut(BIND_PARAMS_MAX / AUDIT_COLUMN_COUNT) {
         let qb = stmts.start(format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) "));
         qb.push_values(chunk, |mut b, r| {
             b.push_bind(to_i64(r.seq))
                 .push_bind(r.at_ms)
-                .push_bind(r.caller.clone())
-                .push_bind(r.method.clone())
-                .push_bind(r.request_id.clone())
-                .push_bind(r.outcome.clone())
+                .push_bind(std::mem::take(&mut r.caller))
+                .push_bind(std::mem::take(&mut r.method))
+                .push_bind(std::mem::take(&mut r.request_id))
+                .push_bind(std::mem::take(&mut r.outcome))
                 .push_bind(r.transaction.map(to_i64))
-                .push_bind(r.prev_hash.clone())
-                .push_bind(r.hash.clone());
+                .push_bind(std::mem::take(&mut r.prev_hash))
+                .push_bind(std::mem::take(&mut r.hash));
         });
     }
 }

@@ -45,10 +45,11 @@ impl Statements {
 }
 
 /// Writes a batch: multi-row INSERTs chunked under the bind limit, one upsert of the touched
-/// accounts, then the head.
+/// accounts, then the head. The per-request texts (profiles, idempotency and audit records,
+/// counter keys) are moved into the statements, not copied: `w` is spent once written.
 async fn write_batch(
     conn: &mut DbConn,
-    w: &BatchWrites,
+    w: &mut BatchWrites,
     tail: Option<&str>,
 ) -> Result<(), StorageError> {
     let mut stmts = Statements::new();
@@ -270,16 +271,16 @@ fn push_expiries_removed(stmts: &mut Statements, w: &BatchWrites) {
 }
 
 /// Counters, idempotency records, documents and outbox events.
-fn push_state_writes(stmts: &mut Statements, w: &BatchWrites) {
+fn push_state_writes(stmts: &mut Statements, w: &mut BatchWrites) {
     let updated_at_ms = w
         .idempotency
         .first()
         .map(|i| i.created_at_ms)
         .unwrap_or_default();
-    for chunk in w.counters.chunks(BIND_PARAMS_MAX / 3) {
+    for chunk in w.counters.chunks_mut(BIND_PARAMS_MAX / 3) {
         let qb = stmts.start("INSERT INTO counters (key, used_minor, updated_at_ms) ");
         qb.push_values(chunk, |mut b, (key, used)| {
-            b.push_bind(key.clone())
+            b.push_bind(std::mem::take(key))
                 .push_bind(*used)
                 .push_bind(updated_at_ms);
         });
@@ -288,17 +289,17 @@ fn push_state_writes(stmts: &mut Statements, w: &BatchWrites) {
              updated_at_ms = excluded.updated_at_ms",
         );
     }
-    for chunk in w.idempotency.chunks(BIND_PARAMS_MAX / 6) {
+    for chunk in w.idempotency.chunks_mut(BIND_PARAMS_MAX / 6) {
         let qb = stmts.start(
             "INSERT INTO idempotency_keys \
              (scope, key, request_hash, outcome, observed, created_at_ms) ",
         );
         qb.push_values(chunk, |mut b, i| {
-            b.push_bind(i.key.scope.clone())
-                .push_bind(i.key.key.clone())
-                .push_bind(i.request_hash.clone())
-                .push_bind(i.outcome.clone())
-                .push_bind(i.observed.clone())
+            b.push_bind(std::mem::take(&mut i.key.scope))
+                .push_bind(std::mem::take(&mut i.key.key))
+                .push_bind(std::mem::take(&mut i.request_hash))
+                .push_bind(std::mem::take(&mut i.outcome))
+                .push_bind(i.observed.take())
                 .push_bind(i.created_at_ms);
         });
     }

@@ -89,18 +89,22 @@ impl AccountCache {
     /// Adds accounts read under the head [`AccountCache::validate`] was given (valid whatever
     /// the batch does next).
     pub fn insert_loaded(&mut self, loaded: &[LoadedAccount]) {
-        self.insert_all(loaded);
+        self.insert_all(
+            loaded.iter().cloned(),
+            loaded.iter().map(loaded_bytes).sum(),
+        );
     }
 
     /// After a commit that moved the head from `before` by one batch: the batch's accounts
-    /// as it left them.
-    pub fn committed(&mut self, before: &ChainHead, changed: &[LoadedAccount]) {
+    /// as it left them (taken, not copied: the batch is done with them).
+    pub fn committed(&mut self, before: &ChainHead, changed: Vec<LoadedAccount>) {
         if self.valid_at_batches_committed != Some(before.batches_committed) {
             self.clear();
             return;
         }
         self.valid_at_batches_committed = Some(before.batches_committed + 1);
-        self.insert_all(changed);
+        let adding = changed.iter().map(loaded_bytes).sum();
+        self.insert_all(changed.into_iter(), adding);
     }
 
     pub fn clear(&mut self) {
@@ -108,18 +112,26 @@ impl AccountCache {
         self.empty();
     }
 
-    /// Drops every account. The table keeps its memory (refilling it allocates nothing new)
-    /// unless it alone is past the bound (it just doubled).
+    /// Drops every account: they are freed off the batch's path, in their table
+    /// ([`crate::ledger::free_elsewhere`]), and an empty table as large takes its place
+    /// (refilling it allocates nothing new) unless the table alone is past the bound (it just
+    /// doubled).
     fn empty(&mut self) {
-        self.accounts.clear();
         self.bytes = 0;
-        if self.table_bytes() > self.bytes_max {
-            self.accounts = HashMap::new();
+        if self.accounts.is_empty() {
+            return;
         }
+        let capacity = if self.table_bytes() > self.bytes_max {
+            0
+        } else {
+            self.accounts.capacity()
+        };
+        let full = std::mem::replace(&mut self.accounts, HashMap::with_capacity(capacity));
+        crate::ledger::free_elsewhere(full);
     }
 
-    fn insert_all(&mut self, accounts: &[LoadedAccount]) {
-        let adding: usize = accounts.iter().map(loaded_bytes).sum();
+    /// Inserts `accounts`, which own `adding` bytes ([`loaded_bytes`]) in all.
+    fn insert_all(&mut self, accounts: impl Iterator<Item = LoadedAccount>, adding: usize) {
         if self.bytes.saturating_add(adding) > self.bytes_max {
             // Emptied, not shrunk: the batches that follow refill what they use.
             self.empty();
@@ -128,8 +140,8 @@ impl AccountCache {
             return;
         }
         for a in accounts {
-            let bytes = loaded_bytes(a);
-            if let Some(old) = self.accounts.insert(a.account.id, Box::new(a.clone())) {
+            let bytes = loaded_bytes(&a);
+            if let Some(old) = self.accounts.insert(a.account.id, Box::new(a)) {
                 self.bytes = self.bytes.saturating_sub(loaded_bytes(&old));
             }
             self.bytes += bytes;

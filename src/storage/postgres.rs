@@ -53,11 +53,11 @@ async fn run_batch_on(
 ) -> Result<Option<(ChainHead, Vec<LoadedAccount>)>, StorageError> {
     let head = lock_head(conn).await?;
     let loaded = load_needs(conn, head, needs, cache).await?;
-    let writes = apply(loaded);
+    let mut writes = apply(loaded);
     if !writes.changes_anything(&head) {
         return Ok(None);
     }
-    write_batch(conn, &writes, None).await?;
+    write_batch(conn, &mut writes, None).await?;
     Ok(Some((head, writes.account_states)))
 }
 
@@ -187,12 +187,13 @@ impl LedgerStore for PgStorage {
             Ok::<_, StorageError>(learned)
         }
         .await;
-        match &result {
+        let result = match result {
             Ok(learned) => {
                 if let Some((head, accounts)) = learned {
-                    cache.committed(head, accounts);
+                    cache.committed(&head, accounts);
                 }
                 *writer = Some(conn);
+                Ok(())
             }
             // Whatever the database holds now, the cache may not match it. The connection is
             // dropped (closed) here: the next batch connects afresh, to the primary found by
@@ -202,10 +203,11 @@ impl LedgerStore for PgStorage {
                 if e.is_unavailable() {
                     self.lost_server();
                 }
+                Err(e)
             }
-        }
+        };
         put_cache(&self.cache, cache);
-        result.map(|_| ())
+        result
     }
 
     fn pool_connections(&self) -> PoolConnections {

@@ -40,25 +40,26 @@ async fn read_profile(
 }
 
 /// Profiles of accounts the batch created, and changes of existing ones, as statements of the
-/// batch's transaction: a profile commits with its account or not at all.
-fn push_profile_writes(stmts: &mut Statements, w: &BatchWrites) {
-    for chunk in w.profiles.chunks(BIND_PARAMS_MAX / 16) {
+/// batch's transaction: a profile commits with its account or not at all. The rows' texts are
+/// moved into the statement, not copied (the batch is done with them).
+fn push_profile_writes(stmts: &mut Statements, w: &mut BatchWrites) {
+    for chunk in w.profiles.chunks_mut(BIND_PARAMS_MAX / 16) {
         let qb = stmts.start(format!("INSERT INTO account_profiles ({PROFILE_COLUMNS}) "));
-        qb.push_values(chunk, |mut b, p: &ProfileRow| {
+        qb.push_values(chunk, |mut b, p: &mut ProfileRow| {
             b.push_bind(to_i64(p.account_id))
-                .push_bind(p.kind.clone())
-                .push_bind(p.currency.clone())
-                .push_bind(p.owner_id.clone())
-                .push_bind(p.display_name.clone())
+                .push_bind(std::mem::take(&mut p.kind))
+                .push_bind(std::mem::take(&mut p.currency))
+                .push_bind(std::mem::take(&mut p.owner_id))
+                .push_bind(std::mem::take(&mut p.display_name))
                 .push_bind(p.parent_id.map(to_i64))
-                .push_bind(p.person_key.clone())
-                .push_bind(p.card_token.clone())
-                .push_bind(p.card_first_six.clone())
-                .push_bind(p.card_last_four.clone())
-                .push_bind(p.agreement_id.clone())
-                .push_bind(p.internal_purpose.clone())
-                .push_bind(p.opened_by.clone())
-                .push_bind(p.freeze_reason.clone())
+                .push_bind(std::mem::take(&mut p.person_key))
+                .push_bind(std::mem::take(&mut p.card_token))
+                .push_bind(std::mem::take(&mut p.card_first_six))
+                .push_bind(std::mem::take(&mut p.card_last_four))
+                .push_bind(std::mem::take(&mut p.agreement_id))
+                .push_bind(std::mem::take(&mut p.internal_purpose))
+                .push_bind(std::mem::take(&mut p.opened_by))
+                .push_bind(std::mem::take(&mut p.freeze_reason))
                 .push_bind(p.opened_at_ms)
                 .push_bind(p.closed_at_ms);
         });

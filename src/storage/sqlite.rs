@@ -80,13 +80,13 @@ async fn run_sqlite_batch(
 ) -> Result<(), StorageError> {
     let head = lock_head(conn).await?;
     let loaded = load_needs(conn, head, needs, cache).await?;
-    let writes = apply(loaded);
+    let mut writes = apply(loaded);
     if !writes.changes_anything(&head) {
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         return Ok(());
     }
-    write_batch(conn, &writes, Some("COMMIT")).await?;
-    cache.committed(&head, &writes.account_states);
+    write_batch(conn, &mut writes, Some("COMMIT")).await?;
+    cache.committed(&head, std::mem::take(&mut writes.account_states));
     Ok(())
 }
 

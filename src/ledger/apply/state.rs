@@ -322,14 +322,15 @@ impl BatchState {
         }
         // One pass: the rows to write, and every changed account as the batch leaves it (a
         // written row has no tail left; otherwise the tail grows by the batch's entries).
-        for s in self
-            .dirty_accounts
-            .iter()
-            .filter_map(|id| self.accounts.get(id))
-        {
-            let id = s.account.id;
+        // Taken out of the state, not copied: only a written row needs a second copy.
+        let dirty = std::mem::take(&mut self.dirty_accounts);
+        w.account_states.reserve(dirty.len());
+        for id in dirty {
+            let Some(s) = self.accounts.remove(&id) else {
+                continue;
+            };
             let added = new_entries.get(&id).copied().unwrap_or(0);
-            let tail_entries = if self.row_must_be_written(s, added) {
+            let tail_entries = if self.row_must_be_written(&s, added) {
                 w.accounts.push((s.account.clone(), s.balance));
                 0
             } else {
@@ -337,7 +338,7 @@ impl BatchState {
                 before.saturating_add(added)
             };
             w.account_states.push(LoadedAccount {
-                account: s.account.clone(),
+                account: s.account,
                 balance: s.balance,
                 tail_entries,
             });

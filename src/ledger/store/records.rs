@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const PROFILE_PAGE_MAX: u32 = 1_000;
 
 /// One account profile as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileRow {
     pub account_id: u64,
     pub kind: String,
