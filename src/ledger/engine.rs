@@ -152,13 +152,20 @@ async fn execute(
                 sinks.cache.committed(delta);
             }
             super::changes::notify(sinks.changes);
-            let mut spent = Vec::with_capacity(size);
+            // A small batch frees its requests here: handing them to another thread costs more
+            // than freeing them.
+            let hand_off = size >= FREE_ELSEWHERE_ITEMS_MIN;
+            let mut spent = Vec::with_capacity(if hand_off { size } else { 0 });
             for (sub, result) in batch.drain(..).zip(results) {
                 // A waiter that gave up (dropped its receiver) is not an error.
                 let _ = sub.reply.send(result);
-                spent.push(sub.item);
+                if hand_off {
+                    spent.push(sub.item);
+                }
             }
-            free_elsewhere((spent, needs));
+            if hand_off {
+                free_elsewhere((spent, needs));
+            }
         }
         (committed, _) => {
             sinks.cache.lost_track();
@@ -193,11 +200,13 @@ async fn execute(
     );
 }
 
-/// Frees `spent` on a blocking thread (inline outside a runtime): what a batch or a cache is
-/// done with is often thousands of small allocations (an import's commands carry a profile and
-/// metadata each; an emptied cache holds a hundred thousand entries), and freeing them on the
-/// batch's path would hold up the next batch, which waits for nothing else.
-pub(crate) fn free_elsewhere<T: Send + 'static>(spent: T) {
+/// Batches of fewer requests than this free them on the batch's path.
+const FREE_ELSEWHERE_ITEMS_MIN: usize = 128;
+
+/// Frees `spent` on a blocking thread (inline outside a runtime): a large batch's requests are
+/// thousands of small allocations (an import's commands carry a profile and metadata each), and
+/// freeing them on the batch's path would hold up the next batch, which waits for nothing else.
+fn free_elsewhere<T: Send + 'static>(spent: T) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn_blocking(move || drop(spent))),
         Err(_) => drop(spent),

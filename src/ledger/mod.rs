@@ -37,7 +37,6 @@ pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
 pub(crate) use cache::table_bytes;
 pub use cache::{AccountState, Freshness};
 pub use changes::Changes;
-pub(crate) use engine::free_elsewhere;
 pub use error::LedgerError;
 pub use model::*;
 pub use verify::{VerifyReport, verify};
