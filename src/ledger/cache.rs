@@ -20,10 +20,11 @@
 //!   [`HeadProbe`]) still equals this process's last batch. Otherwise they read the database.
 //!
 //! Bounded in bytes: its hash tables' own memory (every slot they have room for, used or not)
-//! plus the heap its entries own (strings, document bodies). Past `bytes_max` it is emptied
-//! (its tables kept, unless they alone are past it) and refills from the batches and reads that
-//! follow. (While a table doubles,
-//! the old and the new one are held together for a moment.)
+//! plus the heap its entries own (strings, document bodies). Past `bytes_max` every other entry
+//! that owns heap is dropped until it is down to three quarters of it, or, when that is not
+//! enough, it is emptied (its tables kept, unless they alone are past it); it refills from
+//! the batches and reads that follow. (While a table doubles, the old and the new one are held
+//! together for a moment.)
 
 use std::{
     collections::HashMap,
@@ -36,6 +37,9 @@ use super::{
     model::{AccountId, AccountStatus, Balance, StoredDocument},
     store::{LedgerStore, ProfileChange, ProfileRow},
 };
+
+/// Halvings [`State::make_room`] tries before it empties the cache (each halves what the entries own).
+const EVICTION_ROUNDS_MAX: usize = 4;
 
 /// What the allocator adds to each heap allocation (a string, a document body) an entry owns.
 const ALLOCATION_OVERHEAD_BYTES: usize = 16;
@@ -149,21 +153,14 @@ struct State {
 }
 
 impl State {
-    /// Empties it. The tables keep their size (refilling them allocates nothing new); the
-    /// entries are freed off the caller's path (a batch's, often), in tables of their own.
+    /// Empties it. The tables keep their size: refilling them allocates nothing new (moving the
+    /// full tables elsewhere to be freed would hold two of each at once, against the bound).
     fn clear(&mut self) {
-        fn emptied<K, V>(table: &mut HashMap<K, V>) -> HashMap<K, V> {
-            let capacity = table.capacity();
-            std::mem::replace(table, HashMap::with_capacity(capacity))
-        }
         self.epoch = self.epoch.wrapping_add(1);
-        let full = (
-            emptied(&mut self.profiles),
-            emptied(&mut self.accounts),
-            emptied(&mut self.counters),
-            emptied(&mut self.documents),
-        );
-        super::engine::free_elsewhere(full);
+        self.profiles.clear();
+        self.accounts.clear();
+        self.counters.clear();
+        self.documents.clear();
         self.bytes = 0;
     }
 
@@ -177,11 +174,57 @@ impl State {
             + self.documents.values().map(table_bytes).sum::<usize>()
     }
 
-    /// Empties it if it holds more than `bytes_max`, and frees its tables too if they alone
+    /// Makes room for `incoming` more bytes when they would take it past `bytes_max`: drops
+    /// every other entry of the tables whose entries own heap (profiles, counters, documents)
+    /// until it is down to three quarters of the bound; empties it when that is not enough.
+    /// Halving spreads the refill over the calls that follow; emptying all of it sent every
+    /// call of the next moment to the database at once (a latency spike each time a busy
+    /// process filled it).
+    fn make_room(&mut self, bytes_max: usize, incoming: usize) {
+        if self.total_bytes().saturating_add(incoming) <= bytes_max {
+            return;
+        }
+        // A read that began before this remembers nothing (what it found may be older than a
+        // batch's entry dropped here).
+        self.epoch = self.epoch.wrapping_add(1);
+        let target = bytes_max / 4 * 3;
+        for _ in 0..EVICTION_ROUNDS_MAX {
+            if self.bytes == 0 || self.total_bytes().saturating_add(incoming) <= target {
+                break;
+            }
+            let freed = self.drop_every_other();
+            self.bytes = self.bytes.saturating_sub(freed);
+        }
+        if self.total_bytes().saturating_add(incoming) > bytes_max {
+            self.clear();
+        }
+    }
+
+    /// Drops every other entry that owns heap; the bytes it freed.
+    fn drop_every_other(&mut self) -> usize {
+        let mut freed = 0usize;
+        let mut keep = true;
+        let mut alternate = |bytes: usize| {
+            keep = !keep;
+            if !keep {
+                freed += bytes;
+            }
+            keep
+        };
+        self.profiles
+            .retain(|_, e| alternate(profile_bytes(&e.value)));
+        self.counters.retain(|k, _| alternate(string_bytes(k)));
+        for by_id in self.documents.values_mut() {
+            by_id.retain(|_, e| alternate(document_bytes(&e.value)));
+        }
+        freed
+    }
+
+    /// Makes room if it holds more than `bytes_max`, and frees its tables too if they alone
     /// are past it (the one that just doubled).
     fn bound(&mut self, bytes_max: usize) {
         if self.total_bytes() > bytes_max {
-            self.clear();
+            self.make_room(bytes_max, 0);
             if self.total_bytes() > bytes_max {
                 self.profiles = HashMap::new();
                 self.accounts = HashMap::new();
@@ -357,10 +400,7 @@ impl ReadCache {
         // Room is made before the batch's entries go in, not after: emptied after, the cache
         // would lose the entries its own waiters are about to read (an import's new profiles,
         // read back by each OpenAccount), and each of them would go to the database.
-        let incoming = delta.incoming_bytes();
-        if state.total_bytes().saturating_add(incoming) > self.bytes_max {
-            state.clear();
-        }
+        state.make_room(self.bytes_max, delta.incoming_bytes());
         let mut added = 0usize;
         for (id, value) in delta.accounts {
             state.accounts.insert(id, Stamped::batch(at, value));

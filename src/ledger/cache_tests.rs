@@ -21,6 +21,26 @@ fn batch(before: u64, account: u64, minor: i64) -> BatchDelta {
     }
 }
 
+/// A profile of some size.
+fn profile(id: u64) -> ProfileRow {
+    ProfileRow {
+        account_id: id,
+        kind: "CLASS_II".repeat(64),
+        owner_id: format!("owner-{id}"),
+        ..ProfileRow::default()
+    }
+}
+
+/// A batch that opened account `id` with its profile.
+fn with_profile(before: u64, id: u64) -> BatchDelta {
+    BatchDelta {
+        head_before: before,
+        head_after: before + 1,
+        profiles: vec![profile(id)],
+        ..BatchDelta::default()
+    }
+}
+
 #[test]
 fn an_entry_is_current_only_while_no_other_process_has_committed() {
     let cache = ReadCache::new(1 << 20);
@@ -84,18 +104,6 @@ fn past_its_byte_bound_the_cache_empties_and_refills() {
 
 #[test]
 fn a_batch_that_fills_the_cache_keeps_its_own_profiles() {
-    let profile = |id: u64| ProfileRow {
-        account_id: id,
-        kind: "CLASS_II".repeat(64),
-        owner_id: format!("owner-{id}"),
-        ..ProfileRow::default()
-    };
-    let with_profile = |before: u64, id: u64| BatchDelta {
-        head_before: before,
-        head_after: before + 1,
-        profiles: vec![profile(id)],
-        ..BatchDelta::default()
-    };
     // Room for one profile and its table, not for two.
     let table = table_bytes(&HashMap::<u64, Stamped<ProfileRow>>::with_capacity(1));
     let cache = ReadCache::new(table + profile_bytes(&profile(1)) + 8);
@@ -107,6 +115,25 @@ fn a_batch_that_fills_the_cache_keeps_its_own_profiles() {
         "the new batch's profile stays"
     );
     assert!(cache.profile(1, None).is_none(), "the older one made room");
+}
+
+#[test]
+fn a_full_cache_drops_half_of_its_profiles_not_all_of_them() {
+    // Room for the table of 64 profiles and 40 of them.
+    let table = table_bytes(&HashMap::<u64, Stamped<ProfileRow>>::with_capacity(64));
+    let cache = ReadCache::new(table + 40 * profile_bytes(&profile(1)));
+    for id in 0..64 {
+        cache.committed(with_profile(id, id));
+    }
+    let kept = (0..64)
+        .filter(|id| cache.profile(*id, None).is_some())
+        .count();
+    assert!(cache.profile(63, None).is_some(), "the last batch's own");
+    assert!(
+        (10..=40).contains(&kept),
+        "made room by halving, not by emptying: {kept} of 64 kept"
+    );
+    assert!(cache.bytes() <= table + 40 * profile_bytes(&profile(1)));
 }
 
 #[test]

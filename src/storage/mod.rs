@@ -29,12 +29,16 @@ mod sqlite_checkpoint;
 /// Most bind parameters in one statement (SQLite's default ceiling is 32,766, PostgreSQL's 65,535).
 pub const BIND_PARAMS_MAX: usize = 16_000;
 
+/// Halvings [`AccountCache`] tries before it empties itself.
+const EVICTION_ROUNDS_MAX: usize = 4;
+
 /// The accounts a process saw at the end of its last committed batch, keyed by the head's
 /// `batches_committed` after that batch. A batch that finds the head unmoved takes its accounts
 /// from here and loads only the rest; any other head empties it. Bounded by `bytes_max`: its
 /// table's own memory (every slot it has room for) plus each account's box and metadata
-/// ([`loaded_bytes`]); when full it is emptied (its table kept unless the table alone is past
-/// the bound) and refills from the batches that follow.
+/// ([`loaded_bytes`]); when full every other account is dropped until it is down to three
+/// quarters of the bound (emptied when that is not enough, its table kept unless the table
+/// alone is past the bound), and it refills from the batches that follow.
 #[derive(Debug, Default)]
 pub struct AccountCache {
     valid_at_batches_committed: Option<u64>,
@@ -112,30 +116,48 @@ impl AccountCache {
         self.empty();
     }
 
-    /// Drops every account: they are freed off the batch's path, in their table
-    /// ([`crate::ledger::free_elsewhere`]), and an empty table as large takes its place
-    /// (refilling it allocates nothing new) unless the table alone is past the bound (it just
-    /// doubled).
+    /// Drops every account. The table keeps its memory (refilling it allocates nothing new)
+    /// unless it alone is past the bound (it just doubled).
     fn empty(&mut self) {
+        self.accounts.clear();
         self.bytes = 0;
-        if self.accounts.is_empty() {
+        if self.table_bytes() > self.bytes_max {
+            self.accounts = HashMap::new();
+        }
+    }
+
+    /// Makes room for `adding` more bytes when they would take it past the bound: drops every
+    /// other account until it is down to three quarters of it (the batches that follow re-read
+    /// only those they use, a few at a time), or empties it when that is not enough.
+    fn make_room(&mut self, adding: usize) {
+        let needed =
+            |cache: &AccountCache| cache.bytes.saturating_add(adding) + cache.table_bytes();
+        if needed(self) <= self.bytes_max {
             return;
         }
-        let capacity = if self.table_bytes() > self.bytes_max {
-            0
-        } else {
-            self.accounts.capacity()
-        };
-        let full = std::mem::replace(&mut self.accounts, HashMap::with_capacity(capacity));
-        crate::ledger::free_elsewhere(full);
+        let target = self.bytes_max / 4 * 3;
+        for _ in 0..EVICTION_ROUNDS_MAX {
+            if self.accounts.is_empty() || needed(self) <= target {
+                break;
+            }
+            let (mut keep, mut freed) = (true, 0usize);
+            self.accounts.retain(|_, a| {
+                keep = !keep;
+                if !keep {
+                    freed += loaded_bytes(a);
+                }
+                keep
+            });
+            self.bytes = self.bytes.saturating_sub(freed);
+        }
+        if needed(self) > self.bytes_max {
+            self.empty();
+        }
     }
 
     /// Inserts `accounts`, which own `adding` bytes ([`loaded_bytes`]) in all.
     fn insert_all(&mut self, accounts: impl Iterator<Item = LoadedAccount>, adding: usize) {
-        if self.bytes.saturating_add(adding) > self.bytes_max {
-            // Emptied, not shrunk: the batches that follow refill what they use.
-            self.empty();
-        }
+        self.make_room(adding);
         if adding > self.bytes_max {
             return;
         }
