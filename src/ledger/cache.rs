@@ -38,8 +38,9 @@ use super::{
     store::{LedgerStore, ProfileChange, ProfileRow},
 };
 
-/// Halvings [`State::make_room`] tries before it empties the cache (each halves what the entries own).
-const EVICTION_ROUNDS_MAX: usize = 4;
+/// Halvings a full cache tries before it empties itself (each halves what its entries own);
+/// also the storage's account cache's.
+pub(crate) const EVICTION_ROUNDS_MAX: usize = 4;
 
 /// What the allocator adds to each heap allocation (a string, a document body) an entry owns.
 const ALLOCATION_OVERHEAD_BYTES: usize = 16;
@@ -55,6 +56,23 @@ pub(crate) fn table_bytes<K, V>(table: &HashMap<K, V>) -> usize {
         _ => capacity / 7 * 8,
     };
     buckets * (std::mem::size_of::<(K, V)>() + 1)
+}
+
+/// Drops every other entry of `table` (in its own order, so about half of it, spread at
+/// random); the bytes `bytes_of` says they owned. Also the storage's account cache's halving.
+pub(crate) fn drop_every_other<K, V>(
+    table: &mut HashMap<K, V>,
+    bytes_of: impl Fn(&K, &V) -> usize,
+) -> usize {
+    let (mut keep, mut freed) = (true, 0usize);
+    table.retain(|k, v| {
+        keep = !keep;
+        if !keep {
+            freed += bytes_of(k, v);
+        }
+        keep
+    });
+    freed
 }
 
 /// A string's heap.
@@ -202,20 +220,10 @@ impl State {
 
     /// Drops every other entry that owns heap; the bytes it freed.
     fn drop_every_other(&mut self) -> usize {
-        let mut freed = 0usize;
-        let mut keep = true;
-        let mut alternate = |bytes: usize| {
-            keep = !keep;
-            if !keep {
-                freed += bytes;
-            }
-            keep
-        };
-        self.profiles
-            .retain(|_, e| alternate(profile_bytes(&e.value)));
-        self.counters.retain(|k, _| alternate(string_bytes(k)));
+        let mut freed = drop_every_other(&mut self.profiles, |_, e| profile_bytes(&e.value));
+        freed += drop_every_other(&mut self.counters, |k, _| string_bytes(k));
         for by_id in self.documents.values_mut() {
-            by_id.retain(|_, e| alternate(document_bytes(&e.value)));
+            freed += drop_every_other(by_id, |_, e| document_bytes(&e.value));
         }
         freed
     }

@@ -34,8 +34,8 @@ use tokio::{
 use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
-pub(crate) use cache::table_bytes;
 pub use cache::{AccountState, Freshness};
+pub(crate) use cache::{EVICTION_ROUNDS_MAX, drop_every_other, table_bytes};
 pub use changes::Changes;
 pub use error::LedgerError;
 pub use model::*;

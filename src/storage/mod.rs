@@ -29,9 +29,6 @@ mod sqlite_checkpoint;
 /// Most bind parameters in one statement (SQLite's default ceiling is 32,766, PostgreSQL's 65,535).
 pub const BIND_PARAMS_MAX: usize = 16_000;
 
-/// Halvings [`AccountCache`] tries before it empties itself.
-const EVICTION_ROUNDS_MAX: usize = 4;
-
 /// The accounts a process saw at the end of its last committed batch, keyed by the head's
 /// `batches_committed` after that batch. A batch that finds the head unmoved takes its accounts
 /// from here and loads only the rest; any other head empties it. Bounded by `bytes_max`: its
@@ -136,18 +133,11 @@ impl AccountCache {
             return;
         }
         let target = self.bytes_max / 4 * 3;
-        for _ in 0..EVICTION_ROUNDS_MAX {
+        for _ in 0..crate::ledger::EVICTION_ROUNDS_MAX {
             if self.accounts.is_empty() || needed(self) <= target {
                 break;
             }
-            let (mut keep, mut freed) = (true, 0usize);
-            self.accounts.retain(|_, a| {
-                keep = !keep;
-                if !keep {
-                    freed += loaded_bytes(a);
-                }
-                keep
-            });
+            let freed = crate::ledger::drop_every_other(&mut self.accounts, |_, a| loaded_bytes(a));
             self.bytes = self.bytes.saturating_sub(freed);
         }
         if needed(self) > self.bytes_max {
