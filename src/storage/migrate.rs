@@ -59,6 +59,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0008_journal_by_time.sql"),
         include_str!("migrations/postgres/0008_journal_by_time.sql"),
     ),
+    (
+        9,
+        "idempotency_rowid",
+        include_str!("migrations/sqlite/0009_idempotency_rowid.sql"),
+        include_str!("migrations/postgres/0009_idempotency_rowid.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock held while migrating ("paygate" in ASCII).

@@ -126,9 +126,13 @@ impl SqliteStorage {
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_FRAMES.to_string())
             .pragma("cache_size", format!("-{PAGE_CACHE_KIB}"));
+        // No ping before handing out a pooled connection: it is a round trip to the
+        // connection's worker thread on every read, and an embedded connection does not go
+        // stale the way a network one does (one that broke is closed by `settled`, below).
         let pool = SqlitePoolOptions::new()
             .max_connections(config.connections_max)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         // Batches run on one long-lived connection of their own: its page cache stays warm
