@@ -15,8 +15,7 @@ CREATE TABLE idempotency_keys_rowid (
 );
 INSERT INTO idempotency_keys_rowid (scope, key, request_hash, outcome, created_at_ms, observed)
 SELECT scope, key, request_hash, outcome, created_at_ms, observed
-FROM idempotency_keys
-ORDER BY created_at_ms;
+FROM idempotency_keys;
 DROP TABLE idempotency_keys;
 ALTER TABLE idempotency_keys_rowid RENAME TO idempotency_keys;
 CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
