@@ -82,6 +82,10 @@ fn a_few_seconds_of_soak_report_every_interval_and_the_verdict() {
             i["p99_ms"].as_f64().unwrap() >= i["p50_ms"].as_f64().unwrap(),
             "{i:#}"
         );
+        assert!(
+            i["server_cpu_us_per_call"].as_f64().unwrap() > 0.0,
+            "the server's CPU per acknowledged call: {i:#}"
+        );
         assert!(i["server_rss_bytes"].as_u64().unwrap() > 0, "{i:#}");
         assert!(i["server_open_files"].as_u64().unwrap() > 0, "{i:#}");
         assert!(i["database_bytes"].as_u64().unwrap() > 0, "{i:#}");

@@ -98,6 +98,9 @@ pub struct SoakInterval {
     pub errors: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// The server's CPU time (user + system, all its threads) in the interval divided by the
+    /// calls it acknowledged: whether a call costs more as the database grows.
+    pub server_cpu_us_per_call: Option<f64>,
     pub server_rss_bytes: Option<u64>,
     pub server_open_files: Option<u64>,
     pub database_bytes: Option<u64>,
@@ -213,6 +216,7 @@ pub async fn run(
     let mut errors_by_kind = BTreeMap::new();
     let mut error_samples = BTreeMap::new();
     let mut next_report = plan.interval;
+    let mut cpu_before_us = proc_stat::sample(server_pid).map(|s| s.cpu_us);
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -266,6 +270,15 @@ pub async fn run(
             let length =
                 end.as_secs_f64() - intervals.last().map_or(0.0, |i: &SoakInterval| i.end_s);
             let errors: u64 = t.errors.values().sum();
+            let server = proc_stat::sample(server_pid);
+            let cpu_now_us = server.map(|s| s.cpu_us);
+            let server_cpu_us_per_call = match (cpu_before_us, cpu_now_us) {
+                (Some(a), Some(b)) if t.ok_calls > 0 => {
+                    Some(b.saturating_sub(a) as f64 / t.ok_calls as f64)
+                }
+                _ => None,
+            };
+            cpu_before_us = cpu_now_us;
             let line = SoakInterval {
                 index: intervals.len() + 1,
                 end_s: end.as_secs_f64(),
@@ -278,7 +291,8 @@ pub async fn run(
                 errors,
                 p50_ms: quantile_ms(&t.latencies_us, 0.50),
                 p99_ms: quantile_ms(&t.latencies_us, 0.99),
-                server_rss_bytes: proc_stat::sample(server_pid).map(|s| s.rss_bytes),
+                server_cpu_us_per_call,
+                server_rss_bytes: server.map(|s| s.rss_bytes),
                 server_open_files: open_files(server_pid),
                 database_bytes: db.bytes().await,
             };
@@ -393,13 +407,15 @@ fn mib(bytes: Option<u64>) -> String {
 fn interval_line(i: &SoakInterval) -> String {
     format!(
         "interval {:>3} (to {:>6.0} s): {:>8.1} calls/s, p50 {:>7.2} ms, p99 {:>7.2} ms, errors {}, \
-         server RSS {}, open files {}, database {}",
+         server CPU {} µs/call, server RSS {}, open files {}, database {}",
         i.index,
         i.end_s,
         i.calls_per_s,
         i.p50_ms,
         i.p99_ms,
         i.errors,
+        i.server_cpu_us_per_call
+            .map_or("-".to_owned(), |us| format!("{us:.0}")),
         mib(i.server_rss_bytes),
         i.server_open_files
             .map_or("-".to_owned(), |n| n.to_string()),
@@ -455,6 +471,7 @@ mod tests {
             errors: 0,
             p50_ms: 1.0,
             p99_ms,
+            server_cpu_us_per_call: Some(400.0),
             server_rss_bytes: Some(rss),
             server_open_files: Some(40),
             database_bytes: Some(db),
