@@ -40,13 +40,18 @@ const BUSY_TIMEOUT_MS: u64 = 10_000;
 /// throughput, with 16 MiB a tenth; pages it no longer holds come from the operating system's
 /// cache. Readers lose their cache at every commit in WAL mode anyway.
 const PAGE_CACHE_KIB: u32 = 4_096;
-/// WAL frames after which a commit checkpoints (SQLite's default is 1,000); the
-/// [checkpointer](super::sqlite_checkpoint) copies them first, so this is its backstop. A spread batch
-/// appends ~150 frames, mostly B-tree leaves that later batches dirty again; a longer log
-/// copies each such page once per checkpoint instead of once per few batches. At 32,768
-/// frames (128 MiB of WAL with 4 KiB pages) fewer than 1 % of batches checkpoint: p99 latency
-/// fell from ~15–20 ms to ~4.5 ms; the batch that does checkpoint takes 30–60 ms.
+/// WAL frames after which a commit checkpoints (SQLite's default is 1,000), on every connection
+/// but the batches' while a [checkpointer](super::sqlite_checkpoint) runs: that one copies the
+/// frames beside the batches and restarts the log at [`sqlite_checkpoint::RESTART_LOG_FRAMES`].
+/// A spread batch appends ~150 frames, mostly B-tree leaves that later batches dirty again; a
+/// longer log copies each such page once per checkpoint instead of once per few batches.
 const WAL_AUTOCHECKPOINT_FRAMES: u32 = 32_768;
+/// The batch connection's own checkpoint while a checkpointer runs: only a backstop, reached
+/// if the checkpointer cannot keep up or stopped (1 GiB of log with 4 KiB pages). A batch that
+/// checkpoints holds every waiting call until the copy and the file's sync are done: at 32,768
+/// frames, on a database past 1 GB, 40–75 ms every ~2 s at 1,500 transfers/s, which made the
+/// calls' p99 (docs/RELIABILITY.md, § Soak).
+const WAL_AUTOCHECKPOINT_BACKSTOP_FRAMES: u32 = 262_144;
 /// Prepared statements kept per connection (multi-row statements vary by row count).
 const STATEMENT_CACHE_CAPACITY: usize = 1_024;
 
@@ -141,7 +146,15 @@ impl SqliteStorage {
         // under the write lock, before it writes; SQLite's foreign-key probes would repeat that
         // on random account pages at every insert (about a tenth of the throughput). Every
         // other connection keeps them on.
-        let writer_options = options.clone().foreign_keys(false);
+        let writer_autocheckpoint_frames = if in_memory {
+            WAL_AUTOCHECKPOINT_FRAMES
+        } else {
+            WAL_AUTOCHECKPOINT_BACKSTOP_FRAMES
+        };
+        let writer_options = options.clone().foreign_keys(false).pragma(
+            "wal_autocheckpoint",
+            writer_autocheckpoint_frames.to_string(),
+        );
         let mut conn = pool.acquire().await?;
         if config.migrate_on_start {
             migrate::run_sqlite(&mut conn).await?;
