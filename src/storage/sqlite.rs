@@ -146,10 +146,12 @@ impl SqliteStorage {
         // under the write lock, before it writes; SQLite's foreign-key probes would repeat that
         // on random account pages at every insert (about a tenth of the throughput). Every
         // other connection keeps them on.
-        let writer_autocheckpoint_frames = if in_memory {
-            WAL_AUTOCHECKPOINT_FRAMES
-        } else {
+        // An in-memory database has no log to copy.
+        let checkpointer_runs = !in_memory;
+        let writer_autocheckpoint_frames = if checkpointer_runs {
             WAL_AUTOCHECKPOINT_BACKSTOP_FRAMES
+        } else {
+            WAL_AUTOCHECKPOINT_FRAMES
         };
         let writer_options = options.clone().foreign_keys(false).pragma(
             "wal_autocheckpoint",
@@ -161,7 +163,7 @@ impl SqliteStorage {
         }
         drop(conn);
         let writer = BatchConnection::open(writer_options).await?;
-        let checkpointer = (!in_memory).then(|| {
+        let checkpointer = checkpointer_runs.then(|| {
             Checkpointer::start(options.clone(), sqlite_checkpoint::CHECKPOINT_INTERVAL_MS)
         });
         if created {

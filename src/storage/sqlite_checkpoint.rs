@@ -13,6 +13,7 @@
 //! reused from its start once it has been copied whole while no batch had begun). That holds
 //! the batches for a few milliseconds instead of the 40–75 ms the batch's own checkpoint did
 //! (the batch connection keeps one, at a far longer log, as a backstop).
+
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -105,7 +106,7 @@ async fn run(options: SqliteConnectOptions, interval_ms: u64, mut stopped: onesh
 /// Copies what it can without waiting for anyone (PASSIVE); past [`RESTART_LOG_FRAMES`],
 /// catches up and restarts the log (RESTART).
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    let first = passive(conn).await?;
+    let first = wal_checkpoint(conn, Mode::Passive).await?;
     if first.busy || first.log_frames < RESTART_LOG_FRAMES {
         return Ok(());
     }
@@ -114,7 +115,7 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     // one copies little leave it a few milliseconds of them.
     let mut last = first;
     for _ in 0..CATCH_UP_PASSES_MAX {
-        let next = passive(conn).await?;
+        let next = wal_checkpoint(conn, Mode::Passive).await?;
         if next.busy || next.copied_frames < last.copied_frames {
             // Another checkpoint runs, or the log restarted meanwhile.
             return Ok(());
@@ -127,21 +128,29 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     }
     // Busy (a batch or a reader held on past the timeout) is not an error: the next tick
     // tries again, and the batch connection's backstop bounds the log meanwhile.
-    let restart: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(&mut *conn)
-        .await?;
+    let restart = wal_checkpoint(conn, Mode::Restart).await?;
     tracing::trace!(
         log_frames = last.log_frames,
-        restarted = restart.0 == 0,
+        restarted = !restart.busy,
         "WAL checkpointer: restart"
     );
     Ok(())
 }
 
+/// The checkpoints this module runs.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Copies what it can without waiting for anyone.
+    Passive,
+    /// Waits for the writer and the log's readers, copies the rest and lets the log restart.
+    Restart,
+}
+
 /// What `PRAGMA wal_checkpoint` answers.
 #[derive(Debug, Clone, Copy)]
 struct CheckpointResult {
-    /// Another connection's checkpoint ran; this one did nothing.
+    /// It could not do all it was asked: another checkpoint ran (PASSIVE), or the writer or a
+    /// reader held on past the busy timeout (RESTART).
     busy: bool,
     /// Frames in the log.
     log_frames: i64,
@@ -149,11 +158,16 @@ struct CheckpointResult {
     copied_frames: i64,
 }
 
-async fn passive(conn: &mut SqliteConnection) -> Result<CheckpointResult, sqlx::Error> {
+async fn wal_checkpoint(
+    conn: &mut SqliteConnection,
+    mode: Mode,
+) -> Result<CheckpointResult, sqlx::Error> {
+    let sql = match mode {
+        Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+        Mode::Restart => "PRAGMA wal_checkpoint(RESTART)",
+    };
     let (busy, log_frames, copied_frames): (i64, i64, i64) =
-        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut *conn)
-            .await?;
+        sqlx::query_as(sql).fetch_one(&mut *conn).await?;
     Ok(CheckpointResult {
         busy: busy != 0,
         log_frames,
