@@ -34,6 +34,7 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    cache_packed::{PackedProfile, counter_digest},
     model::{AccountId, AccountStatus, Balance, StoredDocument},
     store::{LedgerStore, ProfileChange, ProfileRow},
 };
@@ -43,7 +44,7 @@ use super::{
 pub(crate) const EVICTION_ROUNDS_MAX: usize = 4;
 
 /// What the allocator adds to each heap allocation (a string, a document body) an entry owns.
-const ALLOCATION_OVERHEAD_BYTES: usize = 16;
+pub(crate) const ALLOCATION_OVERHEAD_BYTES: usize = 16;
 
 /// A hash table's own memory: a slot and a control byte for every bucket (a table of fewer than
 /// 8 buckets holds one less than it has, a larger one 7/8 of them). Also the storage's account
@@ -116,41 +117,40 @@ pub(crate) struct BatchDelta {
     pub profile_changes: Vec<ProfileChange>,
 }
 
-impl BatchDelta {
-    /// The heap its counters, documents and profiles would add to the cache if all were new.
-    fn incoming_bytes(&self) -> usize {
-        let counters: usize = self.counters.iter().map(|(k, _)| string_bytes(k)).sum();
-        let documents: usize = self.documents.iter().map(document_bytes).sum();
-        let profiles: usize = self.profiles.iter().map(profile_bytes).sum();
-        counters + documents + profiles
-    }
-}
+/// Set in a [`Stamped`] entry's stamp when it was read from the database outside a batch
+/// (`batches_committed` never comes near 2⁶³).
+const FROM_READ: u64 = 1 << 63;
 
+/// An entry with the head it is current as of, in one word (a counter's slot is 32 bytes).
 #[derive(Debug)]
 struct Stamped<T> {
     /// `batches_committed` after the batch that stamped it, or (read from the database) as of
-    /// this process's last batch before the read.
-    at: u64,
-    /// Read from the database outside a batch: good for checks, never for current reads.
-    from_read: bool,
+    /// this process's last batch before the read, with [`FROM_READ`] set: good for checks,
+    /// never for current reads.
+    stamp: u64,
     value: T,
 }
 
 impl<T> Stamped<T> {
     fn batch(at: u64, value: T) -> Stamped<T> {
+        debug_assert!(at < FROM_READ);
+        Stamped { stamp: at, value }
+    }
+
+    fn read(at: u64, value: T) -> Stamped<T> {
+        debug_assert!(at < FROM_READ);
         Stamped {
-            at,
-            from_read: false,
+            stamp: at | FROM_READ,
             value,
         }
     }
 
-    fn read(at: u64, value: T) -> Stamped<T> {
-        Stamped {
-            at,
-            from_read: true,
-            value,
-        }
+    fn at(&self) -> u64 {
+        self.stamp & !FROM_READ
+    }
+
+    fn is_from_read(&self) -> bool {
+        self.stamp & FROM_READ != 0
     }
 }
 
@@ -160,9 +160,10 @@ struct State {
     head: Option<u64>,
     /// Entries stamped at or after this are current as of `head`.
     continuous_since: u64,
-    profiles: HashMap<u64, Stamped<ProfileRow>>,
+    profiles: HashMap<u64, Stamped<PackedProfile>>,
     accounts: HashMap<AccountId, Stamped<AccountState>>,
-    counters: HashMap<String, Stamped<i64>>,
+    /// By [`counter_digest`] of the key.
+    counters: HashMap<u128, Stamped<i64>>,
     /// Documents by kind, then id.
     documents: HashMap<String, HashMap<String, Stamped<StoredDocument>>>,
     bytes: usize,
@@ -218,10 +219,11 @@ impl State {
         }
     }
 
-    /// Drops every other entry that owns heap; the bytes it freed.
+    /// Drops every other profile, counter and document (counters own no heap, but each one
+    /// dropped leaves its table room for another before it doubles); the bytes it freed.
     fn drop_every_other(&mut self) -> usize {
-        let mut freed = drop_every_other(&mut self.profiles, |_, e| profile_bytes(&e.value));
-        freed += drop_every_other(&mut self.counters, |k, _| string_bytes(k));
+        let mut freed = drop_every_other(&mut self.profiles, |_, e| e.value.heap_bytes());
+        drop_every_other(&mut self.counters, |_, _| 0);
         for by_id in self.documents.values_mut() {
             freed += drop_every_other(by_id, |_, e| document_bytes(&e.value));
         }
@@ -248,10 +250,10 @@ impl State {
         let Some(head) = self.head else {
             return false;
         };
-        let continuous = entry.at >= self.continuous_since;
+        let continuous = entry.at() >= self.continuous_since;
         match probed {
             None => continuous,
-            Some(probed) => continuous && !entry.from_read && head == probed,
+            Some(probed) => continuous && !entry.is_from_read() && head == probed,
         }
     }
 
@@ -295,7 +297,10 @@ impl ReadCache {
     pub(crate) fn profile(&self, id: u64, probed: Option<u64>) -> Option<ProfileRow> {
         let state = self.state.lock().ok()?;
         let entry = state.profiles.get(&id)?;
-        state.usable(entry, probed).then(|| entry.value.clone())
+        if !state.usable(entry, probed) {
+            return None;
+        }
+        entry.value.unpack(id)
     }
 
     pub(crate) fn account(&self, id: AccountId, probed: Option<u64>) -> Option<AccountState> {
@@ -309,7 +314,7 @@ impl ReadCache {
         let state = self.state.lock().ok()?;
         keys.iter()
             .map(|key| {
-                let entry = state.counters.get(key)?;
+                let entry = state.counters.get(&counter_digest(key))?;
                 state.usable(entry, probed).then_some(entry.value)
             })
             .collect()
@@ -335,14 +340,16 @@ impl ReadCache {
     /// A profile read from the database after `stamp` ([`ReadCache::read_stamp`]): good for
     /// checked reads, never over an entry a batch stamped meanwhile.
     pub(crate) fn remember_profile(&self, stamp: ReadStamp, row: &ProfileRow) {
+        let packed = PackedProfile::pack(row);
         self.remember(stamp, |state, stamp| {
             if state.profiles.contains_key(&row.account_id) {
                 return 0;
             }
+            let bytes = packed.heap_bytes();
             state
                 .profiles
-                .insert(row.account_id, Stamped::read(stamp, row.clone()));
-            profile_bytes(row)
+                .insert(row.account_id, Stamped::read(stamp, packed));
+            bytes
         });
     }
 
@@ -398,6 +405,7 @@ impl ReadCache {
             return;
         };
         assert!(delta.head_after >= delta.head_before);
+        assert!(delta.head_after < FROM_READ);
         if state.head != Some(delta.head_before) {
             // Another process committed since this one's last batch (or this is the first):
             // what is stamped from here on is current; older entries serve checks only.
@@ -408,39 +416,40 @@ impl ReadCache {
         // Room is made before the batch's entries go in, not after: emptied after, the cache
         // would lose the entries its own waiters are about to read (an import's new profiles,
         // read back by each OpenAccount), and each of them would go to the database.
-        state.make_room(self.bytes_max, delta.incoming_bytes());
+        let profiles: Vec<(u64, PackedProfile)> = delta
+            .profiles
+            .iter()
+            .map(|row| (row.account_id, PackedProfile::pack(row)))
+            .collect();
+        let incoming = profiles.iter().map(|(_, p)| p.heap_bytes()).sum::<usize>()
+            + delta.documents.iter().map(document_bytes).sum::<usize>();
+        state.make_room(self.bytes_max, incoming);
         let mut added = 0usize;
         for (id, value) in delta.accounts {
             state.accounts.insert(id, Stamped::batch(at, value));
         }
-        for (key, value) in delta.counters {
-            let bytes = string_bytes(&key);
-            if state
+        for (key, value) in &delta.counters {
+            state
                 .counters
-                .insert(key, Stamped::batch(at, value))
-                .is_none()
-            {
-                added += bytes;
-            }
+                .insert(counter_digest(key), Stamped::batch(at, *value));
         }
+        let mut replaced = 0usize;
         for doc in delta.documents {
-            let bytes = document_bytes(&doc);
+            added += document_bytes(&doc);
             let by_id = state.documents.entry(doc.kind.clone()).or_default();
-            if by_id
-                .insert(doc.id.clone(), Stamped::batch(at, doc))
-                .is_none()
-            {
-                added += bytes;
+            if let Some(old) = by_id.insert(doc.id.clone(), Stamped::batch(at, doc)) {
+                replaced += document_bytes(&old.value);
             }
         }
-        for row in delta.profiles {
-            let bytes = profile_bytes(&row);
-            if state
-                .profiles
-                .insert(row.account_id, Stamped::batch(at, row))
-                .is_none()
-            {
-                added += bytes;
+        state.bytes = state.bytes.saturating_sub(replaced);
+        for (id, packed) in profiles {
+            let bytes = packed.heap_bytes();
+            match state.profiles.insert(id, Stamped::batch(at, packed)) {
+                None => added += bytes,
+                Some(old) => {
+                    added += bytes;
+                    state.bytes = state.bytes.saturating_sub(old.value.heap_bytes());
+                }
             }
         }
         for change in delta.profile_changes {
@@ -449,15 +458,26 @@ impl ReadCache {
                 | ProfileChange::Closed { account_id, .. } => *account_id,
             };
             let continuous_since = state.continuous_since;
-            if let Some(entry) = state.profiles.get_mut(&id) {
-                if entry.at < continuous_since {
+            let Some(entry) = state.profiles.get_mut(&id) else {
+                continue;
+            };
+            let changed = (entry.at() >= continuous_since)
+                .then(|| entry.value.unpack(id))
+                .flatten();
+            let old_bytes = entry.value.heap_bytes();
+            match changed {
+                Some(mut row) => {
+                    apply_profile_change(&mut row, change);
+                    let packed = PackedProfile::pack(&row);
+                    added += packed.heap_bytes();
+                    *entry = Stamped::batch(at, packed);
+                }
+                None => {
                     // Known only from before another process wrote: not worth keeping.
                     state.profiles.remove(&id);
-                } else {
-                    apply_profile_change(&mut entry.value, change);
-                    entry.at = at;
                 }
             }
+            state.bytes = state.bytes.saturating_sub(old_bytes);
         }
         state.bytes = state.bytes.saturating_add(added);
         state.bound(self.bytes_max);
@@ -530,23 +550,6 @@ fn apply_profile_change(row: &mut ProfileRow, change: ProfileChange) {
             }
         }
     }
-}
-
-/// The heap a profile owns (its slot is the table's).
-fn profile_bytes(row: &ProfileRow) -> usize {
-    let opt = |s: &Option<String>| s.as_deref().map_or(0, string_bytes);
-    string_bytes(&row.kind)
-        + string_bytes(&row.currency)
-        + string_bytes(&row.owner_id)
-        + string_bytes(&row.display_name)
-        + opt(&row.person_key)
-        + opt(&row.card_token)
-        + opt(&row.card_first_six)
-        + opt(&row.card_last_four)
-        + opt(&row.agreement_id)
-        + opt(&row.internal_purpose)
-        + string_bytes(&row.opened_by)
-        + string_bytes(&row.freeze_reason)
 }
 
 /// The heap a document owns, its key (the id) included (its slot is the table's).

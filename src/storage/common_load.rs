@@ -235,7 +235,7 @@ async fn load_accounts(
     let mut missing: Vec<i64> = Vec::new();
     for id in account_ids {
         match cache.get(AccountId(to_u64(id, "account id")?)) {
-            Some(a) => loaded.accounts.push(a.clone()),
+            Some(a) => loaded.accounts.push(a),
             None => missing.push(id),
         }
     }
