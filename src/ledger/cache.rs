@@ -76,6 +76,17 @@ pub(crate) fn drop_every_other<K, V>(
     freed
 }
 
+/// Shrinks `table` to what its entries need, freeing the old table before the new one is
+/// allocated (`shrink_to_fit` would hold both at once: for a million-slot counter table that
+/// was the process's peak memory): the entries wait in a vector, which has no empty slots.
+fn shrink<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
+    let mut entries = Vec::with_capacity(table.len());
+    entries.extend(std::mem::take(table));
+    let mut smaller = HashMap::with_capacity(entries.len());
+    smaller.extend(entries);
+    *table = smaller;
+}
+
 /// A string's heap.
 fn string_bytes(s: &str) -> usize {
     if s.is_empty() {
@@ -217,15 +228,28 @@ impl State {
         if self.total_bytes().saturating_add(incoming) > bytes_max {
             self.clear();
         }
+        tracing::debug!(
+            profiles = self.profiles.len(),
+            counters = self.counters.len(),
+            accounts = self.accounts.len(),
+            bytes = self.total_bytes(),
+            bytes_max,
+            "read cache made room"
+        );
     }
 
-    /// Drops every other profile, counter and document (counters own no heap, but each one
-    /// dropped leaves its table room for another before it doubles); the bytes it freed.
+    /// Drops every other profile, counter and document, and shrinks their tables to what is
+    /// left (a table is most of what counters cost, and without the shrink a table that had
+    /// just doubled would stay as large, so that getting under the bound took dropping nearly
+    /// every profile); the heap it freed.
     fn drop_every_other(&mut self) -> usize {
         let mut freed = drop_every_other(&mut self.profiles, |_, e| e.value.heap_bytes());
+        shrink(&mut self.profiles);
         drop_every_other(&mut self.counters, |_, _| 0);
+        shrink(&mut self.counters);
         for by_id in self.documents.values_mut() {
             freed += drop_every_other(by_id, |_, e| document_bytes(&e.value));
+            shrink(by_id);
         }
         freed
     }
@@ -311,10 +335,13 @@ impl ReadCache {
 
     /// Every one of `keys`, or `None` if any is missing or not usable.
     pub(crate) fn counters(&self, keys: &[String], probed: Option<u64>) -> Option<Vec<i64>> {
+        // Digested before the lock, which the batches wait for too.
+        let digests: Vec<u128> = keys.iter().map(|key| counter_digest(key)).collect();
         let state = self.state.lock().ok()?;
-        keys.iter()
-            .map(|key| {
-                let entry = state.counters.get(&counter_digest(key))?;
+        digests
+            .iter()
+            .map(|digest| {
+                let entry = state.counters.get(digest)?;
                 state.usable(entry, probed).then_some(entry.value)
             })
             .collect()
@@ -401,6 +428,17 @@ impl ReadCache {
 
     /// What a committed batch changed and loaded, stamped with the head after it.
     pub(crate) fn committed(&self, delta: BatchDelta) {
+        // Packed and digested before the lock, which every read waits for.
+        let profiles: Vec<(u64, PackedProfile)> = delta
+            .profiles
+            .iter()
+            .map(|row| (row.account_id, PackedProfile::pack(row)))
+            .collect();
+        let counters: Vec<(u128, i64)> = delta
+            .counters
+            .iter()
+            .map(|(key, value)| (counter_digest(key), *value))
+            .collect();
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -416,11 +454,6 @@ impl ReadCache {
         // Room is made before the batch's entries go in, not after: emptied after, the cache
         // would lose the entries its own waiters are about to read (an import's new profiles,
         // read back by each OpenAccount), and each of them would go to the database.
-        let profiles: Vec<(u64, PackedProfile)> = delta
-            .profiles
-            .iter()
-            .map(|row| (row.account_id, PackedProfile::pack(row)))
-            .collect();
         let incoming = profiles.iter().map(|(_, p)| p.heap_bytes()).sum::<usize>()
             + delta.documents.iter().map(document_bytes).sum::<usize>();
         state.make_room(self.bytes_max, incoming);
@@ -428,10 +461,8 @@ impl ReadCache {
         for (id, value) in delta.accounts {
             state.accounts.insert(id, Stamped::batch(at, value));
         }
-        for (key, value) in &delta.counters {
-            state
-                .counters
-                .insert(counter_digest(key), Stamped::batch(at, *value));
+        for (digest, value) in counters {
+            state.counters.insert(digest, Stamped::batch(at, value));
         }
         let mut replaced = 0usize;
         for doc in delta.documents {

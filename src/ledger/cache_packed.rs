@@ -15,6 +15,11 @@ use super::{model::Metadata, store::ProfileRow};
 
 /// Length marking an absent optional string.
 const ABSENT: u32 = u32::MAX;
+/// Set in a string's length when its bytes are the string's lowercase hex digits, two to a byte
+/// (digests and tokens: a person key, a card token are 64 hex characters, 32 bytes packed).
+const HEX: u32 = 1 << 31;
+/// Shortest string packed as hex (shorter ones gain too little to be worth the check).
+const HEX_LEN_MIN: usize = 16;
 
 /// A limit counter's key in the read cache: the first 128 bits of its SHA-256. Two keys of one
 /// cache colliding is a chance of about n² / 2¹²⁹ (10⁻²⁷ for a million keys); and the cache only
@@ -156,21 +161,47 @@ impl Writer {
         self.u64(v.unwrap_or(0));
     }
 
-    /// A string of at most `u32::MAX - 1` bytes (every string a cache holds is far shorter: a
-    /// longer one is cut there rather than mistaken for an absent one).
+    /// A string of fewer than 2³¹ bytes (every string a cache holds is far shorter: a longer
+    /// one is cut there rather than mistaken for an absent or a hex one).
     fn opt_str(&mut self, s: Option<&str>) {
-        match s {
-            None => self.u32(ABSENT),
-            Some(s) => {
-                let len = s.len().min((ABSENT - 1) as usize);
-                self.u32(len as u32);
-                self.0.extend_from_slice(&s.as_bytes()[..len]);
+        let Some(s) = s else {
+            self.u32(ABSENT);
+            return;
+        };
+        if is_lower_hex(s) {
+            self.u32(HEX | s.len() as u32);
+            for pair in s.as_bytes().chunks_exact(2) {
+                self.0.push(nibble(pair[0]) << 4 | nibble(pair[1]));
             }
+            return;
         }
+        let len = s.len().min((HEX - 1) as usize);
+        self.u32(len as u32);
+        self.0.extend_from_slice(&s.as_bytes()[..len]);
     }
 
     fn finish(self) -> Box<[u8]> {
         self.0.into_boxed_slice()
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether `s` is packed as hex: an even number (at least [`HEX_LEN_MIN`]) of lowercase hex
+/// digits, so that unpacking gives back exactly `s`.
+fn is_lower_hex(s: &str) -> bool {
+    s.len() >= HEX_LEN_MIN
+        && s.len().is_multiple_of(2)
+        && s.len() < HEX as usize
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The value of a lowercase hex digit ([`is_lower_hex`] has checked it is one).
+fn nibble(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        _ => digit - b'a' + 10,
     }
 }
 
@@ -204,6 +235,16 @@ impl Reader<'_> {
         let len = self.u32()?;
         if len == ABSENT {
             return Some(None);
+        }
+        if len & HEX != 0 {
+            let digits = (len & !HEX) as usize;
+            let bytes = self.take(digits / 2)?;
+            let mut s = String::with_capacity(digits);
+            for b in bytes {
+                s.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+                s.push(char::from(HEX_DIGITS[usize::from(b & 0x0f)]));
+            }
+            return Some(Some(s));
         }
         let bytes = self.take(len as usize)?;
         Some(Some(std::str::from_utf8(bytes).ok()?.to_owned()))
@@ -281,6 +322,27 @@ mod tests {
         assert_eq!(cut.unpack(), None);
         let cut = PackedProfile(PackedProfile::pack(&full_profile()).0[..20].into());
         assert_eq!(cut.unpack(42), None);
+    }
+
+    #[test]
+    fn hex_digests_pack_two_digits_to_a_byte_and_anything_else_stays_as_it_was() {
+        let digest = "e0e3de00bcb1cce2d88e06f83def38302f533d4158d741a957e88f50354b642f";
+        for s in [
+            digest,
+            "E0E3DE00BCB1CCE2D88E06F83DEF3830",
+            "e0e3de00bcb1cce2d88e06f83def383",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "bench-eyxycwwvtwxw-9998",
+            "",
+        ] {
+            let mut m = Metadata::new();
+            m.insert("k".into(), s.into());
+            assert_eq!(PackedMetadata::pack(&m).unpack(), Some(m), "{s:?}");
+        }
+        let mut m = Metadata::new();
+        m.insert("person".into(), digest.into());
+        assert_eq!(PackedMetadata::pack(&m).0.len(), 4 + 4 + 6 + 4 + 32);
     }
 
     #[test]

@@ -216,6 +216,12 @@ impl AccountCache {
         if needed(self) > self.bytes_max {
             self.empty();
         }
+        tracing::debug!(
+            accounts = self.accounts.len(),
+            bytes = self.bytes + self.table_bytes(),
+            bytes_max = self.bytes_max,
+            "account cache made room"
+        );
     }
 
     /// Inserts `accounts`.
