@@ -44,7 +44,17 @@ use super::{
 pub(crate) const EVICTION_ROUNDS_MAX: usize = 4;
 
 /// What the allocator adds to each heap allocation (a string, a document body) an entry owns.
-pub(crate) const ALLOCATION_OVERHEAD_BYTES: usize = 16;
+const ALLOCATION_OVERHEAD_BYTES: usize = 16;
+
+/// The heap one allocation of `len` bytes costs (none for an empty string or slice). Also the
+/// packed entries' and the storage's account cache's measure.
+pub(crate) fn allocation_bytes(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        len + ALLOCATION_OVERHEAD_BYTES
+    }
+}
 
 /// A hash table's own memory: a slot and a control byte for every bucket (a table of fewer than
 /// 8 buckets holds one less than it has, a larger one 7/8 of them). Also the storage's account
@@ -89,11 +99,7 @@ fn shrink<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
 
 /// A string's heap.
 fn string_bytes(s: &str) -> usize {
-    if s.is_empty() {
-        0
-    } else {
-        s.len() + ALLOCATION_OVERHEAD_BYTES
-    }
+    allocation_bytes(s.len())
 }
 
 /// An account's status and balances, as a batch left them.
@@ -457,14 +463,14 @@ impl ReadCache {
         let incoming = profiles.iter().map(|(_, p)| p.heap_bytes()).sum::<usize>()
             + delta.documents.iter().map(document_bytes).sum::<usize>();
         state.make_room(self.bytes_max, incoming);
-        let mut added = 0usize;
+        // Heap the batch's entries add, and heap of the entries they replace.
+        let (mut added, mut replaced) = (0usize, 0usize);
         for (id, value) in delta.accounts {
             state.accounts.insert(id, Stamped::batch(at, value));
         }
         for (digest, value) in counters {
             state.counters.insert(digest, Stamped::batch(at, value));
         }
-        let mut replaced = 0usize;
         for doc in delta.documents {
             added += document_bytes(&doc);
             let by_id = state.documents.entry(doc.kind.clone()).or_default();
@@ -472,15 +478,10 @@ impl ReadCache {
                 replaced += document_bytes(&old.value);
             }
         }
-        state.bytes = state.bytes.saturating_sub(replaced);
         for (id, packed) in profiles {
-            let bytes = packed.heap_bytes();
-            match state.profiles.insert(id, Stamped::batch(at, packed)) {
-                None => added += bytes,
-                Some(old) => {
-                    added += bytes;
-                    state.bytes = state.bytes.saturating_sub(old.value.heap_bytes());
-                }
+            added += packed.heap_bytes();
+            if let Some(old) = state.profiles.insert(id, Stamped::batch(at, packed)) {
+                replaced += old.value.heap_bytes();
             }
         }
         for change in delta.profile_changes {
@@ -495,7 +496,7 @@ impl ReadCache {
             let changed = (entry.at() >= continuous_since)
                 .then(|| entry.value.unpack(id))
                 .flatten();
-            let old_bytes = entry.value.heap_bytes();
+            replaced += entry.value.heap_bytes();
             match changed {
                 Some(mut row) => {
                     apply_profile_change(&mut row, change);
@@ -508,9 +509,8 @@ impl ReadCache {
                     state.profiles.remove(&id);
                 }
             }
-            state.bytes = state.bytes.saturating_sub(old_bytes);
         }
-        state.bytes = state.bytes.saturating_add(added);
+        state.bytes = state.bytes.saturating_add(added).saturating_sub(replaced);
         state.bound(self.bytes_max);
     }
 

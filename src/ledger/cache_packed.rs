@@ -134,11 +134,7 @@ impl PackedMetadata {
 
 /// A boxed slice's heap, with what the allocator adds to it.
 fn heap_bytes(bytes: &[u8]) -> usize {
-    if bytes.is_empty() {
-        0
-    } else {
-        bytes.len() + super::cache::ALLOCATION_OVERHEAD_BYTES
-    }
+    super::cache::allocation_bytes(bytes.len())
 }
 
 struct Writer(Vec<u8>);

@@ -36,7 +36,7 @@ use tracing::Instrument;
 
 pub use apply::{Answer, Command, Observe, Observed, Outcome, Refusal};
 pub use cache::{AccountState, Freshness};
-pub(crate) use cache::{EVICTION_ROUNDS_MAX, drop_every_other, table_bytes};
+pub(crate) use cache::{EVICTION_ROUNDS_MAX, allocation_bytes, drop_every_other, table_bytes};
 pub(crate) use cache_packed::PackedMetadata;
 pub use changes::Changes;
 pub use error::LedgerError;

@@ -70,24 +70,9 @@ impl CachedAccount {
     }
 
     /// As [`CachedAccount::of`], taking `a` (its kind moves, its map is packed and dropped).
-    fn of_owned(a: LoadedAccount) -> CachedAccount {
-        let LoadedAccount {
-            account,
-            balance,
-            tail_entries,
-        } = a;
-        let metadata = PackedMetadata::pack(&account.metadata);
-        CachedAccount {
-            bare: LoadedAccount {
-                account: Account {
-                    metadata: Metadata::new(),
-                    ..account
-                },
-                balance,
-                tail_entries,
-            },
-            metadata,
-        }
+    fn of_owned(mut a: LoadedAccount) -> CachedAccount {
+        let metadata = PackedMetadata::pack(&std::mem::take(&mut a.account.metadata));
+        CachedAccount { bare: a, metadata }
     }
 
     /// The account as loaded; `None` (a miss) if its metadata does not unpack (never).
@@ -121,15 +106,9 @@ fn bare_account(a: &Account) -> Account {
 /// What one cached account owns, about: its box, its kind and its packed metadata (its slot is
 /// the table's).
 fn cached_bytes(a: &CachedAccount) -> usize {
-    const ALLOCATION_OVERHEAD_BYTES: usize = 16;
-    let kind = if a.bare.account.kind.is_empty() {
-        0
-    } else {
-        a.bare.account.kind.len() + ALLOCATION_OVERHEAD_BYTES
-    };
-    ALLOCATION_OVERHEAD_BYTES
-        + std::mem::size_of::<CachedAccount>()
-        + kind
+    use crate::ledger::allocation_bytes;
+    allocation_bytes(std::mem::size_of::<CachedAccount>())
+        + allocation_bytes(a.bare.account.kind.len())
         + a.metadata.heap_bytes()
 }
 

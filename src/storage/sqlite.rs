@@ -140,14 +140,15 @@ impl SqliteStorage {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
+        // A file's log is copied by the checkpointer (below), the batch connection's own
+        // checkpoint only a backstop; an in-memory database has no log to copy.
+        let checkpointer_runs = !in_memory;
         // Batches run on one long-lived connection of their own: its page cache stays warm
         // (a connection that sees another one's commit in WAL mode drops its whole cache).
         // The batch itself checks every account, pending, hold and transaction it refers to,
         // under the write lock, before it writes; SQLite's foreign-key probes would repeat that
         // on random account pages at every insert (about a tenth of the throughput). Every
         // other connection keeps them on.
-        // An in-memory database has no log to copy.
-        let checkpointer_runs = !in_memory;
         let writer_autocheckpoint_frames = if checkpointer_runs {
             WAL_AUTOCHECKPOINT_BACKSTOP_FRAMES
         } else {
